@@ -1,0 +1,44 @@
+/*
+ * codec.h — BossDB cutout bodies: one blosc1 chunk (reference/bossdb-api.md §1).
+ *
+ * Validation happens before any allocation driven by the body: the header's cbytes must
+ * equal the body length and its nbytes must equal exactly what was asked for. A body
+ * failing either check is MTP_ECORRUPT (retryable), never data.
+ */
+#ifndef MTP_CODEC_H
+#define MTP_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define MTP_BLOSC_HEADER 16
+#define MTP_BLOSC_MAX_NBYTES 2147483631ull /* largest blosc1 chunk */
+
+/* Header fields of a blosc1 chunk. */
+typedef struct mtp_blosc_header {
+    uint8_t version, versionlz, flags, typesize;
+    uint32_t nbytes, blocksize, cbytes;
+} mtp_blosc_header;
+
+/* Parse the 16-byte header; MTP_ECORRUPT if len < 16. */
+int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_error *err);
+
+/*
+ * Check `body` (len bytes) is one blosc1 chunk decoding to exactly `expected` bytes,
+ * then decode it into dst (which holds `expected` bytes) with blosc_decompress_ctx.
+ * MTP_ECORRUPT with a message naming the lie (cbytes vs length, nbytes vs expected,
+ * decoder failure).
+ */
+int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected,
+                     mtp_error *err);
+
+/*
+ * Compress like the real server (python-blosc defaults: clevel 9, byte shuffle,
+ * blosclz, typesize = the *bit* depth 8/16/64). *out is malloc'ed, owned by the caller.
+ */
+int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out,
+                          size_t *out_len, mtp_error *err);
+
+#endif

@@ -1,0 +1,65 @@
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *mtp_strerror(int code)
+{
+    switch (code) {
+    case MTP_OK: return "success";
+    case MTP_ENOMEM: return "out of memory";
+    case MTP_EINVAL: return "invalid argument";
+    case MTP_ECONFIG: return "invalid configuration";
+    case MTP_EIO: return "file system error";
+    case MTP_ENET: return "network error";
+    case MTP_ESERVER: return "server refused the request";
+    case MTP_ECORRUPT: return "corrupt data";
+    case MTP_ERANGE: return "value out of range";
+    case MTP_EFORMAT: return "file format error";
+    case MTP_ENOTFOUND: return "not found";
+    case MTP_ECANCEL: return "cancelled";
+    case MTP_EDATA: return "invalid source data";
+    default: return "unknown error";
+    }
+}
+
+int mtp_error_set(mtp_error *err, int code, const char *fmt, ...)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    /* Messages are one line: fold any newline a server or library put in. */
+    for (char *p = err->msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return code;
+}
+
+int mtp_error_prefix(mtp_error *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return MTP_EINVAL;
+    char prefix[MTP_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    char old[MTP_ERROR_MSG_MAX];
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+int mtp_exit_status(int code)
+{
+    if (code == MTP_OK)
+        return 0;
+    if (code == MTP_ECONFIG || code == MTP_EINVAL)
+        return 2;
+    return 1;
+}

@@ -1,0 +1,58 @@
+/*
+ * plan.h — what to download: per channel, the union of every box any task (and
+ * volumes.h5) needs, cut into blocks aligned to the server's cuboid grid.
+ *
+ * Rules (reference/bossdb-api.md §1 "Storage grid"):
+ * - The needed set of a channel is the union over tasks using the channel (as images or
+ *   labels; volumes.h5 uses every channel) of region.x × region.y × z-range of every
+ *   split the task uses, for the regions the task does not exclude.
+ * - Blocks are disjoint, cover exactly the needed set (no voxel outside it, none twice),
+ *   and each lies inside one cell of a grid counted from 0 whose cell is
+ *   source.block (x, y, z) — itself a multiple or divisor of the 512×512×16 cuboid;
+ *   so a block never straddles a cuboid boundary that a block-sized cell would not.
+ * - Order: channels in config order; within a channel by (z0, y0, x0) ascending.
+ * - Each block is far below the server's size cap (checked: MTP_ERANGE otherwise).
+ */
+#ifndef MTP_PLAN_H
+#define MTP_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "types.h"
+
+/* The server's storage cuboid (x, y, z) at every level. */
+#define MTP_CUBOID_X 512
+#define MTP_CUBOID_Y 512
+#define MTP_CUBOID_Z 16
+/* The server's cap on one cutout: x·y·z·bits/8 (÷4 for 64-bit channels). */
+#define MTP_SERVER_CUTOUT_CAP 545259520ull
+
+typedef struct mtp_block {
+    int channel;   /* index into config.channels */
+    mtp_box box;   /* voxel box at source.resolution */
+} mtp_block;
+
+typedef struct mtp_plan {
+    size_t nblocks;
+    mtp_block *blocks;              /* owned */
+    /* Per channel (index into config.channels): whether any stage uses it, its blocks
+     * [first_block[c], first_block[c] + nblocks_of[c]) and voxel count. */
+    bool used[MTP_MAX_CHANNELS];
+    size_t first_block[MTP_MAX_CHANNELS];
+    size_t nblocks_of[MTP_MAX_CHANNELS];
+    uint64_t voxels_of[MTP_MAX_CHANNELS];
+} mtp_plan;
+
+/*
+ * Build the plan for `cfg`. Bytes per voxel are not known here (they come from the
+ * server's metadata); callers multiply voxels by the channel's dtype size.
+ * On success *out is owned by the caller (mtp_plan_free); on failure NULL.
+ */
+int mtp_plan_new(mtp_plan **out, const mtp_config *cfg, mtp_error *err);
+
+void mtp_plan_free(mtp_plan *plan);
+
+#endif

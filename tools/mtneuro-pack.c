@@ -1,0 +1,192 @@
+/*
+ * mtneuro-pack — the command line. Parses argv into `struct cli_options` (a table of
+ * options, STYLE §4), calls the library, prints results and errors, and exits:
+ * 0 success, 1 runtime failure, 2 usage or invalid config.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define PROG "mtneuro-pack"
+
+struct cli_options {
+    const char *command;
+    const char *target; /* CONFIG, DIR or FILE.h5 */
+    const char *out;
+    const char *cache;
+    const char *source_url;
+    const char *token_env;
+    int jobs;           /* 0 = the config's value */
+    bool quiet;
+    bool verbose;
+    bool help;
+};
+
+#define CLI_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, false, false, false}
+
+enum opt_kind { OPT_FLAG, OPT_STRING, OPT_INT };
+
+struct opt_spec {
+    const char *name;
+    enum opt_kind kind;
+    size_t offset;
+};
+
+#define OPT(name, kind, field) {name, kind, offsetof(struct cli_options, field)}
+static const struct opt_spec option_table[] = {
+    OPT("--out", OPT_STRING, out),
+    OPT("--cache", OPT_STRING, cache),
+    OPT("--source-url", OPT_STRING, source_url),
+    OPT("--token-env", OPT_STRING, token_env),
+    OPT("--jobs", OPT_INT, jobs),
+    OPT("--quiet", OPT_FLAG, quiet),
+    OPT("--verbose", OPT_FLAG, verbose),
+    OPT("--help", OPT_FLAG, help),
+};
+
+struct command {
+    const char *name;
+    const char *usage;
+    const char *summary;
+    int (*run)(const struct cli_options *opt);
+};
+
+static int not_implemented(const struct cli_options *opt)
+{
+    fprintf(stderr, "%s %s: not implemented yet\n", PROG, opt->command);
+    return 2;
+}
+
+static const struct command commands[] = {
+    {"build", "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--source-url URL] "
+              "[--token-env VAR] [--quiet] [--verbose]",
+     "download what the release needs (through the cache) and write it", not_implemented},
+    {"fetch", "fetch CONFIG [--cache DIR] [--jobs N] [--source-url URL] [--token-env VAR] "
+              "[--quiet] [--verbose]",
+     "download every block the release needs into the cache only", not_implemented},
+    {"plan", "plan CONFIG [--verbose]",
+     "print the blocks, requests and bytes a fetch would need; no network", not_implemented},
+    {"verify", "verify DIR", "check a release: checksums, format, counts", not_implemented},
+    {"inspect", "inspect FILE.h5", "summarise a bundle file: tree, shapes, class balance",
+     not_implemented},
+    {"preview", "preview FILE.h5 --out DIR", "write PNG montages of a bundle file",
+     not_implemented},
+    {"archive", "archive DIR", "pack a release into a deterministic .tar.gz", not_implemented},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: %s COMMAND [ARGS]\n\n"
+               "Package the MTNeuro benchmark from BossDB into a verifiable dataset release.\n\n"
+               "commands:\n", PROG);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n"
+               "  %s --version       print the version\n"
+               "  %s COMMAND --help  usage of one command\n\n"
+               "Exit status: 0 success, 1 runtime failure, 2 usage or invalid config.\n",
+            PROG, PROG);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int parse_int(const char *text, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > 1024)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Fill `opt` from argv[2..]; returns 0 or prints one line and returns 2. */
+static int parse_options(int argc, char **argv, struct cli_options *opt)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0') {
+            if (opt->target != NULL) {
+                fprintf(stderr, "%s %s: unexpected argument '%s'\n", PROG, opt->command, arg);
+                return 2;
+            }
+            opt->target = arg;
+            continue;
+        }
+        const struct opt_spec *spec = NULL;
+        for (size_t k = 0; k < sizeof option_table / sizeof option_table[0]; k++)
+            if (strcmp(option_table[k].name, arg) == 0)
+                spec = &option_table[k];
+        if (spec == NULL) {
+            fprintf(stderr, "%s %s: unknown option '%s' (see --help)\n", PROG, opt->command,
+                    arg);
+            return 2;
+        }
+        char *field = (char *)opt + spec->offset;
+        if (spec->kind == OPT_FLAG) {
+            *(bool *)field = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s %s: option %s needs a value\n", PROG, opt->command, arg);
+            return 2;
+        }
+        const char *value = argv[++i];
+        if (spec->kind == OPT_STRING) {
+            *(const char **)field = value;
+        } else if (parse_int(value, (int *)field) != 0) {
+            fprintf(stderr, "%s %s: option %s: '%s' is not an integer in 1..1024\n", PROG,
+                    opt->command, arg, value);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("%s %s\n", PROG, MTP_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    const struct command *cmd = find_command(argv[1]);
+    if (cmd == NULL) {
+        fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", PROG, argv[1], PROG);
+        return 2;
+    }
+    struct cli_options opt = CLI_OPTIONS_INIT;
+    opt.command = cmd->name;
+    int rc = parse_options(argc, argv, &opt);
+    if (rc != 0)
+        return rc;
+    if (opt.help) {
+        printf("usage: %s %s\n\n%s\n", PROG, cmd->usage, cmd->summary);
+        return 0;
+    }
+    if (opt.target == NULL) {
+        fprintf(stderr, "usage: %s %s\n", PROG, cmd->usage);
+        return 2;
+    }
+    return cmd->run(&opt);
+}

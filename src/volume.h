@@ -1,0 +1,50 @@
+/*
+ * volume.h — assemble one region's cube of one channel from cached blocks.
+ *
+ * The build works one region at a time: for each channel it needs, the region's box over
+ * the config's z range is copied out of the cached blocks that cover it and narrowed to
+ * uint8 (images are uint8 already; label codes are checked to fit). Memory is the cube
+ * plus one block.
+ */
+#ifndef MTP_VOLUME_H
+#define MTP_VOLUME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "config.h"
+#include "error.h"
+#include "plan.h"
+#include "types.h"
+
+/* A uint8 cube over `box`, C order (z, y, x). */
+typedef struct mtp_volume {
+    mtp_box box;
+    size_t nx, ny, nz;
+    uint8_t *data;   /* owned, nz*ny*nx bytes */
+} mtp_volume;
+
+/* The box of region r over the config's z range. */
+mtp_box mtp_volume_region_box(const mtp_config *cfg, int region);
+
+/*
+ * Fill `vol` (allocated here; free with mtp_volume_release) with channel `channel` over
+ * `box`, reading every planned block of that channel that intersects it from `cache`.
+ * `dtype` is the channel's type on the server. Values above 255 are MTP_EDATA naming the
+ * channel, the absolute position and the value. A block missing from the cache is
+ * MTP_ENOTFOUND; a damaged one MTP_ECORRUPT (the cache has discarded it, so a fetch
+ * gets it again). Voxels of `box` no block covers are an MTP_EINVAL (a planning bug).
+ */
+int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
+                    mtp_cache *cache, int channel, mtp_dtype dtype, const mtp_box *box,
+                    mtp_error *err);
+
+/* Free the cube's data (the struct itself is the caller's). NULL ok. */
+void mtp_volume_release(mtp_volume *vol);
+
+/* The cache key of a planned block (pointers borrow from cfg). */
+mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block,
+                                   mtp_dtype dtype);
+
+#endif

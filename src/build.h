@@ -1,0 +1,43 @@
+/*
+ * build.h — the whole build: plan, fetch through the cache, assemble region cubes,
+ * derive task samples, write one HDF5 bundle per task (and volumes.h5), and the
+ * release's config.yaml. The tool parses argv into mtp_build_options and calls
+ * mtp_build_run(); everything it prints comes from the progress callback and the stats.
+ */
+#ifndef MTP_BUILD_H
+#define MTP_BUILD_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "progress.h"
+
+typedef struct mtp_build_options {
+    const char *out_dir;     /* parent of <name>-<version>/; required */
+    const char *cache_dir;   /* required (the tool resolves the default) */
+    int jobs;                /* 0 = cfg->source.jobs */
+    mtp_progress_cb progress;/* optional */
+    void *progress_userdata;
+    const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
+} mtp_build_options;
+
+#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL}
+
+typedef struct mtp_build_stats {
+    uint64_t blocks_total, blocks_cached, blocks_fetched; /* of the fetch stage */
+    uint64_t requests, retries, bytes_body, bytes_decoded;
+    double fetch_s, write_s;
+    int nfiles;                              /* files written into the release */
+    char release_dir[MTP_TEXT_MAX];          /* <out>/<name>-<version> */
+    int nskipped;                            /* tasks whose kind is not built yet */
+    char skipped[MTP_MAX_TASKS][MTP_NAME_MAX];
+} mtp_build_stats;
+
+/* Run the build. On failure nothing half-written is left under a final file name, and
+ * every block already fetched stays in the cache. */
+int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build_stats *stats,
+                  mtp_error *err);
+
+#endif

@@ -49,9 +49,17 @@ int mtp_error_prefix(mtp_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    char old[MTP_ERROR_MSG_MAX];
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t plen = strlen(prefix);
+    size_t olen = strnlen(err->msg, sizeof err->msg - 1);
+    /* Keep the prefix whole when it fits; the tail of the old message gives way. */
+    if (plen + 2 >= sizeof err->msg)
+        plen = sizeof err->msg - 3;
+    if (plen + 2 + olen >= sizeof err->msg)
+        olen = sizeof err->msg - 1 - plen - 2;
+    memmove(err->msg + plen + 2, err->msg, olen);
+    memcpy(err->msg, prefix, plen);
+    memcpy(err->msg + plen, ": ", 2);
+    err->msg[plen + 2 + olen] = '\0';
     return err->code;
 }
 

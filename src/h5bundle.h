@@ -30,8 +30,9 @@
  *   /<split>/labels      enum(uint8) (N,): class name -> class index (classification)
  *   /<split>/region      enum(uint8) (N,): region name -> index into /regions
  *   /<split>/origin      int64 (N, 3): absolute (z, y, x) corner of each sample
- *   /regions             compound (R,): name (fixed 64-byte UTF-8 string), x0, x1, y0, y1
- *                        (int64), one row per config region, config order
+ *   /regions             compound (R,): name (fixed 64-byte NUL-terminated UTF-8 string; a
+ *                        C reader's memory type must say UTF-8 too), x0, x1, y0, y1 (int64),
+ *                        one row per config region, config order
  *
  * Every dataset has the attributes axes, description and (where it has one) unit, and H5DS
  * dimension labels equal to its axes. Strings (attributes) are variable-length UTF-8, so

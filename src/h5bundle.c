@@ -922,7 +922,7 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
         b->label_type = enum_type(names, t->nclasses);
     }
     /* The memory space has the chunk's own shape: with any other shape HDF5 maps the
-     * selection element by element, which costs three times the compression. */
+     * selection element by element (measured: 3x slower than deflate itself). */
     hsize_t one_chunk[4] = {1, 1, b->height, b->width};
     int rank = b->depth == 1 ? 3 : 4;
     b->memspace = H5Screate_simple(rank, one_chunk + (4 - rank), NULL);

@@ -60,8 +60,7 @@ int mtp_digest_update(mtp_digest_ctx *ctx, const void *data, size_t len, mtp_err
 {
     if (len == 0)
         return 0;
-    if (EVP_DigestUpdate(ctx->sha256, data, len) != 1 ||
-        EVP_DigestUpdate(ctx->md5, data, len) != 1)
+    if (EVP_DigestUpdate(ctx->sha256, data, len) != 1 || EVP_DigestUpdate(ctx->md5, data, len) != 1)
         return mtp_error_set(err, MTP_ENOMEM, "digest: update failed");
     ctx->size += len;
     return 0;
@@ -160,8 +159,7 @@ static int is_lower_hex(const char *s, size_t len)
     return 1;
 }
 
-int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name,
-                         mtp_error *err)
+int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name, mtp_error *err)
 {
     if (n > 0)
         buf[0] = '\0';

@@ -51,7 +51,6 @@ void mtp_digest_free(mtp_digest_ctx *ctx);
  * empty names are rejected with MTP_EINVAL, as the escaped form is not portable.
  * MTP_ERANGE when the line does not fit in `buf`. On error buf is set to "" (if n > 0).
  */
-int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name,
-                         mtp_error *err);
+int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name, mtp_error *err);
 
 #endif

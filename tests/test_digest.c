@@ -150,8 +150,7 @@ START_TEST(sums_line_format_and_rejections)
     char line[256];
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, SHA256_ABC, "task1.h5", &err), 0);
     ck_assert_str_eq(line, SHA256_ABC "  task1.h5\n");
-    ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "previews/a b.png", &err),
-                     0);
+    ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "previews/a b.png", &err), 0);
     ck_assert_str_eq(line, MD5_ABC "  previews/a b.png\n");
 
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "bad\nname", &err),
@@ -165,9 +164,9 @@ START_TEST(sums_line_format_and_rejections)
     ck_assert_str_eq(err.msg, "empty file name in checksum list");
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, "ABC", "x", &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "x: digest is not 32 or 64 lowercase hex digits");
-    ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line,
-                                          "900150983CD24FB0D6963F7D28E17F72", "x", &err),
-                     MTP_EINVAL);
+    ck_assert_int_eq(
+        mtp_digest_sums_line(line, sizeof line, "900150983CD24FB0D6963F7D28E17F72", "x", &err),
+        MTP_EINVAL);
     /* 64 + 2 + 8 + 1 = 75 characters need 76 bytes. */
     ck_assert_int_eq(mtp_digest_sums_line(line, 75, SHA256_ABC, "task1.h5", &err), MTP_ERANGE);
     ck_assert_str_eq(err.msg, "task1.h5: checksum line longer than 74 bytes");
@@ -204,14 +203,15 @@ START_TEST(sums_files_pass_coreutils_check)
     snprintf(path, sizeof path, "%s/MD5SUMS", tmpdir);
     write_file(path, md5_list, strlen(md5_list));
 
-    snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum -c --strict --quiet SHA256SUMS && "
-             "md5sum -c --strict --quiet MD5SUMS", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && sha256sum -c --strict --quiet SHA256SUMS && "
+             "md5sum -c --strict --quiet MD5SUMS",
+             tmpdir);
     ck_assert_int_eq(system(cmd), 0);
 
     snprintf(path, sizeof path, "%s/previews/a b.png", tmpdir);
     write_file(path, "png bytez\n", 10);
-    snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum -c --quiet SHA256SUMS >/dev/null 2>&1",
-             tmpdir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum -c --quiet SHA256SUMS >/dev/null 2>&1", tmpdir);
     ck_assert_int_ne(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && md5sum -c --quiet MD5SUMS >/dev/null 2>&1", tmpdir);
     ck_assert_int_ne(system(cmd), 0);

@@ -12,8 +12,7 @@
 
 static uint32_t read_le32(const unsigned char *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_error *err)
@@ -35,8 +34,7 @@ int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_er
     return 0;
 }
 
-int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected,
-                     mtp_error *err)
+int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, mtp_error *err)
 {
     mtp_blosc_header h;
     int rc = mtp_codec_header(body, len, &h, err);
@@ -61,13 +59,12 @@ int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected,
     int got = blosc_decompress_ctx(body, dst, expected, 1);
     if (got < 0 || (size_t)got != expected)
         return mtp_error_set(err, MTP_ECORRUPT,
-                             "blosc body: decoder returned %d, expected %zu bytes", got,
-                             expected);
+                             "blosc body: decoder returned %d, expected %zu bytes", got, expected);
     return 0;
 }
 
-int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out,
-                          size_t *out_len, mtp_error *err)
+int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out, size_t *out_len,
+                          mtp_error *err)
 {
     if (out == NULL || out_len == NULL)
         return mtp_error_set(err, MTP_EINVAL, "blosc encode: NULL output");
@@ -76,19 +73,18 @@ int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out,
     if (src == NULL && nbytes > 0)
         return mtp_error_set(err, MTP_EINVAL, "blosc encode: NULL source");
     if (bits != 8 && bits != 16 && bits != 64)
-        return mtp_error_set(err, MTP_EINVAL, "blosc encode: bit depth %d not 8, 16 or 64",
-                             bits);
+        return mtp_error_set(err, MTP_EINVAL, "blosc encode: bit depth %d not 8, 16 or 64", bits);
     if ((unsigned long long)nbytes > MTP_BLOSC_MAX_NBYTES)
         return mtp_error_set(err, MTP_ERANGE,
-                             "blosc encode: %zu bytes, over the blosc1 chunk limit %llu",
-                             nbytes, MTP_BLOSC_MAX_NBYTES);
+                             "blosc encode: %zu bytes, over the blosc1 chunk limit %llu", nbytes,
+                             MTP_BLOSC_MAX_NBYTES);
     size_t cap = nbytes + BLOSC_MAX_OVERHEAD;
     void *dst = malloc(cap);
     if (dst == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "blosc encode: cannot allocate %zu bytes", cap);
     /* The real server passes typesize = the bit depth (a python-blosc quirk it keeps). */
-    int n = blosc_compress_ctx(9, BLOSC_SHUFFLE, (size_t)bits, nbytes, src, dst, cap,
-                               "blosclz", 0, 1);
+    int n =
+        blosc_compress_ctx(9, BLOSC_SHUFFLE, (size_t)bits, nbytes, src, dst, cap, "blosclz", 0, 1);
     if (n <= 0) {
         free(dst);
         return mtp_error_set(err, MTP_EINVAL, "blosc encode: compressor returned %d for %zu bytes",

@@ -200,9 +200,8 @@ START_TEST(oversize_claim_rejected_before_anything)
     mtp_error err = MTP_ERROR_INIT;
     unsigned char dst[1];
     ck_assert_int_eq(mtp_codec_decode(hdr, 16, dst, 3000000000ull, &err), MTP_ECORRUPT);
-    ck_assert_str_eq(err.msg,
-                     "blosc body: expected 3000000000 bytes, over the blosc1 chunk limit "
-                     "2147483631");
+    ck_assert_str_eq(err.msg, "blosc body: expected 3000000000 bytes, over the blosc1 chunk limit "
+                              "2147483631");
     /* A huge nbytes claim against a modest request is an nbytes lie. */
     ck_assert_int_eq(mtp_codec_decode(hdr, 16, dst, 1, &err), MTP_ECORRUPT);
     ck_assert_str_eq(err.msg, "blosc body: nbytes 4294967280 != expected 1");

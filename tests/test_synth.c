@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "faults.h"
 #include "synth.h"
 
 static const mtp_synth_channel CHANNELS[3] = {MTP_SYNTH_IMAGE, MTP_SYNTH_PIXEL_LABELS,
@@ -64,15 +65,15 @@ START_TEST(box_equals_eight_sub_boxes)
         uint8_t *whole = fill(3, CHANNELS[c], box, &n);
         uint8_t *assembled = calloc(n, 1);
         for (int i = 0; i < 8; i++) {
-            mtp_box sub = {xs[i & 1], xs[(i & 1) + 1], ys[(i >> 1) & 1], ys[((i >> 1) & 1) + 1],
+            mtp_box sub = {xs[i & 1],  xs[(i & 1) + 1], ys[(i >> 1) & 1], ys[((i >> 1) & 1) + 1],
                            zs[i >> 2], zs[(i >> 2) + 1]};
             uint8_t *part = fill(3, CHANNELS[c], sub, NULL);
             int64_t sx = sub.x1 - sub.x0;
             size_t at = 0;
             for (int64_t z = sub.z0; z < sub.z1; z++)
                 for (int64_t y = sub.y0; y < sub.y1; y++) {
-                    size_t dst = (size_t)(((z - box.z0) * ny + (y - box.y0)) * nx +
-                                          (sub.x0 - box.x0));
+                    size_t dst =
+                        (size_t)(((z - box.z0) * ny + (y - box.y0)) * nx + (sub.x0 - box.x0));
                     memcpy(assembled + dst * vsize, part + at * vsize, (size_t)sx * vsize);
                     at += (size_t)sx;
                 }
@@ -143,8 +144,8 @@ START_TEST(roi_empty_from_z_460)
 END_TEST
 
 /* Share of each code in a region tile; the tile's mode must be `want`. */
-static void check_region(uint64_t seed, int64_t x0, int64_t y0, int64_t z, int want,
-                         int minority_a, int minority_b)
+static void check_region(uint64_t seed, int64_t x0, int64_t y0, int64_t z, int want, int minority_a,
+                         int minority_b)
 {
     mtp_box box = {x0, x0 + 256, y0, y0 + 256, z, z + 1};
     size_t n = 0;
@@ -282,11 +283,68 @@ START_TEST(box_sizes_are_checked)
 
     mtp_box small = {0, 4, 0, 4, 0, 4};
     uint8_t buf[64 * 8];
-    ck_assert_int_eq(mtp_synth_fill(0, MTP_SYNTH_PIXEL_LABELS, &small, buf, 64, &err),
-                     MTP_EINVAL);
+    ck_assert_int_eq(mtp_synth_fill(0, MTP_SYNTH_PIXEL_LABELS, &small, buf, 64, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "synth: buffer of 64 bytes, box needs 512");
-    ck_assert_int_eq(mtp_synth_fill(0, MTP_SYNTH_PIXEL_LABELS, &small, buf, sizeof buf, &err),
-                     0);
+    ck_assert_int_eq(mtp_synth_fill(0, MTP_SYNTH_PIXEL_LABELS, &small, buf, sizeof buf, &err), 0);
+}
+END_TEST
+
+/* ---- faults: the mock's deterministic draws (tools/mock/faults.h) ---------------------- */
+
+START_TEST(fault_kinds_parse)
+{
+    unsigned mask = 0;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_fault_parse_kinds("429,reset,slow", &mask, &err), 0);
+    ck_assert_uint_eq(mask,
+                      (1u << MTP_FAULT_429) | (1u << MTP_FAULT_RESET) | (1u << MTP_FAULT_SLOW));
+    ck_assert_int_eq(mtp_fault_parse_kinds("500,bogus", &mask, &err), MTP_ECONFIG);
+    ck_assert_str_eq(err.msg, "unknown fault kind 'bogus' (expected 429, 500, 502, 503, 504, "
+                              "reset, truncate, corrupt or slow)");
+    ck_assert_int_eq(mtp_fault_parse_kinds("", &mask, &err), MTP_ECONFIG);
+    ck_assert_str_eq(err.msg, "unknown fault kind '' (expected 429, 500, 502, 503, 504, "
+                              "reset, truncate, corrupt or slow)");
+    ck_assert_str_eq(mtp_fault_name(MTP_FAULT_TRUNCATE), "truncate");
+    ck_assert_ptr_null(mtp_fault_name(MTP_FAULT_NONE));
+}
+END_TEST
+
+START_TEST(fault_draws_are_deterministic)
+{
+    const char *path = "/v1/cutout/prasad/prasad2020/image/0/0:512/0:512/0:16/";
+    int faults = 0, seen[MTP_FAULT_COUNT] = {0}, differs = 0;
+    for (uint64_t n = 0; n < 2000; n++) {
+        mtp_fault a = mtp_fault_draw(42, path, n, 0.5, MTP_FAULT_ALL, NULL);
+        ck_assert_int_eq(a, mtp_fault_draw(42, path, n, 0.5, MTP_FAULT_ALL, NULL));
+        differs += a != mtp_fault_draw(43, path, n, 0.5, MTP_FAULT_ALL, NULL);
+        if (a != MTP_FAULT_NONE) {
+            faults++;
+            seen[a]++;
+        }
+        ck_assert_int_eq(mtp_fault_draw(42, path, n, 0.0, MTP_FAULT_ALL, NULL), MTP_FAULT_NONE);
+        ck_assert_int_eq(mtp_fault_draw(42, path, n, 1.0, 1u << MTP_FAULT_504, NULL),
+                         MTP_FAULT_504);
+        ck_assert_int_eq(mtp_fault_draw(42, path, n, 1.0, 0, NULL), MTP_FAULT_NONE);
+    }
+    ck_assert_int_gt(faults, 900); /* about half of 2000 */
+    ck_assert_int_lt(faults, 1100);
+    for (int k = 0; k < MTP_FAULT_COUNT; k++)
+        ck_assert_int_gt(seen[k], 60); /* every kind, about 111 each */
+    ck_assert_int_gt(differs, 500);
+}
+END_TEST
+
+START_TEST(fault_counter_counts_per_path)
+{
+    mtp_fault_counter *c = NULL;
+    ck_assert_int_eq(mtp_fault_counter_new(&c, NULL), 0);
+    ck_assert_uint_eq(mtp_fault_counter_next(c, "/a"), 0);
+    ck_assert_uint_eq(mtp_fault_counter_next(c, "/b"), 0);
+    ck_assert_uint_eq(mtp_fault_counter_next(c, "/a"), 1);
+    ck_assert_uint_eq(mtp_fault_counter_next(c, "/a"), 2);
+    ck_assert_uint_eq(mtp_fault_counter_next(c, "/b"), 1);
+    mtp_fault_counter_free(c);
+    mtp_fault_counter_free(NULL);
 }
 END_TEST
 
@@ -305,5 +363,10 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, body_header_and_round_trip);
     tcase_add_test(tc, box_sizes_are_checked);
     suite_add_tcase(s, tc);
+    TCase *faults = tcase_create("faults");
+    tcase_add_test(faults, fault_kinds_parse);
+    tcase_add_test(faults, fault_draws_are_deterministic);
+    tcase_add_test(faults, fault_counter_counts_per_path);
+    suite_add_tcase(s, faults);
     return s;
 }

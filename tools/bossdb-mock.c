@@ -40,10 +40,10 @@ typedef struct opt_spec {
 } opt_spec;
 
 static const opt_spec OPTIONS[] = {
-    {"--port", OPT_UNSIGNED, 65535},        {"--seed", OPT_U64, UINT64_MAX},
-    {"--token", OPT_STRING, 0},             {"--fail-rate", OPT_RATE, 0},
-    {"--fail-kinds", OPT_KINDS, 0},         {"--delay-ms", OPT_UNSIGNED, 3600000},
-    {"--slow-ms", OPT_UNSIGNED, 3600000},   {"--log", OPT_STRING, 0},
+    {"--port", OPT_UNSIGNED, 65535},      {"--seed", OPT_U64, UINT64_MAX},
+    {"--token", OPT_STRING, 0},           {"--fail-rate", OPT_RATE, 0},
+    {"--fail-kinds", OPT_KINDS, 0},       {"--delay-ms", OPT_UNSIGNED, 3600000},
+    {"--slow-ms", OPT_UNSIGNED, 3600000}, {"--log", OPT_STRING, 0},
 };
 
 static int parse_ull(const char *s, unsigned long long max, unsigned long long *out)
@@ -86,8 +86,7 @@ static int apply(const opt_spec *spec, const char *value, mtp_mock_options *o)
         break;
     case OPT_RATE:
         if (!parse_rate(value, &o->fail_rate)) {
-            fprintf(stderr, "bossdb-mock: %s: '%s' is not a number in [0, 1]\n", spec->name,
-                    value);
+            fprintf(stderr, "bossdb-mock: %s: '%s' is not a number in [0, 1]\n", spec->name, value);
             return -1;
         }
         return 0;

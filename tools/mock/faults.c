@@ -59,8 +59,8 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-mtp_fault mtp_fault_draw(uint64_t seed, const char *path, uint64_t n, double rate,
-                         unsigned mask, uint64_t *variant)
+mtp_fault mtp_fault_draw(uint64_t seed, const char *path, uint64_t n, double rate, unsigned mask,
+                         uint64_t *variant)
 {
     uint64_t h = mix64(mix64(mix64(seed) ^ fnv1a(path != NULL ? path : "")) ^ n);
     if (variant != NULL)

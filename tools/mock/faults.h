@@ -46,8 +46,8 @@ int mtp_fault_parse_kinds(const char *list, unsigned *mask, mtp_error *err);
  * faults; rate >= 1 always does. *variant (if not NULL) gets 64 more bits of the same
  * draw, used to pick how a fault is shaped.
  */
-mtp_fault mtp_fault_draw(uint64_t seed, const char *path, uint64_t n, double rate,
-                         unsigned mask, uint64_t *variant);
+mtp_fault mtp_fault_draw(uint64_t seed, const char *path, uint64_t n, double rate, unsigned mask,
+                         uint64_t *variant);
 
 /* Thread-safe count of requests per path. */
 typedef struct mtp_fault_counter mtp_fault_counter;

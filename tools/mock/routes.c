@@ -65,8 +65,8 @@ static const double VOXEL_SIZE = 1.17;
 
 /* ---- replies ------------------------------------------------------------------------- */
 
-static int set_body(mtp_mock_reply *out, int status, const char *ct, const char *text,
-                    size_t len, mtp_error *err)
+static int set_body(mtp_mock_reply *out, int status, const char *ct, const char *text, size_t len,
+                    mtp_error *err)
 {
     char *copy = malloc(len + 1);
     if (copy == NULL)
@@ -84,13 +84,11 @@ static int set_body(mtp_mock_reply *out, int status, const char *ct, const char 
 
 static int html_reply(mtp_mock_reply *out, int status, const char *html, mtp_error *err)
 {
-    return set_body(out, status, status >= 502 ? "text/html" : HTML_CT, html, strlen(html),
-                    err);
+    return set_body(out, status, status >= 502 ? "text/html" : HTML_CT, html, strlen(html), err);
 }
 
 /* Serialise and take ownership of `json` (NULL means an allocation failed). */
-static int json_reply(mtp_mock_reply *out, int status, json_t *json, size_t flags,
-                      mtp_error *err)
+static int json_reply(mtp_mock_reply *out, int status, json_t *json, size_t flags, mtp_error *err)
 {
     char *text = json != NULL ? json_dumps(json, flags | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(json);
@@ -106,11 +104,11 @@ static int json_reply(mtp_mock_reply *out, int status, json_t *json, size_t flag
 }
 
 /* {"status": S, "code": C, "message": M} as the Boss sends its errors. */
-static int boss_error(mtp_mock_reply *out, int status, int code, mtp_error *err,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int boss_error(mtp_mock_reply *out, int status, int code, mtp_error *err, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
 
-static int boss_error(mtp_mock_reply *out, int status, int code, mtp_error *err,
-                      const char *fmt, ...)
+static int boss_error(mtp_mock_reply *out, int status, int code, mtp_error *err, const char *fmt,
+                      ...)
 {
     char msg[512];
     va_list ap;
@@ -123,8 +121,7 @@ static int boss_error(mtp_mock_reply *out, int status, int code, mtp_error *err,
 
 static int bad_token(mtp_mock_reply *out, mtp_error *err)
 {
-    return json_reply(out, 401, json_pack("{s:s}", "detail", "Invalid token."), JSON_COMPACT,
-                      err);
+    return json_reply(out, 401, json_pack("{s:s}", "detail", "Invalid token."), JSON_COMPACT, err);
 }
 
 /* ---- path parsing -------------------------------------------------------------------- */
@@ -207,8 +204,8 @@ static int parse_range(const char *s, mtp_range *r)
 
 /* 0 found; else a 404/4000 reply was written (or an error returned). `out_ch` may be
  * NULL when only the experiment is asked for. */
-static int lookup(const char *coll, const char *exp, const char *chan,
-                  const channel_info **out_ch, mtp_mock_reply *out, mtp_error *err, int *found)
+static int lookup(const char *coll, const char *exp, const char *chan, const channel_info **out_ch,
+                  mtp_mock_reply *out, mtp_error *err, int *found)
 {
     *found = 0;
     if (strcmp(coll, COLLECTION) != 0)
@@ -242,32 +239,31 @@ static int experiment_reply(const char *exp, mtp_mock_reply *out, mtp_error *err
         "name", exp, "public", 1, "description",
         "Synthetic stand-in for the Prasad et al. 2020 thalamocortical volume (bossdb-mock)",
         "collection", COLLECTION, "coord_frame", FRAME, "num_hierarchy_levels", LEVELS,
-        "hierarchy_method", "isotropic", "num_time_samples", 1, "time_step", "time_step_unit",
-        "", "creator", CREATOR);
+        "hierarchy_method", "isotropic", "num_time_samples", 1, "time_step", "time_step_unit", "",
+        "creator", CREATOR);
     return json_reply(out, 200, j, JSON_COMPACT, err);
 }
 
 static int channel_reply(const channel_info *ch, mtp_mock_reply *out, mtp_error *err)
 {
-    json_t *j = json_pack("{s:s, s:b, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:[], s:s, s:[], s:s, "
-                          "s:n, s:n}",
-                          "name", ch->name, "public", 1, "description", ch->description,
-                          "experiment", ch->experiment, "default_time_sample", 0, "type",
-                          ch->type, "base_resolution", 0, "datatype", ch->datatype, "creator",
-                          CREATOR, "sources", "downsample_status", "DOWNSAMPLED", "related",
-                          "storage_type", "spdb", "bucket", "cv_path");
+    json_t *j =
+        json_pack("{s:s, s:b, s:s, s:s, s:i, s:s, s:i, s:s, s:s, s:[], s:s, s:[], s:s, "
+                  "s:n, s:n}",
+                  "name", ch->name, "public", 1, "description", ch->description, "experiment",
+                  ch->experiment, "default_time_sample", 0, "type", ch->type, "base_resolution", 0,
+                  "datatype", ch->datatype, "creator", CREATOR, "sources", "downsample_status",
+                  "DOWNSAMPLED", "related", "storage_type", "spdb", "bucket", "cv_path");
     return json_reply(out, 200, j, JSON_COMPACT, err);
 }
 
 static int coord_reply(mtp_mock_reply *out, mtp_error *err)
 {
-    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:s}",
-                          "name", FRAME, "description",
-                          "Coordinate frame of the synthetic prasad2020 volume (bossdb-mock)",
-                          "x_start", 0, "x_stop", MTP_SYNTH_X_STOP, "y_start", 0, "y_stop",
-                          MTP_SYNTH_Y_STOP, "z_start", 0, "z_stop", MTP_SYNTH_Z_STOP,
-                          "x_voxel_size", VOXEL_SIZE, "y_voxel_size", VOXEL_SIZE,
-                          "z_voxel_size", VOXEL_SIZE, "voxel_unit", "micrometers");
+    json_t *j = json_pack(
+        "{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:s}", "name", FRAME,
+        "description", "Coordinate frame of the synthetic prasad2020 volume (bossdb-mock)",
+        "x_start", 0, "x_stop", MTP_SYNTH_X_STOP, "y_start", 0, "y_stop", MTP_SYNTH_Y_STOP,
+        "z_start", 0, "z_stop", MTP_SYNTH_Z_STOP, "x_voxel_size", VOXEL_SIZE, "y_voxel_size",
+        VOXEL_SIZE, "z_voxel_size", VOXEL_SIZE, "voxel_unit", "micrometers");
     return json_reply(out, 200, j, JSON_COMPACT, err);
 }
 
@@ -280,17 +276,18 @@ static int downsample_reply(mtp_mock_reply *out, mtp_error *err)
         char key[8];
         snprintf(key, sizeof key, "%d", level);
         json_object_set_new(voxel, key, json_pack("[f, f, f]", size, size, size));
-        json_object_set_new(extent, key, json_pack("[I, I, I]", (json_int_t)ext[0],
-                                                   (json_int_t)ext[1], (json_int_t)ext[2]));
+        json_object_set_new(
+            extent, key,
+            json_pack("[I, I, I]", (json_int_t)ext[0], (json_int_t)ext[1], (json_int_t)ext[2]));
         json_object_set_new(cuboid, key, json_pack("[i, i, i]", 512, 512, 16));
         /* Isotropic hierarchy: every axis halves, rounding up. */
         for (int a = 0; a < 3; a++)
             ext[a] = (ext[a] + 1) / 2;
         size *= 2.0;
     }
-    json_t *j = json_pack("{s:s, s:i, s:o, s:o, s:o}", "status", "DOWNSAMPLED",
-                          "num_hierarchy_levels", LEVELS, "voxel_size", voxel, "extent",
-                          extent, "cuboid_size", cuboid);
+    json_t *j =
+        json_pack("{s:s, s:i, s:o, s:o, s:o}", "status", "DOWNSAMPLED", "num_hierarchy_levels",
+                  LEVELS, "voxel_size", voxel, "extent", extent, "cuboid_size", cuboid);
     return json_reply(out, 200, j, JSON_COMPACT, err);
 }
 
@@ -364,6 +361,41 @@ static int cutout_reply(const segments *s, int auth_ok, mtp_mock_reply *out, mtp
     return 0;
 }
 
+/* Metadata routes; 0 in *routed when the segments match none of them. */
+static int metadata_reply(const segments *s, int auth_ok, mtp_mock_reply *out, mtp_error *err,
+                          int *routed)
+{
+    const char *kind = s->seg[1];
+    int experiment = strcmp(kind, "collection") == 0 && (s->n == 5 || s->n == 7) &&
+                     is_name(s->seg[2]) && strcmp(s->seg[3], "experiment") == 0 &&
+                     is_name(s->seg[4]) &&
+                     (s->n == 5 || (strcmp(s->seg[5], "channel") == 0 && is_name(s->seg[6])));
+    int coord = strcmp(kind, "coord") == 0 && s->n == 3 && is_name(s->seg[2]);
+    int downsample = strcmp(kind, "downsample") == 0 && s->n == 5 && is_name(s->seg[2]) &&
+                     is_name(s->seg[3]) && is_name(s->seg[4]);
+    *routed = experiment || coord || downsample;
+    if (!*routed)
+        return 0;
+    if (!auth_ok)
+        return bad_token(out, err);
+    if (coord) {
+        if (strcmp(s->seg[2], FRAME) != 0)
+            return boss_error(out, 404, 4000, err, "Coordinate frame %s not found", s->seg[2]);
+        return coord_reply(out, err);
+    }
+    const channel_info *ch = NULL;
+    int found = 0;
+    if (downsample) {
+        int rc = lookup(s->seg[2], s->seg[3], s->seg[4], &ch, out, err, &found);
+        return (rc < 0 || !found) ? rc : downsample_reply(out, err);
+    }
+    const char *chan = s->n == 7 ? s->seg[6] : NULL;
+    int rc = lookup(s->seg[2], s->seg[4], chan, &ch, out, err, &found);
+    if (rc < 0 || !found)
+        return rc;
+    return chan != NULL ? channel_reply(ch, out, err) : experiment_reply(s->seg[4], out, err);
+}
+
 int mtp_mock_route(const char *path, int auth_ok, mtp_mock_reply *out, mtp_error *err)
 {
     if (path == NULL || out == NULL)
@@ -372,52 +404,17 @@ int mtp_mock_route(const char *path, int auth_ok, mtp_mock_reply *out, mtp_error
     segments *s = malloc(sizeof *s);
     if (s == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "mock: out of memory");
-    int rc = 0;
-    int routed = 0;
+    int rc = 0, routed = 0;
     if (split_path(path, s) && s->n >= 2 &&
         (strcmp(s->seg[0], "v1") == 0 || strcmp(s->seg[0], "latest") == 0)) {
-        const char *kind = s->seg[1];
-        const channel_info *ch = NULL;
-        int found = 0;
-        if (strcmp(kind, "cutout") == 0 && (s->n == 9 || s->n == 10)) {
+        if (strcmp(s->seg[1], "cutout") == 0 && (s->n == 9 || s->n == 10)) {
             routed = 1;
             rc = cutout_reply(s, auth_ok, out, err);
-        }
-        if (!routed && strcmp(kind, "collection") == 0 && s->n >= 5 && s->n <= 7 &&
-            strcmp(s->seg[3], "experiment") == 0 && is_name(s->seg[2]) && is_name(s->seg[4]) &&
-            (s->n == 5 || (s->n == 7 && strcmp(s->seg[5], "channel") == 0 &&
-                           is_name(s->seg[6])))) {
-            routed = 1;
-            if (!auth_ok) {
-                rc = bad_token(out, err);
-            } else {
-                const char *chan = s->n == 7 ? s->seg[6] : NULL;
-                rc = lookup(s->seg[2], s->seg[4], chan, &ch, out, err, &found);
-                if (rc == 0 && found)
-                    rc = chan != NULL ? channel_reply(ch, out, err)
-                                      : experiment_reply(s->seg[4], out, err);
-            }
-        } else if (!routed && strcmp(kind, "coord") == 0 && s->n == 3 && is_name(s->seg[2])) {
-            routed = 1;
-            if (!auth_ok)
-                rc = bad_token(out, err);
-            else if (strcmp(s->seg[2], FRAME) != 0)
-                rc = boss_error(out, 404, 4000, err, "Coordinate frame %s not found", s->seg[2]);
-            else
-                rc = coord_reply(out, err);
-        } else if (!routed && strcmp(kind, "downsample") == 0 && s->n == 5 &&
-                   is_name(s->seg[2]) && is_name(s->seg[3]) && is_name(s->seg[4])) {
-            routed = 1;
-            if (!auth_ok) {
-                rc = bad_token(out, err);
-            } else {
-                rc = lookup(s->seg[2], s->seg[3], s->seg[4], &ch, out, err, &found);
-                if (rc == 0 && found)
-                    rc = downsample_reply(out, err);
-            }
+        } else {
+            rc = metadata_reply(s, auth_ok, out, err, &routed);
         }
     }
-    if (!routed)
+    if (rc == 0 && !routed)
         rc = html_reply(out, 404, HTML_404, err);
     free(s);
     return rc;
@@ -432,11 +429,16 @@ int mtp_mock_status_reply(int status, mtp_mock_reply *out, mtp_error *err)
                               "User is throttled. Expected available tomorrow.", "code", 3004);
         return json_reply(out, 429, j, 0, err);
     }
-    case 500: return html_reply(out, 500, HTML_500, err);
-    case 502: return html_reply(out, 502, HTML_502, err);
-    case 503: return html_reply(out, 503, HTML_503, err);
-    case 504: return html_reply(out, 504, HTML_504, err);
-    default: return mtp_error_set(err, MTP_EINVAL, "mock: no canned reply for status %d", status);
+    case 500:
+        return html_reply(out, 500, HTML_500, err);
+    case 502:
+        return html_reply(out, 502, HTML_502, err);
+    case 503:
+        return html_reply(out, 503, HTML_503, err);
+    case 504:
+        return html_reply(out, 504, HTML_504, err);
+    default:
+        return mtp_error_set(err, MTP_EINVAL, "mock: no canned reply for status %d", status);
     }
 }
 

@@ -38,12 +38,18 @@ typedef struct mtp_mock_reply {
     const char *content_type; /* static string */
     char *body;               /* malloc'ed, owned by the reply; NULL for a cutout */
     size_t body_len;
-    int is_cutout;            /* 1: a valid cutout; the body is made from channel + box */
+    int is_cutout; /* 1: a valid cutout; the body is made from channel + box */
     mtp_synth_channel channel;
     mtp_box box;
 } mtp_mock_reply;
 
-#define MTP_MOCK_REPLY_INIT {0, NULL, NULL, 0, 0, MTP_SYNTH_IMAGE, {0, 0, 0, 0, 0, 0}}
+#define MTP_MOCK_REPLY_INIT                                                                        \
+    {                                                                                              \
+        0, NULL, NULL, 0, 0, MTP_SYNTH_IMAGE,                                                      \
+        {                                                                                          \
+            0, 0, 0, 0, 0, 0                                                                       \
+        }                                                                                          \
+    }
 
 /*
  * Answer a GET of `path` (no query string). auth_ok is 0 when the request carried a

@@ -111,7 +111,8 @@ static void body_release(mtp_mock *m, body_ref *b)
     if (b == NULL)
         return;
     pthread_mutex_lock(&m->cache_lock);
-    int last = --b->refs == 0;
+    b->refs--;
+    int last = b->refs == 0;
     pthread_mutex_unlock(&m->cache_lock);
     if (last) {
         free(b->data);
@@ -123,9 +124,9 @@ static void body_release(mtp_mock *m, body_ref *b)
 
 static void cache_key(const mtp_mock_reply *r, char *key, size_t size)
 {
-    snprintf(key, size, "%d/%lld:%lld/%lld:%lld/%lld:%lld", (int)r->channel,
-             (long long)r->box.x0, (long long)r->box.x1, (long long)r->box.y0,
-             (long long)r->box.y1, (long long)r->box.z0, (long long)r->box.z1);
+    snprintf(key, size, "%d/%lld:%lld/%lld:%lld/%lld:%lld", (int)r->channel, (long long)r->box.x0,
+             (long long)r->box.x1, (long long)r->box.y0, (long long)r->box.y1, (long long)r->box.z0,
+             (long long)r->box.z1);
 }
 
 /* A new reference to the cached body for key, or NULL. */
@@ -175,7 +176,8 @@ static void cache_put(mtp_mock *m, const char *key, body_ref *b)
         body_ref *old = m->cache[lru].body;
         m->cache[lru].body = NULL;
         m->cache_total -= old->len;
-        if (--old->refs == 0) {
+        old->refs--;
+        if (old->refs == 0) {
             free(old->data);
             free(old);
         }
@@ -409,8 +411,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     uint64_t variant = 0;
     if (rc == 0 && reply.is_cutout && m->opt.fail_rate > 0.0) {
         uint64_t nth = mtp_fault_counter_next(m->counter, path);
-        fault = mtp_fault_draw(m->opt.seed, path, nth, m->opt.fail_rate, m->opt.fail_kinds,
-                               &variant);
+        fault =
+            mtp_fault_draw(m->opt.seed, path, nth, m->opt.fail_rate, m->opt.fail_kinds, &variant);
     }
     if (m->opt.delay_ms > 0)
         stall(m, m->opt.delay_ms);
@@ -472,8 +474,7 @@ int mtp_mock_start(mtp_mock **out, const mtp_mock_options *options, mtp_error *e
     if (options->port > 65535)
         return mtp_error_set(err, MTP_EINVAL, "port %u is not in 0-65535", options->port);
     if (!(options->fail_rate >= 0.0 && options->fail_rate <= 1.0))
-        return mtp_error_set(err, MTP_EINVAL, "fail rate %g is not in [0, 1]",
-                             options->fail_rate);
+        return mtp_error_set(err, MTP_EINVAL, "fail rate %g is not in [0, 1]", options->fail_rate);
     int rc = 0;
     mtp_mock *m = calloc(1, sizeof *m);
     if (m == NULL)

@@ -36,10 +36,10 @@
 #include "error.h"
 
 typedef struct mtp_mock_options {
-    unsigned port;      /* 0: any free port */
-    uint64_t seed;      /* data and fault draws */
-    const char *token;  /* an extra accepted token, or NULL (copied) */
-    double fail_rate;   /* [0, 1] */
+    unsigned port;        /* 0: any free port */
+    uint64_t seed;        /* data and fault draws */
+    const char *token;    /* an extra accepted token, or NULL (copied) */
+    double fail_rate;     /* [0, 1] */
     unsigned fail_kinds;  /* mask of mtp_fault bits */
     unsigned delay_ms;    /* added to every response */
     unsigned slow_ms;     /* the stall of a "slow" fault */
@@ -47,7 +47,10 @@ typedef struct mtp_mock_options {
     size_t cache_bytes;   /* total size of cached cutout bodies */
 } mtp_mock_options;
 
-#define MTP_MOCK_OPTIONS_INIT {0, 0, NULL, 0.0, 0x1ffu, 0, 10000, NULL, 256u << 20}
+#define MTP_MOCK_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        0, 0, NULL, 0.0, 0x1ffu, 0, 10000, NULL, 256u << 20                                        \
+    }
 
 typedef struct mtp_mock mtp_mock;
 

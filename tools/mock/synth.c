@@ -78,8 +78,8 @@ static int64_t isqrt_small(int64_t n)
 /* ---- the box being filled ----------------------------------------------------------- */
 
 typedef struct grid_box {
-    int64_t org[3];    /* x0, y0, z0 of the buffer */
-    int64_t lo[3];     /* drawable range: the box, z clipped to the tissue */
+    int64_t org[3]; /* x0, y0, z0 of the buffer */
+    int64_t lo[3];  /* drawable range: the box, z clipped to the tissue */
     int64_t hi[3];
     int64_t stride[3]; /* 1, nx, nx*ny */
     uint8_t *cls;      /* one class code per voxel, Z,Y,X */
@@ -112,16 +112,15 @@ static const tube_family TUBES_VESSEL[] = {
 };
 
 /* Draw one tube, whose cross-axes are u and v, into the box. */
-static void draw_tube(const grid_box *g, const tube_family *f, int64_t bu, int64_t bv,
-                      int64_t r, uint64_t ku, uint64_t kv)
+static void draw_tube(const grid_box *g, const tube_family *f, int64_t bu, int64_t bv, int64_t r,
+                      uint64_t ku, uint64_t kv)
 {
     int a = f->axis, u = (a + 1) % 3, v = (a + 2) % 3;
     int64_t lim = r * r + r;
     for (int64_t t = g->lo[a]; t < g->hi[a]; t++) {
         int64_t cu = bu + wobble(ku, t, f->period, f->amp);
         int64_t cv = bv + wobble(kv, t, f->period, f->amp);
-        if (cu + r < g->lo[u] || cu - r >= g->hi[u] || cv + r < g->lo[v] ||
-            cv - r >= g->hi[v])
+        if (cu + r < g->lo[u] || cu - r >= g->hi[u] || cv + r < g->lo[v] || cv - r >= g->hi[v])
             continue;
         int64_t base_t = (t - g->org[a]) * g->stride[a];
         for (int64_t dv = -r; dv <= r; dv++) {
@@ -269,8 +268,15 @@ static void fill_image(uint64_t seed, const mtp_box *box, uint8_t *img)
 /* ---- roi_labels ---------------------------------------------------------------------- */
 
 enum {
-    ROI_CLEAR = 0, ROI_CORTEX = 1, ROI_STRIATUM = 2, ROI_TRN = 3, ROI_VP = 4, ROI_ZI = 5,
-    ROI_IC = 6, ROI_HYPO = 7, ROI_CC = 8
+    ROI_CLEAR = 0,
+    ROI_CORTEX = 1,
+    ROI_STRIATUM = 2,
+    ROI_TRN = 3,
+    ROI_VP = 4,
+    ROI_ZI = 5,
+    ROI_IC = 6,
+    ROI_HYPO = 7,
+    ROI_CC = 8
 };
 
 /* One boundary: centre + wobble(key_i, t, period, amp) with t along the boundary. */
@@ -280,8 +286,7 @@ typedef struct roi_edge {
 
 /* Boundaries across x (functions of y): zi, ic, vp, striatum, cc, cortex starts. */
 static const roi_edge ROI_X_EDGES[6] = {
-    {1300, 96, 30}, {1760, 64, 12}, {2900, 96, 40}, {3450, 96, 40}, {4300, 96, 30},
-    {4420, 96, 30},
+    {1300, 96, 30}, {1760, 64, 12}, {2900, 96, 40}, {3450, 96, 40}, {4300, 96, 30}, {4420, 96, 30},
 };
 /* Boundaries across y (functions of x): tissue top, tissue bottom, hypothalamus under the
  * left part, hypothalamus under zi, trn under vp. */
@@ -347,8 +352,7 @@ int mtp_synth_bits(mtp_synth_channel channel)
     return channel == MTP_SYNTH_IMAGE ? 8 : 64;
 }
 
-int mtp_synth_box_bytes(mtp_synth_channel channel, const mtp_box *box, size_t *out,
-                        mtp_error *err)
+int mtp_synth_box_bytes(mtp_synth_channel channel, const mtp_box *box, size_t *out, mtp_error *err)
 {
     if (box == NULL || out == NULL)
         return mtp_error_set(err, MTP_EINVAL, "synth: NULL argument");
@@ -371,8 +375,7 @@ int mtp_synth_box_bytes(mtp_synth_channel channel, const mtp_box *box, size_t *o
                                  "synth: box %lld:%lld/%lld:%lld/%lld:%lld is over the blosc1 "
                                  "chunk limit %llu bytes",
                                  (long long)box->x0, (long long)box->x1, (long long)box->y0,
-                                 (long long)box->y1, (long long)box->z0, (long long)box->z1,
-                                 limit);
+                                 (long long)box->y1, (long long)box->z0, (long long)box->z1, limit);
         bytes *= n;
     }
     *out = (size_t)bytes;
@@ -387,8 +390,8 @@ int mtp_synth_fill(uint64_t seed, mtp_synth_channel channel, const mtp_box *box,
     if (rc < 0)
         return rc;
     if (dst == NULL || dst_len != need)
-        return mtp_error_set(err, MTP_EINVAL, "synth: buffer of %zu bytes, box needs %zu",
-                             dst_len, need);
+        return mtp_error_set(err, MTP_EINVAL, "synth: buffer of %zu bytes, box needs %zu", dst_len,
+                             need);
     if (channel == MTP_SYNTH_IMAGE) {
         fill_image(seed, box, dst);
         return 0;

@@ -72,8 +72,7 @@ int mtp_synth_bits(mtp_synth_channel channel);
  * coordinate beyond +-MTP_SYNTH_COORD_MAX; MTP_ERANGE if it exceeds the blosc1 chunk
  * limit (MTP_BLOSC_MAX_NBYTES). Never overflows.
  */
-int mtp_synth_box_bytes(mtp_synth_channel channel, const mtp_box *box, size_t *out,
-                        mtp_error *err);
+int mtp_synth_box_bytes(mtp_synth_channel channel, const mtp_box *box, size_t *out, mtp_error *err);
 
 /*
  * Fill dst with the box: Z,Y,X order, uint64 little-endian for the label channels.

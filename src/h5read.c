@@ -149,8 +149,8 @@ static int attr_count(hid_t space, const char *where, const char *name, size_t m
         return mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not a scalar or a 1-D array",
                              where, name);
     if ((uint64_t)npoints > max)
-        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s has %lld values (at most %zu)",
-                             where, name, (long long)npoints, max);
+        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s has %lld values (at most %zu)", where,
+                             name, (long long)npoints, max);
     *n = (size_t)npoints;
     return 0;
 }
@@ -208,8 +208,7 @@ static int read_strings(hid_t obj, const char *where, const char *name, char *ou
         if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, vbuf) < 0) {
             free(vbuf);
             vbuf = NULL;
-            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
-                               h5_reason(&in));
+            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
             goto out;
         }
         for (size_t i = 0; i < count && rc == 0; i++) {
@@ -230,8 +229,7 @@ static int read_strings(hid_t obj, const char *where, const char *name, char *ou
         }
         if (H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLPAD) < 0 ||
             H5Aread(attr, mtype, fbuf) < 0) {
-            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
-                               h5_reason(&in));
+            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
             goto out;
         }
         for (size_t i = 0; i < count && rc == 0; i++) {
@@ -317,8 +315,7 @@ static bool has_link(hid_t loc, const char *name)
 }
 
 /* Open dataset `name` in group loc (whose path is gwhere, "" for the root). */
-static int open_dataset(hid_t loc, const char *gwhere, const char *name, hid_t *dset,
-                        mtp_error *e)
+static int open_dataset(hid_t loc, const char *gwhere, const char *name, hid_t *dset, mtp_error *e)
 {
     *dset = H5I_INVALID_HID;
     if (!has_link(loc, name))
@@ -444,9 +441,8 @@ static int read_regions(hid_t file, region_row *rows, int *nrows, mtp_dataset_su
         goto out;
     }
     ftype = H5Dget_type(dset);
-    int member = ftype >= 0 && H5Tget_class(ftype) == H5T_COMPOUND
-                     ? H5Tget_member_index(ftype, "name")
-                     : -1;
+    int member =
+        ftype >= 0 && H5Tget_class(ftype) == H5T_COMPOUND ? H5Tget_member_index(ftype, "name") : -1;
     if (member >= 0)
         fname = H5Tget_member_type(ftype, (unsigned)member);
     if (fname < 0 || H5Tget_class(fname) != H5T_STRING || H5Tis_variable_str(fname) != 0 ||
@@ -546,8 +542,10 @@ static int root_format(hid_t root, file_format *format, int *version, mtp_error 
     if (rc < 0)
         return rc;
     if (v != MTP_BUNDLE_FORMAT_VERSION)
-        return mtp_error_set(e, MTP_EFORMAT, "format_version %lld is not supported (this "
-                             "reader reads %d)", (long long)v, MTP_BUNDLE_FORMAT_VERSION);
+        return mtp_error_set(e, MTP_EFORMAT,
+                             "format_version %lld is not supported (this "
+                             "reader reads %d)",
+                             (long long)v, MTP_BUNDLE_FORMAT_VERSION);
     *version = (int)v;
     return 0;
 }
@@ -573,8 +571,8 @@ static int provenance(hid_t root, mtp_bundle_summary *out, mtp_error *e)
     if (rc == 0)
         rc = read_string(root, "/", "builder", out->builder, sizeof out->builder, e);
     if (rc == 0)
-        rc = read_string(root, "/", "config_sha256", out->config_sha256,
-                         sizeof out->config_sha256, e);
+        rc = read_string(root, "/", "config_sha256", out->config_sha256, sizeof out->config_sha256,
+                         e);
     if (rc == 0)
         rc = read_string(root, "/", "source", out->source, sizeof out->source, e);
     return rc;
@@ -594,8 +592,8 @@ static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bun
         rc = provenance(root, out, e);
     size_t n = 0;
     if (rc == 0 && strcmp(out->kind, "features") != 0) {
-        rc = read_strings(root, "/", "classes", &out->classes[0][0], MTP_NAME_MAX,
-                          MTP_MAX_CLASSES, &n, e);
+        rc = read_strings(root, "/", "classes", &out->classes[0][0], MTP_NAME_MAX, MTP_MAX_CLASSES,
+                          &n, e);
         if (rc == 0 && n == 0)
             rc = mtp_error_set(e, MTP_EFORMAT, "/: attribute classes is empty");
         out->nclasses = (int)n;
@@ -608,8 +606,8 @@ static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bun
     for (int r = 0; r < out->nregions; r++)
         memcpy(out->regions[r], br->regions[r].name, MTP_NAME_MAX);
     size_t ncounts = 0;
-    rc = read_strings(root, "/", "splits", &br->split_names[0][0], MTP_NAME_MAX, MTP_MAX_SPLITS,
-                      &n, e);
+    rc = read_strings(root, "/", "splits", &br->split_names[0][0], MTP_NAME_MAX, MTP_MAX_SPLITS, &n,
+                      e);
     if (rc == 0)
         rc = read_ints(root, "/", "counts", br->counts, MTP_MAX_SPLITS, &ncounts, e);
     if (rc == 0 && n != ncounts)
@@ -645,8 +643,8 @@ static int read_counts(hid_t group, const char *where, const char *name, int64_t
     size_t n = 0;
     int rc = read_ints(group, where, name, out, (size_t)want, &n, e);
     if (rc == MTP_ERANGE || (rc == 0 && n != (size_t)want))
-        return mtp_error_set(e, MTP_EFORMAT, "%s: %s does not have %d entries (one per %s)",
-                             where, name, want, what);
+        return mtp_error_set(e, MTP_EFORMAT, "%s: %s does not have %d entries (one per %s)", where,
+                             name, want, what);
     return rc;
 }
 
@@ -706,8 +704,7 @@ static int summarize_split(hid_t file, const mtp_bundle_summary *b, const char *
     if (rc == 0 && strcmp(b->kind, "features") != 0)
         rc = read_counts(group, where, "class_counts", s->class_counts, b->nclasses, "class", e);
     if (rc == 0)
-        rc = read_counts(group, where, "region_counts", s->region_counts, b->nregions,
-                         "region", e);
+        rc = read_counts(group, where, "region_counts", s->region_counts, b->nregions, "region", e);
     if (rc == 0 && strcmp(b->kind, "classification") == 0 &&
         H5Aexists(group, "label_region_mismatches") > 0)
         rc = read_int(group, where, "label_region_mismatches", &s->label_region_mismatches, e);
@@ -739,8 +736,8 @@ static int summarize_volumes(hid_t file, hid_t root, mtp_bundle_summary *out, mt
         rc = open_group(file, regions[r].name, &group, e);
         for (size_t c = 0; rc == 0 && c < nch; c++) {
             if (out->ndatasets >= MTP_SUMMARY_MAX_DATASETS) {
-                rc = mtp_error_set(e, MTP_ERANGE, "more than %d datasets",
-                                   MTP_SUMMARY_MAX_DATASETS);
+                rc =
+                    mtp_error_set(e, MTP_ERANGE, "more than %d datasets", MTP_SUMMARY_MAX_DATASETS);
                 break;
             }
             char gwhere[MTP_NAME_MAX + 2], name[2 * MTP_NAME_MAX + 2];
@@ -895,14 +892,14 @@ typedef struct split_check {
     const char *name;
     char where[MTP_NAME_MAX + 2];
     hid_t group;
-    int64_t n;            /* the group's count */
+    int64_t n; /* the group's count */
     int64_t z_range[2];
     bool have_z;
-    int depth;            /* slices per sample, from images */
-    uint8_t *labels;      /* n, or NULL if not read */
-    uint8_t *region;      /* n, or NULL if not read */
+    int depth;       /* slices per sample, from images */
+    uint8_t *labels; /* n, or NULL if not read */
+    uint8_t *region; /* n, or NULL if not read */
     uint64_t mask_hist[256];
-    bool masks_read;      /* every mask voxel went into mask_hist */
+    bool masks_read; /* every mask voxel went into mask_hist */
 } split_check;
 
 /* Open a dataset of the split; problems for missing, and for a first dimension != n. */
@@ -985,8 +982,8 @@ static void check_pixels(split_check *sc)
         goto out;
     }
     hsize_t depth = rank == 4 ? dims[1] : 1, h = dims[rank - 2], w = dims[rank - 1];
-    if (dims[0] > MTP_BUNDLE_MAX_SAMPLES || depth < 1 || depth > MTP_BUNDLE_MAX_DEPTH ||
-        h < 1 || w < 1 || h > MTP_BUNDLE_MAX_EDGE || w > MTP_BUNDLE_MAX_EDGE ||
+    if (dims[0] > MTP_BUNDLE_MAX_SAMPLES || depth < 1 || depth > MTP_BUNDLE_MAX_DEPTH || h < 1 ||
+        w < 1 || h > MTP_BUNDLE_MAX_EDGE || w > MTP_BUNDLE_MAX_EDGE ||
         h * w > MTP_BUNDLE_MAX_CHUNK_BYTES) {
         problem(ck, "%s/images: shape beyond the format's caps", sc->where);
         goto out;
@@ -1196,8 +1193,8 @@ static void check_balance(split_check *sc)
         for (int64_t i = 0; i < sc->n; i++)
             if (sc->region[i] < b->nregions)
                 data[sc->region[i]]++;
-        compare_counts(sc->ck, sc->group, sc->where, "region_counts", data, b->nregions,
-                       regions, "region");
+        compare_counts(sc->ck, sc->group, sc->where, "region_counts", data, b->nregions, regions,
+                       "region");
     }
     if (!cls || sc->labels == NULL || sc->region == NULL ||
         H5Aexists(sc->group, "label_region_mismatches") <= 0)
@@ -1246,8 +1243,8 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
         problem_from(ck, &e);
     } else {
         if (count != br->counts[k])
-            problem(ck, "%s: count is %" PRId64 ", the root's counts say %" PRId64, sc.where,
-                    count, br->counts[k]);
+            problem(ck, "%s: count is %" PRId64 ", the root's counts say %" PRId64, sc.where, count,
+                    br->counts[k]);
         sc.n = count;
     }
     if (sc.n < 0 || sc.n > MTP_BUNDLE_MAX_SAMPLES) {
@@ -1302,8 +1299,8 @@ out:
 }
 
 /* volumes.h5: each /<region>/<channel> exists, has its region's shape and origin, reads. */
-static void check_volume(hid_t group, const char *gwhere, const char *channel,
-                         const region_row *r, int64_t *nz, int64_t *z0, checker *ck)
+static void check_volume(hid_t group, const char *gwhere, const char *channel, const region_row *r,
+                         int64_t *nz, int64_t *z0, checker *ck)
 {
     mtp_error e = MTP_ERROR_INIT;
     hid_t dset = H5I_INVALID_HID, memspace = H5I_INVALID_HID;
@@ -1339,8 +1336,7 @@ static void check_volume(hid_t group, const char *gwhere, const char *channel,
     if (*nz < 0)
         *nz = ds.shape[0];
     else if (ds.shape[0] != *nz)
-        problem(ck, "%s: %" PRId64 " slices, other volumes have %" PRId64, where, ds.shape[0],
-                *nz);
+        problem(ck, "%s: %" PRId64 " slices, other volumes have %" PRId64, where, ds.shape[0], *nz);
     int64_t origin[3];
     size_t n = 0;
     if (read_ints(dset, where, "origin", origin, 3, &n, &e) < 0) {
@@ -1379,8 +1375,8 @@ static void check_volumes(hid_t file, hid_t root, checker *ck)
     mtp_dataset_summary ds;
     size_t nch = 0;
     int nregions = 0;
-    if (read_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX,
-                     MTP_MAX_CHANNELS, &nch, &e) < 0 ||
+    if (read_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX, MTP_MAX_CHANNELS,
+                     &nch, &e) < 0 ||
         read_regions(file, regions, &nregions, &ds, &e) < 0) {
         problem_from(ck, &e);
         return;
@@ -1400,8 +1396,8 @@ static void check_volumes(hid_t file, hid_t root, checker *ck)
     }
 }
 
-int mtp_h5read_check(const char *path, mtp_h5read_problem_fn fn, void *userdata,
-                     int *nproblems, mtp_error *err)
+int mtp_h5read_check(const char *path, mtp_h5read_problem_fn fn, void *userdata, int *nproblems,
+                     mtp_error *err)
 {
     if (nproblems != NULL)
         *nproblems = 0;

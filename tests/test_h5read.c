@@ -187,18 +187,22 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
                     }
             int region = (int)(i / per_region);
             int64_t z = cfg->splits[split].z.start + (int64_t)(i % per_region) * t->depth;
-            mtp_bundle_sample s = {image, NULL, label_of(split, i, region), region,
-                                   {z, cfg->regions[region].y.start,
-                                    cfg->regions[region].x.start}};
+            mtp_bundle_sample s = {image,
+                                   NULL,
+                                   label_of(split, i, region),
+                                   region,
+                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start}};
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             mismatches += s.label != region;
             ck_assert_msg(mtp_bundle_write_sample(b, split, i, &s, &err) == 0, "%s", err.msg);
         }
         if (t->kind == MTP_TASK_CLASSIFICATION)
-            ck_assert_int_eq(mtp_bundle_split_attr(b, split, "label_region_mismatches",
-                                                   mismatches, "tiles whose label is not their "
-                                                   "region", &err), 0);
+            ck_assert_int_eq(mtp_bundle_split_attr(b, split, "label_region_mismatches", mismatches,
+                                                   "tiles whose label is not their "
+                                                   "region",
+                                                   &err),
+                             0);
     }
     free(image);
     free(mask);
@@ -440,8 +444,7 @@ START_TEST(segmentation_and_volumes_summary)
     assert_dataset(&t->datasets[1], "masks", "uint8", 4, 4, 2, EDGE, EDGE);
     assert_dataset(&t->datasets[2], "region", "enum(uint8)", 1, 4, 0, 0, 0);
     assert_dataset(&t->datasets[3], "origin", "int64", 2, 4, 3, 0, 0);
-    ck_assert_uint_eq(t->stored_bytes,
-                      t->datasets[0].stored_bytes + t->datasets[1].stored_bytes);
+    ck_assert_uint_eq(t->stored_bytes, t->datasets[0].stored_bytes + t->datasets[1].stored_bytes);
     const mtp_split_summary *v = &s->splits[1];
     ck_assert_int_eq(v->count, 2);
     ck_assert_int_eq(v->class_counts[0], 2 * 360);
@@ -556,13 +559,12 @@ START_TEST(damaged_masks_and_recorded_voxels)
     poke_bytes(path, "/val/masks", 4, start, count, nines);
     const int64_t voxels[3] = {1, 2, 3};
     set_i64_attr(path, "/train", "class_counts", voxels);
-    assert_check(path,
-                 "task2_3d.h5: /train: class_counts[0] (background) is 1, the data has 1440\n"
-                 "task2_3d.h5: /train: class_counts[1] (vessel) is 2, the data has 512\n"
-                 "task2_3d.h5: /train: class_counts[2] (cell) is 3, the data has 96\n"
-                 "task2_3d.h5: /val/masks: value 9 at sample 1 outside classes 0-2 (2 values "
-                 "in all)\n"
-                 "task2_3d.h5: /val: class_counts[1] (vessel) is 256, the data has 254\n");
+    assert_check(path, "task2_3d.h5: /train: class_counts[0] (background) is 1, the data has 1440\n"
+                       "task2_3d.h5: /train: class_counts[1] (vessel) is 2, the data has 512\n"
+                       "task2_3d.h5: /train: class_counts[2] (cell) is 3, the data has 96\n"
+                       "task2_3d.h5: /val/masks: value 9 at sample 1 outside classes 0-2 (2 values "
+                       "in all)\n"
+                       "task2_3d.h5: /val: class_counts[1] (vessel) is 256, the data has 254\n");
 
     /* A missing mask dataset: a problem for check, a format error for summary. */
     write_bundle(cfg, TASK_SEG, path);

@@ -62,8 +62,8 @@ static void shape_text(char *buf, size_t cap, const mtp_dataset_summary *ds)
 {
     int len = snprintf(buf, cap, "(");
     for (int i = 0; i < ds->ndims && len >= 0 && (size_t)len < cap; i++)
-        len += snprintf(buf + len, cap - (size_t)len, "%s%" PRId64, i > 0 ? ", " : "",
-                        ds->shape[i]);
+        len +=
+            snprintf(buf + len, cap - (size_t)len, "%s%" PRId64, i > 0 ? ", " : "", ds->shape[i]);
     if (len >= 0 && (size_t)len < cap)
         snprintf(buf + len, cap - (size_t)len, ")");
 }

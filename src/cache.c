@@ -1,0 +1,578 @@
+#include "cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <blosc.h>
+
+#include "codec.h"
+#include "config.h"
+#include "sha256.h"
+
+/*
+ * .blk file format, version 1 (all integers little-endian, no padding):
+ *   offset  size  field
+ *        0     8  magic "MTPBLK1\n"
+ *        8     4  dtype (u32, the mtp_dtype value: 1 uint8, 2 uint16, 3 uint64)
+ *       12    48  box x0 x1 y0 y1 z0 z1 (6 × i64)
+ *       60     8  decoded byte count (u64) = voxels × dtype size
+ *       68    32  SHA-256 of the decoded bytes
+ *      100     8  stored byte count (u64) = file size − 108
+ *      108     …  one blosc1 chunk: lz4, clevel 1, byte shuffle by dtype size
+ */
+#define BLK_MAGIC "MTPBLK1\n"
+#define BLK_MAGIC_LEN 8
+#define BLK_OFF_DTYPE 8
+#define BLK_OFF_BOX 12
+#define BLK_OFF_NBYTES 60
+#define BLK_OFF_SHA 68
+#define BLK_OFF_STORED 100
+#define BLK_HEADER 108
+
+/* Longest path the cache builds (file names are short; the root is the caller's). */
+#define CACHE_PATH_MAX 4096
+
+struct mtp_cache {
+    char *dir;
+};
+
+/* Makes temporary names unique among the threads of this process (the pid does the rest). */
+static atomic_uint_fast64_t tmp_counter;
+
+typedef struct blk_header {
+    uint32_t dtype;
+    mtp_box box;
+    uint64_t nbytes;
+    unsigned char sha[MTP_SHA256_LEN];
+    uint64_t stored;
+} blk_header;
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void encode_header(const blk_header *h, unsigned char out[BLK_HEADER])
+{
+    const int64_t box[6] = {h->box.x0, h->box.x1, h->box.y0, h->box.y1, h->box.z0, h->box.z1};
+    memcpy(out, BLK_MAGIC, BLK_MAGIC_LEN);
+    put_u32(out + BLK_OFF_DTYPE, h->dtype);
+    for (int i = 0; i < 6; i++)
+        put_u64(out + BLK_OFF_BOX + 8 * i, (uint64_t)box[i]);
+    put_u64(out + BLK_OFF_NBYTES, h->nbytes);
+    memcpy(out + BLK_OFF_SHA, h->sha, MTP_SHA256_LEN);
+    put_u64(out + BLK_OFF_STORED, h->stored);
+}
+
+/* 0 if the magic matches, else -1; fills *h either way. */
+static int decode_header(const unsigned char in[BLK_HEADER], blk_header *h)
+{
+    int64_t box[6];
+    h->dtype = get_u32(in + BLK_OFF_DTYPE);
+    for (int i = 0; i < 6; i++)
+        box[i] = (int64_t)get_u64(in + BLK_OFF_BOX + 8 * i);
+    h->box = (mtp_box){box[0], box[1], box[2], box[3], box[4], box[5]};
+    h->nbytes = get_u64(in + BLK_OFF_NBYTES);
+    memcpy(h->sha, in + BLK_OFF_SHA, MTP_SHA256_LEN);
+    h->stored = get_u64(in + BLK_OFF_STORED);
+    return memcmp(in, BLK_MAGIC, BLK_MAGIC_LEN) == 0 ? 0 : -1;
+}
+
+static int same_box(const mtp_box *a, const mtp_box *b)
+{
+    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 &&
+           a->z0 == b->z0 && a->z1 == b->z1;
+}
+
+/* strerror is not thread-safe; the XSI strerror_r (what _POSIX_C_SOURCE selects) is. */
+static const char *errtext(int e, char *buf, size_t n)
+{
+    if (strerror_r(e, buf, n) != 0)
+        snprintf(buf, n, "error %d", e);
+    return buf;
+}
+
+static int io_error(mtp_error *err, const char *path, int e)
+{
+    char msg[128];
+    return mtp_error_set(err, MTP_EIO, "cache: %s: %s", path, errtext(e, msg, sizeof msg));
+}
+
+/* A name used as one path component: non-empty, no '/', not "." or "..". */
+static int component_ok(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) >= MTP_TEXT_MAX)
+        return 0;
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    return strchr(s, '/') == NULL;
+}
+
+static int key_ok(const mtp_block_key *key, mtp_error *err)
+{
+    if (key == NULL || key->server == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no key or no server");
+    if (!component_ok(key->collection) || !component_ok(key->experiment) ||
+        !component_ok(key->channel))
+        return mtp_error_set(err, MTP_EINVAL, "cache: collection/experiment/channel must be "
+                                              "plain names");
+    if (key->resolution < 0 || key->resolution > 9)
+        return mtp_error_set(err, MTP_EINVAL, "cache: resolution %d out of range",
+                             key->resolution);
+    if (mtp_dtype_size(key->dtype) == 0)
+        return mtp_error_set(err, MTP_EINVAL, "cache: unknown dtype");
+    const mtp_box *b = &key->box;
+    if (b->x0 < 0 || b->y0 < 0 || b->z0 < 0 || b->x1 > MTP_MAX_COORD ||
+        b->y1 > MTP_MAX_COORD || b->z1 > MTP_MAX_COORD || mtp_box_voxels(b) == 0)
+        return mtp_error_set(err, MTP_EINVAL, "cache: empty or out-of-range box");
+    return 0;
+}
+
+/* The decoded size of the key's block; 0 if it overflows (boxes are capped, so never). */
+static uint64_t key_nbytes(const mtp_block_key *key)
+{
+    return mtp_box_voxels(&key->box) * mtp_dtype_size(key->dtype);
+}
+
+static int build_path(const mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n,
+                      mtp_error *err)
+{
+    char server_hex[MTP_SHA256_HEX_LEN];
+    int rc = mtp_sha256_hex(key->server, strlen(key->server), server_hex);
+    if (rc < 0)
+        return mtp_error_set(err, rc, "cache: cannot hash the server URL");
+    server_hex[16] = '\0';
+    const mtp_box *b = &key->box;
+    int len = snprintf(buf, n, "%s/v1/%s/%s/%s/%s/res%d/x%lld-%lld_y%lld-%lld_z%lld-%lld.%s.blk",
+                       cache->dir, server_hex, key->collection, key->experiment, key->channel,
+                       key->resolution, (long long)b->x0, (long long)b->x1, (long long)b->y0,
+                       (long long)b->y1, (long long)b->z0, (long long)b->z1,
+                       mtp_dtype_name(key->dtype));
+    if (len < 0 || (size_t)len >= n)
+        return mtp_error_set(err, MTP_ERANGE, "cache: path longer than %zu bytes", n);
+    return 0;
+}
+
+/* mkdir -p with mode 0755; concurrent creators are fine (EEXIST is success). */
+static int make_dirs(const char *dir, mtp_error *err)
+{
+    char path[CACHE_PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path)
+        return mtp_error_set(err, MTP_ERANGE, "cache: directory name too long");
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return io_error(err, path, errno);
+        path[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return io_error(err, dir, errno);
+    if (!S_ISDIR(st.st_mode))
+        return io_error(err, dir, ENOTDIR);
+    return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes: 0; errno on error; -1 on end of file first. */
+static int read_all(int fd, unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    char dir[CACHE_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (len == 0) {
+        dir[0] = slash ? '/' : '.';
+        dir[1] = '\0';
+    } else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+int mtp_cache_open(mtp_cache **out, const char *dir, mtp_error *err)
+{
+    int rc = 0;
+    mtp_cache *cache = NULL;
+    if (out == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no output pointer");
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0')
+        return mtp_error_set(err, MTP_EINVAL, "cache: no directory");
+    /* Leave room for the key's part of every path. */
+    if (strlen(dir) > CACHE_PATH_MAX - 1024)
+        return mtp_error_set(err, MTP_ERANGE, "cache: directory name too long");
+    rc = make_dirs(dir, err);
+    if (rc < 0)
+        goto out;
+    cache = calloc(1, sizeof *cache);
+    if (cache == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    cache->dir = malloc(len + 1);
+    if (cache->dir == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
+    memcpy(cache->dir, dir, len);
+    cache->dir[len] = '\0';
+    *out = cache;
+    cache = NULL;
+out:
+    mtp_cache_free(cache);
+    return rc;
+}
+
+void mtp_cache_free(mtp_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    free(cache->dir);
+    free(cache);
+}
+
+int mtp_cache_default_dir(char *buf, size_t n, mtp_error *err)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int len;
+    if (xdg != NULL && xdg[0] != '\0')
+        len = snprintf(buf, n, "%s/mtneuro-pack", xdg);
+    else if (home != NULL && home[0] != '\0')
+        len = snprintf(buf, n, "%s/.cache/mtneuro-pack", home);
+    else
+        return mtp_error_set(err, MTP_ENOTFOUND,
+                             "cache: neither XDG_CACHE_HOME nor HOME is set");
+    if (len < 0 || (size_t)len >= n)
+        return mtp_error_set(err, MTP_ERANGE, "cache: default directory longer than %zu bytes",
+                             n);
+    return 0;
+}
+
+int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n,
+                   mtp_error *err)
+{
+    if (cache == NULL || buf == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no cache or buffer");
+    int rc = key_ok(key, err);
+    if (rc < 0)
+        return rc;
+    return build_path(cache, key, buf, n, err);
+}
+
+/* Cheap header checks shared by has() and get(): what the file size alone can confirm. */
+static const char *header_problem(const blk_header *h, const mtp_block_key *key,
+                                  uint64_t file_size)
+{
+    if (h->dtype != (uint32_t)key->dtype)
+        return "dtype mismatch";
+    if (!same_box(&h->box, &key->box))
+        return "box mismatch";
+    if (h->nbytes != key_nbytes(key))
+        return "decoded size mismatch";
+    if (h->stored != file_size - BLK_HEADER)
+        return "stored size does not match the file size";
+    if (h->stored < BLOSC_MIN_HEADER_LENGTH || h->stored > h->nbytes + BLOSC_MAX_OVERHEAD)
+        return "stored size implausible";
+    return NULL;
+}
+
+int mtp_cache_has(mtp_cache *cache, const mtp_block_key *key)
+{
+    char path[CACHE_PATH_MAX];
+    unsigned char raw[BLK_HEADER];
+    blk_header h;
+    struct stat st;
+    int present = 0;
+    if (cache == NULL || key_ok(key, NULL) < 0 ||
+        build_path(cache, key, path, sizeof path, NULL) < 0)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= BLK_HEADER &&
+        read_all(fd, raw, sizeof raw) == 0 && decode_header(raw, &h) == 0 &&
+        header_problem(&h, key, (uint64_t)st.st_size) == NULL)
+        present = 1;
+    close(fd);
+    return present;
+}
+
+/* Delete a damaged file and say so; always MTP_ECORRUPT. */
+static int discard(const char *path, const char *what, mtp_error *err)
+{
+    (void)unlink(path);
+    return mtp_error_set(err, MTP_ECORRUPT, "cache: %s: %s (discarded)", path, what);
+}
+
+int mtp_cache_get(mtp_cache *cache, const mtp_block_key *key, void *dst, size_t nbytes,
+                  mtp_error *err)
+{
+    int rc = 0;
+    int fd = -1;
+    unsigned char *payload = NULL;
+    char path[CACHE_PATH_MAX];
+    unsigned char raw[BLK_HEADER];
+    unsigned char sha[MTP_SHA256_LEN];
+    blk_header h;
+    struct stat st;
+    const char *problem = NULL;
+    size_t chunk_nbytes = 0, chunk_cbytes = 0, chunk_blocksize = 0;
+    int r;
+
+    if (cache == NULL || dst == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no cache or destination");
+    rc = key_ok(key, err);
+    if (rc < 0)
+        return rc;
+    if (nbytes != key_nbytes(key))
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes asked for a block of %llu",
+                             nbytes, (unsigned long long)key_nbytes(key));
+    if (nbytes > MTP_BLOSC_MAX_NBYTES)
+        return mtp_error_set(err, MTP_ERANGE, "cache: block of %zu bytes exceeds one blosc "
+                                              "chunk", nbytes);
+    rc = build_path(cache, key, path, sizeof path, err);
+    if (rc < 0)
+        return rc;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return mtp_error_set(err, MTP_ENOTFOUND, "cache: %s: not cached", path);
+        return io_error(err, path, errno);
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = io_error(err, path, errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = io_error(err, path, EISDIR);
+        goto out;
+    }
+    if (st.st_size < BLK_HEADER) {
+        problem = "truncated header";
+        goto out;
+    }
+    r = read_all(fd, raw, sizeof raw);
+    if (r > 0) {
+        rc = io_error(err, path, r);
+        goto out;
+    }
+    if (r < 0) {
+        problem = "truncated header";
+        goto out;
+    }
+    if (decode_header(raw, &h) < 0) {
+        problem = "bad magic";
+        goto out;
+    }
+    /* After this every size is bounded by the caller's nbytes and the real file size. */
+    problem = header_problem(&h, key, (uint64_t)st.st_size);
+    if (problem != NULL)
+        goto out;
+    payload = malloc(h.stored);
+    if (payload == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
+    r = read_all(fd, payload, h.stored);
+    if (r > 0) {
+        rc = io_error(err, path, r);
+        goto out;
+    }
+    if (r < 0) {
+        problem = "truncated payload";
+        goto out;
+    }
+    blosc_cbuffer_sizes(payload, &chunk_nbytes, &chunk_cbytes, &chunk_blocksize);
+    if (chunk_nbytes != nbytes || chunk_cbytes != h.stored ||
+        blosc_cbuffer_validate(payload, h.stored, &chunk_nbytes) != 0) {
+        problem = "bad blosc header";
+        goto out;
+    }
+    if (blosc_decompress_ctx(payload, dst, nbytes, 1) != (int)nbytes) {
+        problem = "decompression failed";
+        goto out;
+    }
+    rc = mtp_sha256(dst, nbytes, sha);
+    if (rc < 0) {
+        mtp_error_set(err, rc, "cache: cannot hash");
+        goto out;
+    }
+    if (memcmp(sha, h.sha, sizeof sha) != 0)
+        problem = "checksum mismatch";
+out:
+    if (fd >= 0)
+        close(fd);
+    free(payload);
+    if (problem != NULL)
+        rc = discard(path, problem, err);
+    return rc;
+}
+
+int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
+                  size_t nbytes, mtp_error *err)
+{
+    int rc = 0;
+    int fd = -1;
+    int tmp_exists = 0;
+    unsigned char *buf = NULL;
+    char path[CACHE_PATH_MAX];
+    char tmp[CACHE_PATH_MAX];
+    blk_header h = {0};
+
+    if (cache == NULL || data == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no cache or data");
+    rc = key_ok(key, err);
+    if (rc < 0)
+        return rc;
+    if (nbytes > MTP_BLOSC_MAX_NBYTES)
+        return mtp_error_set(err, MTP_ERANGE, "cache: block of %zu bytes exceeds one blosc "
+                                              "chunk", nbytes);
+    if (nbytes != key_nbytes(key))
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes given for a block of %llu",
+                             nbytes, (unsigned long long)key_nbytes(key));
+    rc = build_path(cache, key, path, sizeof path, err);
+    if (rc < 0)
+        return rc;
+
+    h.dtype = (uint32_t)key->dtype;
+    h.box = key->box;
+    h.nbytes = nbytes;
+    rc = mtp_sha256(data, nbytes, h.sha);
+    if (rc < 0)
+        return mtp_error_set(err, rc, "cache: cannot hash");
+    buf = malloc(BLK_HEADER + nbytes + BLOSC_MAX_OVERHEAD);
+    if (buf == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+    /* Fast lz4 at level 1: the cache trades a little disk for speed on every run. */
+    int cbytes = blosc_compress_ctx(1, BLOSC_SHUFFLE, mtp_dtype_size(key->dtype), nbytes, data,
+                                    buf + BLK_HEADER, nbytes + BLOSC_MAX_OVERHEAD, "lz4", 0, 1);
+    if (cbytes <= 0) {
+        rc = mtp_error_set(err, MTP_ECORRUPT, "cache: %s: blosc compression failed (%d)", path,
+                           cbytes);
+        goto out;
+    }
+    h.stored = (uint64_t)cbytes;
+    encode_header(&h, buf);
+
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    rc = make_dirs(path, err);
+    *slash = '/';
+    if (rc < 0)
+        goto out;
+    unsigned long long counter = (unsigned long long)atomic_fetch_add(&tmp_counter, 1);
+    int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%llu", path, (long)getpid(), counter);
+    if (len < 0 || (size_t)len >= sizeof tmp) {
+        rc = mtp_error_set(err, MTP_ERANGE, "cache: path too long");
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = io_error(err, tmp, errno);
+        goto out;
+    }
+    tmp_exists = 1;
+    int e = write_all(fd, buf, BLK_HEADER + (size_t)cbytes);
+    if (e == 0 && fsync(fd) != 0)
+        e = errno;
+    if (e != 0) {
+        rc = io_error(err, tmp, e);
+        goto out;
+    }
+    e = close(fd) == 0 ? 0 : errno;
+    fd = -1;
+    if (e != 0) {
+        rc = io_error(err, tmp, e);
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = io_error(err, path, errno);
+        goto out;
+    }
+    tmp_exists = 0;
+    e = fsync_dir(path);
+    if (e != 0)
+        rc = io_error(err, path, e);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp_exists)
+        (void)unlink(tmp);
+    free(buf);
+    return rc;
+}

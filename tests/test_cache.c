@@ -1,0 +1,590 @@
+/* nftw() for removing the temporary directories. */
+#define _XOPEN_SOURCE 700
+
+#include "mtp_test.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "sha256.h"
+
+/* Each test gets a fresh directory under /tmp, removed at the end. */
+static char root[256];
+static mtp_cache *cache;
+
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/mtp-cache-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    mtp_error err = MTP_ERROR_INIT;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/c", root); /* open must create it */
+    ck_assert_int_eq(mtp_cache_open(&cache, dir, &err), 0);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    mtp_cache_free(cache);
+    cache = NULL;
+    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static mtp_block_key make_key(mtp_dtype dtype, int64_t x0, int64_t x1, int64_t y0, int64_t y1,
+                              int64_t z0, int64_t z1)
+{
+    mtp_block_key key = {
+        .server = "https://api.bossdb.io",
+        .collection = "prasad",
+        .experiment = "prasad2020",
+        .channel = "image",
+        .resolution = 0,
+        .dtype = dtype,
+        .box = {x0, x1, y0, y1, z0, z1},
+    };
+    return key;
+}
+
+/* Deterministic, poorly compressible bytes (xorshift). */
+static void fill_noise(unsigned char *p, size_t n, uint64_t seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        p[i] = (unsigned char)(s >> 24);
+    }
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+static void write_file(const char *path, const unsigned char *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+static void patch_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+START_TEST(sha256_known_vector)
+{
+    char hex[MTP_SHA256_HEX_LEN];
+    ck_assert_int_eq(mtp_sha256_hex("abc", 3, hex), 0);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ck_assert_int_eq(mtp_sha256_hex("", 0, hex), 0);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    mtp_sha256_stream *s = NULL;
+    unsigned char digest[MTP_SHA256_LEN];
+    ck_assert_int_eq(mtp_sha256_stream_new(&s), 0);
+    ck_assert_int_eq(mtp_sha256_stream_update(s, "a", 1), 0);
+    ck_assert_int_eq(mtp_sha256_stream_update(s, "bc", 2), 0);
+    ck_assert_int_eq(mtp_sha256_stream_final(s, digest), 0);
+    mtp_sha256_stream_free(s);
+    mtp_hex(digest, sizeof digest, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(round_trip_uint8)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 512, 576, 1024, 1056, 16, 24);
+    size_t n = 64 * 32 * 8;
+    unsigned char *data = malloc(n), *back = malloc(n);
+    fill_noise(data, n, 1);
+    char path[1024], want[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    snprintf(want, sizeof want,
+             "%s/c/v1/a38bd34222a91817/prasad/prasad2020/image/res0/"
+             "x512-576_y1024-1056_z16-24.uint8.blk",
+             root);
+    ck_assert_str_eq(path, want);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+    memset(back, 0xAA, n);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+
+    /* The header as documented: magic, dtype 1, box, sizes, sha, stored = rest of file. */
+    size_t len;
+    unsigned char *file = read_file(path, &len);
+    ck_assert_mem_eq(file, "MTPBLK1\n", 8);
+    ck_assert_int_eq(file[8], 1);
+    ck_assert_int_eq(file[12] | file[13] << 8, 512);
+    ck_assert_int_eq(file[60] | file[61] << 8, (int)n);
+    unsigned char sha[MTP_SHA256_LEN];
+    mtp_sha256(data, n, sha);
+    ck_assert_mem_eq(file + 68, sha, 32);
+    ck_assert_uint_eq((size_t)(file[100] | file[101] << 8 | file[102] << 16), len - 108);
+    free(file);
+
+    /* Putting again replaces the file atomically; no temporary is left behind. */
+    fill_noise(data, n, 2);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int entries = 0;
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_int_eq(fscanf(p, "%d", &entries), 1);
+    pclose(p);
+    ck_assert_int_eq(entries, 1);
+    free(data);
+    free(back);
+}
+END_TEST
+
+START_TEST(round_trip_uint64)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 100, 0, 50, 0, 3);
+    key.channel = "pixel_labels";
+    key.resolution = 2;
+    size_t nvox = 100 * 50 * 3, n = nvox * 8;
+    uint64_t *data = malloc(n), *back = malloc(n);
+    for (size_t i = 0; i < nvox; i++)
+        data[i] = (i / 7) % 4 + (i % 1000 == 0 ? 0x0123456789abcdefull : 0);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    char path[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    ck_assert_ptr_nonnull(strstr(path, "/pixel_labels/res2/x0-100_y0-50_z0-3.uint64.blk"));
+    /* Same box, other dtype: another key, absent. */
+    key.dtype = MTP_DTYPE_UINT16;
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, nvox * 2, &err), MTP_ENOTFOUND);
+    free(data);
+    free(back);
+}
+END_TEST
+
+START_TEST(missing_key)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 4, 0, 4, 0, 4);
+    unsigned char buf[64];
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, buf, sizeof buf, &err), MTP_ENOTFOUND);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "cache: %s/c/v1/a38bd34222a91817/prasad/prasad2020/image/res0/"
+             "x0-4_y0-4_z0-4.uint8.blk: not cached",
+             root);
+    ck_assert_str_eq(err.msg, want);
+}
+END_TEST
+
+/* Put a block, let `damage` change the file, then expect get to discard it with `what`. */
+typedef void (*damage_fn)(const char *path);
+
+static void expect_discarded(damage_fn damage, const char *what, int has_before_get)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 64, 0, 64, 0, 4);
+    size_t n = 64 * 64 * 4;
+    unsigned char *data = malloc(n), *back = malloc(n);
+    fill_noise(data, n, 3);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    char path[1024], want[1200];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    damage(path);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), has_before_get);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), MTP_ECORRUPT);
+    snprintf(want, sizeof want, "cache: %s: %s (discarded)", path, what);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(err.code, MTP_ECORRUPT);
+    ck_assert(!exists(path));
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), MTP_ENOTFOUND);
+    /* and the next put heals it */
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    free(data);
+    free(back);
+}
+
+static void flip_last_byte(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    f[len - 1] ^= 0x40;
+    write_file(path, f, len);
+    free(f);
+}
+
+static void flip_blosc_nbytes(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    f[108 + 5] ^= 0x01; /* blosc header nbytes, second byte */
+    write_file(path, f, len);
+    free(f);
+}
+
+static void truncate_payload(const char *path)
+{
+    ck_assert_int_eq(truncate(path, 108 + 10), 0);
+}
+
+static void truncate_header(const char *path)
+{
+    ck_assert_int_eq(truncate(path, 50), 0);
+}
+
+static void huge_nbytes(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    patch_u64(f + 60, 1ull << 60);
+    write_file(path, f, len);
+    free(f);
+}
+
+static void huge_stored(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    patch_u64(f + 100, 1ull << 60);
+    write_file(path, f, len);
+    free(f);
+}
+
+static void wrong_dtype(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    f[8] = 3;
+    write_file(path, f, len);
+    free(f);
+}
+
+static void wrong_box(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    patch_u64(f + 12 + 8 * 4, 1); /* z0 */
+    write_file(path, f, len);
+    free(f);
+}
+
+static void bad_magic(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    f[6] = '2';
+    write_file(path, f, len);
+    free(f);
+}
+
+START_TEST(flipped_payload_byte)
+{
+    /* Noise does not compress: blosc stores it verbatim, so the flip reaches the data. */
+    expect_discarded(flip_last_byte, "checksum mismatch", 1);
+}
+END_TEST
+
+START_TEST(flipped_blosc_header)
+{
+    expect_discarded(flip_blosc_nbytes, "bad blosc header", 1);
+}
+END_TEST
+
+START_TEST(truncated_files)
+{
+    expect_discarded(truncate_payload, "stored size does not match the file size", 0);
+    expect_discarded(truncate_header, "truncated header", 0);
+}
+END_TEST
+
+START_TEST(huge_header_sizes)
+{
+    expect_discarded(huge_nbytes, "decoded size mismatch", 0);
+    expect_discarded(huge_stored, "stored size does not match the file size", 0);
+}
+END_TEST
+
+START_TEST(wrong_header_fields)
+{
+    expect_discarded(wrong_dtype, "dtype mismatch", 0);
+    expect_discarded(wrong_box, "box mismatch", 0);
+    expect_discarded(bad_magic, "bad magic", 0);
+}
+END_TEST
+
+START_TEST(stray_tmp_file_is_not_a_block)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
+    unsigned char data[512];
+    fill_noise(data, sizeof data, 4);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
+    char path[1024], tmp[1100];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    /* What a process killed between write and rename leaves: a complete tmp, no block. */
+    snprintf(tmp, sizeof tmp, "%s.tmp.12345.0", path);
+    ck_assert_int_eq(rename(path, tmp), 0);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, data, sizeof data, &err), MTP_ENOTFOUND);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+    ck_assert(exists(tmp)); /* left alone */
+}
+END_TEST
+
+START_TEST(server_is_part_of_the_key)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key a = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
+    mtp_block_key b = a;
+    b.server = "http://127.0.0.1:8080";
+    char pa[1024], pb[1024], want[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &a, pa, sizeof pa, &err), 0);
+    ck_assert_int_eq(mtp_cache_path(cache, &b, pb, sizeof pb, &err), 0);
+    ck_assert_str_ne(pa, pb);
+    snprintf(want, sizeof want,
+             "%s/c/v1/d30a576c03187167/prasad/prasad2020/image/res0/x0-8_y0-8_z0-8.uint8.blk",
+             root);
+    ck_assert_str_eq(pb, want);
+    unsigned char data[512], back[512];
+    fill_noise(data, sizeof data, 5);
+    ck_assert_int_eq(mtp_cache_put(cache, &a, data, sizeof data, &err), 0);
+    ck_assert_int_eq(mtp_cache_has(cache, &b), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &b, back, sizeof back, &err), MTP_ENOTFOUND);
+
+    /* A path too long for the buffer is an error, not a truncation. */
+    char small[40];
+    ck_assert_int_eq(mtp_cache_path(cache, &a, small, sizeof small, &err), MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "cache: path longer than 40 bytes");
+}
+END_TEST
+
+START_TEST(invalid_arguments)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
+    unsigned char data[512];
+    memset(data, 7, sizeof data);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, 511, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: 511 bytes given for a block of 512");
+    ck_assert_int_eq(mtp_cache_get(cache, &key, data, 513, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: 513 bytes asked for a block of 512");
+    key.experiment = "..";
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: collection/experiment/channel must be plain names");
+    key.experiment = "a/b";
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+    key.experiment = "prasad2020";
+    key.dtype = MTP_DTYPE_UNKNOWN;
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: unknown dtype");
+    key.dtype = MTP_DTYPE_UINT8;
+    key.box.z1 = 0;
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: empty or out-of-range box");
+    /* Over one blosc chunk: refused before anything is touched. */
+    key = make_key(MTP_DTYPE_UINT64, 0, 4096, 0, 4096, 0, 16);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, (size_t)4096 * 4096 * 16 * 8, &err),
+                     MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "cache: block of 2147483648 bytes exceeds one blosc chunk");
+
+    /* A cache root that is a file. */
+    char file[300];
+    snprintf(file, sizeof file, "%s/plain", root);
+    write_file(file, (const unsigned char *)"x", 1);
+    mtp_cache *other = (mtp_cache *)&err;
+    ck_assert_int_eq(mtp_cache_open(&other, file, &err), MTP_EIO);
+    ck_assert_ptr_null(other);
+    char want[400];
+    snprintf(want, sizeof want, "cache: %s: Not a directory", file);
+    ck_assert_str_eq(err.msg, want);
+    mtp_cache_free(NULL);
+}
+END_TEST
+
+START_TEST(default_dir_from_environment)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    char buf[256];
+    setenv("XDG_CACHE_HOME", "/var/cache/u", 1);
+    setenv("HOME", "/home/u", 1);
+    ck_assert_int_eq(mtp_cache_default_dir(buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "/var/cache/u/mtneuro-pack");
+    setenv("XDG_CACHE_HOME", "", 1);
+    ck_assert_int_eq(mtp_cache_default_dir(buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "/home/u/.cache/mtneuro-pack");
+    unsetenv("XDG_CACHE_HOME");
+    ck_assert_int_eq(mtp_cache_default_dir(buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "/home/u/.cache/mtneuro-pack");
+    ck_assert_int_eq(mtp_cache_default_dir(buf, 20, &err), MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "cache: default directory longer than 20 bytes");
+    unsetenv("HOME");
+    ck_assert_int_eq(mtp_cache_default_dir(buf, sizeof buf, &err), MTP_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "cache: neither XDG_CACHE_HOME nor HOME is set");
+}
+END_TEST
+
+/* Concurrency: 4 threads put and get 50 distinct blocks each. */
+typedef struct worker {
+    int id;
+    int failures;
+} worker;
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    unsigned char data[16 * 16 * 4], back[sizeof data];
+    for (int i = 0; i < 50; i++) {
+        mtp_error err = MTP_ERROR_INIT;
+        mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * w->id, 16 * w->id + 16, 0, 16,
+                                     4 * i, 4 * i + 4);
+        fill_noise(data, sizeof data, (uint64_t)(w->id * 1000 + i));
+        if (i % 2)
+            memset(data, i, sizeof data / 2); /* some compressible blocks too */
+        if (mtp_cache_put(cache, &key, data, sizeof data, &err) != 0 ||
+            mtp_cache_get(cache, &key, back, sizeof back, &err) != 0 ||
+            memcmp(data, back, sizeof data) != 0 || mtp_cache_has(cache, &key) != 1)
+            w->failures++;
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_put_get)
+{
+    pthread_t threads[4];
+    worker workers[4];
+    for (int t = 0; t < 4; t++) {
+        workers[t] = (worker){t, 0};
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, worker_run, &workers[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(threads[t], NULL);
+        ck_assert_int_eq(workers[t].failures, 0);
+    }
+    /* Everything is still there afterwards, from the main thread. */
+    unsigned char back[16 * 16 * 4];
+    mtp_error err = MTP_ERROR_INIT;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 50; i++) {
+            mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * t, 16 * t + 16, 0, 16, 4 * i,
+                                         4 * i + 4);
+            ck_assert_int_eq(mtp_cache_get(cache, &key, back, sizeof back, &err), 0);
+        }
+}
+END_TEST
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+START_TEST(throughput_256x256x64_uint64)
+{
+    /* A timing for the report, not an assertion: label-like data (codes 0..3 in runs). */
+    mtp_error err = MTP_ERROR_INIT;
+    size_t nvox = 256 * 256 * 64, n = nvox * 8;
+    uint64_t *data = malloc(n), *back = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_ptr_nonnull(back);
+    for (size_t i = 0; i < nvox; i++)
+        data[i] = ((i / 37) ^ (i / 256 / 11)) % 4;
+    const int reps = 5;
+    double put = 0, get = 0;
+    for (int r = 0; r < reps; r++) {
+        mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 256, 0, 256, 64 * r, 64 * r + 64);
+        double t0 = now_s();
+        ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+        double t1 = now_s();
+        ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+        double t2 = now_s();
+        put += t1 - t0;
+        get += t2 - t1;
+    }
+    ck_assert_mem_eq(back, data, n);
+    mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 256, 0, 256, 0, 64);
+    char path[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    printf("cache throughput (256x256x64 uint64, %zu MB, file %lld bytes): put %.0f MB/s, "
+           "get %.0f MB/s\n",
+           n >> 20, (long long)st.st_size, reps * (double)n / 1e6 / put,
+           reps * (double)n / 1e6 / get);
+    free(data);
+    free(back);
+}
+END_TEST
+
+Suite *mtp_test_suite(void)
+{
+    Suite *s = suite_create("cache");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sha256_known_vector);
+    tcase_add_test(tc, round_trip_uint8);
+    tcase_add_test(tc, round_trip_uint64);
+    tcase_add_test(tc, missing_key);
+    tcase_add_test(tc, flipped_payload_byte);
+    tcase_add_test(tc, flipped_blosc_header);
+    tcase_add_test(tc, truncated_files);
+    tcase_add_test(tc, huge_header_sizes);
+    tcase_add_test(tc, wrong_header_fields);
+    tcase_add_test(tc, stray_tmp_file_is_not_a_block);
+    tcase_add_test(tc, server_is_part_of_the_key);
+    tcase_add_test(tc, invalid_arguments);
+    tcase_add_test(tc, default_dir_from_environment);
+    tcase_add_test(tc, concurrent_put_get);
+    tcase_add_test(tc, throughput_256x256x64_uint64);
+    suite_add_tcase(s, tc);
+    return s;
+}

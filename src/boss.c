@@ -921,9 +921,8 @@ static bool same_box(const mtp_box *a, const mtp_box *b)
 }
 
 /* Decode a 200 body into the job. Returns 0, MTP_ECORRUPT (retryable) or MTP_ENOMEM. */
-static int accept_body(struct run *r, struct transfer *t, mtp_error *perr)
+static int accept_body(struct run *r, struct transfer *t, struct part *p, mtp_error *perr)
 {
-    struct part *p = t->part;
     struct job *job = p->job;
     bool whole = same_box(&p->box, &job->cutout->box);
     int rc = 0;
@@ -988,7 +987,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     } else {
         act = mtp_boss_classify(status);
         if (act == MTP_BOSS_DONE) {
-            int drc = accept_body(r, t, &perr);
+            int drc = accept_body(r, t, p, &perr);
             if (drc == MTP_ENOMEM) {
                 rc = mtp_error_set(err, drc, "%s: %s", what, perr.msg);
                 goto out;

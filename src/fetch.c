@@ -206,8 +206,10 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
         mtp_block_key key;
         mtp_fetch_block_key(s->cfg, b, s->meta, &key);
         uint64_t nbytes = block_bytes(s, b);
-        bool present = mtp_cache_has(s->cache, &key) == 1;
-        if (present && s->opt->verify_cached) {
+        /* When verifying, go straight to get(): unlike has() it reports (and deletes) a
+         * truncated or otherwise damaged file instead of just not seeing it. */
+        bool present = s->opt->verify_cached || mtp_cache_has(s->cache, &key) == 1;
+        if (s->opt->verify_cached) {
             if (nbytes > scratch_len) {
                 void *p = realloc(scratch, (size_t)nbytes);
                 if (p == NULL) {

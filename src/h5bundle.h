@@ -1,0 +1,179 @@
+/*
+ * h5bundle.h — the HDF5 writer: one bundle file per task and the optional volumes.h5
+ * (DESIGN §6, bundle format version 1). The only module that knows about HDF5.
+ *
+ * Layout of a task file (every name below is fixed by format version 1):
+ *
+ *   /                    attributes, in this order:
+ *                          format         "mtneuro-bundle"
+ *                          format_version 1 (int32)
+ *                          task, kind     task name; "classification" | "segmentation"
+ *                          title, description, license   from release
+ *                          citation       the release's citation texts joined with "\n"
+ *                          builder        meta->builder ("mtneuro-pack X.Y.Z")
+ *                          config_sha256  hex SHA-256 of the config file
+ *                          source         source.url (never the token)
+ *                          channel_names  the task's channels, image channel first, e.g.
+ *                                         ["image", "roi_labels"]
+ *                          channels       their URIs, parallel to channel_names
+ *                          resolution     int32
+ *                          voxel_size     float64 [z, y, x]
+ *                          voxel_unit     e.g. "micrometer"
+ *                          axes           "sample,y,x" (depth 1) or "sample,z,y,x"
+ *                          classes        the task's class names, in class-index order
+ *                          splits         the written splits (n > 0), in the task's order
+ *                          counts         int64, samples per split, parallel to `splits`
+ *   /<split>/            group; attributes count (int64), z_range [start, stop) (int64[2]),
+ *                        then any added with mtp_bundle_split_attr()
+ *   /<split>/images      uint8 (N, H, W) or (N, depth, H, W); chunks (1, H, W) or (1, 1, H, W)
+ *   /<split>/masks       uint8, same shape and chunks (segmentation); attribute classes
+ *   /<split>/labels      enum(uint8) (N,): class name -> class index (classification)
+ *   /<split>/region      enum(uint8) (N,): region name -> index into /regions
+ *   /<split>/origin      int64 (N, 3): absolute (z, y, x) corner of each sample
+ *   /regions             compound (R,): name (fixed 64-byte NUL-terminated UTF-8 string; a
+ *                        C reader's memory type must say UTF-8 too), x0, x1, y0, y1 (int64),
+ *                        one row per config region, config order
+ *
+ * Every dataset has the attributes axes, description and (where it has one) unit, and H5DS
+ * dimension labels equal to its axes. Strings (attributes) are variable-length UTF-8, so
+ * h5py 3 reads them as str. Compression: deflate at output.level (no shuffle) for gzip,
+ * none for "none"; blosc is refused for now (MTP_EINVAL).
+ *
+ * Determinism: the same calls with the same bytes give a byte-identical file. Object
+ * time tracking is off on every creation property list (root group included), library
+ * version bounds are fixed to (1.8, 1.8), link and attribute creation order are tracked,
+ * and nothing reads the clock.
+ *
+ * Atomicity: a file is written as "<path>.tmp"; finish closes, fsyncs and renames it to
+ * `path` (replacing an existing file only by that rename); abort deletes the temporary.
+ *
+ * Errors: MTP_EINVAL for caller mistakes (bad index, missing buffer, unsupported option),
+ * MTP_ERANGE for sizes beyond the caps below, MTP_ENOMEM, MTP_EIO for fsync/rename, and
+ * MTP_EFORMAT for HDF5 failures, with err->msg = "<path>: <what was being done>: <the
+ * innermost HDF5 error message>", e.g. "out/task1.h5: create /train/images: ...".
+ * HDF5's automatic error printing is switched off (process-wide) by the create calls.
+ *
+ * Threads: a handle is used by one thread at a time; the HDF5 library is not thread-safe
+ * in Debian's build, so at most one thread in the process should call into this module.
+ */
+#ifndef MTP_H5BUNDLE_H
+#define MTP_H5BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+
+#define MTP_BUNDLE_FORMAT "mtneuro-bundle"
+#define MTP_BUNDLE_FORMAT_VERSION 1
+#define MTP_VOLUMES_FORMAT "mtneuro-volumes"
+#define MTP_VOLUMES_FORMAT_VERSION 1
+
+/* Caps: samples per split, pixels per tile edge, bytes per chunk (HDF5 allows < 4 GiB). */
+#define MTP_BUNDLE_MAX_SAMPLES (1u << 24)
+#define MTP_BUNDLE_MAX_EDGE 65536
+#define MTP_BUNDLE_MAX_CHUNK_BYTES (1u << 30)
+#define MTP_BUNDLE_MAX_DEPTH 4096
+#define MTP_BUNDLE_MAX_PATH 4000
+
+typedef struct mtp_bundle mtp_bundle;
+
+/* What the writer cannot get from the config. Strings are borrowed for the call only. */
+typedef struct mtp_bundle_meta {
+    const char *builder;    /* "mtneuro-pack 0.1.0" */
+    double voxel_size[3];   /* z, y, x, from the server's coordinate frame */
+    const char *voxel_unit; /* "micrometer" */
+} mtp_bundle_meta;
+
+/* One sample; every pointer is borrowed for the call. */
+typedef struct mtp_bundle_sample {
+    const uint8_t *image; /* depth*H*W bytes, C order (z, y, x) */
+    const uint8_t *mask;  /* same size; segmentation only, else NULL */
+    int label;            /* class index, classification only, else ignored */
+    int region;           /* index into cfg->regions; not one the task excludes */
+    int64_t origin[3];    /* absolute (z, y, x) corner: y, x = the region's y0, x0, and
+                             z..z+depth inside the split's z range */
+} mtp_bundle_sample;
+
+/*
+ * Create the bundle of task `task` (index into cfg->tasks) at `path`, written as
+ * "<path>.tmp" until mtp_bundle_finish(). Writes the root attributes (all but splits and
+ * counts) and /regions. H and W are the task's region extents, which must all be equal
+ * (regions the task excludes do not count). `cfg` is borrowed and must stay valid and
+ * unchanged until finish or abort; `meta` is read during the call only.
+ * On success *out is a new handle, which finish or abort frees; on failure *out is NULL
+ * and no file is left behind. Only classification and segmentation tasks are supported
+ * (features: MTP_EINVAL).
+ */
+int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg, int task,
+                      const mtp_bundle_meta *meta, mtp_error *err);
+
+/*
+ * Declare split `split` (index into cfg->splits; must be one of the task's splits) with n
+ * samples. n == 0 writes nothing (the split is left out of the file). Otherwise creates
+ * /<split> with count and z_range, and its datasets. Declare every split of the task,
+ * once each, before finish. The groups appear in the order of these calls.
+ */
+int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err);
+
+/*
+ * Write sample i (0 <= i < n) of a declared split. Any order is allowed; writing the same
+ * i again replaces it. The sample is checked against the task (mask present iff
+ * segmentation, label < nclasses, region valid and not excluded, origin consistent with
+ * the region and the split's z range): MTP_EINVAL otherwise.
+ */
+int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *s,
+                            mtp_error *err);
+
+/*
+ * Set an int64 attribute `name` on the group of a declared split, and when `description`
+ * is non-NULL a string attribute "<name>_description" with that text. On a split declared
+ * with n == 0 (not in the file) it does nothing and returns 0. Setting the same name twice
+ * is an error (MTP_EFORMAT).
+ */
+int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t value,
+                          const char *description, mtp_error *err);
+
+/*
+ * Check that every split of the task was declared and every sample written (MTP_EINVAL
+ * naming the first gap otherwise), write labels/region/origin and the splits and counts
+ * attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
+ * failure the temporary file is deleted and `path` is left as it was.
+ */
+int mtp_bundle_finish(mtp_bundle *b, mtp_error *err);
+
+/* Close and delete the temporary file, and free b. NULL is fine. */
+void mtp_bundle_abort(mtp_bundle *b);
+
+/*
+ * volumes.h5: the raw region cubes of every channel over cfg->z, for users who define their
+ * own tasks. Layout:
+ *   /                    attributes format="mtneuro-volumes", format_version=1, title,
+ *                        description, license, citation, builder, config_sha256, source,
+ *                        channel_names, channels (all config channels), resolution,
+ *                        voxel_size, voxel_unit, axes="z,y,x"
+ *   /<region>/           group, one per config region (config order)
+ *   /<region>/<channel>  uint8 (nz, H, W), chunks (1, H, W); attributes axes="z,y,x",
+ *                        origin (z, y, x) int64, voxel_size, voxel_unit, source (the channel
+ *                        URI), description, and unit for channels some task uses as images
+ *   /regions             the same table as in a task file
+ * Same compression, determinism, atomicity and error rules as the task files.
+ */
+typedef struct mtp_volumes mtp_volumes;
+
+/* Create `path` (as "<path>.tmp") with every dataset declared. Ownership as for bundles. */
+int mtp_volumes_create(mtp_volumes **out, const char *path, const mtp_config *cfg,
+                       const mtp_bundle_meta *meta, mtp_error *err);
+
+/* cube: nz*H*W uint8 (C order z, y, x) of channel `channel` for region `region` over cfg->z,
+ * H and W being that region's extents. Borrowed for the call. */
+int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cube, mtp_error *err);
+
+/* Check every (region, channel) was written, then close, fsync and rename. Frees v. */
+int mtp_volumes_finish(mtp_volumes *v, mtp_error *err);
+
+/* Close and delete the temporary file, and free v. NULL is fine. */
+void mtp_volumes_abort(mtp_volumes *v);
+
+#endif

@@ -1,0 +1,1081 @@
+/*
+ * test_h5bundle.c — the HDF5 writer: round trips read back with the HDF5 C API, format
+ * attributes, enums, determinism, atomicity, error paths, stock readers (h5dump, h5ls, h5py).
+ */
+#include "mtp_test.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+#include "config.h"
+#include "h5bundle.h"
+
+#define TOKEN "secret-token-never-in-files"
+#define EDGE 8 /* regions are EDGE x EDGE tiles */
+
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
+enum { TASK_CLS, TASK_SEG };
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-h5bundle-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+static char *tmp_path(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8). */
+static mtp_config *make_config(void)
+{
+    mtp_config *cfg = calloc(1, sizeof *cfg);
+    ck_assert_ptr_nonnull(cfg);
+    snprintf(cfg->sha256, sizeof cfg->sha256, "%064d", 7);
+    snprintf(cfg->release.name, MTP_NAME_MAX, "mini");
+    snprintf(cfg->release.version, MTP_NAME_MAX, "1.0.0");
+    snprintf(cfg->release.title, MTP_TEXT_MAX, "Mini release");
+    snprintf(cfg->release.description, MTP_LONGTEXT_MAX, "A tiny test release.");
+    snprintf(cfg->release.license, MTP_NAME_MAX, "CC-BY-4.0");
+    cfg->release.ncitations = 2;
+    snprintf(cfg->release.citations[0].text, MTP_LONGTEXT_MAX, "First, A. Paper one. 2020.");
+    snprintf(cfg->release.citations[1].text, MTP_LONGTEXT_MAX, "Second, B. Paper two. 2022.");
+    snprintf(cfg->source.url, MTP_TEXT_MAX, "http://127.0.0.1:8080");
+    snprintf(cfg->source.token, MTP_TEXT_MAX, TOKEN);
+    cfg->source.resolution = 0;
+    cfg->nchannels = 3;
+    const char *ch[3][2] = {{"image", "bossdb://prasad/prasad2020/image"},
+                            {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels"},
+                            {"roi_labels", "bossdb://prasad/prasad_analysis/roi_labels"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cfg->channels[i].name, MTP_NAME_MAX, "%s", ch[i][0]);
+        snprintf(cfg->channels[i].uri, MTP_TEXT_MAX, "%s", ch[i][1]);
+    }
+    cfg->nregions = 2;
+    snprintf(cfg->regions[0].name, MTP_NAME_MAX, "cortex");
+    cfg->regions[0].x = (mtp_range){100, 100 + EDGE};
+    cfg->regions[0].y = (mtp_range){200, 200 + EDGE};
+    snprintf(cfg->regions[1].name, MTP_NAME_MAX, "striatum");
+    cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
+    cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
+    cfg->z = (mtp_range){0, 8};
+    cfg->nsplits = 3;
+    snprintf(cfg->splits[0].name, MTP_NAME_MAX, "train");
+    cfg->splits[0].z = (mtp_range){0, 4};
+    snprintf(cfg->splits[1].name, MTP_NAME_MAX, "val");
+    cfg->splits[1].z = (mtp_range){4, 6};
+    snprintf(cfg->splits[2].name, MTP_NAME_MAX, "test");
+    cfg->splits[2].z = (mtp_range){6, 8};
+    cfg->ntasks = 2;
+
+    mtp_task *t = &cfg->tasks[TASK_CLS];
+    snprintf(t->name, MTP_NAME_MAX, "task1");
+    t->kind = MTP_TASK_CLASSIFICATION;
+    t->image_channel = 0;
+    t->label_channel = 2;
+    t->nclasses = 4;
+    const char *cls[4] = {"cortex", "striatum", "vp", "zi"};
+    for (int i = 0; i < 4; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", cls[i]);
+    t->depth = 1;
+    t->nsplits = 3;
+    t->splits[0] = 0;
+    t->splits[1] = 1;
+    t->splits[2] = 2;
+
+    t = &cfg->tasks[TASK_SEG];
+    snprintf(t->name, MTP_NAME_MAX, "task2_3d");
+    t->kind = MTP_TASK_SEGMENTATION;
+    t->image_channel = 0;
+    t->label_channel = 1;
+    t->nclasses = 3;
+    const char *seg[3] = {"background", "vessel", "cell"};
+    for (int i = 0; i < 3; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", seg[i]);
+    t->depth = 2;
+    t->nsplits = 2;
+    t->splits[0] = 0;
+    t->splits[1] = 1;
+
+    cfg->output.compression = MTP_COMPRESS_GZIP;
+    cfg->output.level = 4;
+    return cfg;
+}
+
+static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
+
+/* Known bytes: a pure function of split, sample, slice, y, x. */
+static uint8_t pixel(int split, size_t i, int d, int y, int x)
+{
+    return (uint8_t)(split * 97 + (int)i * 31 + d * 7 + y * EDGE + x);
+}
+
+static uint8_t mask_value(size_t i, int d, int y, int x, int nclasses)
+{
+    return (uint8_t)(((int)i + d + y + x) % nclasses);
+}
+
+/* Samples per split: classification has one per slice per region, segmentation one per
+ * window of `depth` slices per region. */
+static size_t split_samples(const mtp_config *cfg, int task, int split)
+{
+    int64_t nz = cfg->splits[split].z.stop - cfg->splits[split].z.start;
+    return (size_t)(nz / cfg->tasks[task].depth) * (size_t)cfg->nregions;
+}
+
+static void sample_of(const mtp_config *cfg, int task, int split, size_t i, int *region,
+                      int64_t origin[3])
+{
+    int depth = cfg->tasks[task].depth;
+    size_t per_region = split_samples(cfg, task, split) / (size_t)cfg->nregions;
+    *region = (int)(i / per_region);
+    origin[0] = cfg->splits[split].z.start + (int64_t)(i % per_region) * depth;
+    origin[1] = cfg->regions[*region].y.start;
+    origin[2] = cfg->regions[*region].x.start;
+}
+
+/* Write the whole task file; the test split (task 1) is declared with 0 samples. */
+static void write_bundle(const mtp_config *cfg, int task, const char *path)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    int rc = mtp_bundle_create(&b, path, cfg, task, &META, &err);
+    ck_assert_msg(rc == 0, "create: %s", err.msg);
+    const mtp_task *t = &cfg->tasks[task];
+    for (int k = 0; k < t->nsplits; k++) {
+        int split = t->splits[k];
+        size_t n = split == SPLIT_TEST ? 0 : split_samples(cfg, task, split);
+        rc = mtp_bundle_add_split(b, split, n, &err);
+        ck_assert_msg(rc == 0, "add_split: %s", err.msg);
+    }
+    size_t bytes = (size_t)t->depth * EDGE * EDGE;
+    uint8_t *image = malloc(bytes), *mask = malloc(bytes);
+    for (int k = 0; k < t->nsplits; k++) {
+        int split = t->splits[k];
+        if (split == SPLIT_TEST)
+            continue;
+        size_t n = split_samples(cfg, task, split);
+        for (size_t i = 0; i < n; i++) {
+            for (int d = 0; d < t->depth; d++)
+                for (int y = 0; y < EDGE; y++)
+                    for (int x = 0; x < EDGE; x++) {
+                        size_t off = ((size_t)d * EDGE + (size_t)y) * EDGE + (size_t)x;
+                        image[off] = pixel(split, i, d, y, x);
+                        mask[off] = mask_value(i, d, y, x, t->nclasses);
+                    }
+            mtp_bundle_sample s = {image, NULL, (int)(i * 3 % 4), 0, {0, 0, 0}};
+            if (t->kind == MTP_TASK_SEGMENTATION)
+                s.mask = mask;
+            sample_of(cfg, task, split, i, &s.region, s.origin);
+            rc = mtp_bundle_write_sample(b, split, i, &s, &err);
+            ck_assert_msg(rc == 0, "write_sample: %s", err.msg);
+        }
+        rc = mtp_bundle_split_attr(b, split, "label_region_mismatches", 3 + split,
+                                   "tiles whose label is not their region", &err);
+        ck_assert_msg(rc == 0, "split_attr: %s", err.msg);
+    }
+    /* On the empty split this is a no-op. */
+    if (task == TASK_CLS)
+        ck_assert_int_eq(mtp_bundle_split_attr(b, SPLIT_TEST, "x", 1, NULL, &err), 0);
+    free(image);
+    free(mask);
+    rc = mtp_bundle_finish(b, &err);
+    ck_assert_msg(rc == 0, "finish: %s", err.msg);
+}
+
+/* ---- readers ---------------------------------------------------------------------- */
+
+static char *read_str_attr(hid_t obj, const char *name)
+{
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    ck_assert_msg(attr >= 0, "no attribute %s", name);
+    hid_t ftype = H5Aget_type(attr);
+    ck_assert_int_eq(H5Tget_class(ftype), H5T_STRING);
+    ck_assert_int_eq(H5Tis_variable_str(ftype), 1);
+    ck_assert_int_eq(H5Tget_cset(ftype), H5T_CSET_UTF8);
+    hid_t space = H5Aget_space(attr);
+    ck_assert_int_eq(H5Sget_simple_extent_type(space), H5S_SCALAR);
+    hid_t mtype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mtype, H5T_VARIABLE);
+    H5Tset_cset(mtype, H5T_CSET_UTF8);
+    char *value = NULL;
+    ck_assert_int_ge(H5Aread(attr, mtype, &value), 0);
+    char *copy = strdup(value);
+    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, &value);
+    H5Tclose(mtype);
+    H5Tclose(ftype);
+    H5Sclose(space);
+    H5Aclose(attr);
+    return copy;
+}
+
+static void assert_str_attr(hid_t obj, const char *name, const char *expected)
+{
+    char *v = read_str_attr(obj, name);
+    ck_assert_str_eq(v, expected);
+    free(v);
+}
+
+/* A string-array attribute joined with '|'. */
+static void assert_strs_attr(hid_t obj, const char *name, const char *expected)
+{
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    ck_assert_msg(attr >= 0, "no attribute %s", name);
+    hid_t space = H5Aget_space(attr);
+    ck_assert_int_eq(H5Sget_simple_extent_ndims(space), 1);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    hid_t mtype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mtype, H5T_VARIABLE);
+    H5Tset_cset(mtype, H5T_CSET_UTF8);
+    char *values[32] = {0};
+    ck_assert_int_le(n, 32);
+    ck_assert_int_ge(H5Aread(attr, mtype, values), 0);
+    char joined[1024] = "";
+    for (hssize_t i = 0; i < n; i++) {
+        if (i > 0)
+            strcat(joined, "|");
+        strcat(joined, values[i]);
+    }
+    ck_assert_str_eq(joined, expected);
+    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, values);
+    H5Tclose(mtype);
+    H5Sclose(space);
+    H5Aclose(attr);
+}
+
+static int64_t read_i64_attr(hid_t obj, const char *name, int64_t *values, size_t max)
+{
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    ck_assert_msg(attr >= 0, "no attribute %s", name);
+    hid_t space = H5Aget_space(attr);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    ck_assert_int_le(n, (hssize_t)max);
+    hid_t ftype = H5Aget_type(attr);
+    ck_assert_int_eq(H5Tequal(ftype, H5T_STD_I64LE), 1);
+    ck_assert_int_ge(H5Aread(attr, H5T_NATIVE_INT64, values), 0);
+    H5Tclose(ftype);
+    H5Sclose(space);
+    H5Aclose(attr);
+    return n;
+}
+
+static void assert_dims(hid_t dset, int rank, const hsize_t *expected)
+{
+    hid_t space = H5Dget_space(dset);
+    hsize_t dims[4];
+    ck_assert_int_eq(H5Sget_simple_extent_ndims(space), rank);
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    for (int i = 0; i < rank; i++)
+        ck_assert_uint_eq(dims[i], expected[i]);
+    H5Sclose(space);
+}
+
+/* Chunk dims and the deflate level (-1: no filter at all). */
+static void assert_layout(hid_t dset, int rank, const hsize_t *chunk, int deflate)
+{
+    hid_t dcpl = H5Dget_create_plist(dset);
+    ck_assert_int_eq(H5Pget_layout(dcpl), H5D_CHUNKED);
+    hsize_t got[4];
+    ck_assert_int_eq(H5Pget_chunk(dcpl, 4, got), rank);
+    for (int i = 0; i < rank; i++)
+        ck_assert_uint_eq(got[i], chunk[i]);
+    if (deflate < 0) {
+        ck_assert_int_eq(H5Pget_nfilters(dcpl), 0);
+    } else {
+        ck_assert_int_eq(H5Pget_nfilters(dcpl), 1);
+        unsigned flags, cd[4];
+        size_t ncd = 4;
+        char name[64];
+        unsigned config;
+        H5Z_filter_t f = H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, sizeof name, name, &config);
+        ck_assert_int_eq(f, H5Z_FILTER_DEFLATE);
+        ck_assert_uint_eq(ncd, 1);
+        ck_assert_uint_eq(cd[0], (unsigned)deflate);
+    }
+    H5Pclose(dcpl);
+}
+
+static void assert_dim_labels(hid_t dset, const char *expected)
+{
+    char joined[256] = "", label[64];
+    int rank;
+    hid_t space = H5Dget_space(dset);
+    rank = H5Sget_simple_extent_ndims(space);
+    H5Sclose(space);
+    for (int i = 0; i < rank; i++) {
+        ck_assert_int_gt(H5DSget_label(dset, (unsigned)i, label, sizeof label), 0);
+        if (i > 0)
+            strcat(joined, ",");
+        strcat(joined, label);
+    }
+    ck_assert_str_eq(joined, expected);
+    assert_str_attr(dset, "axes", expected);
+}
+
+static void assert_enum(hid_t dset, const char *expected)
+{
+    hid_t type = H5Dget_type(dset);
+    ck_assert_int_eq(H5Tget_class(type), H5T_ENUM);
+    ck_assert_uint_eq(H5Tget_size(type), 1);
+    hid_t base = H5Tget_super(type);
+    ck_assert_int_eq(H5Tequal(base, H5T_STD_U8LE), 1);
+    char joined[512] = "";
+    int n = H5Tget_nmembers(type);
+    for (int i = 0; i < n; i++) {
+        char *name = H5Tget_member_name(type, (unsigned)i);
+        uint8_t v;
+        H5Tget_member_value(type, (unsigned)i, &v);
+        char item[96];
+        snprintf(item, sizeof item, "%s%s=%u", i > 0 ? "," : "", name, v);
+        strcat(joined, item);
+        H5free_memory(name);
+    }
+    ck_assert_str_eq(joined, expected);
+    H5Tclose(base);
+    H5Tclose(type);
+}
+
+static uint8_t *read_u8(hid_t dset, size_t n)
+{
+    uint8_t *buf = malloc(n);
+    ck_assert_int_ge(H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    return buf;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+static bool contains(const unsigned char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+START_TEST(classification_round_trip)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5");
+    write_bundle(cfg, TASK_CLS, path);
+    ck_assert(exists(path));
+    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    assert_str_attr(f, "format", "mtneuro-bundle");
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    int version = 0;
+    H5Aread(a, H5T_NATIVE_INT, &version);
+    H5Aclose(a);
+    ck_assert_int_eq(version, 1);
+    assert_str_attr(f, "task", "task1");
+    assert_str_attr(f, "kind", "classification");
+    assert_str_attr(f, "title", "Mini release");
+    assert_str_attr(f, "description", "A tiny test release.");
+    assert_str_attr(f, "license", "CC-BY-4.0");
+    assert_str_attr(f, "citation", "First, A. Paper one. 2020.\nSecond, B. Paper two. 2022.");
+    assert_str_attr(f, "builder", "mtneuro-pack 0.1.0");
+    assert_str_attr(f, "config_sha256", cfg->sha256);
+    assert_str_attr(f, "source", "http://127.0.0.1:8080");
+    assert_strs_attr(f, "channel_names", "image|roi_labels");
+    assert_strs_attr(f, "channels",
+                     "bossdb://prasad/prasad2020/image|bossdb://prasad/prasad_analysis/roi_labels");
+    assert_str_attr(f, "voxel_unit", "micrometer");
+    assert_str_attr(f, "axes", "sample,y,x");
+    assert_strs_attr(f, "classes", "cortex|striatum|vp|zi");
+    assert_strs_attr(f, "splits", "train|val");
+    int64_t counts[4];
+    ck_assert_int_eq(read_i64_attr(f, "counts", counts, 4), 2);
+    ck_assert_int_eq(counts[0], 8);
+    ck_assert_int_eq(counts[1], 4);
+    double vs[3] = {0};
+    a = H5Aopen(f, "voxel_size", H5P_DEFAULT);
+    H5Aread(a, H5T_NATIVE_DOUBLE, vs);
+    H5Aclose(a);
+    ck_assert(vs[0] == 1.17 && vs[1] == 1.17 && vs[2] == 1.17);
+
+    /* Zero-sample split left out; no masks in a classification file. */
+    ck_assert_int_eq(H5Lexists(f, "test", H5P_DEFAULT), 0);
+    ck_assert_int_eq(H5Lexists(f, "train/masks", H5P_DEFAULT), 0);
+
+    hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+    int64_t v[2];
+    ck_assert_int_eq(read_i64_attr(g, "count", v, 2), 1);
+    ck_assert_int_eq(v[0], 8);
+    ck_assert_int_eq(read_i64_attr(g, "z_range", v, 2), 2);
+    ck_assert_int_eq(v[0], 0);
+    ck_assert_int_eq(v[1], 4);
+    ck_assert_int_eq(read_i64_attr(g, "label_region_mismatches", v, 2), 1);
+    ck_assert_int_eq(v[0], 3);
+    assert_str_attr(g, "label_region_mismatches_description",
+                    "tiles whose label is not their region");
+    H5Gclose(g);
+
+    hid_t d = H5Dopen2(f, "train/images", H5P_DEFAULT);
+    hsize_t dims[3] = {8, EDGE, EDGE}, chunk[3] = {1, EDGE, EDGE};
+    assert_dims(d, 3, dims);
+    assert_layout(d, 3, chunk, 4);
+    assert_dim_labels(d, "sample,y,x");
+    assert_str_attr(d, "unit", "intensity (uint8)");
+    uint8_t *px = read_u8(d, 8 * EDGE * EDGE);
+    for (size_t i = 0; i < 8; i++)
+        for (int y = 0; y < EDGE; y++)
+            for (int x = 0; x < EDGE; x++)
+                ck_assert_uint_eq(px[(i * EDGE + (size_t)y) * EDGE + (size_t)x],
+                                  pixel(SPLIT_TRAIN, i, 0, y, x));
+    free(px);
+    H5Dclose(d);
+
+    d = H5Dopen2(f, "val/labels", H5P_DEFAULT);
+    hsize_t ldims[1] = {4};
+    assert_dims(d, 1, ldims);
+    assert_enum(d, "cortex=0,striatum=1,vp=2,zi=3");
+    assert_dim_labels(d, "sample");
+    uint8_t *labels = read_u8(d, 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_uint_eq(labels[i], i * 3 % 4);
+    free(labels);
+    H5Dclose(d);
+
+    d = H5Dopen2(f, "train/region", H5P_DEFAULT);
+    assert_enum(d, "cortex=0,striatum=1");
+    uint8_t *regions = read_u8(d, 8);
+    const uint8_t expected_regions[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    ck_assert_mem_eq(regions, expected_regions, 8);
+    free(regions);
+    H5Dclose(d);
+
+    d = H5Dopen2(f, "val/origin", H5P_DEFAULT);
+    hsize_t odims[2] = {4, 3};
+    assert_dims(d, 2, odims);
+    assert_dim_labels(d, "sample,coordinate");
+    assert_str_attr(d, "unit", "voxel");
+    assert_strs_attr(d, "coordinates", "z|y|x");
+    int64_t origins[12];
+    H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, origins);
+    const int64_t expected_origins[12] = {4, 200, 100, 5, 200, 100, 4, 400, 300, 5, 400, 300};
+    ck_assert_mem_eq(origins, expected_origins, sizeof origins);
+    H5Dclose(d);
+
+    /* /regions: name, x0, x1, y0, y1 per config region. */
+    struct row {
+        char name[64];
+        int64_t x0, x1, y0, y1;
+    } rows[2];
+    d = H5Dopen2(f, "regions", H5P_DEFAULT);
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 64);
+    H5Tset_cset(str, H5T_CSET_UTF8); /* HDF5 converts no string between csets */
+    hid_t mem = H5Tcreate(H5T_COMPOUND, sizeof(struct row));
+    H5Tinsert(mem, "name", offsetof(struct row, name), str);
+    H5Tinsert(mem, "x0", offsetof(struct row, x0), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "x1", offsetof(struct row, x1), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "y0", offsetof(struct row, y0), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "y1", offsetof(struct row, y1), H5T_NATIVE_INT64);
+    ck_assert_int_ge(H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows), 0);
+    ck_assert_str_eq(rows[0].name, "cortex");
+    ck_assert_int_eq(rows[0].x0, 100);
+    ck_assert_int_eq(rows[0].x1, 108);
+    ck_assert_int_eq(rows[0].y0, 200);
+    ck_assert_int_eq(rows[0].y1, 208);
+    ck_assert_str_eq(rows[1].name, "striatum");
+    ck_assert_int_eq(rows[1].x0, 300);
+    ck_assert_int_eq(rows[1].y1, 408);
+    H5Tclose(mem);
+    H5Tclose(str);
+    H5Dclose(d);
+    ck_assert_int_eq(H5Fclose(f), 0);
+
+    /* The token is never written; the URL is. */
+    size_t len;
+    unsigned char *bytes = slurp(path, &len);
+    ck_assert(!contains(bytes, len, TOKEN));
+    ck_assert(contains(bytes, len, "http://127.0.0.1:8080"));
+    free(bytes);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(segmentation_depth2_round_trip)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    cfg->output.level = 6;
+    const char *path = tmp_path("task2_3d.h5");
+    write_bundle(cfg, TASK_SEG, path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    assert_str_attr(f, "kind", "segmentation");
+    assert_str_attr(f, "axes", "sample,z,y,x");
+    assert_strs_attr(f, "channel_names", "image|pixel_labels");
+    assert_strs_attr(f, "splits", "train|val");
+    int64_t counts[4];
+    ck_assert_int_eq(read_i64_attr(f, "counts", counts, 4), 2);
+    ck_assert_int_eq(counts[0], 4);
+    ck_assert_int_eq(counts[1], 2);
+    ck_assert_int_eq(H5Lexists(f, "train/labels", H5P_DEFAULT), 0);
+
+    hsize_t dims[4] = {4, 2, EDGE, EDGE}, chunk[4] = {1, 1, EDGE, EDGE};
+    const char *names[2] = {"train/images", "train/masks"};
+    for (int k = 0; k < 2; k++) {
+        hid_t d = H5Dopen2(f, names[k], H5P_DEFAULT);
+        assert_dims(d, 4, dims);
+        assert_layout(d, 4, chunk, 6);
+        assert_dim_labels(d, "sample,z,y,x");
+        uint8_t *px = read_u8(d, 4 * 2 * EDGE * EDGE);
+        for (size_t i = 0; i < 4; i++)
+            for (int z = 0; z < 2; z++)
+                for (int y = 0; y < EDGE; y++)
+                    for (int x = 0; x < EDGE; x++) {
+                        size_t off = (((i * 2) + (size_t)z) * EDGE + (size_t)y) * EDGE + (size_t)x;
+                        uint8_t want =
+                            k == 0 ? pixel(SPLIT_TRAIN, i, z, y, x) : mask_value(i, z, y, x, 3);
+                        ck_assert_uint_eq(px[off], want);
+                    }
+        free(px);
+        if (k == 1) {
+            assert_strs_attr(d, "classes", "background|vessel|cell");
+            assert_str_attr(d, "unit", "class index");
+        }
+        H5Dclose(d);
+    }
+    hid_t d = H5Dopen2(f, "train/origin", H5P_DEFAULT);
+    int64_t origins[12];
+    H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, origins);
+    const int64_t expected[12] = {0, 200, 100, 2, 200, 100, 0, 400, 300, 2, 400, 300};
+    ck_assert_mem_eq(origins, expected, sizeof origins);
+    H5Dclose(d);
+    ck_assert_int_eq(H5Fclose(f), 0);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(no_compression_has_no_filter)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    cfg->output.compression = MTP_COMPRESS_NONE;
+    const char *path = tmp_path("plain.h5");
+    write_bundle(cfg, TASK_CLS, path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "train/images", H5P_DEFAULT);
+    hsize_t chunk[3] = {1, EDGE, EDGE};
+    assert_layout(d, 3, chunk, -1);
+    H5Dclose(d);
+    H5Fclose(f);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_msg(memcmp(ba, bb, la) == 0, "%s and %s differ", a, b);
+    free(ba);
+    free(bb);
+}
+
+START_TEST(two_writes_are_byte_identical)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    write_bundle(cfg, TASK_CLS, tmp_path("a1.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("b1.h5"));
+    /* Let the clock move on: a timestamp anywhere in the file would now differ. */
+    struct timespec pause = {1, 100000000};
+    nanosleep(&pause, NULL);
+    write_bundle(cfg, TASK_SEG, tmp_path("b2.h5"));
+    write_bundle(cfg, TASK_CLS, tmp_path("a2.h5"));
+    assert_same_file(tmp_path("a1.h5"), tmp_path("a2.h5"));
+    assert_same_file(tmp_path("b1.h5"), tmp_path("b2.h5"));
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(temporary_until_finish_and_abort_removes_it)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5"), *tmp = tmp_path("task1.h5.tmp");
+    /* An existing final file is replaced only by the rename at finish. */
+    FILE *old = fopen(path, "w");
+    fputs("old release", old);
+    fclose(old);
+
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert(exists(tmp));
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
+    mtp_bundle_abort(b);
+    ck_assert(!exists(tmp));
+    size_t len;
+    unsigned char *bytes = slurp(path, &len);
+    ck_assert_uint_eq(len, 11);
+    ck_assert_mem_eq(bytes, "old release", 11);
+    free(bytes);
+    mtp_bundle_abort(NULL);
+
+    write_bundle(cfg, TASK_CLS, path);
+    ck_assert(!exists(tmp));
+    ck_assert_int_gt(H5Fis_hdf5(path), 0);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(finish_fails_on_missing_samples_and_splits)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5");
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    uint8_t image[EDGE * EDGE] = {0};
+
+    /* A sample never written. */
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 2, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TEST, 0, &err), 0);
+    mtp_bundle_sample s = {image, NULL, 1, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), 0);
+    ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
+    char want[600];
+    snprintf(want, sizeof want, "%s: /train sample 1 was never written", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path));
+    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+
+    /* A split never declared. */
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 0, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+    ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: split test was never declared", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path));
+    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(bad_calls_are_refused_with_reasons)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5");
+    char want[600];
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = (mtp_bundle *)&err; /* must come back NULL */
+
+    cfg->output.compression = MTP_COMPRESS_BLOSC;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), MTP_EINVAL);
+    ck_assert_ptr_null(b);
+    ck_assert_str_eq(err.msg, "blosc compression is not supported yet");
+    mtp_volumes *v = NULL;
+    ck_assert_int_eq(mtp_volumes_create(&v, path, cfg, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "blosc compression is not supported yet");
+    cfg->output.compression = MTP_COMPRESS_GZIP;
+
+    cfg->tasks[TASK_SEG].kind = MTP_TASK_FEATURES;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "task2_3d: the bundle writer supports classification and "
+                              "segmentation tasks only");
+    cfg->tasks[TASK_SEG].kind = MTP_TASK_SEGMENTATION;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, 5, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "bundle: task index 5 out of range");
+
+    cfg->regions[1].x.stop += 1;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "task1: region striatum is 8x9 but region cortex is 8x8; a "
+                              "task's regions must have one size");
+    /* ... unless the task excludes the odd region. */
+    cfg->tasks[TASK_CLS].excluded[1] = true;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    mtp_bundle_abort(b);
+    cfg->tasks[TASK_CLS].excluded[1] = false;
+    cfg->regions[1].x.stop -= 1;
+
+    snprintf(cfg->splits[1].name, MTP_NAME_MAX, "regions");
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "task1: split name 'regions' cannot be an HDF5 group name here");
+    snprintf(cfg->splits[1].name, MTP_NAME_MAX, "val");
+    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TEST, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: split index 2 is not one of task task2_3d's splits", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: split train declared twice", path);
+    ck_assert_str_eq(err.msg, want);
+
+    uint8_t image[2 * EDGE * EDGE] = {0}, mask[2 * EDGE * EDGE] = {0};
+    mtp_bundle_sample s = {image, NULL, 0, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: a mask is required for segmentation "
+             "tasks and only for them",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    s.mask = mask;
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 4, &s, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /train sample 4: the split has 4 samples", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_VAL, 0, &s, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: split index 1 was not declared", path);
+    ck_assert_str_eq(err.msg, want);
+    s.origin[0] = 3; /* a window of 2 from z 3 leaves train [0, 4) */
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: origin (3, 200, 100) is outside region "
+             "cortex over z [0, 4)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    s.origin[0] = 2;
+    s.region = 1; /* origin is cortex's corner, not striatum's */
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    s.region = 0;
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), 0);
+
+    /* An HDF5 failure comes back with the file, the action and HDF5's own reason. */
+    ck_assert_int_eq(mtp_bundle_split_attr(b, SPLIT_TRAIN, "count", 1, NULL, &err), MTP_EFORMAT);
+    snprintf(want, sizeof want, "%s: write attribute count of /train: attribute already exists",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    mtp_bundle_abort(b);
+    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+
+    /* Classification labels must be class indices. */
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
+    mtp_bundle_sample c = {image, NULL, 4, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &c, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /train sample 0: label 4 is not in 0..3", path);
+    ck_assert_str_eq(err.msg, want);
+    mtp_bundle_abort(b);
+
+    /* A directory that does not exist: HDF5 fails to create the temporary. */
+    const char *nowhere = "/nonexistent-mtp-dir/task1.h5";
+    ck_assert_int_eq(mtp_bundle_create(&b, nowhere, cfg, TASK_CLS, &META, &err), MTP_EFORMAT);
+    ck_assert_ptr_null(b);
+    snprintf(want, sizeof want, "%s: create %s.tmp: ", nowhere, nowhere);
+    ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "got: %s", err.msg);
+    ck_assert_msg(strstr(err.msg, "No such file or directory") != NULL, "got: %s", err.msg);
+
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, NULL, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "bundle: meta, meta->builder and meta->voxel_unit are required");
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+static int run(const char *cmd)
+{
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(stock_readers_open_the_files)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+    char cmd[2048];
+    const char *files[2] = {"task1.h5", "task2_3d.h5"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "h5dump -H %s > /dev/null 2>&1", tmp_path(files[i]));
+        ck_assert_int_eq(run(cmd), 0);
+        snprintf(cmd, sizeof cmd, "h5ls -r %s > /dev/null 2>&1", tmp_path(files[i]));
+        ck_assert_int_eq(run(cmd), 0);
+    }
+    if (run("/usr/bin/python3 -c 'import h5py' > /dev/null 2>&1") != 0) {
+        fprintf(stderr, "h5bundle: /usr/bin/python3 has no h5py; h5py check skipped\n");
+    } else {
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c '\n"
+                 "import sys, h5py\n"
+                 "f = h5py.File(sys.argv[1], \"r\")\n"
+                 "m = h5py.check_enum_dtype(f[\"train/labels\"].dtype)\n"
+                 "assert m == {\"cortex\": 0, \"striatum\": 1, \"vp\": 2, \"zi\": 3}, m\n"
+                 "r = h5py.check_enum_dtype(f[\"train/region\"].dtype)\n"
+                 "assert r == {\"cortex\": 0, \"striatum\": 1}, r\n"
+                 "assert f.attrs[\"format\"] == \"mtneuro-bundle\", f.attrs[\"format\"]\n"
+                 "assert f.attrs[\"format_version\"] == 1\n"
+                 "assert list(f.attrs[\"splits\"]) == [\"train\", \"val\"]\n"
+                 "assert list(f.attrs[\"counts\"]) == [8, 4]\n"
+                 "assert list(f.attrs)[:4] == [\"format\", \"format_version\", \"task\", "
+                 "\"kind\"], list(f.attrs)\n"
+                 "assert list(f[\"/\"]) == [\"regions\", \"train\", \"val\"]\n"
+                 "assert f[\"train/images\"].dims[0].label == \"sample\"\n"
+                 "assert f[\"train/images\"][1, 2, 3] == (31 + 2 * 8 + 3)\n"
+                 "assert f[\"regions\"][1][\"name\"] == b\"striatum\"\n"
+                 "' %s",
+                 tmp_path("task1.h5"));
+        ck_assert_int_eq(run(cmd), 0);
+    }
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+/* volumes.h5 with voxel k of region r, channel ch = k * 3 + r * 11 + ch * 5 (mod 256). */
+static void write_volumes(const mtp_config *cfg, const char *path)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_volumes *v = NULL;
+    ck_assert_msg(mtp_volumes_create(&v, path, cfg, &META, &err) == 0, "%s", err.msg);
+    size_t n = 8 * EDGE * EDGE;
+    uint8_t *cube = malloc(n);
+    for (int r = 0; r < 2; r++)
+        for (int ch = 0; ch < 3; ch++) {
+            for (size_t k = 0; k < n; k++)
+                cube[k] = (uint8_t)(k * 3 + (size_t)r * 11 + (size_t)ch * 5);
+            ck_assert_int_eq(mtp_volumes_write(v, r, ch, cube, &err), 0);
+        }
+    free(cube);
+    ck_assert_msg(mtp_volumes_finish(v, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(volumes_round_trip)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("volumes.h5");
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_volumes *v = NULL;
+    write_volumes(cfg, path);
+    ck_assert(!exists(tmp_path("volumes.h5.tmp")));
+    size_t n = 8 * EDGE * EDGE;
+    uint8_t *cube = calloc(n, 1);
+
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    assert_str_attr(f, "format", "mtneuro-volumes");
+    assert_strs_attr(f, "channel_names", "image|pixel_labels|roi_labels");
+    assert_str_attr(f, "axes", "z,y,x");
+    hid_t d = H5Dopen2(f, "striatum/pixel_labels", H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    hsize_t dims[3] = {8, EDGE, EDGE}, chunk[3] = {1, EDGE, EDGE};
+    assert_dims(d, 3, dims);
+    assert_layout(d, 3, chunk, 4);
+    assert_dim_labels(d, "z,y,x");
+    assert_str_attr(d, "source", "bossdb://prasad/prasad_analysis/pixel_labels");
+    assert_str_attr(d, "unit", "label code");
+    int64_t origin[3];
+    ck_assert_int_eq(read_i64_attr(d, "origin", origin, 3), 3);
+    ck_assert_int_eq(origin[0], 0);
+    ck_assert_int_eq(origin[1], 400);
+    ck_assert_int_eq(origin[2], 300);
+    uint8_t *px = read_u8(d, n);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_uint_eq(px[k], (uint8_t)(k * 3 + 11 + 5));
+    free(px);
+    H5Dclose(d);
+    d = H5Dopen2(f, "cortex/image", H5P_DEFAULT);
+    assert_str_attr(d, "unit", "intensity (uint8)");
+    H5Dclose(d);
+    ck_assert_int_eq(H5Fclose(f), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "h5dump -H %s > /dev/null 2>&1 && h5ls -r %s > /dev/null 2>&1", path,
+             path);
+    ck_assert_int_eq(run(cmd), 0);
+
+    /* Every cube must be written before finish. */
+    ck_assert_int_eq(mtp_volumes_create(&v, path, cfg, &META, &err), 0);
+    ck_assert_int_eq(mtp_volumes_write(v, 0, 0, cube, &err), 0);
+    ck_assert_int_eq(mtp_volumes_write(v, 2, 0, cube, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_volumes_finish(v, &err), MTP_EINVAL);
+    char want[600];
+    snprintf(want, sizeof want, "%s: /cortex/pixel_labels was never written", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(tmp_path("volumes.h5.tmp")));
+    ck_assert(exists(path)); /* the earlier, finished file is untouched */
+    mtp_volumes_abort(NULL);
+    free(cube);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+/*
+ * The files tests/integration/test_h5bundle_readers.sh checks from outside this process
+ * (cross-process determinism, h5py + numpy): written into $MTP_H5BUNDLE_KEEP and kept
+ * when that is set (run with CK_RUN_CASE=files), else into a temp dir that is removed.
+ */
+START_TEST(files_for_readers)
+{
+    const char *keep = getenv("MTP_H5BUNDLE_KEEP");
+    if (keep != NULL && strlen(keep) < sizeof tmpdir)
+        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
+    else
+        make_tmpdir();
+    mtp_config *cfg = make_config();
+    write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+    write_volumes(cfg, tmp_path("volumes.h5"));
+    ck_assert(exists(tmp_path("task1.h5")) && exists(tmp_path("task2_3d.h5")) &&
+              exists(tmp_path("volumes.h5")));
+    free(cfg);
+    if (keep == NULL)
+        remove_tmpdir();
+}
+END_TEST
+
+static double elapsed(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/*
+ * Throughput of the MTNeuro train split shape: n 256x256 images + masks, deflate 4.
+ * Reported, not asserted. 64 samples by default; MTP_H5BUNDLE_BENCH=1 runs all 1076.
+ */
+START_TEST(write_throughput_report)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const int edge = 256;
+    cfg->regions[0].x = (mtp_range){0, edge};
+    cfg->regions[0].y = (mtp_range){0, edge};
+    cfg->regions[1].x = (mtp_range){edge, 2 * edge};
+    cfg->regions[1].y = (mtp_range){0, edge};
+    cfg->z = (mtp_range){0, 1076};
+    cfg->splits[0].z = (mtp_range){0, 1076};
+    cfg->tasks[TASK_SEG].depth = 1;
+    cfg->tasks[TASK_SEG].nsplits = 1;
+    size_t n = getenv("MTP_H5BUNDLE_BENCH") != NULL ? 1076 : 64;
+
+    size_t slice = (size_t)edge * edge;
+    uint8_t *image = malloc(slice), *mask = malloc(slice);
+    uint32_t rng = 12345;
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    struct timespec t0, t1;
+    double s = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(mtp_bundle_create(&b, tmp_path("bench.h5"), cfg, TASK_SEG, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s += elapsed(&t0, &t1);
+    for (size_t i = 0; i < n; i++) {
+        /* Smooth structure plus noise, like a microCT slice; blocky masks. */
+        for (int y = 0; y < edge; y++)
+            for (int x = 0; x < edge; x++) {
+                rng ^= rng << 13;
+                rng ^= rng >> 17;
+                rng ^= rng << 5;
+                size_t off = (size_t)y * edge + (size_t)x;
+                image[off] = (uint8_t)(((x / 16 + y / 16 + (int)i) * 37 & 0xbf) + (rng & 0x3f));
+                mask[off] = (uint8_t)(((x / 24) ^ (y / 24) ^ (int)i) % 3 == 0 ? (rng >> 8) % 4 : 0);
+            }
+        mtp_bundle_sample smp = {image, mask, 0, 0, {(int64_t)i, 0, 0}};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s += elapsed(&t0, &t1);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(mtp_bundle_finish(b, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s += elapsed(&t0, &t1);
+    struct stat st;
+    stat(tmp_path("bench.h5"), &st);
+    double mb = 2.0 * (double)n * (double)slice / 1e6;
+    fprintf(stderr,
+            "h5bundle: wrote %zu images + masks (%.1f MB) in %.2f s (writer time "
+            "only): %.1f MB/s, file %.1f MB (ratio %.2f)\n",
+            n, mb, s, mb / s, (double)st.st_size / 1e6, mb * 1e6 / (double)st.st_size);
+    free(image);
+    free(mask);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+Suite *mtp_test_suite(void)
+{
+    Suite *s = suite_create("h5bundle");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, classification_round_trip);
+    tcase_add_test(tc, segmentation_depth2_round_trip);
+    tcase_add_test(tc, no_compression_has_no_filter);
+    tcase_add_test(tc, two_writes_are_byte_identical);
+    tcase_add_test(tc, temporary_until_finish_and_abort_removes_it);
+    tcase_add_test(tc, finish_fails_on_missing_samples_and_splits);
+    tcase_add_test(tc, bad_calls_are_refused_with_reasons);
+    tcase_add_test(tc, stock_readers_open_the_files);
+    tcase_add_test(tc, volumes_round_trip);
+    tcase_add_test(tc, write_throughput_report);
+    suite_add_tcase(s, tc);
+    TCase *files = tcase_create("files");
+    tcase_add_test(files, files_for_readers);
+    suite_add_tcase(s, files);
+    return s;
+}

@@ -30,8 +30,8 @@ $PY "$HELPER" edit-config "$DEMO" "$TMP/noexp.yaml" \
 expect_fail 1 "mtneuro-pack: GET $MOCK_URL/v1/collection/prasad/experiment/nope/: 404 (code 4000): Experiment nope not found" \
     -- "$TMP/noexp.yaml" --source-url "$MOCK_URL"
 
-$PY "$HELPER" edit-config "$DEMO" "$TMP/wide.yaml" "regions.cortex.x=[4600, 6000]"
-expect_fail 1 "mtneuro-pack: region cortex x [4600, 6000) lies outside the frame x [0, 5805) of prasad/prasad2020" \
+$PY "$HELPER" edit-config "$DEMO" "$TMP/wide.yaml" "regions.cortex.x=[5700, 5956]"
+expect_fail 1 "mtneuro-pack: region cortex x [5700, 5956) lies outside the frame x [0, 5805) of prasad/prasad2020" \
     -- "$TMP/wide.yaml" --source-url "$MOCK_URL"
 
 $PY "$HELPER" edit-config "$DEMO" "$TMP/dtype.yaml" \

@@ -8,7 +8,7 @@ source "$(dirname "$0")/fetchlib.sh"
 $PY "$HELPER" edit-config "$DEMO" "$TMP/faults.yaml" source.timeout_s=3 source.retries=30 \
     source.backoff_ms=10 source.backoff_max_ms=200
 
-start_mock "$TMP/clean.log"
+start_mock "$TMP/clean.log" --seed 7
 "$PACK" fetch "$TMP/faults.yaml" --cache "$TMP/clean" --source-url "$MOCK_URL" --quiet ||
     fail "fault-free fetch failed"
 stop_mock

@@ -9,7 +9,11 @@ start_mock "$LOG" --delay-ms 200
 
 "$PACK" fetch "$DEMO" --cache "$CACHE" --source-url "$MOCK_URL" --quiet &
 pid=$!
-sleep 1.5
+# Kill it once some blocks are stored (the metadata alone takes 9 x 200 ms).
+for _ in $(seq 400); do
+    [ "$(count_blocks "$CACHE")" -ge 12 ] && break
+    sleep 0.05
+done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 sleep 1 # let the mock finish (and log) the requests that were in flight

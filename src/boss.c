@@ -98,8 +98,7 @@ static int check_names(const char *a, const char *b, const char *c, mtp_error *e
     const char *names[3] = {a, b, c};
     for (int i = 0; i < 3; i++)
         if (names[i] != NULL && !valid_name(names[i]))
-            return mtp_error_set(err, MTP_EINVAL, "invalid BossDB resource name '%.64s'",
-                                 names[i]);
+            return mtp_error_set(err, MTP_EINVAL, "invalid BossDB resource name '%.64s'", names[i]);
     return 0;
 }
 
@@ -110,20 +109,19 @@ static int finish_url(int len, size_t n, mtp_error *err)
     return 0;
 }
 
-int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll,
-                            const char *exp, mtp_error *err)
+int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                            mtp_error *err)
 {
     int rc = check_names(coll, exp, NULL, err);
     if (rc < 0)
         return rc;
     if (coll == NULL || exp == NULL)
         return mtp_error_set(err, MTP_EINVAL, "missing collection or experiment");
-    return finish_url(snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/", url, coll, exp),
-                      n, err);
+    return finish_url(snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/", url, coll, exp), n,
+                      err);
 }
 
-int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame,
-                       mtp_error *err)
+int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame, mtp_error *err)
 {
     if (frame == NULL || !valid_name(frame))
         return mtp_error_set(err, MTP_EINVAL, "invalid BossDB resource name '%.64s'",
@@ -131,22 +129,21 @@ int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame,
     return finish_url(snprintf(buf, n, "%s/v1/coord/%s/", url, frame), n, err);
 }
 
-int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll,
-                         const char *exp, const char *chan, mtp_error *err)
+int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                         const char *chan, mtp_error *err)
 {
     int rc = check_names(coll, exp, chan, err);
     if (rc < 0)
         return rc;
     if (coll == NULL || exp == NULL || chan == NULL)
         return mtp_error_set(err, MTP_EINVAL, "missing collection, experiment or channel");
-    return finish_url(snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/channel/%s/", url,
-                               coll, exp, chan),
-                      n, err);
+    return finish_url(
+        snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/channel/%s/", url, coll, exp, chan), n,
+        err);
 }
 
-int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll,
-                        const char *exp, const char *chan, int res, const mtp_box *box,
-                        mtp_error *err)
+int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                        const char *chan, int res, const mtp_box *box, mtp_error *err)
 {
     int rc = check_names(coll, exp, chan, err);
     if (rc < 0)
@@ -155,8 +152,8 @@ int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll,
         return mtp_error_set(err, MTP_EINVAL, "missing collection, experiment or channel");
     if (res < 0 || res > 9)
         return mtp_error_set(err, MTP_EINVAL, "resolution %d outside 0..9", res);
-    if (box->x0 < 0 || box->y0 < 0 || box->z0 < 0 || box->x0 >= box->x1 ||
-        box->y0 >= box->y1 || box->z0 >= box->z1)
+    if (box->x0 < 0 || box->y0 < 0 || box->z0 < 0 || box->x0 >= box->x1 || box->y0 >= box->y1 ||
+        box->z0 >= box->z1)
         return mtp_error_set(err, MTP_EINVAL, "empty or negative cutout box");
     return finish_url(snprintf(buf, n,
                                "%s/v1/cutout/%s/%s/%s/%d/%" PRId64 ":%" PRId64 "/%" PRId64
@@ -169,10 +166,9 @@ int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll,
 void mtp_boss_describe_block(char *buf, size_t n, const mtp_channel *ch, const mtp_box *box)
 {
     snprintf(buf, n,
-             "%s/%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64
-             ",%" PRId64 ")",
-             ch->experiment, ch->channel, box->x0, box->x1, box->y0, box->y1, box->z0,
-             box->z1);
+             "%s/%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64 ",%" PRId64
+             ")",
+             ch->experiment, ch->channel, box->x0, box->x1, box->y0, box->y1, box->z0, box->z1);
 }
 
 /* ---- policy --------------------------------------------------------------------------- */
@@ -294,8 +290,7 @@ void mtp_boss_describe_error(char *buf, size_t n, long status, const char *body,
 
 /* ---- metadata parsers ----------------------------------------------------------------- */
 
-static int load_object(json_t **out, const char *what, const char *text, size_t len,
-                       mtp_error *err)
+static int load_object(json_t **out, const char *what, const char *text, size_t len, mtp_error *err)
 {
     *out = NULL;
     if (len > MTP_BOSS_META_MAX)
@@ -304,8 +299,8 @@ static int load_object(json_t **out, const char *what, const char *text, size_t 
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return mtp_error_set(err, MTP_ECORRUPT, "%s: invalid JSON at line %d: %s", what,
-                             jerr.line, jerr.text);
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: invalid JSON at line %d: %s", what, jerr.line,
+                             jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return mtp_error_set(err, MTP_ECORRUPT, "%s: expected a JSON object", what);
@@ -328,8 +323,8 @@ static int get_int(json_t *obj, const char *what, const char *key, bool required
     json_int_t x = json_integer_value(v);
     if (x < lo || x > hi)
         return mtp_error_set(err, MTP_ECORRUPT,
-                             "%s: '%s' = %" JSON_INTEGER_FORMAT " outside [%" PRId64
-                             ", %" PRId64 "]",
+                             "%s: '%s' = %" JSON_INTEGER_FORMAT " outside [%" PRId64 ", %" PRId64
+                             "]",
                              what, key, x, lo, hi);
     *out = (int64_t)x;
     return 0;
@@ -347,8 +342,8 @@ static int get_str(json_t *obj, const char *what, const char *key, bool required
     if (!json_is_string(v))
         return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' is not a string", what, key);
     if (strlen(json_string_value(v)) >= n)
-        return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' longer than %zu characters", what,
-                             key, n - 1);
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' longer than %zu characters", what, key,
+                             n - 1);
     copy_str(dst, n, json_string_value(v));
     return 0;
 }
@@ -361,8 +356,7 @@ int mtp_boss_parse_experiment_json(const char *text, size_t len, mtp_channel_met
     int rc = load_object(&root, what, text, len, err);
     if (rc < 0)
         goto out;
-    rc = get_str(root, what, "coord_frame", true, out->coord_frame, sizeof out->coord_frame,
-                 err);
+    rc = get_str(root, what, "coord_frame", true, out->coord_frame, sizeof out->coord_frame, err);
     if (rc < 0)
         goto out;
     int64_t levels = 0;
@@ -381,8 +375,7 @@ out:
     return rc;
 }
 
-int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out,
-                              mtp_error *err)
+int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err)
 {
     static const char *const range_keys[3][2] = {
         {"x_start", "x_stop"}, {"y_start", "y_stop"}, {"z_start", "z_stop"}};
@@ -424,8 +417,7 @@ out:
     return rc;
 }
 
-int mtp_boss_parse_channel_json(const char *text, size_t len, mtp_channel_meta *out,
-                                mtp_error *err)
+int mtp_boss_parse_channel_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err)
 {
     const char *what = "channel";
     json_t *root = NULL;
@@ -493,8 +485,7 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
         rc = mtp_error_set(err, MTP_EINVAL, "source URL missing or invalid");
         goto out;
     }
-    if (opt->token == NULL || strlen(opt->token) >= MTP_TEXT_MAX ||
-        has_control_chars(opt->token)) {
+    if (opt->token == NULL || strlen(opt->token) >= MTP_TEXT_MAX || has_control_chars(opt->token)) {
         /* Say nothing about the token's content. */
         rc = mtp_error_set(err, MTP_EINVAL, "token missing, too long or with control characters");
         goto out;
@@ -506,8 +497,7 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     }
     if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->retries < 0 ||
         opt->retries > MTP_MAX_RETRIES || opt->timeout_s < 1 || opt->backoff_ms < 0 ||
-        opt->backoff_max_ms < opt->backoff_ms || opt->low_speed_bytes < 0 ||
-        opt->low_speed_s < 0) {
+        opt->backoff_max_ms < opt->backoff_ms || opt->low_speed_bytes < 0 || opt->low_speed_s < 0) {
         rc = mtp_error_set(err, MTP_EINVAL,
                            "client options out of range (jobs %d, retries %d, timeout %d s, "
                            "backoff %d..%d ms)",
@@ -698,13 +688,11 @@ out:
     return rc;
 }
 
-int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *out,
-                          mtp_error *err)
+int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *out, mtp_error *err)
 {
     char url[URL_MAX];
     memset(out, 0, sizeof *out);
-    int rc = mtp_boss_experiment_url(url, sizeof url, b->url, ch->collection, ch->experiment,
-                                     err);
+    int rc = mtp_boss_experiment_url(url, sizeof url, b->url, ch->collection, ch->experiment, err);
     if (rc == 0)
         rc = fetch_meta(b, url, mtp_boss_parse_experiment_json, out, err);
     if (rc == 0)
@@ -722,29 +710,29 @@ int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *
 /* ---- cutouts -------------------------------------------------------------------------- */
 
 struct job {
-    size_t index;            /* into the caller's cutouts */
+    size_t index; /* into the caller's cutouts */
     const mtp_cutout *cutout;
-    size_t nbytes;           /* decoded size of the whole block */
-    uint8_t *data;           /* decoded block (allocated when its first part completes) */
+    size_t nbytes; /* decoded size of the whole block */
+    uint8_t *data; /* decoded block (allocated when its first part completes) */
     int parts_pending;
-    int retries;             /* retries used by this block and its parts */
+    int retries; /* retries used by this block and its parts */
     bool active;
 };
 
 struct part {
     struct job *job;
     mtp_box box;
-    double not_before;       /* monotonic seconds */
+    double not_before; /* monotonic seconds */
     struct part *next;
 };
 
 struct transfer {
     CURL *easy;
-    struct part *part;       /* NULL when idle */
+    struct part *part; /* NULL when idle */
     uint8_t *body;
     size_t len, alloc;
-    size_t limit;            /* body cap for this response, set on the first bytes */
-    size_t expected;         /* decoded bytes of the part */
+    size_t limit;    /* body cap for this response, set on the first bytes */
+    size_t expected; /* decoded bytes of the part */
     bool limit_set, too_large, oom;
     char url[URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
@@ -755,9 +743,9 @@ struct run {
     const mtp_cutout *cutouts;
     size_t n, next;
     const mtp_cutout_handler *h;
-    struct job *jobs;        /* opt.jobs slots */
-    struct transfer *xfers;  /* opt.jobs slots */
-    struct part *queue;      /* waiting parts, FIFO */
+    struct job *jobs;       /* opt.jobs slots */
+    struct transfer *xfers; /* opt.jobs slots */
+    struct part *queue;     /* waiting parts, FIFO */
     int active_jobs;
 };
 
@@ -916,8 +904,8 @@ static void place_part(struct job *job, const mtp_box *pb, const uint8_t *src)
 
 static bool same_box(const mtp_box *a, const mtp_box *b)
 {
-    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 &&
-           a->z0 == b->z0 && a->z1 == b->z1;
+    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
+           a->z1 == b->z1;
 }
 
 /* Decode a 200 body into the job. Returns 0, MTP_ECORRUPT (retryable) or MTP_ENOMEM. */
@@ -982,8 +970,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
             snprintf(last, sizeof last, "corrupt body: longer than the %zu bytes asked for",
                      t->limit);
         else
-            snprintf(last, sizeof last, "%s", t->errbuf[0] != '\0' ? t->errbuf
-                                                                     : curl_easy_strerror(cc));
+            snprintf(last, sizeof last, "%s",
+                     t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(cc));
     } else {
         act = mtp_boss_classify(status);
         if (act == MTP_BOSS_DONE) {
@@ -1050,14 +1038,13 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                            b->opt.retries, last);
         goto out;
     }
-    int64_t delay = mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms,
-                                        job->retries, &b->rng);
+    int64_t delay =
+        mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, job->retries, &b->rng);
     job->retries++;
     b->stats.retries++;
     if (r->h->note != NULL) {
         char line[DESCR_MAX * 2];
-        snprintf(line, sizeof line, "retry %d/%d %s: %s", job->retries, b->opt.retries, what,
-                 last);
+        snprintf(line, sizeof line, "retry %d/%d %s: %s", job->retries, b->opt.retries, what, last);
         r->h->note(r->h->userdata, line);
     }
     p->not_before = now_s() + (double)delay / 1000.0;

@@ -48,8 +48,10 @@ typedef struct mtp_boss_options {
     uint64_t seed;          /* seeds the jitter PRNG */
 } mtp_boss_options;
 
-#define MTP_BOSS_OPTIONS_INIT \
-    {NULL, "public", MTP_BOSS_USER_AGENT, 4, 8, 120, 500, 60000, 1024, 0, 1}
+#define MTP_BOSS_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        NULL, "public", MTP_BOSS_USER_AGENT, 4, 8, 120, 500, 60000, 1024, 0, 1                     \
+    }
 
 /* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */
 void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
@@ -65,32 +67,30 @@ void mtp_boss_free(mtp_boss *boss);
 /* ---- URLs ------------------------------------------------------------------------------
  * Each writes a NUL-terminated URL into buf (size n). Names must be non-empty and made of
  * [A-Za-z0-9_.-] (not "." or ".."), else MTP_EINVAL; MTP_ERANGE if buf is too small. */
-int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll,
-                            const char *exp, mtp_error *err);
-int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame,
-                       mtp_error *err);
-int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll,
-                         const char *exp, const char *chan, mtp_error *err);
+int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                            mtp_error *err);
+int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame, mtp_error *err);
+int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                         const char *chan, mtp_error *err);
 /* {url}/v1/cutout/{coll}/{exp}/{chan}/{res}/{x0}:{x1}/{y0}:{y1}/{z0}:{z1}/?access-mode=no-cache
  * MTP_EINVAL also for an empty or negative box or res outside 0..9. */
-int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll,
-                        const char *exp, const char *chan, int res, const mtp_box *box,
-                        mtp_error *err);
+int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                        const char *chan, int res, const mtp_box *box, mtp_error *err);
 
 /* ---- metadata ------------------------------------------------------------------------- */
 
 /* What the server says about one channel, its experiment and its coordinate frame. */
 typedef struct mtp_channel_meta {
-    char type[16];              /* channel type: "image" | "annotation" ("" if absent) */
-    char datatype[16];          /* the server's datatype string, e.g. "uint8" */
-    mtp_dtype dtype;            /* parsed datatype (UNKNOWN if not one we read) */
-    int base_resolution;        /* channel; 0 if absent */
-    int num_hierarchy_levels;   /* experiment */
-    int isotropic;              /* experiment hierarchy_method == "isotropic" */
+    char type[16];                  /* channel type: "image" | "annotation" ("" if absent) */
+    char datatype[16];              /* the server's datatype string, e.g. "uint8" */
+    mtp_dtype dtype;                /* parsed datatype (UNKNOWN if not one we read) */
+    int base_resolution;            /* channel; 0 if absent */
+    int num_hierarchy_levels;       /* experiment */
+    int isotropic;                  /* experiment hierarchy_method == "isotropic" */
     char coord_frame[MTP_NAME_MAX]; /* experiment's frame name */
-    mtp_box frame;              /* frame extents at level 0 (stops exclusive) */
-    double voxel_size[3];       /* x, y, z at level 0 */
-    char voxel_unit[32];        /* "nanometers" | "micrometers" | ... */
+    mtp_box frame;                  /* frame extents at level 0 (stops exclusive) */
+    double voxel_size[3];           /* x, y, z at level 0 */
+    char voxel_unit[32];            /* "nanometers" | "micrometers" | ... */
 } mtp_channel_meta;
 
 /*
@@ -113,8 +113,7 @@ int mtp_boss_channel_meta(mtp_boss *boss, const mtp_channel *ch, mtp_channel_met
  */
 int mtp_boss_parse_experiment_json(const char *text, size_t len, mtp_channel_meta *out,
                                    mtp_error *err);
-int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out,
-                              mtp_error *err);
+int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err);
 int mtp_boss_parse_channel_json(const char *text, size_t len, mtp_channel_meta *out,
                                 mtp_error *err);
 
@@ -158,7 +157,7 @@ int mtp_boss_split_box(const mtp_box *box, mtp_box *a, mtp_box *b);
 typedef struct mtp_cutout {
     const mtp_channel *channel; /* borrowed: collection, experiment, channel names */
     int resolution;
-    mtp_dtype dtype;            /* the channel's dtype (from its metadata) */
+    mtp_dtype dtype; /* the channel's dtype (from its metadata) */
     mtp_box box;
 } mtp_cutout;
 
@@ -168,8 +167,7 @@ typedef struct mtp_cutout_handler {
      * C order, borrowed until the call returns. Return 0 to go on, or a negative MTP_E*
      * code (filling err) to stop everything with that error.
      */
-    int (*done)(void *userdata, size_t index, const void *data, size_t nbytes,
-                mtp_error *err);
+    int (*done)(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err);
     /* Optional: one line about an event (a retry, a split). */
     void (*note)(void *userdata, const char *line);
     /* Optional: called about every 100 ms; return nonzero to cancel (MTP_ECANCEL). */

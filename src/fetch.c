@@ -46,8 +46,7 @@ static int check_range(const char *what, const char *axis, const mtp_range *r,
                          frame->start, frame->stop, ch->collection, ch->experiment);
 }
 
-static int check_channel(const mtp_config *cfg, int c, const mtp_channel_meta *m,
-                         mtp_error *err)
+static int check_channel(const mtp_config *cfg, int c, const mtp_channel_meta *m, mtp_error *err)
 {
     const mtp_channel *ch = &cfg->channels[c];
     int res = cfg->source.resolution;
@@ -56,18 +55,17 @@ static int check_channel(const mtp_config *cfg, int c, const mtp_channel_meta *m
         if (cfg->tasks[t].image_channel == c)
             image = true;
     if (m->dtype == MTP_DTYPE_UNKNOWN)
-        return mtp_error_set(err, MTP_EDATA, "channel %s (%s): unsupported datatype '%s'",
-                             ch->name, ch->uri, m->datatype);
+        return mtp_error_set(err, MTP_EDATA, "channel %s (%s): unsupported datatype '%s'", ch->name,
+                             ch->uri, m->datatype);
     if (image && m->dtype != MTP_DTYPE_UINT8)
         return mtp_error_set(err, MTP_EDATA,
                              "channel %s (%s) is %s, but the tasks use it as images, which "
                              "must be uint8",
                              ch->name, ch->uri, m->datatype);
     if (res < m->base_resolution || res >= m->base_resolution + m->num_hierarchy_levels)
-        return mtp_error_set(err, MTP_EDATA,
-                             "resolution %d is not available for %s: valid levels are [%d, %d)",
-                             res, ch->uri, m->base_resolution,
-                             m->base_resolution + m->num_hierarchy_levels);
+        return mtp_error_set(
+            err, MTP_EDATA, "resolution %d is not available for %s: valid levels are [%d, %d)", res,
+            ch->uri, m->base_resolution, m->base_resolution + m->num_hierarchy_levels);
     mtp_range fx = scale_range(m->frame.x0, m->frame.x1, res);
     mtp_range fy = scale_range(m->frame.y0, m->frame.y1, res);
     mtp_range fz = m->isotropic ? scale_range(m->frame.z0, m->frame.z1, res)
@@ -153,9 +151,16 @@ static void report(struct fetch_state *s, const char *note)
     update_stats(s);
     if (s->opt->progress == NULL)
         return;
-    mtp_progress p = {MTP_PHASE_FETCH, s->what, s->done, s->stats->blocks_total,
-                      s->bytes_done, s->stats->bytes_total, s->stats->requests,
-                      s->stats->retries, s->stats->wall_s, note};
+    mtp_progress p = {MTP_PHASE_FETCH,
+                      s->what,
+                      s->done,
+                      s->stats->blocks_total,
+                      s->bytes_done,
+                      s->stats->bytes_total,
+                      s->stats->requests,
+                      s->stats->retries,
+                      s->stats->wall_s,
+                      note};
     s->opt->progress(&p, s->opt->progress_userdata);
 }
 
@@ -164,8 +169,7 @@ static bool cancelled(const struct fetch_state *s)
     return s->opt->cancel != NULL && *s->opt->cancel != 0;
 }
 
-static int on_done(void *userdata, size_t index, const void *data, size_t nbytes,
-                   mtp_error *err)
+static int on_done(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err)
 {
     struct fetch_state *s = userdata;
     const mtp_block *b = &s->plan->blocks[s->block_of[index]];
@@ -213,8 +217,8 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
             if (nbytes > scratch_len) {
                 void *p = realloc(scratch, (size_t)nbytes);
                 if (p == NULL) {
-                    rc = mtp_error_set(err, MTP_ENOMEM, "out of memory (%" PRIu64 " bytes)",
-                                       nbytes);
+                    rc =
+                        mtp_error_set(err, MTP_ENOMEM, "out of memory (%" PRIu64 " bytes)", nbytes);
                     goto out;
                 }
                 scratch = p;
@@ -224,8 +228,7 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
             int grc = mtp_cache_get(s->cache, &key, scratch, (size_t)nbytes, &cerr);
             if (grc == MTP_ECORRUPT) {
                 char note[NOTE_MAX];
-                snprintf(note, sizeof note, "damaged cache file, fetching again: %s",
-                         cerr.msg);
+                snprintf(note, sizeof note, "damaged cache file, fetching again: %s", cerr.msg);
                 s->stats->blocks_damaged++;
                 report(s, note);
                 present = false;
@@ -257,9 +260,9 @@ out:
     return rc;
 }
 
-int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan,
-                  mtp_cache *cache, const mtp_channel_meta meta[MTP_MAX_CHANNELS],
-                  const mtp_fetch_options *opt, mtp_fetch_stats *stats, mtp_error *err)
+int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                  const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *opt,
+                  mtp_fetch_stats *stats, mtp_error *err)
 {
     static const mtp_fetch_options default_opt = MTP_FETCH_OPTIONS_INIT;
     mtp_fetch_stats local_stats;

@@ -17,7 +17,7 @@
 #include "progress.h"
 
 typedef struct mtp_fetch_options {
-    mtp_progress_cb progress;       /* optional; phase MTP_PHASE_FETCH, what "fetch" */
+    mtp_progress_cb progress; /* optional; phase MTP_PHASE_FETCH, what "fetch" */
     void *progress_userdata;
     /* Optional: when *cancel becomes nonzero (e.g. from a signal handler) the run stops
      * within ~100 ms with MTP_ECANCEL; every block already stored stays valid. */
@@ -28,7 +28,10 @@ typedef struct mtp_fetch_options {
     int verify_cached;
 } mtp_fetch_options;
 
-#define MTP_FETCH_OPTIONS_INIT {NULL, NULL, NULL, 1}
+#define MTP_FETCH_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        NULL, NULL, NULL, 1                                                                        \
+    }
 
 typedef struct mtp_fetch_stats {
     uint64_t blocks_total;   /* blocks in the plan */
@@ -38,9 +41,9 @@ typedef struct mtp_fetch_stats {
     uint64_t requests;       /* HTTP requests (metadata + cutouts) by this run */
     uint64_t retries;
     uint64_t splits;
-    uint64_t bytes_body;     /* compressed bytes received */
-    uint64_t bytes_decoded;  /* decoded bytes stored */
-    uint64_t bytes_total;    /* decoded bytes of the whole plan */
+    uint64_t bytes_body;    /* compressed bytes received */
+    uint64_t bytes_decoded; /* decoded bytes stored */
+    uint64_t bytes_total;   /* decoded bytes of the whole plan */
     double wall_s;
 } mtp_fetch_stats;
 
@@ -67,9 +70,9 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
  * (retry, split, damaged cache file). `opt` and `stats` may be NULL. Errors: those of
  * mtp_boss_cutouts and the cache (MTP_EIO), MTP_ECANCEL; stats are filled either way.
  */
-int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan,
-                  mtp_cache *cache, const mtp_channel_meta meta[MTP_MAX_CHANNELS],
-                  const mtp_fetch_options *opt, mtp_fetch_stats *stats, mtp_error *err);
+int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                  const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *opt,
+                  mtp_fetch_stats *stats, mtp_error *err);
 
 /* The cache key of block `b` (pointers borrow from cfg). */
 void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,

@@ -39,14 +39,13 @@ START_TEST(metadata_urls_are_exact)
                                              "prasad2020", &err),
                      0);
     ck_assert_str_eq(buf, "http://127.0.0.1:8080/v1/collection/prasad/experiment/prasad2020/");
-    ck_assert_int_eq(mtp_boss_coord_url(buf, sizeof buf, "http://h", "prasad_prasad2020", &err),
-                     0);
+    ck_assert_int_eq(mtp_boss_coord_url(buf, sizeof buf, "http://h", "prasad_prasad2020", &err), 0);
     ck_assert_str_eq(buf, "http://h/v1/coord/prasad_prasad2020/");
-    ck_assert_int_eq(mtp_boss_channel_url(buf, sizeof buf, "http://h", "prasad",
-                                          "prasad_analysis", "roi_labels", &err),
+    ck_assert_int_eq(mtp_boss_channel_url(buf, sizeof buf, "http://h", "prasad", "prasad_analysis",
+                                          "roi_labels", &err),
                      0);
-    ck_assert_str_eq(buf,
-                     "http://h/v1/collection/prasad/experiment/prasad_analysis/channel/roi_labels/");
+    ck_assert_str_eq(
+        buf, "http://h/v1/collection/prasad/experiment/prasad_analysis/channel/roi_labels/");
 }
 END_TEST
 
@@ -55,31 +54,30 @@ START_TEST(url_builders_reject_bad_input)
     char buf[64];
     mtp_error err = MTP_ERROR_INIT;
     mtp_box box = {0, 10, 0, 10, 0, 10};
-    ck_assert_int_eq(mtp_boss_channel_url(buf, sizeof buf, "http://h", "prasad", "..", "image",
-                                          &err),
-                     MTP_EINVAL);
+    ck_assert_int_eq(
+        mtp_boss_channel_url(buf, sizeof buf, "http://h", "prasad", "..", "image", &err),
+        MTP_EINVAL);
     ck_assert_str_eq(err.msg, "invalid BossDB resource name '..'");
     ck_assert_int_eq(mtp_boss_coord_url(buf, sizeof buf, "http://h", "a/b", &err), MTP_EINVAL);
-    ck_assert_int_eq(mtp_boss_cutout_url(buf, sizeof buf, "http://h", "c", "e", "ch", 10, &box,
-                                         &err),
-                     MTP_EINVAL);
+    ck_assert_int_eq(
+        mtp_boss_cutout_url(buf, sizeof buf, "http://h", "c", "e", "ch", 10, &box, &err),
+        MTP_EINVAL);
     mtp_box empty = {5, 5, 0, 10, 0, 10};
-    ck_assert_int_eq(mtp_boss_cutout_url(buf, sizeof buf, "http://h", "c", "e", "ch", 0, &empty,
-                                         &err),
-                     MTP_EINVAL);
+    ck_assert_int_eq(
+        mtp_boss_cutout_url(buf, sizeof buf, "http://h", "c", "e", "ch", 0, &empty, &err),
+        MTP_EINVAL);
     ck_assert_str_eq(err.msg, "empty or negative cutout box");
     char tiny[32];
-    ck_assert_int_eq(mtp_boss_cutout_url(tiny, sizeof tiny, "http://h", "c", "e", "ch", 0, &box,
-                                         &err),
-                     MTP_ERANGE);
+    ck_assert_int_eq(
+        mtp_boss_cutout_url(tiny, sizeof tiny, "http://h", "c", "e", "ch", 0, &box, &err),
+        MTP_ERANGE);
     ck_assert_str_eq(err.msg, "URL longer than 32 bytes");
 }
 END_TEST
 
 START_TEST(block_description)
 {
-    mtp_channel ch = {"image", "bossdb://prasad/prasad2020/image", "prasad", "prasad2020",
-                      "image"};
+    mtp_channel ch = {"image", "bossdb://prasad/prasad2020/image", "prasad", "prasad2020", "image"};
     mtp_box box = {4600, 4608, 900, 1024, 110, 128};
     char buf[128];
     mtp_boss_describe_block(buf, sizeof buf, &ch, &box);
@@ -114,12 +112,10 @@ START_TEST(parse_full_metadata)
     mtp_channel_meta m;
     mtp_error err = MTP_ERROR_INIT;
     memset(&m, 0, sizeof m);
-    ck_assert_int_eq(mtp_boss_parse_experiment_json(experiment_json, strlen(experiment_json),
-                                                    &m, &err),
-                     0);
+    ck_assert_int_eq(
+        mtp_boss_parse_experiment_json(experiment_json, strlen(experiment_json), &m, &err), 0);
     ck_assert_int_eq(mtp_boss_parse_coord_json(coord_json, strlen(coord_json), &m, &err), 0);
-    ck_assert_int_eq(mtp_boss_parse_channel_json(channel_json, strlen(channel_json), &m, &err),
-                     0);
+    ck_assert_int_eq(mtp_boss_parse_channel_json(channel_json, strlen(channel_json), &m, &err), 0);
     ck_assert_str_eq(m.coord_frame, "prasad_prasad2020");
     ck_assert_int_eq(m.num_hierarchy_levels, 8);
     ck_assert_int_eq(m.isotropic, 1);
@@ -207,7 +203,8 @@ END_TEST
 START_TEST(error_descriptions)
 {
     char buf[512];
-    const char *nf = "{\"status\": 404, \"code\": 4000, \"message\": \"Experiment nope not found\"}";
+    const char *nf =
+        "{\"status\": 404, \"code\": 4000, \"message\": \"Experiment nope not found\"}";
     mtp_boss_describe_error(buf, sizeof buf, 404, nf, strlen(nf));
     ck_assert_str_eq(buf, "404 (code 4000): Experiment nope not found");
     const char *tok = "{\"detail\": \"Invalid token.\"}";
@@ -333,12 +330,12 @@ END_TEST
 /* ---- the cutout engine against a scripted in-process server ------------------------------ */
 
 enum script {
-    SERVE_DATA,      /* 200 with the voxels f(x, y, z) of the box, uint16 */
-    SERVE_413_BIG,   /* 413 for boxes over 1000 voxels, else data */
-    SERVE_503,       /* always 503 with a Boss JSON body */
-    SERVE_404,       /* 404 with a Boss JSON body */
-    SERVE_OVERSIZE,  /* 200 with a body 100 bytes longer than a stored chunk of the box */
-    SERVE_FLAKY,     /* odd-numbered requests 500, even ones data */
+    SERVE_DATA,     /* 200 with the voxels f(x, y, z) of the box, uint16 */
+    SERVE_413_BIG,  /* 413 for boxes over 1000 voxels, else data */
+    SERVE_503,      /* always 503 with a Boss JSON body */
+    SERVE_404,      /* 404 with a Boss JSON body */
+    SERVE_OVERSIZE, /* 200 with a body 100 bytes longer than a stored chunk of the box */
+    SERVE_FLAKY,    /* odd-numbered requests 500, even ones data */
 };
 
 struct server {
@@ -395,8 +392,7 @@ static int parse_box(const char *url, mtp_box *box)
     if (p == NULL)
         return -1;
     long long v[6];
-    if (sscanf(p, "%lld:%lld/%lld:%lld/%lld:%lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) !=
-        6)
+    if (sscanf(p, "%lld:%lld/%lld:%lld/%lld:%lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
         return -1;
     *box = (mtp_box){v[0], v[1], v[2], v[3], v[4], v[5]};
     return 0;
@@ -456,8 +452,8 @@ static void server_start(struct server *s, enum script script)
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     s->script = script;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                                 0, NULL, NULL, handle, s, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+                                 NULL, NULL, handle, s, MHD_OPTION_END);
     ck_assert_ptr_nonnull(s->daemon);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     ck_assert_ptr_nonnull(info);
@@ -502,8 +498,7 @@ static void collect_note(void *userdata, const char *line)
     snprintf(c->last_note, sizeof c->last_note, "%s", line);
 }
 
-static const mtp_channel test_channel = {"image", "bossdb://coll/exp/chan", "coll", "exp",
-                                         "chan"};
+static const mtp_channel test_channel = {"image", "bossdb://coll/exp/chan", "coll", "exp", "chan"};
 
 static mtp_boss *client(const struct server *s, int jobs, int retries)
 {
@@ -539,8 +534,8 @@ START_TEST(cutouts_arrive_intact_with_headers)
     mtp_boss *boss = client(&s, 3, 2);
     mtp_cutout cutouts[7];
     for (int i = 0; i < 7; i++)
-        cutouts[i] = (mtp_cutout){&test_channel, 0, MTP_DTYPE_UINT16,
-                                  {i * 40, i * 40 + 33, 5, 29, 110 + i, 118 + i}};
+        cutouts[i] = (mtp_cutout){
+            &test_channel, 0, MTP_DTYPE_UINT16, {i * 40, i * 40 + 33, 5, 29, 110 + i, 118 + i}};
     struct collect c;
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, cutouts, 7, &c, &err), 0);
@@ -709,8 +704,8 @@ START_TEST(channel_metadata_over_http)
     ck_assert_int_eq(m.dtype, MTP_DTYPE_UINT64);
     ck_assert_int_eq(m.frame.x1, 5805);
     ck_assert_int_eq(m.num_hierarchy_levels, 8);
-    mtp_channel nope = {"x", "bossdb://prasad/prasad_analysis/nope", "prasad",
-                        "prasad_analysis", "nope"};
+    mtp_channel nope = {"x", "bossdb://prasad/prasad_analysis/nope", "prasad", "prasad_analysis",
+                        "nope"};
     ck_assert_int_eq(mtp_boss_channel_meta(boss, &nope, &m, &err), MTP_ESERVER);
     char want[256];
     snprintf(want, sizeof want,

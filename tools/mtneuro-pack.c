@@ -31,13 +31,16 @@ struct cli_options {
     const char *cache;
     const char *source_url;
     const char *token_env;
-    int jobs;           /* 0 = the config's value */
+    int jobs; /* 0 = the config's value */
     bool quiet;
     bool verbose;
     bool help;
 };
 
-#define CLI_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, false, false, false}
+#define CLI_OPTIONS_INIT                                                                           \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, NULL, NULL, 0, false, false, false                                 \
+    }
 
 enum opt_kind { OPT_FLAG, OPT_STRING, OPT_INT };
 
@@ -47,7 +50,10 @@ struct opt_spec {
     size_t offset;
 };
 
-#define OPT(name, kind, field) {name, kind, offsetof(struct cli_options, field)}
+#define OPT(name, kind, field)                                                                     \
+    {                                                                                              \
+        name, kind, offsetof(struct cli_options, field)                                            \
+    }
 static const struct opt_spec option_table[] = {
     OPT("--out", OPT_STRING, out),
     OPT("--cache", OPT_STRING, cache),
@@ -76,11 +82,13 @@ static int cmd_plan(const struct cli_options *opt);
 static int cmd_fetch(const struct cli_options *opt);
 
 static const struct command commands[] = {
-    {"build", "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--source-url URL] "
-              "[--token-env VAR] [--quiet] [--verbose]",
+    {"build",
+     "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--source-url URL] "
+     "[--token-env VAR] [--quiet] [--verbose]",
      "download what the release needs (through the cache) and write it", not_implemented},
-    {"fetch", "fetch CONFIG [--cache DIR] [--jobs N] [--source-url URL] [--token-env VAR] "
-              "[--quiet] [--verbose]",
+    {"fetch",
+     "fetch CONFIG [--cache DIR] [--jobs N] [--source-url URL] [--token-env VAR] "
+     "[--quiet] [--verbose]",
      "download every block the release needs into the cache only", cmd_fetch},
     {"plan", "plan CONFIG [--verbose]",
      "print the blocks, requests and bytes a fetch would need; no network", cmd_plan},
@@ -121,15 +129,18 @@ static const char *command_details(const char *name)
 
 static void print_usage(FILE *f)
 {
-    fprintf(f, "usage: %s COMMAND [ARGS]\n\n"
-               "Package the MTNeuro benchmark from BossDB into a verifiable dataset release.\n\n"
-               "commands:\n", PROG);
+    fprintf(f,
+            "usage: %s COMMAND [ARGS]\n\n"
+            "Package the MTNeuro benchmark from BossDB into a verifiable dataset release.\n\n"
+            "commands:\n",
+            PROG);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n"
-               "  %s --version       print the version\n"
-               "  %s COMMAND --help  usage of one command\n\n"
-               "Exit status: 0 success, 1 runtime failure, 2 usage or invalid config.\n",
+    fprintf(f,
+            "\n"
+            "  %s --version       print the version\n"
+            "  %s COMMAND --help  usage of one command\n\n"
+            "Exit status: 0 success, 1 runtime failure, 2 usage or invalid config.\n",
             PROG, PROG);
 }
 
@@ -170,8 +181,7 @@ static int parse_options(int argc, char **argv, struct cli_options *opt)
             if (strcmp(option_table[k].name, arg) == 0)
                 spec = &option_table[k];
         if (spec == NULL) {
-            fprintf(stderr, "%s %s: unknown option '%s' (see --help)\n", PROG, opt->command,
-                    arg);
+            fprintf(stderr, "%s %s: unknown option '%s' (see --help)\n", PROG, opt->command, arg);
             return 2;
         }
         char *field = (char *)opt + spec->offset;
@@ -232,8 +242,7 @@ static int load_config(const struct cli_options *opt, mtp_config **cfg, mtp_erro
         rc = mtp_config_override(*cfg, opt->source_url, opt->token_env, err);
     if (rc == 0 && opt->jobs != 0) {
         if (opt->jobs > MTP_MAX_JOBS)
-            rc = mtp_error_set(err, MTP_ECONFIG, "--jobs %d: at most %d", opt->jobs,
-                               MTP_MAX_JOBS);
+            rc = mtp_error_set(err, MTP_ECONFIG, "--jobs %d: at most %d", opt->jobs, MTP_MAX_JOBS);
         else
             (*cfg)->source.jobs = opt->jobs;
     }
@@ -267,10 +276,9 @@ static double mb(uint64_t bytes)
 static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
 {
     fprintf(f,
-            "%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64 ",%" PRId64
-            ")\n",
-            cfg->channels[b->channel].name, b->box.x0, b->box.x1, b->box.y0, b->box.y1,
-            b->box.z0, b->box.z1);
+            "%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64 ",%" PRId64 ")\n",
+            cfg->channels[b->channel].name, b->box.x0, b->box.x1, b->box.y0, b->box.y1, b->box.z0,
+            b->box.z1);
 }
 
 static bool is_image_channel(const mtp_config *cfg, int c)
@@ -344,9 +352,9 @@ out:
 
 struct progress_view {
     bool tty, quiet, verbose;
-    bool line_open;     /* a bar is on screen without a newline */
-    double last_draw;   /* elapsed_s of the last drawn line */
-    bool have_base;     /* rate is measured from the first fetch report */
+    bool line_open;   /* a bar is on screen without a newline */
+    double last_draw; /* elapsed_s of the last drawn line */
+    bool have_base;   /* rate is measured from the first fetch report */
     double base_s;
     uint64_t base_bytes;
 };
@@ -370,8 +378,9 @@ static void draw_line(struct progress_view *v, const mtp_progress *p)
             snprintf(eta, sizeof eta, "%d:%02d", (int)s / 60, (int)s % 60);
     }
     int pct = p->total > 0 ? (int)(100 * p->done / p->total) : 100;
-    fprintf(stderr, "%s%s %3d%% %" PRIu64 "/%" PRIu64 " blocks, %.1f/%.1f MB, %.1f MB/s, "
-                    "ETA %s, %" PRIu64 " requests, %" PRIu64 " retries%s",
+    fprintf(stderr,
+            "%s%s %3d%% %" PRIu64 "/%" PRIu64 " blocks, %.1f/%.1f MB, %.1f MB/s, "
+            "ETA %s, %" PRIu64 " requests, %" PRIu64 " retries%s",
             v->tty ? "\r\033[K" : "", p->what, pct, p->done, p->total, mb(p->bytes_done),
             mb(p->bytes_total), rate, eta, p->requests, p->retries, v->tty ? "" : "\n");
     v->line_open = v->tty;
@@ -411,10 +420,9 @@ static void print_meta(const mtp_config *cfg, const mtp_plan *plan,
                 "%s: %s %s %s, levels [%d, %d), frame %s x[%" PRId64 ",%" PRId64 ") y[%" PRId64
                 ",%" PRId64 ") z[%" PRId64 ",%" PRId64 "), voxel %g x %g x %g %s\n",
                 cfg->channels[c].name, cfg->channels[c].uri, m->type, m->datatype,
-                m->base_resolution, m->base_resolution + m->num_hierarchy_levels,
-                m->coord_frame, m->frame.x0, m->frame.x1, m->frame.y0, m->frame.y1,
-                m->frame.z0, m->frame.z1, m->voxel_size[0], m->voxel_size[1],
-                m->voxel_size[2], m->voxel_unit);
+                m->base_resolution, m->base_resolution + m->num_hierarchy_levels, m->coord_frame,
+                m->frame.x0, m->frame.x1, m->frame.y0, m->frame.y1, m->frame.z0, m->frame.z1,
+                m->voxel_size[0], m->voxel_size[1], m->voxel_size[2], m->voxel_unit);
     }
 }
 
@@ -460,8 +468,8 @@ static int cmd_fetch(const struct cli_options *opt)
     if (opt->verbose && !opt->quiet)
         print_meta(cfg, plan, meta);
 
-    struct progress_view view = {isatty(STDERR_FILENO) == 1, opt->quiet, opt->verbose,
-                                 false, 0.0, false, 0.0, 0};
+    struct progress_view view = {
+        isatty(STDERR_FILENO) == 1, opt->quiet, opt->verbose, false, 0.0, false, 0.0, 0};
     mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
     fopt.progress = on_progress;
     fopt.progress_userdata = &view;
@@ -473,8 +481,9 @@ static int cmd_fetch(const struct cli_options *opt)
     mtp_boss_stats bs;
     mtp_boss_get_stats(boss, &bs);
     if (rc == MTP_ECANCEL) {
-        fprintf(stderr, "%s: interrupted: %" PRIu64 " of %" PRIu64 " blocks are in the cache; "
-                        "run fetch again to get the rest\n",
+        fprintf(stderr,
+                "%s: interrupted: %" PRIu64 " of %" PRIu64 " blocks are in the cache; "
+                "run fetch again to get the rest\n",
                 PROG, stats.blocks_cached + stats.blocks_fetched, stats.blocks_total);
         rc = mtp_exit_status(rc);
         err.msg[0] = '\0';

@@ -1220,21 +1220,27 @@ static void readme_tasks(strbuf *sb, const mtp_config *cfg, const mtp_bundle_sum
     }
 }
 
-static const char *file_role(const char *path, const mtp_bundle_summary *summaries, int n)
+static void file_role(strbuf *sb, const char *path, const mtp_bundle_summary *summaries, int n)
 {
     for (int i = 0; i < n; i++) {
         char name[MTP_NAME_MAX + 8];
         snprintf(name, sizeof name, "%s.h5", summaries[i].task);
-        if (strcmp(path, name) == 0)
-            return summaries[i].kind;
+        if (strcmp(path, name) != 0)
+            continue;
+        const mtp_bundle_summary *s = &summaries[i];
+        sb_printf(sb, ": %s, %s", s->task, s->kind);
+        for (int k = 0; k < s->nsplits; k++)
+            sb_printf(sb, "%s %s %" PRId64, k ? "," : ";", s->splits[k].name, s->splits[k].count);
+        if (s->nsplits > 0)
+            sb_puts(sb, " samples");
+        return;
     }
     if (strcmp(path, "volumes.h5") == 0)
-        return "raw region cubes of every channel, (z, y, x), for defining your own tasks";
-    if (strcmp(path, "config.yaml") == 0)
-        return "the config this release was built from (token removed)";
-    if (strncmp(path, "previews/", 9) == 0 && has_suffix(path, ".png"))
-        return "preview montage";
-    return "";
+        sb_puts(sb, ": raw region cubes of every channel, (z, y, x), for defining your own tasks");
+    else if (strcmp(path, "config.yaml") == 0)
+        sb_puts(sb, ": the config this release was built from (token removed)");
+    else if (strncmp(path, "previews/", 9) == 0 && has_suffix(path, ".png"))
+        sb_puts(sb, ": preview montage");
 }
 
 static void readme_files(strbuf *sb, const entries *files, const mtp_bundle_summary *summaries,
@@ -1245,9 +1251,9 @@ static void readme_files(strbuf *sb, const entries *files, const mtp_bundle_summ
         const entry *e = &files->items[i];
         if (is_metadata_name(e->path))
             continue;
-        const char *role = file_role(e->path, summaries, nsummaries);
-        sb_printf(sb, "- `%s` (%llu bytes)%s%s\n", e->path, (unsigned long long)e->digest.size,
-                  role[0] ? ": " : "", role);
+        sb_printf(sb, "- `%s` (%llu bytes)", e->path, (unsigned long long)e->digest.size);
+        file_role(sb, e->path, summaries, nsummaries);
+        sb_puts(sb, "\n");
     }
     sb_puts(sb, "- `README.md`: this datasheet\n"
                 "- `manifest.json`: every file's size, SHA-256 and MD5; tasks, splits, counts "
@@ -1472,6 +1478,16 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
     rc = scan_dir(dir, NULL, &before, err);
     if (rc < 0)
         goto out;
+    /* Refuse names the SUMS files cannot carry before anything is written. */
+    for (int i = 0; i < before.n; i++) {
+        if (strpbrk(before.items[i].path, "\n\r\\") != NULL) {
+            rc = mtp_error_set(err, MTP_EINVAL,
+                               "%s/%s: a file name with a newline or backslash cannot be listed "
+                               "in SHA256SUMS",
+                               dir, before.items[i].path);
+            goto out;
+        }
+    }
 
     readme_build(&sb, cfg, summaries, nsummaries, info, &before);
     rc = sb_write(&sb, dir, README_NAME, err);

@@ -497,7 +497,7 @@ static json_t *manifest_split(const mtp_bundle_summary *s, const mtp_split_summa
     for (int r = 0; r < s->nregions; r++)
         jset(regions, s->regions[r], json_integer(sp->region_counts[r]), bad);
     jset(o, "region_counts", regions, bad);
-    if (strcmp(s->kind, "classification") == 0)
+    if (strcmp(s->kind, "classification") == 0 && sp->label_region_mismatches >= 0)
         jset(o, "label_region_mismatches", json_integer(sp->label_region_mismatches), bad);
     if (strcmp(s->kind, "features") == 0)
         jset(o, "target_rows", json_integer(sp->target_rows), bad);
@@ -1086,8 +1086,11 @@ static void readme_classification(strbuf *sb, const mtp_config *cfg, const mtp_t
                 "region in `region`. Tiles whose label is not their region:");
     for (int i = 0; i < s->nsplits; i++) {
         const mtp_split_summary *sp = &s->splits[i];
-        sb_printf(sb, "%s %s %" PRId64 " of %" PRId64, i ? "," : "", sp->name,
-                  sp->label_region_mismatches, sp->count);
+        sb_printf(sb, "%s %s ", i ? "," : "", sp->name);
+        if (sp->label_region_mismatches >= 0)
+            sb_printf(sb, "%" PRId64 " of %" PRId64, sp->label_region_mismatches, sp->count);
+        else
+            sb_puts(sb, "not recorded");
     }
     sb_puts(sb, ".\n\n");
 }

@@ -15,7 +15,8 @@
  *   tasks [{name, file, kind, classes,
  *           splits [{name, count, z_range, shape, class_counts {class: n},
  *                    class_fraction {class: x}, region_counts {region: n},
- *                    [label_region_mismatches] (classification), [target_rows] (features)}]}]
+ *                    [label_region_mismatches] (classification, when recorded),
+ *                    [target_rows] (features)}]}]
  *   class_fraction = count / (sum of class_counts), rounded half away from zero to 6 decimals
  *   (0 when the sum is 0). Classification counts samples, segmentation mask pixels; features
  *   tasks have no class balance (empty objects).

@@ -684,6 +684,25 @@ static herr_t write_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h,
     return rc;
 }
 
+/* Read back one slice written by write_slice() (same arguments). */
+static herr_t read_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
+                         hid_t memspace, uint8_t *bytes)
+{
+    hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, 1, 1, 1};
+    for (int i = 0; i < rank - 2; i++)
+        start[i] = index[i];
+    count[rank - 2] = h;
+    count[rank - 1] = w;
+    hid_t fspace = H5Dget_space(dset);
+    if (fspace < 0)
+        return -1;
+    herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (rc >= 0)
+        rc = H5Dread(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, bytes);
+    H5Sclose(fspace);
+    return rc;
+}
+
 static hid_t enum_type(const char *const *names, int n)
 {
     hid_t t = H5Tenum_create(H5T_STD_U8LE);
@@ -711,6 +730,9 @@ typedef struct split_state {
     uint8_t *label;     /* n class indices (classification) */
     uint8_t *region_of; /* n region indices */
     int64_t *origins;   /* 3n: z, y, x */
+    /* Segmentation: mask voxels per value over the samples written so far (class_counts);
+     * a rewritten sample's old mask is subtracted before its new one is added. */
+    uint64_t mask_hist[256];
 } split_state;
 
 struct mtp_bundle {
@@ -1106,6 +1128,47 @@ static int check_sample(const mtp_bundle *b, int split, size_t i, const mtp_bund
     return 0;
 }
 
+/* Count the sample's mask voxels per value into hist; every value must be a class. */
+static int check_mask(const mtp_bundle *b, int split, size_t i, const uint8_t *mask,
+                      uint64_t hist[256], mtp_error *err)
+{
+    size_t bytes = (size_t)b->depth * (size_t)(b->height * b->width);
+    for (size_t k = 0; k < bytes; k++)
+        hist[mask[k]]++;
+    for (int v = b->task->nclasses; v < 256; v++)
+        if (hist[v] != 0)
+            return mtp_error_set(err, MTP_EINVAL,
+                                 "%s: /%s sample %zu: mask value %d is not in 0..%d", b->f.path,
+                                 b->cfg->splits[split].name, i, v, b->task->nclasses - 1);
+    return 0;
+}
+
+/* Sample i is about to be replaced: take its old mask, read back from the file, out of the
+ * split's histogram. Rewrites are rare, so keeping no per-sample histograms is the better
+ * trade (a split may hold 2^24 samples). */
+static int forget_mask(mtp_bundle *b, int split, size_t i, mtp_error *err)
+{
+    split_state *s = &b->splits[split];
+    int rank = b->depth == 1 ? 3 : 4;
+    size_t slice = (size_t)(b->height * b->width);
+    uint8_t *old = malloc(slice);
+    if (old == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", b->f.path);
+    int rc = 0;
+    for (int d = 0; d < b->depth && rc == 0; d++) {
+        hsize_t index[2] = {i, (hsize_t)d};
+        if (read_slice(s->masks, rank, index, b->height, b->width, b->memspace, old) < 0) {
+            rc = h5_fail(err, b->f.path, "read back /%s/masks sample %zu",
+                         b->cfg->splits[split].name, i);
+            break;
+        }
+        for (size_t k = 0; k < slice; k++)
+            s->mask_hist[old[k]]--;
+    }
+    free(old);
+    return rc;
+}
+
 int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *smp,
                             mtp_error *err)
 {
@@ -1118,6 +1181,14 @@ int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle
     const char *name = b->cfg->splits[split].name;
     int rank = b->depth == 1 ? 3 : 4;
     size_t slice = (size_t)(b->height * b->width);
+    uint64_t hist[256] = {0};
+    if (smp->mask != NULL) {
+        rc = check_mask(b, split, i, smp->mask, hist, err);
+        if (rc == 0 && s->written[i])
+            rc = forget_mask(b, split, i, err);
+        if (rc < 0)
+            return rc;
+    }
     for (int d = 0; d < b->depth; d++) {
         hsize_t index[2] = {i, (hsize_t)d};
         size_t off = (size_t)d * slice;
@@ -1128,6 +1199,8 @@ int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle
                                              b->memspace, smp->mask + off) < 0)
             return h5_fail(err, b->f.path, "write /%s/masks sample %zu", name, i);
     }
+    for (int v = 0; v < 256; v++)
+        s->mask_hist[v] += hist[v];
     s->label[i] = b->task->kind == MTP_TASK_CLASSIFICATION ? (uint8_t)smp->label : 0;
     s->region_of[i] = (uint8_t)smp->region;
     memcpy(&s->origins[3 * i], smp->origin, sizeof smp->origin);
@@ -1157,6 +1230,37 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
             return mtp_error_set(err, MTP_ERANGE, "%s: attribute name too long", b->f.path);
         rc = attr_str(&c, s->group, where, desc_name, description);
     }
+    return rc;
+}
+
+/* class_counts and region_counts (with descriptions) on the group of a written split. */
+static int split_balance(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
+{
+    const mtp_config *cfg = b->cfg;
+    const mtp_task *t = b->task;
+    int64_t classes[MTP_MAX_CLASSES] = {0}, regions[MTP_MAX_REGIONS] = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        if (t->kind == MTP_TASK_CLASSIFICATION)
+            classes[s->label[i]]++;
+        regions[s->region_of[i]]++;
+    }
+    if (t->kind == MTP_TASK_SEGMENTATION)
+        for (int c = 0; c < t->nclasses; c++)
+            classes[c] = (int64_t)s->mask_hist[c];
+    h5ctx c = {b->f.path, err};
+    char where[MTP_NAME_MAX + 2];
+    snprintf(where, sizeof where, "/%s", name);
+    int rc = attr_i64(&c, s->group, where, "class_counts", classes, (size_t)t->nclasses);
+    if (rc == 0)
+        rc = attr_str(&c, s->group, where, "class_counts_description",
+                      t->kind == MTP_TASK_CLASSIFICATION
+                          ? "samples per class, in the order of the classes attribute"
+                          : "mask voxels per class, in the order of the classes attribute");
+    if (rc == 0)
+        rc = attr_i64(&c, s->group, where, "region_counts", regions, (size_t)cfg->nregions);
+    if (rc == 0)
+        rc = attr_str(&c, s->group, where, "region_counts_description",
+                      "samples per region, in the order of /regions");
     return rc;
 }
 
@@ -1201,6 +1305,8 @@ int mtp_bundle_finish(mtp_bundle *b, mtp_error *err)
         if (s->n == 0)
             continue;
         rc = split_tables(b, s, name, err);
+        if (rc == 0)
+            rc = split_balance(b, s, name, err);
         if (rc < 0)
             goto out;
         split_names[nwritten] = name;

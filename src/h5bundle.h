@@ -24,7 +24,12 @@
  *                          splits         the written splits (n > 0), in the task's order
  *                          counts         int64, samples per split, parallel to `splits`
  *   /<split>/            group; attributes count (int64), z_range [start, stop) (int64[2]),
- *                        then any added with mtp_bundle_split_attr()
+ *                        then any added with mtp_bundle_split_attr(), then (written by finish)
+ *                        class_counts (int64[nclasses], class order): classification =
+ *                          samples per class, segmentation = mask voxels per class;
+ *                        class_counts_description; region_counts (int64[nregions], the
+ *                          config's region order, excluded regions 0): samples per region;
+ *                        region_counts_description
  *   /<split>/images      uint8 (N, H, W) or (N, depth, H, W); chunks (1, H, W) or (1, 1, H, W)
  *   /<split>/masks       uint8, same shape and chunks (segmentation); attribute classes
  *   /<split>/labels      enum(uint8) (N,): class name -> class index (classification)
@@ -119,9 +124,10 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err);
 
 /*
  * Write sample i (0 <= i < n) of a declared split. Any order is allowed; writing the same
- * i again replaces it. The sample is checked against the task (mask present iff
- * segmentation, label < nclasses, region valid and not excluded, origin consistent with
- * the region and the split's z range): MTP_EINVAL otherwise.
+ * i again replaces it (and its old mask leaves class_counts). The sample is checked against
+ * the task (mask present iff segmentation, every mask value < nclasses, label < nclasses,
+ * region valid and not excluded, origin consistent with the region and the split's z
+ * range): MTP_EINVAL otherwise, e.g. "<path>: /train sample 3: mask value 5 is not in 0..2".
  */
 int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *s,
                             mtp_error *err);
@@ -137,8 +143,8 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
 
 /*
  * Check that every split of the task was declared and every sample written (MTP_EINVAL
- * naming the first gap otherwise), write labels/region/origin and the splits and counts
- * attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
+ * naming the first gap otherwise), write labels/region/origin, each split's class_counts and
+ * region_counts, and the splits and counts attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
  * failure the temporary file is deleted and `path` is left as it was.
  */
 int mtp_bundle_finish(mtp_bundle *b, mtp_error *err);

@@ -607,6 +607,89 @@ START_TEST(segmentation_depth2_round_trip)
 }
 END_TEST
 
+static void assert_i64s_attr(hid_t obj, const char *name, const int64_t *expected, size_t n)
+{
+    int64_t v[64];
+    ck_assert_int_eq(read_i64_attr(obj, name, v, 64), (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(v[i] == expected[i], "%s[%zu] = %lld, want %lld", name, i,
+                      (long long)v[i], (long long)expected[i]);
+}
+
+START_TEST(class_balance_is_recorded)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+
+    hid_t f = H5Fopen(tmp_path("task1.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+    const int64_t cls_train[4] = {2, 2, 2, 2}, reg_train[2] = {4, 4};
+    assert_i64s_attr(g, "class_counts", cls_train, 4);
+    assert_str_attr(g, "class_counts_description",
+                    "samples per class, in the order of the classes attribute");
+    assert_i64s_attr(g, "region_counts", reg_train, 2);
+    assert_str_attr(g, "region_counts_description", "samples per region, in the order of /regions");
+    H5Gclose(g);
+    g = H5Gopen2(f, "val", H5P_DEFAULT);
+    const int64_t cls_val[4] = {1, 1, 1, 1}, reg_val[2] = {2, 2};
+    assert_i64s_attr(g, "class_counts", cls_val, 4);
+    assert_i64s_attr(g, "region_counts", reg_val, 2);
+    H5Gclose(g);
+    H5Fclose(f);
+
+    /* Segmentation: mask voxels per class, (i + d + y + x) % 3 over 2 x 8 x 8 windows. */
+    f = H5Fopen(tmp_path("task2_3d.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    g = H5Gopen2(f, "train", H5P_DEFAULT);
+    const int64_t vox_train[3] = {170, 171, 171}, seg_reg_train[2] = {2, 2};
+    assert_i64s_attr(g, "class_counts", vox_train, 3);
+    assert_str_attr(g, "class_counts_description",
+                    "mask voxels per class, in the order of the classes attribute");
+    assert_i64s_attr(g, "region_counts", seg_reg_train, 2);
+    H5Gclose(g);
+    g = H5Gopen2(f, "val", H5P_DEFAULT);
+    const int64_t vox_val[3] = {85, 85, 86}, seg_reg_val[2] = {1, 1};
+    assert_i64s_attr(g, "class_counts", vox_val, 3);
+    assert_i64s_attr(g, "region_counts", seg_reg_val, 2);
+    H5Gclose(g);
+    H5Fclose(f);
+
+    /* A mask value outside the classes is refused; a rewritten sample counts once. */
+    const char *path = tmp_path("rewrite.h5");
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+    uint8_t image[2 * EDGE * EDGE] = {0}, mask[2 * EDGE * EDGE] = {0};
+    mask[77] = 3;
+    mtp_bundle_sample smp = {image, mask, 0, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &smp, &err), MTP_EINVAL);
+    char want[600];
+    snprintf(want, sizeof want, "%s: /train sample 0: mask value 3 is not in 0..2", path);
+    ck_assert_str_eq(err.msg, want);
+    memset(mask, 2, sizeof mask);
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &smp, &err), 0);
+    memset(mask, 1, sizeof mask);
+    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &smp, &err), 0);
+    memset(mask, 0, sizeof mask);
+    for (size_t i = 1; i < 4; i++) {
+        sample_of(cfg, TASK_SEG, SPLIT_TRAIN, i, &smp.region, smp.origin);
+        ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err), 0);
+    }
+    ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "finish: %s", err.msg);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    g = H5Gopen2(f, "train", H5P_DEFAULT);
+    const int64_t rewritten[3] = {3 * 128, 128, 0};
+    assert_i64s_attr(g, "class_counts", rewritten, 3);
+    H5Gclose(g);
+    H5Fclose(f);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(no_compression_has_no_filter)
 {
     make_tmpdir();
@@ -1032,7 +1115,7 @@ START_TEST(write_throughput_report)
                 rng ^= rng << 5;
                 size_t off = (size_t)y * edge + (size_t)x;
                 image[off] = (uint8_t)(((x / 16 + y / 16 + (int)i) * 37 & 0xbf) + (rng & 0x3f));
-                mask[off] = (uint8_t)(((x / 24) ^ (y / 24) ^ (int)i) % 3 == 0 ? (rng >> 8) % 4 : 0);
+                mask[off] = (uint8_t)(((x / 24) ^ (y / 24) ^ (int)i) % 3 == 0 ? (rng >> 8) % 3 : 0);
             }
         mtp_bundle_sample smp = {image, mask, 0, 0, {(int64_t)i, 0, 0}};
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1065,6 +1148,7 @@ Suite *mtp_test_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, classification_round_trip);
     tcase_add_test(tc, segmentation_depth2_round_trip);
+    tcase_add_test(tc, class_balance_is_recorded);
     tcase_add_test(tc, no_compression_has_no_filter);
     tcase_add_test(tc, two_writes_are_byte_identical);
     tcase_add_test(tc, temporary_until_finish_and_abort_removes_it);

@@ -1,0 +1,1182 @@
+/*
+ * boss.c — the BossDB client. See boss.h for the contract.
+ *
+ * Cutouts run on one libcurl multi handle with a fixed pool of easy handles (one per
+ * job) that are reused, so libcurl keeps their connections alive. Work is a queue of
+ * "parts": a part is a box of one block (the whole block, or a piece after a 413 split)
+ * with a time before which it must not start (its retry backoff). Waiting parts hold no
+ * easy handle, so a backoff never stalls the other transfers.
+ */
+#include "boss.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "codec.h"
+
+#define URL_MAX 2048
+#define TICK_MS 100
+#define DESCR_MAX 512
+
+struct mtp_boss {
+    mtp_boss_options opt;
+    char url[MTP_TEXT_MAX];
+    char user_agent[256];
+    char auth_header[MTP_TEXT_MAX + 32];
+    struct curl_slist *cutout_headers;
+    struct curl_slist *meta_headers;
+    CURLM *multi;
+    CURL *meta_easy;
+    CURL **easy; /* opt.jobs cutout handles */
+    uint64_t rng;
+    mtp_boss_stats stats;
+    bool curl_initialised;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static bool has_control_chars(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return true;
+    return false;
+}
+
+static bool valid_name(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+            return false;
+    return true;
+}
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src != NULL ? src : "");
+}
+
+/* ---- URLs ----------------------------------------------------------------------------- */
+
+static int check_names(const char *a, const char *b, const char *c, mtp_error *err)
+{
+    const char *names[3] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        if (names[i] != NULL && !valid_name(names[i]))
+            return mtp_error_set(err, MTP_EINVAL, "invalid BossDB resource name '%.64s'", names[i]);
+    return 0;
+}
+
+static int finish_url(int len, size_t n, mtp_error *err)
+{
+    if (len < 0 || (size_t)len >= n)
+        return mtp_error_set(err, MTP_ERANGE, "URL longer than %zu bytes", n);
+    return 0;
+}
+
+int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                            mtp_error *err)
+{
+    int rc = check_names(coll, exp, NULL, err);
+    if (rc < 0)
+        return rc;
+    if (coll == NULL || exp == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "missing collection or experiment");
+    return finish_url(snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/", url, coll, exp), n,
+                      err);
+}
+
+int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame, mtp_error *err)
+{
+    if (frame == NULL || !valid_name(frame))
+        return mtp_error_set(err, MTP_EINVAL, "invalid BossDB resource name '%.64s'",
+                             frame != NULL ? frame : "");
+    return finish_url(snprintf(buf, n, "%s/v1/coord/%s/", url, frame), n, err);
+}
+
+int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                         const char *chan, mtp_error *err)
+{
+    int rc = check_names(coll, exp, chan, err);
+    if (rc < 0)
+        return rc;
+    if (coll == NULL || exp == NULL || chan == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "missing collection, experiment or channel");
+    return finish_url(
+        snprintf(buf, n, "%s/v1/collection/%s/experiment/%s/channel/%s/", url, coll, exp, chan), n,
+        err);
+}
+
+int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                        const char *chan, int res, const mtp_box *box, mtp_error *err)
+{
+    int rc = check_names(coll, exp, chan, err);
+    if (rc < 0)
+        return rc;
+    if (coll == NULL || exp == NULL || chan == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "missing collection, experiment or channel");
+    if (res < 0 || res > 9)
+        return mtp_error_set(err, MTP_EINVAL, "resolution %d outside 0..9", res);
+    if (box->x0 < 0 || box->y0 < 0 || box->z0 < 0 || box->x0 >= box->x1 || box->y0 >= box->y1 ||
+        box->z0 >= box->z1)
+        return mtp_error_set(err, MTP_EINVAL, "empty or negative cutout box");
+    return finish_url(snprintf(buf, n,
+                               "%s/v1/cutout/%s/%s/%s/%d/%" PRId64 ":%" PRId64 "/%" PRId64
+                               ":%" PRId64 "/%" PRId64 ":%" PRId64 "/?access-mode=no-cache",
+                               url, coll, exp, chan, res, box->x0, box->x1, box->y0, box->y1,
+                               box->z0, box->z1),
+                      n, err);
+}
+
+void mtp_boss_describe_block(char *buf, size_t n, const mtp_channel *ch, const mtp_box *box)
+{
+    snprintf(buf, n,
+             "%s/%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64 ",%" PRId64
+             ")",
+             ch->experiment, ch->channel, box->x0, box->x1, box->y0, box->y1, box->z0, box->z1);
+}
+
+/* ---- policy --------------------------------------------------------------------------- */
+
+mtp_boss_action mtp_boss_classify(long status)
+{
+    if (status >= 200 && status < 300)
+        return MTP_BOSS_DONE;
+    switch (status) {
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+        return MTP_BOSS_RETRY;
+    case 413:
+        return MTP_BOSS_SPLIT;
+    default:
+        return MTP_BOSS_FATAL;
+    }
+}
+
+int64_t mtp_boss_backoff_ms(int backoff_ms, int backoff_max_ms, int attempt, uint64_t *rng)
+{
+    double base = backoff_ms > 0 ? (double)backoff_ms : 0.0;
+    double cap = backoff_max_ms > 0 ? (double)backoff_max_ms : 0.0;
+    if (attempt < 0)
+        attempt = 0;
+    /* Doubling past 2^40 ms only matters if the cap is absurd; stop early to stay finite. */
+    for (int i = 0; i < attempt && base < cap && i < 40; i++)
+        base *= 2.0;
+    if (base > cap)
+        base = cap;
+    double u = 0.5 + 0.5 * ((double)(splitmix64(rng) >> 11) * 0x1.0p-53);
+    return (int64_t)(base * u);
+}
+
+static int64_t axis_len(const mtp_box *b, int axis)
+{
+    return axis == 0 ? b->x1 - b->x0 : axis == 1 ? b->y1 - b->y0 : b->z1 - b->z0;
+}
+
+int mtp_boss_split_box(const mtp_box *box, mtp_box *a, mtp_box *b)
+{
+    int axis = 0;
+    for (int i = 1; i < 3; i++)
+        if (axis_len(box, i) > axis_len(box, axis))
+            axis = i;
+    int64_t len = axis_len(box, axis);
+    if (len < 2)
+        return MTP_ERANGE;
+    int64_t lo = axis == 0 ? box->x0 : axis == 1 ? box->y0 : box->z0;
+    int64_t hi = lo + len;
+    int64_t grid = axis == 2 ? 16 : 512;
+    int64_t mid = lo + len / 2;
+    /* The cuboid boundaries nearest the middle on either side; keep the closer inner one. */
+    int64_t below = (mid / grid) * grid;
+    int64_t above = below + grid;
+    int64_t cut = mid;
+    bool below_ok = below > lo && below < hi;
+    bool above_ok = above > lo && above < hi;
+    if (below_ok && (!above_ok || mid - below <= above - mid))
+        cut = below;
+    else if (above_ok)
+        cut = above;
+    *a = *box;
+    *b = *box;
+    if (axis == 0) {
+        a->x1 = cut;
+        b->x0 = cut;
+    } else if (axis == 1) {
+        a->y1 = cut;
+        b->y0 = cut;
+    } else {
+        a->z1 = cut;
+        b->z0 = cut;
+    }
+    return 0;
+}
+
+/* ---- error bodies --------------------------------------------------------------------- */
+
+static void clean_text(char *dst, size_t n, const char *src)
+{
+    size_t k = 0;
+    for (; src[0] != '\0' && k + 1 < n && k < 300; src++)
+        dst[k++] = ((unsigned char)src[0] < 0x20 || src[0] == 0x7f) ? ' ' : src[0];
+    dst[k] = '\0';
+}
+
+void mtp_boss_describe_error(char *buf, size_t n, long status, const char *body, size_t len)
+{
+    char text[512] = "";
+    json_int_t code = -1;
+    json_t *root = NULL;
+    if (body != NULL && len > 0 && len <= MTP_BOSS_ERROR_BODY_MAX)
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(root)) {
+        json_t *msg = json_object_get(root, "message");
+        json_t *detail = json_object_get(root, "detail");
+        json_t *jcode = json_object_get(root, "code");
+        if (json_is_string(msg))
+            clean_text(text, sizeof text, json_string_value(msg));
+        else if (json_is_string(detail))
+            clean_text(text, sizeof text, json_string_value(detail));
+        if (json_is_integer(jcode))
+            code = json_integer_value(jcode);
+    }
+    json_decref(root);
+    if (code >= 0 && text[0] != '\0')
+        snprintf(buf, n, "%ld (code %" JSON_INTEGER_FORMAT "): %s", status, code, text);
+    else if (text[0] != '\0')
+        snprintf(buf, n, "%ld: %s", status, text);
+    else if (code >= 0)
+        snprintf(buf, n, "%ld (code %" JSON_INTEGER_FORMAT ")", status, code);
+    else
+        snprintf(buf, n, "%ld", status);
+}
+
+/* ---- metadata parsers ----------------------------------------------------------------- */
+
+static int load_object(json_t **out, const char *what, const char *text, size_t len, mtp_error *err)
+{
+    *out = NULL;
+    if (len > MTP_BOSS_META_MAX)
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: response larger than %d bytes", what,
+                             MTP_BOSS_META_MAX);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: invalid JSON at line %d: %s", what, jerr.line,
+                             jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: expected a JSON object", what);
+    }
+    *out = root;
+    return 0;
+}
+
+static int get_int(json_t *obj, const char *what, const char *key, bool required, int64_t lo,
+                   int64_t hi, int64_t *out, mtp_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            return mtp_error_set(err, MTP_ECORRUPT, "%s: missing '%s'", what, key);
+        return 1;
+    }
+    if (!json_is_integer(v))
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' is not an integer", what, key);
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return mtp_error_set(err, MTP_ECORRUPT,
+                             "%s: '%s' = %" JSON_INTEGER_FORMAT " outside [%" PRId64 ", %" PRId64
+                             "]",
+                             what, key, x, lo, hi);
+    *out = (int64_t)x;
+    return 0;
+}
+
+static int get_str(json_t *obj, const char *what, const char *key, bool required, char *dst,
+                   size_t n, mtp_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            return mtp_error_set(err, MTP_ECORRUPT, "%s: missing '%s'", what, key);
+        return 1;
+    }
+    if (!json_is_string(v))
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' is not a string", what, key);
+    if (strlen(json_string_value(v)) >= n)
+        return mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' longer than %zu characters", what, key,
+                             n - 1);
+    copy_str(dst, n, json_string_value(v));
+    return 0;
+}
+
+int mtp_boss_parse_experiment_json(const char *text, size_t len, mtp_channel_meta *out,
+                                   mtp_error *err)
+{
+    const char *what = "experiment";
+    json_t *root = NULL;
+    int rc = load_object(&root, what, text, len, err);
+    if (rc < 0)
+        goto out;
+    rc = get_str(root, what, "coord_frame", true, out->coord_frame, sizeof out->coord_frame, err);
+    if (rc < 0)
+        goto out;
+    int64_t levels = 0;
+    rc = get_int(root, what, "num_hierarchy_levels", true, 1, 32, &levels, err);
+    if (rc < 0)
+        goto out;
+    out->num_hierarchy_levels = (int)levels;
+    char method[32] = "anisotropic";
+    rc = get_str(root, what, "hierarchy_method", false, method, sizeof method, err);
+    if (rc < 0)
+        goto out;
+    out->isotropic = strcmp(method, "isotropic") == 0;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err)
+{
+    static const char *const range_keys[3][2] = {
+        {"x_start", "x_stop"}, {"y_start", "y_stop"}, {"z_start", "z_stop"}};
+    static const char *const size_keys[3] = {"x_voxel_size", "y_voxel_size", "z_voxel_size"};
+    const char *what = "coordinate frame";
+    const int64_t coord_cap = (int64_t)1 << 40;
+    json_t *root = NULL;
+    int64_t r[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+    int rc = load_object(&root, what, text, len, err);
+    if (rc < 0)
+        goto out;
+    for (int a = 0; a < 3; a++) {
+        for (int k = 0; k < 2; k++) {
+            rc = get_int(root, what, range_keys[a][k], true, 0, coord_cap, &r[a][k], err);
+            if (rc < 0)
+                goto out;
+        }
+        if (r[a][0] >= r[a][1]) {
+            rc = mtp_error_set(err, MTP_ECORRUPT, "%s: empty range %s %" PRId64 " >= %s %" PRId64,
+                               what, range_keys[a][0], r[a][0], range_keys[a][1], r[a][1]);
+            goto out;
+        }
+        json_t *v = json_object_get(root, size_keys[a]);
+        if (!json_is_number(v) || !(json_number_value(v) > 0.0) ||
+            !isfinite(json_number_value(v))) {
+            rc = mtp_error_set(err, MTP_ECORRUPT, "%s: '%s' is not a positive number", what,
+                               size_keys[a]);
+            goto out;
+        }
+        out->voxel_size[a] = json_number_value(v);
+    }
+    rc = get_str(root, what, "voxel_unit", true, out->voxel_unit, sizeof out->voxel_unit, err);
+    if (rc < 0)
+        goto out;
+    out->frame = (mtp_box){r[0][0], r[0][1], r[1][0], r[1][1], r[2][0], r[2][1]};
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int mtp_boss_parse_channel_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err)
+{
+    const char *what = "channel";
+    json_t *root = NULL;
+    int rc = load_object(&root, what, text, len, err);
+    if (rc < 0)
+        goto out;
+    rc = get_str(root, what, "datatype", true, out->datatype, sizeof out->datatype, err);
+    if (rc < 0)
+        goto out;
+    out->dtype = mtp_dtype_parse(out->datatype);
+    out->type[0] = '\0';
+    rc = get_str(root, what, "type", false, out->type, sizeof out->type, err);
+    if (rc < 0)
+        goto out;
+    int64_t base = 0;
+    rc = get_int(root, what, "base_resolution", false, 0, 9, &base, err);
+    if (rc < 0)
+        goto out;
+    out->base_resolution = (int)base;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- handle --------------------------------------------------------------------------- */
+
+void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src)
+{
+    opt->url = src->url;
+    opt->token = src->token;
+    opt->jobs = src->jobs;
+    opt->retries = src->retries;
+    opt->timeout_s = src->timeout_s;
+    opt->backoff_ms = src->backoff_ms;
+    opt->backoff_max_ms = src->backoff_max_ms;
+}
+
+static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
+{
+    const mtp_boss_options *o = &b->opt;
+    long low_time = o->low_speed_s > 0 ? o->low_speed_s : (o->timeout_s < 30 ? o->timeout_s : 30);
+    CURLcode c = CURLE_OK;
+    c |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    c |= curl_easy_setopt(easy, CURLOPT_USERAGENT, b->user_agent);
+    c |= curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)o->timeout_s);
+    c |= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, low_time);
+    c |= curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
+    c |= curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, low_time);
+    c |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    c |= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    c |= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* TLS verification stays at libcurl's default (on); it is never turned off. */
+    return c == CURLE_OK ? 0 : MTP_ENET;
+}
+
+int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
+{
+    int rc = 0;
+    mtp_boss *b = NULL;
+    *out = NULL;
+    if (opt->url == NULL || opt->url[0] == '\0' || strlen(opt->url) >= MTP_TEXT_MAX ||
+        has_control_chars(opt->url)) {
+        rc = mtp_error_set(err, MTP_EINVAL, "source URL missing or invalid");
+        goto out;
+    }
+    if (opt->token == NULL || strlen(opt->token) >= MTP_TEXT_MAX || has_control_chars(opt->token)) {
+        /* Say nothing about the token's content. */
+        rc = mtp_error_set(err, MTP_EINVAL, "token missing, too long or with control characters");
+        goto out;
+    }
+    const char *ua = opt->user_agent != NULL ? opt->user_agent : MTP_BOSS_USER_AGENT;
+    if (strlen(ua) >= 256 || has_control_chars(ua)) {
+        rc = mtp_error_set(err, MTP_EINVAL, "invalid user agent");
+        goto out;
+    }
+    if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->retries < 0 ||
+        opt->retries > MTP_MAX_RETRIES || opt->timeout_s < 1 || opt->backoff_ms < 0 ||
+        opt->backoff_max_ms < opt->backoff_ms || opt->low_speed_bytes < 0 || opt->low_speed_s < 0) {
+        rc = mtp_error_set(err, MTP_EINVAL,
+                           "client options out of range (jobs %d, retries %d, timeout %d s, "
+                           "backoff %d..%d ms)",
+                           opt->jobs, opt->retries, opt->timeout_s, opt->backoff_ms,
+                           opt->backoff_max_ms);
+        goto out;
+    }
+    b = calloc(1, sizeof *b);
+    if (b == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
+        goto out;
+    }
+    b->opt = *opt;
+    copy_str(b->url, sizeof b->url, opt->url);
+    copy_str(b->user_agent, sizeof b->user_agent, ua);
+    snprintf(b->auth_header, sizeof b->auth_header, "Authorization: Token %s", opt->token);
+    b->opt.url = b->url;
+    b->opt.token = NULL; /* only the header keeps it */
+    b->opt.user_agent = b->user_agent;
+    b->rng = opt->seed;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = mtp_error_set(err, MTP_ENET, "libcurl initialisation failed");
+        goto out;
+    }
+    b->curl_initialised = true;
+    struct curl_slist *h = curl_slist_append(NULL, b->auth_header);
+    if (h != NULL)
+        b->cutout_headers = h;
+    h = h != NULL ? curl_slist_append(h, "Accept: application/blosc") : NULL;
+    struct curl_slist *m = curl_slist_append(NULL, b->auth_header);
+    if (m != NULL)
+        b->meta_headers = m;
+    m = m != NULL ? curl_slist_append(m, "Accept: application/json") : NULL;
+    b->easy = calloc((size_t)opt->jobs, sizeof *b->easy);
+    b->multi = curl_multi_init();
+    b->meta_easy = curl_easy_init();
+    if (h == NULL || m == NULL || b->easy == NULL || b->multi == NULL || b->meta_easy == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "out of memory (libcurl handles)");
+        goto out;
+    }
+    curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opt->jobs);
+    rc = setup_easy(b, b->meta_easy, b->meta_headers);
+    for (int i = 0; rc == 0 && i < opt->jobs; i++) {
+        b->easy[i] = curl_easy_init();
+        rc = b->easy[i] != NULL ? setup_easy(b, b->easy[i], b->cutout_headers) : MTP_ENOMEM;
+    }
+    if (rc < 0) {
+        rc = mtp_error_set(err, rc, "cannot set up libcurl handles");
+        goto out;
+    }
+    *out = b;
+    b = NULL;
+out:
+    mtp_boss_free(b);
+    return rc;
+}
+
+void mtp_boss_free(mtp_boss *b)
+{
+    if (b == NULL)
+        return;
+    if (b->easy != NULL) {
+        for (int i = 0; i < b->opt.jobs; i++)
+            if (b->easy[i] != NULL)
+                curl_easy_cleanup(b->easy[i]);
+        free(b->easy);
+    }
+    if (b->meta_easy != NULL)
+        curl_easy_cleanup(b->meta_easy);
+    if (b->multi != NULL)
+        curl_multi_cleanup(b->multi);
+    curl_slist_free_all(b->cutout_headers);
+    curl_slist_free_all(b->meta_headers);
+    /* Do not leave the token lying in freed memory. */
+    volatile char *p = b->auth_header;
+    for (size_t i = 0; i < sizeof b->auth_header; i++)
+        p[i] = 0;
+    if (b->curl_initialised)
+        curl_global_cleanup();
+    free(b);
+}
+
+void mtp_boss_get_stats(const mtp_boss *b, mtp_boss_stats *out)
+{
+    *out = b->stats;
+}
+
+/* ---- metadata requests ---------------------------------------------------------------- */
+
+struct membuf {
+    char *data;
+    size_t len, alloc, cap;
+    bool too_large;
+};
+
+static size_t membuf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct membuf *m = userdata;
+    size_t n = size * nmemb;
+    if (n > m->cap - m->len) {
+        m->too_large = true;
+        return 0;
+    }
+    if (m->len + n + 1 > m->alloc) {
+        size_t want = m->alloc ? m->alloc : 4096;
+        while (want < m->len + n + 1)
+            want *= 2;
+        if (want > m->cap + 1)
+            want = m->cap + 1;
+        char *p = realloc(m->data, want);
+        if (p == NULL)
+            return 0;
+        m->data = p;
+        m->alloc = want;
+    }
+    memcpy(m->data + m->len, ptr, n);
+    m->len += n;
+    m->data[m->len] = '\0';
+    return n;
+}
+
+/*
+ * GET a JSON metadata URL with the retry policy (the only request in flight, so waiting
+ * with a plain sleep is fine). On success body holds the bytes (caller frees body->data).
+ */
+static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error *err)
+{
+    int rc = 0;
+    char errbuf[CURL_ERROR_SIZE];
+    char last[DESCR_MAX] = "";
+    CURL *e = b->meta_easy;
+    for (int attempt = 0;; attempt++) {
+        free(body->data);
+        *body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
+        errbuf[0] = '\0';
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+        b->stats.requests++;
+        CURLcode cc = curl_easy_perform(e);
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        mtp_boss_action act = MTP_BOSS_RETRY;
+        if (cc != CURLE_OK) {
+            if (body->too_large)
+                snprintf(last, sizeof last, "response larger than %d bytes", MTP_BOSS_META_MAX);
+            else
+                snprintf(last, sizeof last, "%s",
+                         errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+        } else {
+            act = mtp_boss_classify(status);
+            if (act == MTP_BOSS_DONE)
+                return 0;
+            mtp_boss_describe_error(last, sizeof last, status, body->data, body->len);
+        }
+        if (act != MTP_BOSS_RETRY) {
+            rc = mtp_error_set(err, MTP_ESERVER, "GET %s: %s", url, last);
+            break;
+        }
+        if (attempt >= b->opt.retries) {
+            rc = mtp_error_set(err, MTP_ENET, "GET %s: giving up after %d retries: %s", url,
+                               b->opt.retries, last);
+            break;
+        }
+        b->stats.retries++;
+        sleep_ms(mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, attempt, &b->rng));
+    }
+    free(body->data);
+    body->data = NULL;
+    return rc;
+}
+
+typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *);
+
+static int fetch_meta(mtp_boss *b, const char *url, meta_parser parse, mtp_channel_meta *out,
+                      mtp_error *err)
+{
+    struct membuf body = {NULL, 0, 0, MTP_BOSS_META_MAX, false};
+    int rc = get_meta(b, url, &body, err);
+    if (rc < 0)
+        goto out;
+    rc = parse(body.data != NULL ? body.data : "", body.len, out, err);
+    if (rc < 0)
+        mtp_error_prefix(err, "GET %s", url);
+out:
+    free(body.data);
+    return rc;
+}
+
+int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *out, mtp_error *err)
+{
+    char url[URL_MAX];
+    memset(out, 0, sizeof *out);
+    int rc = mtp_boss_experiment_url(url, sizeof url, b->url, ch->collection, ch->experiment, err);
+    if (rc == 0)
+        rc = fetch_meta(b, url, mtp_boss_parse_experiment_json, out, err);
+    if (rc == 0)
+        rc = mtp_boss_coord_url(url, sizeof url, b->url, out->coord_frame, err);
+    if (rc == 0)
+        rc = fetch_meta(b, url, mtp_boss_parse_coord_json, out, err);
+    if (rc == 0)
+        rc = mtp_boss_channel_url(url, sizeof url, b->url, ch->collection, ch->experiment,
+                                  ch->channel, err);
+    if (rc == 0)
+        rc = fetch_meta(b, url, mtp_boss_parse_channel_json, out, err);
+    return rc;
+}
+
+/* ---- cutouts -------------------------------------------------------------------------- */
+
+struct job {
+    size_t index; /* into the caller's cutouts */
+    const mtp_cutout *cutout;
+    size_t nbytes; /* decoded size of the whole block */
+    uint8_t *data; /* decoded block (allocated when its first part completes) */
+    int parts_pending;
+    int retries; /* retries used by this block and its parts */
+    bool active;
+};
+
+struct part {
+    struct job *job;
+    mtp_box box;
+    double not_before; /* monotonic seconds */
+    struct part *next;
+};
+
+struct transfer {
+    CURL *easy;
+    struct part *part; /* NULL when idle */
+    uint8_t *body;
+    size_t len, alloc;
+    size_t limit;    /* body cap for this response, set on the first bytes */
+    size_t expected; /* decoded bytes of the part */
+    bool limit_set, too_large, oom;
+    char url[URL_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct run {
+    mtp_boss *b;
+    const mtp_cutout *cutouts;
+    size_t n, next;
+    const mtp_cutout_handler *h;
+    struct job *jobs;       /* opt.jobs slots */
+    struct transfer *xfers; /* opt.jobs slots */
+    struct part *queue;     /* waiting parts, FIFO */
+    int active_jobs;
+};
+
+static size_t part_bytes(const struct job *job, const mtp_box *box)
+{
+    return (size_t)mtp_box_voxels(box) * mtp_dtype_size(job->cutout->dtype);
+}
+
+static size_t transfer_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct transfer *t = userdata;
+    size_t n = size * nmemb;
+    if (!t->limit_set) {
+        long status = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        /* Success bodies may be at most a stored (incompressible) chunk of the block. */
+        t->limit = status == 200 ? t->expected + MTP_BLOSC_HEADER : MTP_BOSS_ERROR_BODY_MAX;
+        t->limit_set = true;
+        curl_off_t hint = -1;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &hint);
+        if (status == 200 && hint > 0 && (uint64_t)hint > t->limit) {
+            t->too_large = true;
+            return 0;
+        }
+        if (status == 200 && hint > 0 && (size_t)hint > t->alloc) {
+            uint8_t *p = realloc(t->body, (size_t)hint);
+            if (p != NULL) {
+                t->body = p;
+                t->alloc = (size_t)hint;
+            }
+        }
+    }
+    if (n > t->limit - t->len) {
+        if (t->limit == MTP_BOSS_ERROR_BODY_MAX)
+            return n; /* an error body: keep its start for the message, drop the rest */
+        t->too_large = true;
+        return 0;
+    }
+    if (t->len + n > t->alloc) {
+        size_t want = t->alloc ? t->alloc : 65536;
+        while (want < t->len + n)
+            want *= 2;
+        if (want > t->limit)
+            want = t->limit;
+        uint8_t *p = realloc(t->body, want);
+        if (p == NULL) {
+            t->oom = true;
+            return 0;
+        }
+        t->body = p;
+        t->alloc = want;
+    }
+    memcpy(t->body + t->len, ptr, n);
+    t->len += n;
+    return n;
+}
+
+static void queue_push(struct run *r, struct part *p)
+{
+    p->next = NULL;
+    struct part **tail = &r->queue;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = p;
+}
+
+/* The first part whose backoff has passed, unlinked from the queue; NULL if none. */
+static struct part *queue_pop_ready(struct run *r, double now)
+{
+    for (struct part **pp = &r->queue; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->not_before <= now) {
+            struct part *p = *pp;
+            *pp = p->next;
+            p->next = NULL;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int start_job(struct run *r, mtp_error *err)
+{
+    struct job *job = NULL;
+    for (int i = 0; i < r->b->opt.jobs; i++)
+        if (!r->jobs[i].active)
+            job = &r->jobs[i];
+    struct part *p = calloc(1, sizeof *p);
+    if (job == NULL || p == NULL) {
+        free(p);
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory");
+    }
+    const mtp_cutout *c = &r->cutouts[r->next];
+    size_t es = mtp_dtype_size(c->dtype);
+    uint64_t voxels = mtp_box_voxels(&c->box);
+    if (es == 0 || voxels == 0 || voxels > MTP_BLOSC_MAX_NBYTES / es) {
+        free(p);
+        char what[DESCR_MAX];
+        mtp_boss_describe_block(what, sizeof what, c->channel, &c->box);
+        return mtp_error_set(err, MTP_ERANGE, "%s: empty block, unknown dtype or over %llu bytes",
+                             what, (unsigned long long)MTP_BLOSC_MAX_NBYTES);
+    }
+    *job = (struct job){r->next, c, (size_t)voxels * es, NULL, 1, 0, true};
+    r->next++;
+    r->active_jobs++;
+    p->job = job;
+    p->box = c->box;
+    p->not_before = 0;
+    queue_push(r, p);
+    return 0;
+}
+
+static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp_error *err)
+{
+    const mtp_cutout *c = p->job->cutout;
+    int rc = mtp_boss_cutout_url(t->url, sizeof t->url, r->b->url, c->channel->collection,
+                                 c->channel->experiment, c->channel->channel, c->resolution,
+                                 &p->box, err);
+    if (rc < 0)
+        return rc;
+    t->part = p;
+    t->len = 0;
+    t->limit = 0;
+    t->limit_set = t->too_large = t->oom = false;
+    t->expected = part_bytes(p->job, &p->box);
+    t->errbuf[0] = '\0';
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, transfer_write);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    if (curl_multi_add_handle(r->b->multi, t->easy) != CURLM_OK) {
+        t->part = NULL;
+        return mtp_error_set(err, MTP_ENET, "cannot add a transfer to the multi handle");
+    }
+    r->b->stats.requests++;
+    return 0;
+}
+
+/* Copy a decoded part into its place in the block (both z, y, x C order). */
+static void place_part(struct job *job, const mtp_box *pb, const uint8_t *src)
+{
+    const mtp_box *jb = &job->cutout->box;
+    size_t es = mtp_dtype_size(job->cutout->dtype);
+    size_t jnx = (size_t)(jb->x1 - jb->x0), jny = (size_t)(jb->y1 - jb->y0);
+    size_t pnx = (size_t)(pb->x1 - pb->x0), pny = (size_t)(pb->y1 - pb->y0);
+    size_t row = pnx * es;
+    for (int64_t z = pb->z0; z < pb->z1; z++) {
+        for (int64_t y = pb->y0; y < pb->y1; y++) {
+            size_t dz = (size_t)(z - jb->z0), dy = (size_t)(y - jb->y0);
+            size_t sz = (size_t)(z - pb->z0), sy = (size_t)(y - pb->y0);
+            uint8_t *dst = job->data + ((dz * jny + dy) * jnx + (size_t)(pb->x0 - jb->x0)) * es;
+            memcpy(dst, src + (sz * pny + sy) * row, row);
+        }
+    }
+}
+
+static bool same_box(const mtp_box *a, const mtp_box *b)
+{
+    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
+           a->z1 == b->z1;
+}
+
+/* Decode a 200 body into the job. Returns 0, MTP_ECORRUPT (retryable) or MTP_ENOMEM. */
+static int accept_body(struct run *r, struct transfer *t, struct part *p, mtp_error *perr)
+{
+    struct job *job = p->job;
+    bool whole = same_box(&p->box, &job->cutout->box);
+    int rc = 0;
+    uint8_t *tmp = NULL;
+    if (job->data == NULL) {
+        job->data = malloc(job->nbytes);
+        if (job->data == NULL)
+            return mtp_error_set(perr, MTP_ENOMEM, "out of memory (%zu bytes)", job->nbytes);
+    }
+    if (whole) {
+        rc = mtp_codec_decode(t->body, t->len, job->data, job->nbytes, perr);
+    } else {
+        tmp = malloc(t->expected);
+        if (tmp == NULL)
+            return mtp_error_set(perr, MTP_ENOMEM, "out of memory (%zu bytes)", t->expected);
+        rc = mtp_codec_decode(t->body, t->len, tmp, t->expected, perr);
+        if (rc == 0)
+            place_part(job, &p->box, tmp);
+        free(tmp);
+    }
+    if (rc == 0)
+        r->b->stats.bytes_body += t->len;
+    return rc;
+}
+
+static void job_release(struct run *r, struct job *job)
+{
+    free(job->data);
+    job->data = NULL;
+    job->active = false;
+    r->active_jobs--;
+}
+
+/* A transfer finished (curl result cc). Decide what happens to its part. */
+static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_error *err)
+{
+    mtp_boss *b = r->b;
+    struct part *p = t->part;
+    struct job *job = p->job;
+    const mtp_cutout *c = job->cutout;
+    char what[DESCR_MAX], last[DESCR_MAX] = "";
+    mtp_error perr = MTP_ERROR_INIT;
+    long status = 0;
+    int rc = 0;
+    mtp_boss_action act = MTP_BOSS_RETRY;
+
+    curl_multi_remove_handle(b->multi, t->easy);
+    t->part = NULL;
+    mtp_boss_describe_block(what, sizeof what, c->channel, &p->box);
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->oom) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory for the body", what);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        if (t->too_large)
+            snprintf(last, sizeof last, "corrupt body: longer than the %zu bytes asked for",
+                     t->limit);
+        else
+            snprintf(last, sizeof last, "%s",
+                     t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(cc));
+    } else {
+        act = mtp_boss_classify(status);
+        if (act == MTP_BOSS_DONE) {
+            int drc = accept_body(r, t, p, &perr);
+            if (drc == MTP_ENOMEM) {
+                rc = mtp_error_set(err, drc, "%s: %s", what, perr.msg);
+                goto out;
+            }
+            if (drc < 0) {
+                act = MTP_BOSS_RETRY;
+                snprintf(last, sizeof last, "corrupt body: %.400s", perr.msg);
+            }
+        } else {
+            mtp_boss_describe_error(last, sizeof last, status, (const char *)t->body,
+                                    t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0);
+        }
+    }
+
+    if (act == MTP_BOSS_DONE) {
+        free(p);
+        p = NULL;
+        if (--job->parts_pending == 0) {
+            b->stats.bytes_decoded += job->nbytes;
+            rc = r->h->done(r->h->userdata, job->index, job->data, job->nbytes, err);
+            job_release(r, job);
+        }
+        goto out;
+    }
+    if (act == MTP_BOSS_SPLIT) {
+        struct part *q = calloc(1, sizeof *q);
+        mtp_box a, bb;
+        if (q == NULL) {
+            rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (mtp_boss_split_box(&p->box, &a, &bb) < 0) {
+            free(q);
+            rc = mtp_error_set(err, MTP_ESERVER, "%s: %s (cannot split further)", what, last);
+            goto out;
+        }
+        b->stats.splits++;
+        if (r->h->note != NULL) {
+            char line[DESCR_MAX * 2];
+            snprintf(line, sizeof line, "split %s: %s", what, last);
+            r->h->note(r->h->userdata, line);
+        }
+        p->box = a;
+        p->not_before = 0;
+        *q = *p;
+        q->box = bb;
+        job->parts_pending++;
+        queue_push(r, p);
+        queue_push(r, q);
+        p = NULL;
+        goto out;
+    }
+    if (act == MTP_BOSS_FATAL) {
+        rc = mtp_error_set(err, MTP_ESERVER, "%s: GET %s: %s", what, t->url, last);
+        goto out;
+    }
+    /* Retryable. */
+    if (job->retries >= b->opt.retries) {
+        rc = mtp_error_set(err, MTP_ENET, "%s: giving up after %d retries: %s", what,
+                           b->opt.retries, last);
+        goto out;
+    }
+    int64_t delay =
+        mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, job->retries, &b->rng);
+    job->retries++;
+    b->stats.retries++;
+    if (r->h->note != NULL) {
+        char line[DESCR_MAX * 2];
+        snprintf(line, sizeof line, "retry %d/%d %s: %s", job->retries, b->opt.retries, what, last);
+        r->h->note(r->h->userdata, line);
+    }
+    p->not_before = now_s() + (double)delay / 1000.0;
+    queue_push(r, p);
+    p = NULL;
+out:
+    free(p);
+    return rc;
+}
+
+static void run_cleanup(struct run *r)
+{
+    for (int i = 0; i < r->b->opt.jobs; i++) {
+        struct transfer *t = &r->xfers[i];
+        if (t->part != NULL) {
+            curl_multi_remove_handle(r->b->multi, t->easy);
+            free(t->part);
+            t->part = NULL;
+        }
+        /* The handle outlives the run; do not leave it pointing at freed memory. */
+        curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+        free(t->body);
+        free(r->jobs[i].data);
+    }
+    while (r->queue != NULL) {
+        struct part *p = r->queue;
+        r->queue = p->next;
+        free(p);
+    }
+    free(r->jobs);
+    free(r->xfers);
+}
+
+/* Give every idle transfer a ready part, starting new blocks while slots allow. */
+static int fill_transfers(struct run *r, double now, mtp_error *err)
+{
+    int rc = 0;
+    for (int i = 0; i < r->b->opt.jobs && rc == 0; i++) {
+        struct transfer *t = &r->xfers[i];
+        if (t->part != NULL)
+            continue;
+        struct part *p = queue_pop_ready(r, now);
+        if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.jobs) {
+            rc = start_job(r, err);
+            if (rc < 0)
+                break;
+            p = queue_pop_ready(r, now);
+        }
+        if (p == NULL)
+            break;
+        rc = start_transfer(r, t, p, err);
+        if (rc < 0)
+            free(p);
+    }
+    return rc;
+}
+
+static int running_transfers(const struct run *r)
+{
+    int k = 0;
+    for (int i = 0; i < r->b->opt.jobs; i++)
+        k += r->xfers[i].part != NULL;
+    return k;
+}
+
+int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
+                     const mtp_cutout_handler *handler, mtp_error *err)
+{
+    struct run r = {b, cutouts, n, 0, handler, NULL, NULL, NULL, 0};
+    int rc = 0;
+    double last_tick = now_s();
+    r.jobs = calloc((size_t)b->opt.jobs, sizeof *r.jobs);
+    r.xfers = calloc((size_t)b->opt.jobs, sizeof *r.xfers);
+    if (r.jobs == NULL || r.xfers == NULL) {
+        free(r.jobs);
+        free(r.xfers);
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < b->opt.jobs; i++)
+        r.xfers[i].easy = b->easy[i];
+
+    for (;;) {
+        double now = now_s();
+        if (handler->tick != NULL && now - last_tick >= TICK_MS / 1000.0) {
+            last_tick = now;
+            if (handler->tick(handler->userdata) != 0) {
+                rc = mtp_error_set(err, MTP_ECANCEL, "cancelled");
+                break;
+            }
+        }
+        rc = fill_transfers(&r, now, err);
+        if (rc < 0)
+            break;
+        if (running_transfers(&r) == 0 && r.queue == NULL && r.next >= r.n)
+            break;
+
+        int still = 0, finished = 0;
+        CURLMcode mc = curl_multi_perform(b->multi, &still);
+        if (mc != CURLM_OK) {
+            rc = mtp_error_set(err, MTP_ENET, "libcurl: %s", curl_multi_strerror(mc));
+            break;
+        }
+        CURLMsg *msg;
+        int left = 0;
+        while (rc == 0 && (msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *priv = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            rc = finish_transfer(&r, (struct transfer *)priv, msg->data.result, err);
+            finished++;
+        }
+        if (rc < 0)
+            break;
+        if (finished > 0)
+            continue; /* hand the freed slots new work before sleeping */
+
+        /* Sleep until there is socket activity, the next tick, or (when a transfer slot
+         * is free) the end of the earliest backoff. */
+        double wait_ms = TICK_MS;
+        if (running_transfers(&r) < b->opt.jobs) {
+            double t_now = now_s();
+            for (struct part *p = r.queue; p != NULL; p = p->next) {
+                double d = (p->not_before - t_now) * 1000.0;
+                if (d < wait_ms)
+                    wait_ms = d;
+            }
+        }
+        if (wait_ms >= 1)
+            curl_multi_poll(b->multi, NULL, 0, (int)wait_ms, NULL);
+    }
+    run_cleanup(&r);
+    return rc;
+}

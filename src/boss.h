@@ -1,0 +1,206 @@
+/*
+ * boss.h — the BossDB client (reference/bossdb-api.md): URLs, metadata, cutout transfers.
+ *
+ * One mtp_boss handle owns a libcurl multi handle and a small pool of easy handles, so
+ * connections are kept alive across requests. Every request carries
+ * `Authorization: Token <token>` and a `User-Agent`; cutouts also `Accept:
+ * application/blosc` and `?access-mode=no-cache`. TLS certificates are always verified.
+ *
+ * Errors:
+ * - MTP_ESERVER: the server refused (400, 401, 403, 404, or 413 on a block that cannot
+ *   be split). The message names the method, the URL (never the token), the status, the
+ *   Boss code and the server's message: `GET URL: 404 (code 4000): Experiment x not found`.
+ * - MTP_ENET: a request failed after every retry (transport errors, stalls, corrupt
+ *   bodies, 429, 500, 502, 503, 504); the message names the block and the last error.
+ * - MTP_ECORRUPT: a metadata response that is not the JSON we need (after retries).
+ * - MTP_ECANCEL: the caller's tick callback asked to stop.
+ * The token never appears in any message.
+ *
+ * Not thread-safe: one handle is used by one thread at a time.
+ */
+#ifndef MTP_BOSS_H
+#define MTP_BOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "types.h"
+
+typedef struct mtp_boss mtp_boss;
+
+#define MTP_BOSS_USER_AGENT "mtneuro-pack/" MTP_VERSION
+#define MTP_BOSS_META_MAX (1024 * 1024) /* cap on a metadata response body */
+#define MTP_BOSS_ERROR_BODY_MAX 65536   /* cap on an error body kept for its message */
+
+typedef struct mtp_boss_options {
+    const char *url;        /* scheme://host[:port], no trailing slash (copied) */
+    const char *token;      /* sent as `Authorization: Token <token>` (copied, never shown) */
+    const char *user_agent; /* default MTP_BOSS_USER_AGENT (copied) */
+    int jobs;               /* concurrent cutout transfers, 1..MTP_MAX_JOBS */
+    int retries;            /* retries per block (and per metadata request) */
+    int timeout_s;          /* CURLOPT_TIMEOUT of one request, seconds */
+    int backoff_ms;         /* first retry delay (before jitter) */
+    int backoff_max_ms;     /* cap on the delay (before jitter) */
+    long low_speed_bytes;   /* a transfer slower than this (bytes/s) ... */
+    long low_speed_s;       /* ... for this long is a stall; 0 = min(timeout_s, 30) */
+    uint64_t seed;          /* seeds the jitter PRNG */
+} mtp_boss_options;
+
+#define MTP_BOSS_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        NULL, "public", MTP_BOSS_USER_AGENT, 4, 8, 120, 500, 60000, 1024, 0, 1                     \
+    }
+
+/* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */
+void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
+
+/*
+ * Create a client. Strings in `opt` are copied. MTP_EINVAL if an option is out of range
+ * or the token/user agent contains control characters; MTP_ENOMEM; MTP_ENET if libcurl
+ * cannot be initialised. Caller frees *out with mtp_boss_free (NULL on failure).
+ */
+int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err);
+void mtp_boss_free(mtp_boss *boss);
+
+/* ---- URLs ------------------------------------------------------------------------------
+ * Each writes a NUL-terminated URL into buf (size n). Names must be non-empty and made of
+ * [A-Za-z0-9_.-] (not "." or ".."), else MTP_EINVAL; MTP_ERANGE if buf is too small. */
+int mtp_boss_experiment_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                            mtp_error *err);
+int mtp_boss_coord_url(char *buf, size_t n, const char *url, const char *frame, mtp_error *err);
+int mtp_boss_channel_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                         const char *chan, mtp_error *err);
+/* {url}/v1/cutout/{coll}/{exp}/{chan}/{res}/{x0}:{x1}/{y0}:{y1}/{z0}:{z1}/?access-mode=no-cache
+ * MTP_EINVAL also for an empty or negative box or res outside 0..9. */
+int mtp_boss_cutout_url(char *buf, size_t n, const char *url, const char *coll, const char *exp,
+                        const char *chan, int res, const mtp_box *box, mtp_error *err);
+
+/* ---- metadata ------------------------------------------------------------------------- */
+
+/* What the server says about one channel, its experiment and its coordinate frame. */
+typedef struct mtp_channel_meta {
+    char type[16];                  /* channel type: "image" | "annotation" ("" if absent) */
+    char datatype[16];              /* the server's datatype string, e.g. "uint8" */
+    mtp_dtype dtype;                /* parsed datatype (UNKNOWN if not one we read) */
+    int base_resolution;            /* channel; 0 if absent */
+    int num_hierarchy_levels;       /* experiment */
+    int isotropic;                  /* experiment hierarchy_method == "isotropic" */
+    char coord_frame[MTP_NAME_MAX]; /* experiment's frame name */
+    mtp_box frame;                  /* frame extents at level 0 (stops exclusive) */
+    double voxel_size[3];           /* x, y, z at level 0 */
+    char voxel_unit[32];            /* "nanometers" | "micrometers" | ... */
+} mtp_channel_meta;
+
+/*
+ * Fetch and check the experiment, coordinate frame and channel of `ch`:
+ * GET /v1/collection/{c}/experiment/{e}/, /v1/coord/{frame}/,
+ * /v1/collection/{c}/experiment/{e}/channel/{ch}/ (retrying transient failures).
+ * MTP_ESERVER with the server's message on 4xx; MTP_ECORRUPT if a body is not what the
+ * parsers below accept.
+ */
+int mtp_boss_channel_meta(mtp_boss *boss, const mtp_channel *ch, mtp_channel_meta *out,
+                          mtp_error *err);
+
+/*
+ * The parsers behind mtp_boss_channel_meta, each filling its part of *out from one JSON
+ * body (text, len bytes; len <= MTP_BOSS_META_MAX). Unknown keys are ignored; required
+ * keys: experiment coord_frame, num_hierarchy_levels (1..32); coord x/y/z_start/stop
+ * (0 <= start < stop <= 2^40), x/y/z_voxel_size (> 0), voxel_unit; channel datatype.
+ * Optional: experiment hierarchy_method (default anisotropic), channel type and
+ * base_resolution (0..9, default 0). MTP_ECORRUPT naming the key otherwise.
+ */
+int mtp_boss_parse_experiment_json(const char *text, size_t len, mtp_channel_meta *out,
+                                   mtp_error *err);
+int mtp_boss_parse_coord_json(const char *text, size_t len, mtp_channel_meta *out, mtp_error *err);
+int mtp_boss_parse_channel_json(const char *text, size_t len, mtp_channel_meta *out,
+                                mtp_error *err);
+
+/*
+ * Describe an error response in buf: "404 (code 4000): Channel x not found" for a Boss
+ * JSON error, "401: Invalid token." for {"detail": ...}, and just "502" for other bodies.
+ * The server's text is cut at 300 characters and control characters become spaces.
+ */
+void mtp_boss_describe_error(char *buf, size_t n, long status, const char *body, size_t len);
+
+/* ---- retry policy --------------------------------------------------------------------- */
+
+typedef enum mtp_boss_action {
+    MTP_BOSS_DONE = 0, /* 2xx: use the body */
+    MTP_BOSS_RETRY,    /* 429, 500, 502, 503, 504 (and transport errors, corrupt bodies) */
+    MTP_BOSS_SPLIT,    /* 413: cut the block in two */
+    MTP_BOSS_FATAL,    /* any other status: 400, 401, 403, 404, ... */
+} mtp_boss_action;
+
+/* What to do with a response of HTTP `status`. */
+mtp_boss_action mtp_boss_classify(long status);
+
+/*
+ * The delay before retry number `attempt` (0 for the first retry):
+ * min(backoff_max_ms, backoff_ms * 2^attempt) * uniform(0.5, 1.0), in milliseconds, with
+ * the uniform drawn from the splitmix64 state *rng (advanced).
+ */
+int64_t mtp_boss_backoff_ms(int backoff_ms, int backoff_max_ms, int attempt, uint64_t *rng);
+
+/*
+ * Where to cut a box that the server found too big (413): along its longest axis
+ * (x, then y, then z on ties), at the 512 (x, y) or 16 (z) cuboid boundary nearest the
+ * middle when one lies strictly inside, else at the middle. Returns 0 and the halves in
+ * a and b; MTP_ERANGE if the box is a single voxel.
+ */
+int mtp_boss_split_box(const mtp_box *box, mtp_box *a, mtp_box *b);
+
+/* ---- cutouts -------------------------------------------------------------------------- */
+
+/* One block to download. */
+typedef struct mtp_cutout {
+    const mtp_channel *channel; /* borrowed: collection, experiment, channel names */
+    int resolution;
+    mtp_dtype dtype; /* the channel's dtype (from its metadata) */
+    mtp_box box;
+} mtp_cutout;
+
+typedef struct mtp_cutout_handler {
+    /*
+     * Cutout `index` is complete: `data` holds its nbytes decoded voxels in (z, y, x)
+     * C order, borrowed until the call returns. Return 0 to go on, or a negative MTP_E*
+     * code (filling err) to stop everything with that error.
+     */
+    int (*done)(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err);
+    /* Optional: one line about an event (a retry, a split). */
+    void (*note)(void *userdata, const char *line);
+    /* Optional: called about every 100 ms; return nonzero to cancel (MTP_ECANCEL). */
+    int (*tick)(void *userdata);
+    void *userdata;
+} mtp_cutout_handler;
+
+/* Counters since the handle was created. */
+typedef struct mtp_boss_stats {
+    uint64_t requests;      /* HTTP requests started (metadata and cutouts) */
+    uint64_t retries;       /* requests repeated after a retryable failure */
+    uint64_t splits;        /* blocks cut in two after a 413 */
+    uint64_t bytes_body;    /* bytes of successful cutout bodies received */
+    uint64_t bytes_decoded; /* decoded bytes delivered to done() */
+} mtp_boss_stats;
+
+void mtp_boss_get_stats(const mtp_boss *boss, mtp_boss_stats *out);
+
+/*
+ * Download `n` cutouts with up to opt.jobs transfers at once on the multi handle, in the
+ * given order, at most opt.jobs blocks in flight (memory: per job one body buffer capped
+ * at the block's decoded size + 16 bytes, plus the decoded block). Each body is checked
+ * with mtp_codec_decode before it is used; a body longer than that cap is corrupt and
+ * aborted, whatever its Content-Length says. Retries wait their backoff without holding
+ * up other transfers. A 413 cuts the block (mtp_boss_split_box) and assembles the halves.
+ * done() is called once per cutout as soon as it is complete, in completion order.
+ * Returns 0 when all are done; on the first fatal error stops every transfer and returns
+ * it (MTP_ESERVER, MTP_ENET, MTP_ECANCEL, or done()'s code) naming the block.
+ */
+int mtp_boss_cutouts(mtp_boss *boss, const mtp_cutout *cutouts, size_t n,
+                     const mtp_cutout_handler *handler, mtp_error *err);
+
+/* "prasad2020/image x[4600,4608) y[900,1024) z[110,128)" for messages. */
+void mtp_boss_describe_block(char *buf, size_t n, const mtp_channel *ch, const mtp_box *box);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * fetch.c — metadata checks and the download loop. See fetch.h.
+ */
+#include "fetch.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOTE_MAX 1536
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- metadata ------------------------------------------------------------------------- */
+
+/* [lo, hi) of a level-0 range at resolution `level`: halved per level, rounding outward. */
+static mtp_range scale_range(int64_t lo, int64_t hi, int level)
+{
+    int64_t f = (int64_t)1 << level;
+    mtp_range r = {lo / f, (hi + f - 1) / f};
+    return r;
+}
+
+static bool inside(const mtp_range *r, const mtp_range *frame)
+{
+    return r->start >= frame->start && r->stop <= frame->stop;
+}
+
+static int check_range(const char *what, const char *axis, const mtp_range *r,
+                       const mtp_range *frame, const mtp_channel *ch, mtp_error *err)
+{
+    if (inside(r, frame))
+        return 0;
+    return mtp_error_set(err, MTP_EDATA,
+                         "%s%s%s [%" PRId64 ", %" PRId64 ") lies outside the frame %s [%" PRId64
+                         ", %" PRId64 ") of %s/%s",
+                         what, what[0] != '\0' ? " " : "", axis, r->start, r->stop, axis,
+                         frame->start, frame->stop, ch->collection, ch->experiment);
+}
+
+static int check_channel(const mtp_config *cfg, int c, const mtp_channel_meta *m, mtp_error *err)
+{
+    const mtp_channel *ch = &cfg->channels[c];
+    int res = cfg->source.resolution;
+    bool image = false;
+    for (int t = 0; t < cfg->ntasks; t++)
+        if (cfg->tasks[t].image_channel == c)
+            image = true;
+    if (m->dtype == MTP_DTYPE_UNKNOWN)
+        return mtp_error_set(err, MTP_EDATA, "channel %s (%s): unsupported datatype '%s'", ch->name,
+                             ch->uri, m->datatype);
+    if (image && m->dtype != MTP_DTYPE_UINT8)
+        return mtp_error_set(err, MTP_EDATA,
+                             "channel %s (%s) is %s, but the tasks use it as images, which "
+                             "must be uint8",
+                             ch->name, ch->uri, m->datatype);
+    if (res < m->base_resolution || res >= m->base_resolution + m->num_hierarchy_levels)
+        return mtp_error_set(
+            err, MTP_EDATA, "resolution %d is not available for %s: valid levels are [%d, %d)", res,
+            ch->uri, m->base_resolution, m->base_resolution + m->num_hierarchy_levels);
+    mtp_range fx = scale_range(m->frame.x0, m->frame.x1, res);
+    mtp_range fy = scale_range(m->frame.y0, m->frame.y1, res);
+    mtp_range fz = m->isotropic ? scale_range(m->frame.z0, m->frame.z1, res)
+                                : (mtp_range){m->frame.z0, m->frame.z1};
+    for (int r = 0; r < cfg->nregions; r++) {
+        const mtp_region *reg = &cfg->regions[r];
+        char what[MTP_NAME_MAX + 16];
+        snprintf(what, sizeof what, "region %s", reg->name);
+        int rc = check_range(what, "x", &reg->x, &fx, ch, err);
+        if (rc == 0)
+            rc = check_range(what, "y", &reg->y, &fy, ch, err);
+        if (rc < 0)
+            return rc;
+    }
+    return check_range("", "z", &cfg->z, &fz, ch, err);
+}
+
+int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan,
+                       mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err)
+{
+    memset(meta, 0, sizeof(mtp_channel_meta) * MTP_MAX_CHANNELS);
+    for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++) {
+        if (!plan->used[c])
+            continue;
+        int rc = mtp_boss_channel_meta(boss, &cfg->channels[c], &meta[c], err);
+        if (rc == 0)
+            rc = check_channel(cfg, c, &meta[c], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- run ------------------------------------------------------------------------------ */
+
+void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,
+                         const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_block_key *out)
+{
+    const mtp_channel *ch = &cfg->channels[b->channel];
+    out->server = cfg->source.url;
+    out->collection = ch->collection;
+    out->experiment = ch->experiment;
+    out->channel = ch->channel;
+    out->resolution = cfg->source.resolution;
+    out->dtype = meta[b->channel].dtype;
+    out->box = b->box;
+}
+
+struct fetch_state {
+    mtp_boss *boss;
+    const mtp_config *cfg;
+    const mtp_plan *plan;
+    mtp_cache *cache;
+    const mtp_channel_meta *meta;
+    const mtp_fetch_options *opt;
+    mtp_fetch_stats *stats;
+    mtp_boss_stats boss_base; /* counters when the run started */
+    size_t *block_of;         /* cutout index -> plan block index */
+    const char *what;
+    uint64_t done;
+    uint64_t bytes_done;
+    double t0;
+};
+
+static uint64_t block_bytes(const struct fetch_state *s, const mtp_block *b)
+{
+    return mtp_box_voxels(&b->box) * mtp_dtype_size(s->meta[b->channel].dtype);
+}
+
+static void update_stats(struct fetch_state *s)
+{
+    mtp_boss_stats now;
+    mtp_boss_get_stats(s->boss, &now);
+    s->stats->requests = now.requests - s->boss_base.requests;
+    s->stats->retries = now.retries - s->boss_base.retries;
+    s->stats->splits = now.splits - s->boss_base.splits;
+    s->stats->bytes_body = now.bytes_body - s->boss_base.bytes_body;
+    s->stats->wall_s = now_s() - s->t0;
+}
+
+static void report(struct fetch_state *s, const char *note)
+{
+    update_stats(s);
+    if (s->opt->progress == NULL)
+        return;
+    mtp_progress p = {MTP_PHASE_FETCH,
+                      s->what,
+                      s->done,
+                      s->stats->blocks_total,
+                      s->bytes_done,
+                      s->stats->bytes_total,
+                      s->stats->requests,
+                      s->stats->retries,
+                      s->stats->wall_s,
+                      note};
+    s->opt->progress(&p, s->opt->progress_userdata);
+}
+
+static bool cancelled(const struct fetch_state *s)
+{
+    return s->opt->cancel != NULL && *s->opt->cancel != 0;
+}
+
+static int on_done(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err)
+{
+    struct fetch_state *s = userdata;
+    const mtp_block *b = &s->plan->blocks[s->block_of[index]];
+    mtp_block_key key;
+    mtp_fetch_block_key(s->cfg, b, s->meta, &key);
+    int rc = mtp_cache_put(s->cache, &key, data, nbytes, err);
+    if (rc < 0)
+        return rc;
+    s->stats->blocks_fetched++;
+    s->stats->bytes_decoded += nbytes;
+    s->done++;
+    s->bytes_done += nbytes;
+    return 0;
+}
+
+static void on_note(void *userdata, const char *line)
+{
+    report(userdata, line);
+}
+
+static int on_tick(void *userdata)
+{
+    struct fetch_state *s = userdata;
+    report(s, NULL);
+    return cancelled(s);
+}
+
+/* Decide which blocks need downloading; fills s->block_of and returns their count. */
+static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
+{
+    int rc = 0;
+    void *scratch = NULL;
+    size_t scratch_len = 0;
+    double last = now_s();
+    *nmissing = 0;
+    for (size_t i = 0; i < s->plan->nblocks; i++) {
+        const mtp_block *b = &s->plan->blocks[i];
+        mtp_block_key key;
+        mtp_fetch_block_key(s->cfg, b, s->meta, &key);
+        uint64_t nbytes = block_bytes(s, b);
+        /* When verifying, go straight to get(): unlike has() it reports (and deletes) a
+         * truncated or otherwise damaged file instead of just not seeing it. */
+        bool present = s->opt->verify_cached || mtp_cache_has(s->cache, &key) == 1;
+        if (s->opt->verify_cached) {
+            if (nbytes > scratch_len) {
+                void *p = realloc(scratch, (size_t)nbytes);
+                if (p == NULL) {
+                    rc =
+                        mtp_error_set(err, MTP_ENOMEM, "out of memory (%" PRIu64 " bytes)", nbytes);
+                    goto out;
+                }
+                scratch = p;
+                scratch_len = (size_t)nbytes;
+            }
+            mtp_error cerr = MTP_ERROR_INIT;
+            int grc = mtp_cache_get(s->cache, &key, scratch, (size_t)nbytes, &cerr);
+            if (grc == MTP_ECORRUPT) {
+                char note[NOTE_MAX];
+                snprintf(note, sizeof note, "damaged cache file, fetching again: %s", cerr.msg);
+                s->stats->blocks_damaged++;
+                report(s, note);
+                present = false;
+            } else if (grc == MTP_ENOTFOUND) {
+                present = false;
+            } else if (grc < 0) {
+                rc = mtp_error_set(err, grc, "%s", cerr.msg);
+                goto out;
+            }
+        }
+        if (present) {
+            s->stats->blocks_cached++;
+            s->done++;
+            s->bytes_done += nbytes;
+        } else {
+            s->block_of[(*nmissing)++] = i;
+        }
+        if (cancelled(s)) {
+            rc = mtp_error_set(err, MTP_ECANCEL, "cancelled");
+            goto out;
+        }
+        if (now_s() - last >= 0.1) {
+            last = now_s();
+            report(s, NULL);
+        }
+    }
+out:
+    free(scratch);
+    return rc;
+}
+
+int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                  const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *opt,
+                  mtp_fetch_stats *stats, mtp_error *err)
+{
+    static const mtp_fetch_options default_opt = MTP_FETCH_OPTIONS_INIT;
+    mtp_fetch_stats local_stats;
+    int rc = 0;
+    mtp_cutout *cutouts = NULL;
+    struct fetch_state s;
+    memset(&s, 0, sizeof s);
+    if (stats == NULL)
+        stats = &local_stats;
+    memset(stats, 0, sizeof *stats);
+    s.boss = boss;
+    s.cfg = cfg;
+    s.plan = plan;
+    s.cache = cache;
+    s.meta = meta;
+    s.opt = opt != NULL ? opt : &default_opt;
+    s.stats = stats;
+    s.what = s.opt->verify_cached ? "verify" : "fetch";
+    s.t0 = now_s();
+    mtp_boss_get_stats(boss, &s.boss_base);
+
+    stats->blocks_total = plan->nblocks;
+    for (size_t i = 0; i < plan->nblocks; i++) {
+        const mtp_block *b = &plan->blocks[i];
+        if (b->channel < 0 || b->channel >= cfg->nchannels ||
+            meta[b->channel].dtype == MTP_DTYPE_UNKNOWN) {
+            rc = mtp_error_set(err, MTP_EINVAL, "block %zu: channel without metadata", i);
+            goto out;
+        }
+        stats->bytes_total += block_bytes(&s, b);
+    }
+    s.block_of = calloc(plan->nblocks > 0 ? plan->nblocks : 1, sizeof *s.block_of);
+    if (s.block_of == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t nmissing = 0;
+    rc = scan_cache(&s, &nmissing, err);
+    if (rc < 0)
+        goto out;
+
+    s.what = "fetch";
+    report(&s, NULL);
+    if (nmissing > 0) {
+        cutouts = calloc(nmissing, sizeof *cutouts);
+        if (cutouts == NULL) {
+            rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t k = 0; k < nmissing; k++) {
+            const mtp_block *b = &plan->blocks[s.block_of[k]];
+            cutouts[k] = (mtp_cutout){&cfg->channels[b->channel], cfg->source.resolution,
+                                      meta[b->channel].dtype, b->box};
+        }
+        mtp_cutout_handler h = {on_done, on_note, on_tick, &s};
+        rc = mtp_boss_cutouts(boss, cutouts, nmissing, &h, err);
+    }
+    report(&s, NULL);
+out:
+    if (s.stats != NULL && s.boss != NULL)
+        update_stats(&s);
+    free(cutouts);
+    free(s.block_of);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * fetch.h — the fetch stage: check the server's metadata against the config, then bring
+ * every block of the plan into the cache, downloading only what is missing or damaged
+ * (DESIGN §5).
+ */
+#ifndef MTP_FETCH_H
+#define MTP_FETCH_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "boss.h"
+#include "cache.h"
+#include "config.h"
+#include "error.h"
+#include "plan.h"
+#include "progress.h"
+
+typedef struct mtp_fetch_options {
+    mtp_progress_cb progress; /* optional; phase MTP_PHASE_FETCH, what "fetch" */
+    void *progress_userdata;
+    /* Optional: when *cancel becomes nonzero (e.g. from a signal handler) the run stops
+     * within ~100 ms with MTP_ECANCEL; every block already stored stays valid. */
+    const volatile sig_atomic_t *cancel;
+    /* Re-read (decode + SHA-256) every cached block before trusting it (default on): a
+     * damaged file is reported through a progress note, deleted and fetched again.
+     * Off: a cached file with a plausible header counts as present (mtp_cache_has). */
+    int verify_cached;
+} mtp_fetch_options;
+
+#define MTP_FETCH_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        NULL, NULL, NULL, 1                                                                        \
+    }
+
+typedef struct mtp_fetch_stats {
+    uint64_t blocks_total;   /* blocks in the plan */
+    uint64_t blocks_cached;  /* found intact in the cache */
+    uint64_t blocks_fetched; /* downloaded and stored by this run */
+    uint64_t blocks_damaged; /* found damaged in the cache (then fetched again) */
+    uint64_t requests;       /* HTTP requests (metadata + cutouts) by this run */
+    uint64_t retries;
+    uint64_t splits;
+    uint64_t bytes_body;    /* compressed bytes received */
+    uint64_t bytes_decoded; /* decoded bytes stored */
+    uint64_t bytes_total;   /* decoded bytes of the whole plan */
+    double wall_s;
+} mtp_fetch_stats;
+
+/*
+ * For every channel the plan uses (plan->used[c]), fetch its metadata into meta[c] and
+ * check it against the config:
+ * - the channel exists (else MTP_ESERVER with the server's message and the URL);
+ * - its dtype is known; channels used as a task's images are uint8; every other channel
+ *   (labels, volumes) an unsigned integer type;
+ * - source.resolution lies in [base_resolution, base_resolution + num_hierarchy_levels);
+ * - every region box and the z range lie inside the frame at that resolution:
+ *   `region cortex x [4600, 6000) lies outside the frame x [0, 5805) of prasad/prasad2020`.
+ * Mismatches are MTP_EDATA. meta[c] of unused channels is zeroed.
+ */
+int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan,
+                       mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err);
+
+/*
+ * Bring every block of `plan` into `cache`. Blocks already there (verified when
+ * opt->verify_cached) are skipped; the others are downloaded through `boss`
+ * (mtp_boss_cutouts) and each is stored with mtp_cache_put as soon as it is complete,
+ * so an interruption at any moment loses only the blocks in flight. `meta` comes from
+ * mtp_fetch_metadata. The progress callback runs about every 100 ms and on each event
+ * (retry, split, damaged cache file). `opt` and `stats` may be NULL. Errors: those of
+ * mtp_boss_cutouts and the cache (MTP_EIO), MTP_ECANCEL; stats are filled either way.
+ */
+int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                  const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *opt,
+                  mtp_fetch_stats *stats, mtp_error *err);
+
+/* The cache key of block `b` (pointers borrow from cfg). */
+void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,
+                         const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_block_key *out);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * h5read.h — reading bundle files back (DESIGN §6, the format of h5bundle.h): a cheap
+ * structural summary for inspect, the manifest and the datasheet, and a full check of every
+ * byte for verify.
+ *
+ * Files: task bundles (format "mtneuro-bundle") and volumes.h5 ("mtneuro-volumes"), format
+ * version 1. Strings in attributes may be variable- or fixed-length. Every size read from a
+ * file is checked against the caps of h5bundle.h and config.h before anything is allocated
+ * (samples <= MTP_BUNDLE_MAX_SAMPLES, slice edges <= MTP_BUNDLE_MAX_EDGE, a slice <=
+ * MTP_BUNDLE_MAX_CHUNK_BYTES, depth <= MTP_BUNDLE_MAX_DEPTH, z extent <= MTP_MAX_COORD,
+ * classes/regions/splits/strings <= the config caps).
+ *
+ * HDF5's automatic error printing is switched off during each call and the previous
+ * handler restored afterwards. Like the writer, this module is not thread-safe (Debian's
+ * HDF5 is built without thread safety): one thread at a time.
+ */
+#ifndef MTP_H5READ_H
+#define MTP_H5READ_H
+
+#include "error.h"
+#include "summary.h"
+
+/*
+ * Read a file's structure and recorded metadata into *out (zeroed first): root attributes,
+ * /regions, and per split its count, z_range, images shape, class_counts, region_counts,
+ * label_region_mismatches, target rows and every dataset's shape, dtype and storage size
+ * (H5Dget_storage_size). Cheap: reads no pixel data, labels or regions.
+ *
+ * Task bundles: every attribute and dataset of the format is required; features files need
+ * images, region, origin and targets, and no classes or class_counts.
+ * volumes.h5: filled with kind "volumes", task "", no classes and no splits; `datasets`
+ * lists /regions and every /<region>/<channel> (more than MTP_SUMMARY_MAX_DATASETS:
+ * MTP_ERANGE).
+ *
+ * Errors (err->msg always starts with "<path>: "):
+ *   MTP_EIO      the file cannot be stat'ed ("<path>: No such file or directory");
+ *   MTP_EFORMAT  not HDF5 ("<path>: not an HDF5 file"), a format attribute other than the
+ *                two above ("<path>: format is 'x', not mtneuro-bundle or mtneuro-volumes"),
+ *                format_version other than 1 ("<path>: format_version 2 is not supported
+ *                (this reader reads 1)"), anything missing or of the wrong type or shape
+ *                ("<path>: /train: missing attribute class_counts",
+ *                "<path>: /train/masks: missing dataset");
+ *   MTP_ERANGE   a size beyond its cap; MTP_ENOMEM.
+ */
+int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err);
+
+/* Receives one problem line (no newline) of mtp_h5read_check; the line is borrowed. */
+typedef void (*mtp_h5read_problem_fn)(void *userdata, const char *line);
+
+/*
+ * Full check for verify. Reads every dataset of every split slice by slice (memory: one
+ * slice, plus labels and regions of one split) and checks, per split: the count attribute
+ * equals the root `counts` entry; every dataset has count samples; masks have the images'
+ * shape; images and masks are uint8; label and mask values are classes; region values are
+ * rows of /regions; each origin is its region's corner inside the split's z range;
+ * class_counts, region_counts and (when recorded) label_region_mismatches equal the values
+ * recomputed from the data. volumes.h5: every /<region>/<channel> exists, is uint8 of shape
+ * (nz, region height, region width) with one nz for all, has origin (z0, region y0, region
+ * x0) with one z0 for all, and reads fully.
+ *
+ * Every problem is one call of problem(userdata, line) (problem may be NULL), the line being
+ * "<file name>: <object>: <what>" with the file's base name, e.g.
+ *   "task1.h5: /test/labels: value 7 at sample 12 outside classes 0-3"
+ *   "task1.h5: /train: class_counts[2] (vp) is 5, the data has 2"
+ * A dataset with several bad values gives one line for the first, ending
+ * "(N values in all)" when there are more. Structural problems (wrong format attribute,
+ * missing attributes, groups or datasets) are problem lines too; the check goes on with
+ * what can still be checked.
+ *
+ * Returns 0 when the file could be opened (problems or not) with *nproblems (optional) set,
+ * or a negative code when it could not be opened at all: MTP_EIO (missing or unreadable),
+ * MTP_EFORMAT (not HDF5), with err->msg as for mtp_h5read_summary.
+ */
+int mtp_h5read_check(const char *path, mtp_h5read_problem_fn problem, void *userdata,
+                     int *nproblems, mtp_error *err);
+
+#endif

@@ -1,0 +1,183 @@
+"""Helpers for tests/integration/test_fetch_*.sh: read the mock's log and the block cache.
+
+Usage: fetch_helper.py COMMAND ARGS...   (run with /usr/bin/python3: needs numpy, blosc, yaml)
+  cutouts LOG [FROM]          cutout requests in LOG from line FROM (0-based) on
+  distinct LOG [FROM]         distinct cutout paths among them
+  log-boxes LOG [FROM]        the boxes requested, one 'chan x[a,b) y[a,b) z[a,b)' per line, sorted
+  lines LOG                   lines in LOG
+  cache-boxes DIR             the boxes in a cache, same format, sorted
+  check-data DIR URL N        N blocks of the cache (spread over channels) equal the mock's voxels
+  tree DIR                    'relative-path sha256' of every block file, below v1/<server>/
+  edit-config SRC DST K=V...  copy a YAML config setting keys (dotted paths; V is YAML)
+  flip-byte FILE OFFSET       invert one byte (negative OFFSET counts from the end)
+"""
+import glob
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import urllib.request
+
+BLK_HEADER = 108
+DTYPES = {1: "uint8", 2: "uint16", 3: "uint64"}
+CUTOUT = re.compile(r"^/v1/cutout/([^/]+)/([^/]+)/([^/]+)/(\d+)/(\d+):(\d+)/(\d+):(\d+)/(\d+):(\d+)/?$")
+BLOCK_FILE = re.compile(r"x(\d+)-(\d+)_y(\d+)-(\d+)_z(\d+)-(\d+)\.(\w+)\.blk$")
+
+
+def log_entries(log, start=0):
+    with open(log) as f:
+        lines = f.readlines()
+    return [json.loads(line) for line in lines[start:] if line.strip()]
+
+
+def cutout_paths(log, start=0):
+    return [e["path"] for e in log_entries(log, start) if e["path"].startswith("/v1/cutout/")]
+
+
+def box_text(chan, x0, x1, y0, y1, z0, z1):
+    return f"{chan} x[{x0},{x1}) y[{y0},{y1}) z[{z0},{z1})"
+
+
+def log_boxes(log, start=0):
+    out = []
+    for p in cutout_paths(log, start):
+        m = CUTOUT.match(p)
+        assert m, p
+        out.append(box_text(m.group(3), *m.groups()[4:]))
+    return sorted(out)
+
+
+def block_files(cache):
+    return sorted(glob.glob(os.path.join(cache, "**", "*.blk"), recursive=True))
+
+
+def block_info(path):
+    """(coll, exp, chan, res, box, dtype) from a cache path and its header."""
+    parts = path.split(os.sep)
+    coll, exp, chan, res = parts[-5], parts[-4], parts[-3], int(parts[-2][3:])
+    m = BLOCK_FILE.search(parts[-1])
+    box = tuple(int(v) for v in m.groups()[:6])
+    return coll, exp, chan, res, box, m.group(7)
+
+
+def read_block(path):
+    """Decode a .blk file (format in src/cache.c) and check its SHA-256."""
+    import blosc
+    import numpy as np
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"MTPBLK1\n", path
+    dtype = DTYPES[struct.unpack_from("<I", data, 8)[0]]
+    box = struct.unpack_from("<6q", data, 12)
+    nbytes, = struct.unpack_from("<Q", data, 60)
+    sha = data[68:100]
+    stored, = struct.unpack_from("<Q", data, 100)
+    assert stored == len(data) - BLK_HEADER, path
+    raw = blosc.decompress(data[BLK_HEADER:])
+    assert len(raw) == nbytes and hashlib.sha256(raw).digest() == sha, path
+    x0, x1, y0, y1, z0, z1 = box
+    return np.frombuffer(raw, dtype=dtype).reshape(z1 - z0, y1 - y0, x1 - x0), box
+
+
+def mock_cutout(url, coll, exp, chan, res, box, dtype):
+    import blosc
+    import numpy as np
+    x0, x1, y0, y1, z0, z1 = box
+    req = urllib.request.Request(
+        f"{url}/v1/cutout/{coll}/{exp}/{chan}/{res}/{x0}:{x1}/{y0}:{y1}/{z0}:{z1}/",
+        headers={"Authorization": "Token public", "Accept": "application/blosc"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        body = resp.read()
+    return np.frombuffer(blosc.decompress(body), dtype=dtype).reshape(z1 - z0, y1 - y0, x1 - x0)
+
+
+def check_data(cache, url, n):
+    files = block_files(cache)
+    by_chan = {}
+    for p in files:
+        by_chan.setdefault(block_info(p)[2], []).append(p)
+    picked = []
+    per = max(1, n // max(1, len(by_chan)))
+    for chan in sorted(by_chan):
+        lst = by_chan[chan]
+        step = max(1, len(lst) // per)
+        picked += lst[::step][:per]
+    checked = 0
+    for p in picked:
+        coll, exp, chan, res, box, dtype = block_info(p)
+        got, hbox = read_block(p)
+        assert hbox == box, (p, hbox)
+        want = mock_cutout(url, coll, exp, chan, res, box, dtype)
+        if not (got == want).all():
+            print(f"data differs: {p}", file=sys.stderr)
+            return 1
+        checked += 1
+    print(checked)
+    return 0
+
+
+def tree(cache):
+    for p in block_files(cache):
+        rel = os.path.relpath(p, cache).split(os.sep)[2:]  # drop v1/<server hash>
+        with open(p, "rb") as f:
+            print("/".join(rel), hashlib.sha256(f.read()).hexdigest())
+
+
+def edit_config(src, dst, assignments):
+    import yaml
+    with open(src) as f:
+        cfg = yaml.safe_load(f)
+    for a in assignments:
+        key, value = a.split("=", 1)
+        node = cfg
+        parts = key.split(".")
+        for k in parts[:-1]:
+            node = node[k]
+        node[parts[-1]] = yaml.safe_load(value)
+    with open(dst, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+
+
+def flip_byte(path, offset):
+    with open(path, "r+b") as f:
+        size = f.seek(0, 2)
+        pos = offset if offset >= 0 else size + offset
+        f.seek(pos)
+        b = f.read(1)
+        f.seek(pos)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    start = int(args[1]) if len(args) > 1 and cmd in ("cutouts", "distinct", "log-boxes") else 0
+    if cmd == "cutouts":
+        print(len(cutout_paths(args[0], start)))
+    elif cmd == "distinct":
+        print(len(set(cutout_paths(args[0], start))))
+    elif cmd == "log-boxes":
+        print("\n".join(log_boxes(args[0], start)))
+    elif cmd == "lines":
+        with open(args[0]) as f:
+            print(sum(1 for _ in f))
+    elif cmd == "cache-boxes":
+        print("\n".join(sorted(box_text(block_info(p)[2], *block_info(p)[4])
+                               for p in block_files(args[0]))))
+    elif cmd == "check-data":
+        return check_data(args[0], args[1], int(args[2]))
+    elif cmd == "tree":
+        tree(args[0])
+    elif cmd == "edit-config":
+        edit_config(args[0], args[1], args[2:])
+    elif cmd == "flip-byte":
+        flip_byte(args[0], int(args[1]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

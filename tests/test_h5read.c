@@ -1,0 +1,704 @@
+/*
+ * test_h5read.c — reading bundles back: summaries of files written with the writer API,
+ * exact fields; check on good files (no problems) and on files damaged with the HDF5 API
+ * (exact problem lines); files that are not bundles.
+ *
+ * The "fixture" case writes the files tests/integration/test_inspect.sh prints with
+ * `mtneuro-pack inspect`: into $MTP_H5READ_KEEP when that is set (run it alone with
+ * CK_RUN_CASE=fixture), else into a temporary directory that is removed.
+ */
+#include "mtp_test.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "config.h"
+#include "h5bundle.h"
+#include "h5read.h"
+#include "summary.h"
+
+#define EDGE 16 /* regions are EDGE x EDGE tiles */
+
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
+enum { TASK_CLS, TASK_SEG };
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-h5read-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+static char *tmp_path(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    return p;
+}
+
+/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8). */
+static mtp_config *make_config(void)
+{
+    mtp_config *cfg = calloc(1, sizeof *cfg);
+    ck_assert_ptr_nonnull(cfg);
+    snprintf(cfg->sha256, sizeof cfg->sha256, "%064d", 7);
+    snprintf(cfg->release.name, MTP_NAME_MAX, "mini");
+    snprintf(cfg->release.version, MTP_NAME_MAX, "1.0.0");
+    snprintf(cfg->release.title, MTP_TEXT_MAX, "Mini release");
+    snprintf(cfg->release.description, MTP_LONGTEXT_MAX, "A tiny test release.");
+    snprintf(cfg->release.license, MTP_NAME_MAX, "CC-BY-4.0");
+    cfg->release.ncitations = 1;
+    snprintf(cfg->release.citations[0].text, MTP_LONGTEXT_MAX, "First, A. Paper one. 2020.");
+    snprintf(cfg->source.url, MTP_TEXT_MAX, "http://127.0.0.1:8080");
+    snprintf(cfg->source.token, MTP_TEXT_MAX, "secret");
+    cfg->nchannels = 3;
+    const char *ch[3][2] = {{"image", "bossdb://prasad/prasad2020/image"},
+                            {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels"},
+                            {"roi_labels", "bossdb://prasad/prasad_analysis/roi_labels"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cfg->channels[i].name, MTP_NAME_MAX, "%s", ch[i][0]);
+        snprintf(cfg->channels[i].uri, MTP_TEXT_MAX, "%s", ch[i][1]);
+    }
+    cfg->nregions = 2;
+    snprintf(cfg->regions[0].name, MTP_NAME_MAX, "cortex");
+    cfg->regions[0].x = (mtp_range){100, 100 + EDGE};
+    cfg->regions[0].y = (mtp_range){200, 200 + EDGE};
+    snprintf(cfg->regions[1].name, MTP_NAME_MAX, "striatum");
+    cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
+    cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
+    cfg->z = (mtp_range){0, 8};
+    cfg->nsplits = 3;
+    const char *splits[3] = {"train", "val", "test"};
+    const mtp_range z[3] = {{0, 4}, {4, 6}, {6, 8}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cfg->splits[i].name, MTP_NAME_MAX, "%s", splits[i]);
+        cfg->splits[i].z = z[i];
+    }
+    cfg->ntasks = 2;
+
+    mtp_task *t = &cfg->tasks[TASK_CLS];
+    snprintf(t->name, MTP_NAME_MAX, "task1");
+    t->kind = MTP_TASK_CLASSIFICATION;
+    t->image_channel = 0;
+    t->label_channel = 2;
+    t->nclasses = 4;
+    const char *cls[4] = {"cortex", "striatum", "vp", "zi"};
+    for (int i = 0; i < 4; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", cls[i]);
+    t->depth = 1;
+    t->nsplits = 3;
+    for (int i = 0; i < 3; i++)
+        t->splits[i] = i;
+
+    t = &cfg->tasks[TASK_SEG];
+    snprintf(t->name, MTP_NAME_MAX, "task2_3d");
+    t->kind = MTP_TASK_SEGMENTATION;
+    t->image_channel = 0;
+    t->label_channel = 1;
+    t->nclasses = 3;
+    const char *seg[3] = {"background", "vessel", "cell"};
+    for (int i = 0; i < 3; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", seg[i]);
+    t->depth = 2;
+    t->nsplits = 2;
+    t->splits[0] = SPLIT_TRAIN;
+    t->splits[1] = SPLIT_VAL;
+
+    cfg->output.compression = MTP_COMPRESS_GZIP;
+    cfg->output.level = 4;
+    return cfg;
+}
+
+static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
+
+static size_t split_samples(const mtp_config *cfg, int task, int split)
+{
+    int64_t nz = cfg->splits[split].z.stop - cfg->splits[split].z.start;
+    return (size_t)(nz / cfg->tasks[task].depth) * (size_t)cfg->nregions;
+}
+
+/* Classification labels: the region's class, except train samples 1 and 6 (zi): two
+ * label/region mismatches in train, none in val. */
+static int label_of(int split, size_t i, int region)
+{
+    return split == SPLIT_TRAIN && (i == 1 || i == 6) ? 3 : region;
+}
+
+/* Masks: vessel where x < 4, cell in the second slice where y < 2 and x >= 4, else
+ * background: per 2 x 16 x 16 window 360 / 128 / 24 voxels. */
+static uint8_t mask_value(int d, int y, int x)
+{
+    return x < 4 ? 1 : (d == 1 && y < 2) ? 2 : 0;
+}
+
+/* The test split is declared with 0 samples and so left out of the file. */
+static void write_bundle(const mtp_config *cfg, int task, const char *path)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    ck_assert_msg(mtp_bundle_create(&b, path, cfg, task, &META, &err) == 0, "%s", err.msg);
+    const mtp_task *t = &cfg->tasks[task];
+    for (int k = 0; k < t->nsplits; k++) {
+        int split = t->splits[k];
+        size_t n = split == SPLIT_TEST ? 0 : split_samples(cfg, task, split);
+        ck_assert_msg(mtp_bundle_add_split(b, split, n, &err) == 0, "%s", err.msg);
+    }
+    size_t bytes = (size_t)t->depth * EDGE * EDGE;
+    uint8_t *image = malloc(bytes), *mask = malloc(bytes);
+    for (int k = 0; k < t->nsplits; k++) {
+        int split = t->splits[k];
+        if (split == SPLIT_TEST)
+            continue;
+        size_t n = split_samples(cfg, task, split), per_region = n / 2;
+        int64_t mismatches = 0;
+        for (size_t i = 0; i < n; i++) {
+            for (int d = 0; d < t->depth; d++)
+                for (int y = 0; y < EDGE; y++)
+                    for (int x = 0; x < EDGE; x++) {
+                        size_t off = ((size_t)d * EDGE + (size_t)y) * EDGE + (size_t)x;
+                        image[off] = (uint8_t)(i * 16 + (size_t)(y / 4));
+                        mask[off] = mask_value(d, y, x);
+                    }
+            int region = (int)(i / per_region);
+            int64_t z = cfg->splits[split].z.start + (int64_t)(i % per_region) * t->depth;
+            mtp_bundle_sample s = {image,
+                                   NULL,
+                                   label_of(split, i, region),
+                                   region,
+                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start}};
+            if (t->kind == MTP_TASK_SEGMENTATION)
+                s.mask = mask;
+            mismatches += s.label != region;
+            ck_assert_msg(mtp_bundle_write_sample(b, split, i, &s, &err) == 0, "%s", err.msg);
+        }
+        if (t->kind == MTP_TASK_CLASSIFICATION)
+            ck_assert_int_eq(mtp_bundle_split_attr(b, split, "label_region_mismatches", mismatches,
+                                                   "tiles whose label is not their "
+                                                   "region",
+                                                   &err),
+                             0);
+    }
+    free(image);
+    free(mask);
+    ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+}
+
+static void write_volumes(const mtp_config *cfg, const char *path)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_volumes *v = NULL;
+    ck_assert_msg(mtp_volumes_create(&v, path, cfg, &META, &err) == 0, "%s", err.msg);
+    size_t n = 8 * EDGE * EDGE;
+    uint8_t *cube = malloc(n);
+    for (int r = 0; r < cfg->nregions; r++)
+        for (int c = 0; c < cfg->nchannels; c++) {
+            for (size_t k = 0; k < n; k++)
+                cube[k] = (uint8_t)(k / 64 + (size_t)r + (size_t)c);
+            ck_assert_msg(mtp_volumes_write(v, r, c, cube, &err) == 0, "%s", err.msg);
+        }
+    free(cube);
+    ck_assert_msg(mtp_volumes_finish(v, &err) == 0, "%s", err.msg);
+}
+
+/* ---- problem lines collected into one string ---------------------------------------- */
+
+typedef struct lines {
+    char text[8192];
+} lines;
+
+static void collect(void *userdata, const char *line)
+{
+    lines *l = userdata;
+    size_t len = strlen(l->text);
+    snprintf(l->text + len, sizeof l->text - len, "%s\n", line);
+}
+
+/* Run check; it must read the file and report exactly `expected` (lines joined by \n). */
+static void assert_check(const char *path, const char *expected)
+{
+    lines got = {{0}};
+    int nproblems = -1, nlines = 0;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_msg(mtp_h5read_check(path, collect, &got, &nproblems, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(got.text, expected);
+    for (const char *p = expected; *p; p++)
+        nlines += *p == '\n';
+    ck_assert_int_eq(nproblems, nlines);
+}
+
+/* ---- damage with the HDF5 API ------------------------------------------------------- */
+
+static hid_t open_rw(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    return f;
+}
+
+/* Overwrite bytes [at, at + n) of a dataset of 1-byte elements in its own type. */
+static void poke_bytes(const char *path, const char *dataset, int rank, const hsize_t *start,
+                       const hsize_t *count, const uint8_t *values)
+{
+    hid_t f = open_rw(path);
+    hid_t d = H5Dopen2(f, dataset, H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    hid_t type = H5Dget_type(d), fspace = H5Dget_space(d);
+    hid_t mspace = H5Screate_simple(rank, count, NULL);
+    ck_assert_int_ge(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL), 0);
+    ck_assert_int_ge(H5Dwrite(d, type, mspace, fspace, H5P_DEFAULT, values), 0);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Tclose(type);
+    H5Dclose(d);
+    ck_assert_int_ge(H5Fclose(f), 0);
+}
+
+/* Replace an int64 attribute (same shape). Delete and create: HDF5 1.10 cannot rewrite an
+ * attribute in place in dense storage with an indexed creation order ("unable to modify
+ * record in v2 B-tree"), and the split groups hold enough attributes to be dense. */
+static void set_i64_attr(const char *path, const char *object, const char *name,
+                         const int64_t *values)
+{
+    hid_t f = open_rw(path);
+    hid_t obj = H5Oopen(f, object, H5P_DEFAULT);
+    ck_assert_int_ge(obj, 0);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    ck_assert_int_ge(a, 0);
+    hid_t space = H5Aget_space(a);
+    H5Aclose(a);
+    ck_assert_int_ge(H5Adelete(obj, name), 0);
+    a = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_INT64, values), 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Oclose(obj);
+    ck_assert_int_ge(H5Fclose(f), 0);
+}
+
+/* Replace a root string attribute by a fixed-length (not variable-length) one. */
+static void set_fixed_str_attr(const char *path, const char *name, const char *value)
+{
+    hid_t f = open_rw(path);
+    ck_assert_int_ge(H5Adelete(f, name), 0);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value));
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert_int_ge(a, 0);
+    ck_assert_int_ge(H5Awrite(a, type, value), 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    ck_assert_int_ge(H5Fclose(f), 0);
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void assert_dataset(const mtp_dataset_summary *ds, const char *name, const char *dtype,
+                           int ndims, int64_t s0, int64_t s1, int64_t s2, int64_t s3)
+{
+    ck_assert_str_eq(ds->name, name);
+    ck_assert_str_eq(ds->dtype, dtype);
+    ck_assert_int_eq(ds->ndims, ndims);
+    const int64_t shape[4] = {s0, s1, s2, s3};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(ds->shape[i], shape[i]);
+}
+
+START_TEST(classification_summary)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5");
+    write_bundle(cfg, TASK_CLS, path);
+    mtp_bundle_summary *s = malloc(sizeof *s);
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_msg(mtp_h5read_summary(path, s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s->task, "task1");
+    ck_assert_str_eq(s->kind, "classification");
+    ck_assert_int_eq(s->format_version, 1);
+    ck_assert_str_eq(s->builder, "mtneuro-pack 0.1.0");
+    ck_assert_str_eq(s->config_sha256, cfg->sha256);
+    ck_assert_str_eq(s->source, "http://127.0.0.1:8080");
+    ck_assert_str_eq(s->title, "Mini release");
+    ck_assert_int_eq(s->nclasses, 4);
+    ck_assert_str_eq(s->classes[0], "cortex");
+    ck_assert_str_eq(s->classes[3], "zi");
+    ck_assert_int_eq(s->nregions, 2);
+    ck_assert_str_eq(s->regions[0], "cortex");
+    ck_assert_str_eq(s->regions[1], "striatum");
+    ck_assert_int_eq(s->ndatasets, 1);
+    assert_dataset(&s->datasets[0], "regions", "compound", 1, 2, 0, 0, 0);
+    ck_assert_uint_eq(s->datasets[0].raw_bytes, 2 * (64 + 4 * 8));
+    ck_assert_uint_eq(s->datasets[0].stored_bytes, 2 * (64 + 4 * 8));
+
+    ck_assert_int_eq(s->nsplits, 2); /* test had no samples */
+    const mtp_split_summary *t = &s->splits[0];
+    ck_assert_str_eq(t->name, "train");
+    ck_assert_int_eq(t->count, 8);
+    ck_assert_int_eq(t->z_range[0], 0);
+    ck_assert_int_eq(t->z_range[1], 4);
+    ck_assert_int_eq(t->ndims, 3);
+    ck_assert_int_eq(t->shape[0], 8);
+    ck_assert_int_eq(t->shape[1], EDGE);
+    ck_assert_int_eq(t->shape[2], EDGE);
+    ck_assert_int_eq(t->shape[3], 0);
+    const int64_t cls_train[4] = {3, 3, 0, 2};
+    for (int c = 0; c < 4; c++)
+        ck_assert_int_eq(t->class_counts[c], cls_train[c]);
+    ck_assert_int_eq(t->class_counts[4], 0);
+    ck_assert_int_eq(t->region_counts[0], 4);
+    ck_assert_int_eq(t->region_counts[1], 4);
+    ck_assert_int_eq(t->label_region_mismatches, 2);
+    ck_assert_int_eq(t->target_rows, 0);
+    ck_assert_uint_eq(t->raw_bytes, 8 * EDGE * EDGE);
+    ck_assert_uint_gt(t->stored_bytes, 0);
+    ck_assert_uint_lt(t->stored_bytes, t->raw_bytes / 4); /* deflate on smooth tiles */
+    ck_assert_int_eq(t->ndatasets, 4);
+    assert_dataset(&t->datasets[0], "images", "uint8", 3, 8, EDGE, EDGE, 0);
+    assert_dataset(&t->datasets[1], "labels", "enum(uint8)", 1, 8, 0, 0, 0);
+    assert_dataset(&t->datasets[2], "region", "enum(uint8)", 1, 8, 0, 0, 0);
+    assert_dataset(&t->datasets[3], "origin", "int64", 2, 8, 3, 0, 0);
+    ck_assert_uint_eq(t->datasets[0].stored_bytes, t->stored_bytes);
+    ck_assert_uint_eq(t->datasets[1].raw_bytes, 8);
+    ck_assert_uint_eq(t->datasets[1].stored_bytes, 8);
+    ck_assert_uint_eq(t->datasets[3].raw_bytes, 8 * 3 * 8);
+
+    const mtp_split_summary *v = &s->splits[1];
+    ck_assert_str_eq(v->name, "val");
+    ck_assert_int_eq(v->count, 4);
+    ck_assert_int_eq(v->z_range[0], 4);
+    ck_assert_int_eq(v->z_range[1], 6);
+    const int64_t cls_val[4] = {2, 2, 0, 0};
+    for (int c = 0; c < 4; c++)
+        ck_assert_int_eq(v->class_counts[c], cls_val[c]);
+    ck_assert_int_eq(v->region_counts[0], 2);
+    ck_assert_int_eq(v->region_counts[1], 2);
+    ck_assert_int_eq(v->label_region_mismatches, 0);
+
+    assert_check(path, "");
+    free(s);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(segmentation_and_volumes_summary)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task2_3d.h5");
+    write_bundle(cfg, TASK_SEG, path);
+    mtp_bundle_summary *s = malloc(sizeof *s);
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_msg(mtp_h5read_summary(path, s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s->kind, "segmentation");
+    ck_assert_int_eq(s->nclasses, 3);
+    ck_assert_str_eq(s->classes[2], "cell");
+    ck_assert_int_eq(s->nsplits, 2);
+    const mtp_split_summary *t = &s->splits[0];
+    ck_assert_int_eq(t->count, 4);
+    ck_assert_int_eq(t->ndims, 4);
+    ck_assert_int_eq(t->shape[0], 4);
+    ck_assert_int_eq(t->shape[1], 2);
+    ck_assert_int_eq(t->shape[2], EDGE);
+    ck_assert_int_eq(t->shape[3], EDGE);
+    ck_assert_int_eq(t->class_counts[0], 4 * 360);
+    ck_assert_int_eq(t->class_counts[1], 4 * 128);
+    ck_assert_int_eq(t->class_counts[2], 4 * 24);
+    ck_assert_int_eq(t->region_counts[0], 2);
+    ck_assert_int_eq(t->region_counts[1], 2);
+    ck_assert_int_eq(t->label_region_mismatches, -1);
+    ck_assert_uint_eq(t->raw_bytes, 2 * 4 * 2 * EDGE * EDGE); /* images + masks */
+    ck_assert_uint_lt(t->stored_bytes, t->raw_bytes / 4);
+    ck_assert_int_eq(t->ndatasets, 4);
+    assert_dataset(&t->datasets[0], "images", "uint8", 4, 4, 2, EDGE, EDGE);
+    assert_dataset(&t->datasets[1], "masks", "uint8", 4, 4, 2, EDGE, EDGE);
+    assert_dataset(&t->datasets[2], "region", "enum(uint8)", 1, 4, 0, 0, 0);
+    assert_dataset(&t->datasets[3], "origin", "int64", 2, 4, 3, 0, 0);
+    ck_assert_uint_eq(t->stored_bytes, t->datasets[0].stored_bytes + t->datasets[1].stored_bytes);
+    const mtp_split_summary *v = &s->splits[1];
+    ck_assert_int_eq(v->count, 2);
+    ck_assert_int_eq(v->class_counts[0], 2 * 360);
+    ck_assert_int_eq(v->class_counts[1], 2 * 128);
+    ck_assert_int_eq(v->class_counts[2], 2 * 24);
+    assert_check(path, "");
+
+    /* volumes.h5: kind "volumes", no task, classes or splits, every cube listed. */
+    const char *vpath = tmp_path("volumes.h5");
+    write_volumes(cfg, vpath);
+    ck_assert_msg(mtp_h5read_summary(vpath, s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s->kind, "volumes");
+    ck_assert_str_eq(s->task, "");
+    ck_assert_int_eq(s->format_version, 1);
+    ck_assert_str_eq(s->builder, "mtneuro-pack 0.1.0");
+    ck_assert_int_eq(s->nclasses, 0);
+    ck_assert_int_eq(s->nsplits, 0);
+    ck_assert_int_eq(s->nregions, 2);
+    ck_assert_int_eq(s->ndatasets, 7);
+    assert_dataset(&s->datasets[0], "regions", "compound", 1, 2, 0, 0, 0);
+    assert_dataset(&s->datasets[1], "cortex/image", "uint8", 3, 8, EDGE, EDGE, 0);
+    assert_dataset(&s->datasets[6], "striatum/roi_labels", "uint8", 3, 8, EDGE, EDGE, 0);
+    ck_assert_uint_eq(s->datasets[6].raw_bytes, 8 * EDGE * EDGE);
+    ck_assert_uint_lt(s->datasets[6].stored_bytes, s->datasets[6].raw_bytes);
+    assert_check(vpath, "");
+
+    /* A missing cube. */
+    hid_t f = open_rw(vpath);
+    ck_assert_int_ge(H5Ldelete(f, "striatum/roi_labels", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    assert_check(vpath, "volumes.h5: /striatum/roi_labels: missing dataset\n");
+    ck_assert_int_eq(mtp_h5read_summary(vpath, s, &err), MTP_EFORMAT);
+    char want[700];
+    snprintf(want, sizeof want, "%s: /striatum/roi_labels: missing dataset", vpath);
+    ck_assert_str_eq(err.msg, want);
+    free(s);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(damaged_labels_counts_and_origins)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task1.h5");
+
+    /* A label outside the classes: the value, its class count, the mismatch count. */
+    write_bundle(cfg, TASK_CLS, path);
+    hsize_t start[1] = {3}, count[1] = {1};
+    const uint8_t seven = 7;
+    poke_bytes(path, "/val/labels", 1, start, count, &seven);
+    assert_check(path, "task1.h5: /val/labels: value 7 at sample 3 outside classes 0-3\n"
+                       "task1.h5: /val: class_counts[1] (striatum) is 2, the data has 1\n"
+                       "task1.h5: /val: label_region_mismatches is 0, the data has 1\n");
+
+    /* A split's count that disagrees with the root and with every dataset. */
+    write_bundle(cfg, TASK_CLS, path);
+    const int64_t nine = 9;
+    set_i64_attr(path, "/train", "count", &nine);
+    assert_check(path, "task1.h5: /train: count is 9, the root's counts say 8\n"
+                       "task1.h5: /train/images: 8 samples, the split's count is 9\n"
+                       "task1.h5: /train/labels: 8 samples, the split's count is 9\n"
+                       "task1.h5: /train/region: 8 samples, the split's count is 9\n"
+                       "task1.h5: /train/origin: 8 samples, the split's count is 9\n");
+
+    /* Recorded balance that the data does not support. */
+    write_bundle(cfg, TASK_CLS, path);
+    const int64_t classes[4] = {3, 3, 1, 1}, regions[2] = {4, 4};
+    set_i64_attr(path, "/train", "class_counts", classes);
+    set_i64_attr(path, "/train", "region_counts", regions);
+    assert_check(path, "task1.h5: /train: class_counts[2] (vp) is 1, the data has 0\n"
+                       "task1.h5: /train: class_counts[3] (zi) is 1, the data has 2\n");
+
+    /* Regions and origins: a region value outside the table, an origin outside z. */
+    write_bundle(cfg, TASK_CLS, path);
+    hsize_t r0[1] = {0}, r2[1] = {2};
+    const uint8_t five = 5, bad_regions[2] = {5, 5};
+    poke_bytes(path, "/train/region", 1, r0, count, &five);
+    hsize_t rc2[1] = {2};
+    poke_bytes(path, "/val/region", 1, r2, rc2, bad_regions);
+    hid_t f = open_rw(path);
+    hid_t d = H5Dopen2(f, "/val/origin", H5P_DEFAULT);
+    int64_t origins[12];
+    ck_assert_int_ge(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, origins), 0);
+    origins[0] = 9;
+    ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, origins), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    assert_check(path,
+                 "task1.h5: /train/region: value 5 at sample 0 outside regions 0-1\n"
+                 "task1.h5: /train: region_counts[0] (cortex) is 4, the data has 3\n"
+                 "task1.h5: /val/region: value 5 at sample 2 outside regions 0-1 (2 values "
+                 "in all)\n"
+                 "task1.h5: /val/origin: sample 0 at (9, 200, 100) is not its region's corner "
+                 "inside z [4, 6)\n"
+                 "task1.h5: /val: region_counts[1] (striatum) is 2, the data has 0\n");
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(damaged_masks_and_recorded_voxels)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task2_3d.h5");
+    write_bundle(cfg, TASK_SEG, path);
+    /* Two voxels of val sample 1 (vessel, x < 4) become 9. */
+    hsize_t start[4] = {1, 0, 0, 0}, count[4] = {1, 1, 1, 2};
+    const uint8_t nines[2] = {9, 9};
+    poke_bytes(path, "/val/masks", 4, start, count, nines);
+    const int64_t voxels[3] = {1, 2, 3};
+    set_i64_attr(path, "/train", "class_counts", voxels);
+    assert_check(path, "task2_3d.h5: /train: class_counts[0] (background) is 1, the data has 1440\n"
+                       "task2_3d.h5: /train: class_counts[1] (vessel) is 2, the data has 512\n"
+                       "task2_3d.h5: /train: class_counts[2] (cell) is 3, the data has 96\n"
+                       "task2_3d.h5: /val/masks: value 9 at sample 1 outside classes 0-2 (2 values "
+                       "in all)\n"
+                       "task2_3d.h5: /val: class_counts[1] (vessel) is 256, the data has 254\n");
+
+    /* A missing mask dataset: a problem for check, a format error for summary. */
+    write_bundle(cfg, TASK_SEG, path);
+    hid_t f = open_rw(path);
+    ck_assert_int_ge(H5Ldelete(f, "train/masks", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    assert_check(path, "task2_3d.h5: /train/masks: missing dataset\n");
+    mtp_bundle_summary *s = malloc(sizeof *s);
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_h5read_summary(path, s, &err), MTP_EFORMAT);
+    char want[700];
+    snprintf(want, sizeof want, "%s: /train/masks: missing dataset", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_str_eq(s->task, ""); /* zeroed on failure */
+    free(s);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(format_attributes_and_not_hdf5)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    mtp_bundle_summary *s = malloc(sizeof *s);
+    mtp_error err = MTP_ERROR_INIT;
+    char want[700];
+    const char *path = tmp_path("task1.h5");
+
+    /* Fixed-length strings read like variable-length ones. */
+    write_bundle(cfg, TASK_CLS, path);
+    set_fixed_str_attr(path, "format", "mtneuro-bundle");
+    set_fixed_str_attr(path, "task", "task1");
+    ck_assert_msg(mtp_h5read_summary(path, s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s->task, "task1");
+    assert_check(path, "");
+
+    set_fixed_str_attr(path, "format", "other-format");
+    ck_assert_int_eq(mtp_h5read_summary(path, s, &err), MTP_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: format is 'other-format', not mtneuro-bundle or mtneuro-volumes", path);
+    ck_assert_str_eq(err.msg, want);
+    assert_check(path, "task1.h5: format is 'other-format', not mtneuro-bundle or "
+                       "mtneuro-volumes\n");
+
+    write_bundle(cfg, TASK_CLS, path);
+    hid_t f = open_rw(path);
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    const int two = 2;
+    H5Awrite(a, H5T_NATIVE_INT, &two);
+    H5Aclose(a);
+    H5Adelete(f, "builder");
+    H5Fclose(f);
+    ck_assert_int_eq(mtp_h5read_summary(path, s, &err), MTP_EFORMAT);
+    snprintf(want, sizeof want, "%s: format_version 2 is not supported (this reader reads 1)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+
+    write_bundle(cfg, TASK_CLS, path);
+    f = open_rw(path);
+    H5Adelete(f, "builder");
+    H5Fclose(f);
+    ck_assert_int_eq(mtp_h5read_summary(path, s, &err), MTP_EFORMAT);
+    snprintf(want, sizeof want, "%s: /: missing attribute builder", path);
+    ck_assert_str_eq(err.msg, want);
+    assert_check(path, "task1.h5: /: missing attribute builder\n");
+
+    /* Not HDF5 at all, and no file. */
+    const char *junk = tmp_path("junk.h5");
+    FILE *j = fopen(junk, "w");
+    fputs("this is not HDF5\n", j);
+    fclose(j);
+    ck_assert_int_eq(mtp_h5read_summary(junk, s, &err), MTP_EFORMAT);
+    snprintf(want, sizeof want, "%s: not an HDF5 file", junk);
+    ck_assert_str_eq(err.msg, want);
+    lines got = {{0}};
+    int nproblems = -1;
+    ck_assert_int_eq(mtp_h5read_check(junk, collect, &got, &nproblems, &err), MTP_EFORMAT);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(nproblems, 0);
+    const char *missing = tmp_path("missing.h5");
+    ck_assert_int_eq(mtp_h5read_summary(missing, s, &err), MTP_EIO);
+    snprintf(want, sizeof want, "%s: No such file or directory", missing);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_h5read_check(missing, NULL, NULL, NULL, &err), MTP_EIO);
+    ck_assert_int_eq(mtp_h5read_summary(path, NULL, &err), MTP_EINVAL);
+
+    /* The caller's HDF5 error handler is silenced during a call and restored after it. */
+    H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)H5Eprint2, stderr);
+    ck_assert_int_eq(mtp_h5read_summary(junk, s, &err), MTP_EFORMAT);
+    H5E_auto2_t func = NULL;
+    void *data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    ck_assert_ptr_eq((void *)func, (void *)H5Eprint2);
+    ck_assert_ptr_eq(data, stderr);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    free(s);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+/* The file test_inspect.sh prints: see the comment at the top. */
+START_TEST(fixture)
+{
+    const char *keep = getenv("MTP_H5READ_KEEP");
+    if (keep != NULL && strlen(keep) < sizeof tmpdir)
+        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
+    else
+        make_tmpdir();
+    mtp_config *cfg = make_config();
+    write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+    write_volumes(cfg, tmp_path("volumes.h5"));
+    assert_check(tmp_path("task1.h5"), "");
+    free(cfg);
+    if (keep == NULL)
+        remove_tmpdir();
+}
+END_TEST
+
+Suite *mtp_test_suite(void)
+{
+    Suite *s = suite_create("h5read");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, classification_summary);
+    tcase_add_test(tc, segmentation_and_volumes_summary);
+    tcase_add_test(tc, damaged_labels_counts_and_origins);
+    tcase_add_test(tc, damaged_masks_and_recorded_voxels);
+    tcase_add_test(tc, format_attributes_and_not_hdf5);
+    suite_add_tcase(s, tc);
+    TCase *files = tcase_create("fixture");
+    tcase_add_test(files, fixture);
+    suite_add_tcase(s, files);
+    return s;
+}

@@ -1,5 +1,0 @@
-#include "mock.h"
-int mtp_mock_placeholder(void)
-{
-    return 0;
-}

@@ -931,9 +931,26 @@ static void md_cell(strbuf *sb, const char *s)
     }
 }
 
+/* "270 (25.09 %)": integer arithmetic, so no locale can turn the point into a comma. */
 static void md_percent(strbuf *sb, int64_t count, int64_t total)
 {
-    sb_printf(sb, "%" PRId64 " (%.2f %%)", count, rounded_fraction(count, total, 1e4) * 100.0);
+    int64_t bp = 0; /* basis points, rounded half up */
+    if (total > 0 && count >= 0 && count <= INT64_MAX / 20000)
+        bp = (count * 20000 + total) / (2 * total);
+    else if (total > 0)
+        bp = (int64_t)llround((double)count / (double)total * 10000.0);
+    sb_printf(sb, "%" PRId64 " (%" PRId64 ".%02" PRId64 " %%)", count, bp / 100, bp % 100);
+}
+
+/* A real as %g with a '.' whatever LC_NUMERIC says (the tool may call setlocale). */
+static void sb_real(strbuf *sb, double x)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%g", x);
+    for (char *p = buf; *p != '\0'; p++)
+        if (*p == ',')
+            *p = '.';
+    sb_puts(sb, buf);
 }
 
 static void readme_source(strbuf *sb, const mtp_config *cfg, const mtp_release_info *info)
@@ -941,8 +958,12 @@ static void readme_source(strbuf *sb, const mtp_config *cfg, const mtp_release_i
     sb_puts(sb, "## Where the data came from\n\n");
     sb_printf(sb, "- Source: %s (BossDB API), resolution level %d\n", source_url(cfg, info),
               cfg->source.resolution);
-    sb_printf(sb, "- Voxel size (z, y, x): %g × %g × %g %s\n", info->voxel_size[0],
-              info->voxel_size[1], info->voxel_size[2], info->voxel_unit);
+    sb_puts(sb, "- Voxel size (z, y, x): ");
+    for (int i = 0; i < 3; i++) {
+        sb_real(sb, info->voxel_size[i]);
+        sb_puts(sb, i < 2 ? " × " : " ");
+    }
+    sb_printf(sb, "%s\n", info->voxel_unit);
     sb_printf(sb, "- Config: `config.yaml`, the exact file used (token removed), SHA-256 `%s`\n",
               cfg->sha256);
     sb_printf(sb, "- Built by %s, bundle format version %d\n\n", info->builder,
@@ -1458,6 +1479,9 @@ static int check_args(const char *dir, const mtp_config *cfg, const mtp_bundle_s
                                               "voxel_unit");
     for (int i = 0; i < nsummaries; i++) {
         const mtp_bundle_summary *s = &summaries[i];
+        if (strcmp(s->kind, "volumes") == 0)
+            return mtp_error_set(err, MTP_EINVAL, "release: summaries are for task files only "
+                                                  "(volumes.h5 is listed from the directory)");
         if (summary_task(cfg, s) == NULL)
             return mtp_error_set(err, MTP_EINVAL, "release: summary of unknown task \"%s\"",
                                  s->task);

@@ -748,6 +748,11 @@ START_TEST(test_errors)
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "release: summary of unknown task \"task9\"");
     make_summaries(s);
+    snprintf(s[1].kind, sizeof s[1].kind, "volumes");
+    ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "release: summaries are for task files only (volumes.h5 is "
+                              "listed from the directory)");
+    make_summaries(s);
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, NULL, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "mtp_release_write: NULL or invalid argument");
     char missing[300];

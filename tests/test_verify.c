@@ -350,6 +350,28 @@ START_TEST(test_good_release)
      * previews/task1_train.png task1.h5 task2.h5 */
     ck_assert_int_eq(res.nfiles_checked, 9);
     ck_assert_int_eq(res.nhdf5_checked, 2);
+    /* The datasheet's h5py snippet runs on the real files. */
+    char *readme = slurp(rel_path("README.md"), NULL);
+    char *code = strstr(readme, "```python\n");
+    ck_assert_ptr_nonnull(code);
+    code += strlen("```python\n");
+    char *end = strstr(code, "```\n");
+    ck_assert_ptr_nonnull(end);
+    char script[400];
+    snprintf(script, sizeof script, "%s/snippet.py", tmpdir);
+    write_bytes(script, code, (size_t)(end - code));
+    free(readme);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && /usr/bin/python3 ../snippet.py > ../snippet.out 2>&1",
+             reldir);
+    int status = system(cmd);
+    snprintf(script, sizeof script, "%s/snippet.out", tmpdir);
+    char *out = slurp(script, NULL);
+    ck_assert_msg(status == 0, "snippet failed:\n%s", out);
+    ck_assert_msg(strstr(out, "{'cortex': 0, 'striatum': 1}\n") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "(4, 2, 8, 8) ['background', 'vessel', 'cell']\n") != NULL, "%s",
+                  out);
+    free(out);
     /* A NULL callback is fine; the count still says it. */
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_verify(reldir, NULL, NULL, &res, &err), 0);

@@ -10,6 +10,10 @@
 #include "fetch.h"
 #include "fsutil.h"
 #include "h5bundle.h"
+#include "h5read.h"
+#include "preview.h"
+#include "release.h"
+#include "archive.h"
 #include "plan.h"
 #include "tasks.h"
 #include "volume.h"
@@ -277,6 +281,76 @@ static int write_config_copy(build_state *st, mtp_error *err)
     return rc;
 }
 
+/* previews/<task>_<split>.png for every task file. */
+static int write_previews(build_state *st, mtp_error *err)
+{
+    char dir[4096];
+    int rc = join_path(dir, sizeof dir, st->stats->release_dir, "previews", err);
+    for (int t = 0; rc == 0 && t < st->cfg->ntasks; t++) {
+        if (!st->tasks[t].active)
+            continue;
+        char name[MTP_NAME_MAX + 8], path[4096];
+        snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
+        int n = 0;
+        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        if (rc == 0)
+            rc = mtp_preview_bundle(path, dir, &n, err);
+        st->stats->nfiles += n;
+    }
+    return rc;
+}
+
+/* manifest.json, SUMS, datasheet and citation metadata, from the files as written. */
+static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    mtp_bundle_summary *summaries = calloc((size_t)cfg->ntasks, sizeof *summaries);
+    if (summaries == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for task summaries");
+    int n = 0, rc = 0;
+    for (int t = 0; rc == 0 && t < cfg->ntasks; t++) {
+        if (!st->tasks[t].active)
+            continue;
+        char name[MTP_NAME_MAX + 8], path[4096];
+        snprintf(name, sizeof name, "%s.h5", cfg->tasks[t].name);
+        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        if (rc == 0)
+            rc = mtp_h5read_summary(path, &summaries[n++], err);
+    }
+    mtp_release_info info = {0};
+    info.builder = meta->builder;
+    info.bundle_format_version = MTP_BUNDLE_FORMAT_VERSION;
+    memcpy(info.voxel_size, meta->voxel_size, sizeof info.voxel_size);
+    info.voxel_unit = meta->voxel_unit;
+    info.source_url = cfg->source.url;
+    if (rc == 0)
+        rc = mtp_release_write(st->stats->release_dir, cfg, summaries, n, &info, err);
+    free(summaries);
+    return rc;
+}
+
+static int write_archive(build_state *st, mtp_error *err)
+{
+    char *path = st->stats->archive;
+    size_t cap = sizeof st->stats->archive;
+    int len = snprintf(path, cap, "%s.tar.gz", st->stats->release_dir);
+    if (len < 0 || (size_t)len >= cap)
+        return mtp_error_set(err, MTP_ERANGE, "%s.tar.gz: path too long", st->stats->release_dir);
+    int rc = mtp_archive_write(st->stats->release_dir, path, st->cfg->output.mtime, err);
+    if (rc < 0)
+        path[0] = '\0';
+    return rc;
+}
+
+/* BossDB says "micrometers"; the bundle format says "micrometer" (a unit, not a count). */
+static void singular_unit(const char *unit, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", unit);
+    size_t len = strlen(buf);
+    if (len > 1 && buf[len - 1] == 's')
+        buf[len - 1] = '\0';
+}
+
 static void free_state(build_state *st)
 {
     for (int t = 0; t < MTP_MAX_TASKS; t++) {
@@ -350,7 +424,9 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     meta.voxel_size[0] = frame->voxel_size[2];
     meta.voxel_size[1] = frame->voxel_size[1];
     meta.voxel_size[2] = frame->voxel_size[0];
-    meta.voxel_unit = frame->voxel_unit;
+    char unit[32];
+    singular_unit(frame->voxel_unit, unit, sizeof unit);
+    meta.voxel_unit = unit;
     rc = open_bundles(&st, &meta, err);
     if (rc == 0 && cfg->output.volumes) {
         char path[4096];
@@ -382,6 +458,18 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         rc = finish_bundles(&st, err);
     if (rc == 0)
         rc = write_config_copy(&st, err);
+    if (rc == 0 && cfg->output.previews) {
+        report(&st, MTP_PHASE_RELEASE, "previews", NULL);
+        rc = write_previews(&st, err);
+    }
+    if (rc == 0) {
+        report(&st, MTP_PHASE_RELEASE, "metadata", NULL);
+        rc = write_release_metadata(&st, &meta, err);
+    }
+    if (rc == 0 && opt->archive) {
+        report(&st, MTP_PHASE_RELEASE, "archive", NULL);
+        rc = write_archive(&st, err);
+    }
     stats->write_s = seconds_since(&write_start);
 out:
     free_state(&st);

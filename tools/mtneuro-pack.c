@@ -39,6 +39,7 @@ static const struct opt_spec option_table[] = {
     OPT("--quiet", OPT_FLAG, quiet),
     OPT("--verbose", OPT_FLAG, verbose),
     OPT("--help", OPT_FLAG, help),
+    OPT("--archive", OPT_FLAG, archive),
 };
 
 struct command {
@@ -47,12 +48,6 @@ struct command {
     const char *summary;
     int (*run)(const struct cli_options *opt);
 };
-
-static int not_implemented(const struct cli_options *opt)
-{
-    fprintf(stderr, "%s %s: not implemented yet\n", PROG, opt->command);
-    return 2;
-}
 
 
 static int run_inspect(const struct cli_options *opt)
@@ -63,7 +58,7 @@ static int run_inspect(const struct cli_options *opt)
 static const struct command commands[] = {
     {"build",
      "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--source-url URL] "
-     "[--token-env VAR] [--quiet] [--verbose]",
+     "[--token-env VAR] [--archive] [--quiet] [--verbose]",
      "download what the release needs (through the cache) and write it", cli_build},
     {"fetch",
      "fetch CONFIG [--cache DIR] [--jobs N] [--source-url URL] [--token-env VAR] "
@@ -71,12 +66,13 @@ static const struct command commands[] = {
      "download every block the release needs into the cache only", cli_fetch},
     {"plan", "plan CONFIG [--verbose]",
      "print the blocks, requests and bytes a fetch would need; no network", cli_plan},
-    {"verify", "verify DIR", "check a release: checksums, format, counts", not_implemented},
+    {"verify", "verify DIR|ARCHIVE.tar.gz [--quiet]",
+     "check a release: checksums, format, counts; exit 0 only if all hold", cli_verify},
     {"inspect", "inspect FILE.h5 [--verbose]",
      "summarise a bundle file: tree, shapes, class balance", run_inspect},
-    {"preview", "preview FILE.h5 --out DIR", "write PNG montages of a bundle file",
-     not_implemented},
-    {"archive", "archive DIR", "pack a release into a deterministic .tar.gz", not_implemented},
+    {"preview", "preview FILE.h5 --out DIR", "write PNG montages of a bundle file", cli_preview},
+    {"archive", "archive DIR [--out FILE.tar.gz]",
+     "pack a release into a deterministic DIR.tar.gz", cli_archive},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -28,6 +28,7 @@ int cli_build(const struct cli_options *opt)
     bopt.progress = cli_on_progress;
     bopt.progress_userdata = &view;
     bopt.cancel = &cli_interrupted;
+    bopt.archive = opt->archive;
     cli_install_signal_handlers();
     rc = mtp_build_run(cfg, &bopt, &stats, &err);
     cli_progress_clear(&view);
@@ -47,6 +48,8 @@ int cli_build(const struct cli_options *opt)
                " requests, %.1f MB transferred; fetch %.1f s, write %.1f s\n",
                stats.nfiles, stats.release_dir, stats.blocks_fetched, stats.blocks_cached,
                stats.requests, cli_mb(stats.bytes_body), stats.fetch_s, stats.write_s);
+    if (!opt->quiet && stats.archive[0] != '\0')
+        printf("wrote %s\n", stats.archive);
 out:
     if (rc < 0)
         rc = cli_fail(rc, &err);

@@ -68,5 +68,8 @@ void cli_on_progress(const mtp_progress *p, void *userdata); /* userdata: the vi
 int cli_plan(const struct cli_options *opt);
 int cli_fetch(const struct cli_options *opt);
 int cli_build(const struct cli_options *opt);
+int cli_verify(const struct cli_options *opt);
+int cli_preview(const struct cli_options *opt);
+int cli_archive(const struct cli_options *opt);
 
 #endif

@@ -14,7 +14,7 @@
 
 static const char USAGE[] =
     "usage: bossdb-mock [--port N] [--seed S] [--token T] [--fail-rate P] [--fail-kinds LIST]\n"
-    "                   [--delay-ms N] [--slow-ms N] [--log FILE] [--help]\n"
+    "                   [--delay-ms N] [--slow-ms N] [--log FILE] [--cache-mb N] [--help]\n"
     "\n"
     "A local BossDB on 127.0.0.1 serving synthetic prasad/prasad2020 (image) and\n"
     "prasad/prasad_analysis (pixel_labels, roi_labels) at resolution 0.\n"
@@ -28,6 +28,8 @@ static const char USAGE[] =
     "  --delay-ms N      latency added to every response (default 0)\n"
     "  --slow-ms N       how long a 'slow' body stalls (default 10000)\n"
     "  --log FILE        append one JSON line per request to FILE\n"
+    "  --cache-mb N      keep up to N MB of cutout bodies in memory, at most one body per\n"
+    "                    256 KB (default 256, max 8192)\n"
     "\n"
     "Prints \"listening on http://127.0.0.1:PORT\" when ready; stops on SIGINT or SIGTERM.\n";
 
@@ -44,6 +46,7 @@ static const opt_spec OPTIONS[] = {
     {"--token", OPT_STRING, 0},           {"--fail-rate", OPT_RATE, 0},
     {"--fail-kinds", OPT_KINDS, 0},       {"--delay-ms", OPT_UNSIGNED, 3600000},
     {"--slow-ms", OPT_UNSIGNED, 3600000}, {"--log", OPT_STRING, 0},
+    {"--cache-mb", OPT_UNSIGNED, 8192},
 };
 
 static int parse_ull(const char *s, unsigned long long max, unsigned long long *out)
@@ -113,6 +116,8 @@ static int apply(const opt_spec *spec, const char *value, mtp_mock_options *o)
         o->seed = (uint64_t)n;
     else if (strcmp(spec->name, "--delay-ms") == 0)
         o->delay_ms = (unsigned)n;
+    else if (strcmp(spec->name, "--cache-mb") == 0)
+        o->cache_bytes = (size_t)n << 20;
     else
         o->slow_ms = (unsigned)n;
     return 0;

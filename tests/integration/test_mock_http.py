@@ -312,13 +312,15 @@ def test_log(log_path):
 def test_cli():
     for args, msg in ((["--port", "abc"], "--port"), (["--fail-kinds", "bogus"], "bogus"),
                       (["--fail-rate", "2"], "--fail-rate"), (["--wat"], "--wat"),
-                      (["--seed"], "--seed")):
+                      (["--seed"], "--seed"), (["--cache-mb", "8193"], "--cache-mb"),
+                      (["--cache-mb", "-1"], "--cache-mb")):
         p = subprocess.run([MOCK, *args], capture_output=True, text=True, timeout=10)
         check(p.returncode == 2, "%s exits 2 (got %d)" % (args, p.returncode))
         check(p.stdout == "" and p.stderr.count("\n") == 1 and msg in p.stderr,
               "%s: one-line error %r" % (args, p.stderr))
     p = subprocess.run([MOCK, "--help"], capture_output=True, text=True, timeout=10)
     check(p.returncode == 0 and "usage: bossdb-mock" in p.stdout, "--help")
+    check("--cache-mb N" in p.stdout, "--help lists --cache-mb")
 
 
 def test_timing(base):
@@ -342,7 +344,7 @@ def main():
     log.close()
     proc = None
     try:
-        proc, base = start("--log", log.name, "--token", TOKEN, "--seed", "3")
+        proc, base = start("--log", log.name, "--token", TOKEN, "--seed", "3", "--cache-mb", "64")
         test_metadata(base)
         test_cutouts(base)
         test_errors(base)

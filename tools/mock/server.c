@@ -27,11 +27,12 @@
 #include "synth.h"
 
 enum {
-    CACHE_SLOTS = 32,
-    GEN_PARALLEL = 2,         /* bodies generated at once */
-    READ_BLOCK = 256 * 1024,  /* bytes handed to MHD per reader call */
-    SLOW_FIRST = 4096,        /* bytes a slow body sends before it stalls */
-    CONNECTION_TIMEOUT_S = 60 /* idle keep-alive connections, like the load balancer */
+    CACHE_MIN_SLOTS = 32,           /* entries in the cache, at least ... */
+    CACHE_BYTES_PER_SLOT = 1 << 18, /* ... and one per 256 KiB of cache_bytes */
+    GEN_PARALLEL = 2,               /* bodies generated at once */
+    READ_BLOCK = 256 * 1024,        /* bytes handed to MHD per reader call */
+    SLOW_FIRST = 4096,              /* bytes a slow body sends before it stalls */
+    CONNECTION_TIMEOUT_S = 60       /* idle keep-alive connections, like the load balancer */
 };
 
 typedef struct body_ref {
@@ -59,7 +60,8 @@ struct mtp_mock {
     mtp_fault_counter *counter;
 
     pthread_mutex_t cache_lock;
-    cache_entry cache[CACHE_SLOTS];
+    cache_entry *cache; /* cache_slots entries */
+    size_t cache_slots;
     size_t cache_total;
     uint64_t cache_clock;
 
@@ -134,7 +136,7 @@ static body_ref *cache_get(mtp_mock *m, const char *key)
 {
     body_ref *found = NULL;
     pthread_mutex_lock(&m->cache_lock);
-    for (int i = 0; i < CACHE_SLOTS; i++) {
+    for (size_t i = 0; i < m->cache_slots; i++) {
         cache_entry *e = &m->cache[i];
         if (e->body != NULL && strcmp(e->key, key) == 0) {
             e->used = ++m->cache_clock;
@@ -153,12 +155,12 @@ static void cache_put(mtp_mock *m, const char *key, body_ref *b)
         return;
     pthread_mutex_lock(&m->cache_lock);
     int present = 0;
-    for (int i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < m->cache_slots; i++)
         present |= m->cache[i].body != NULL && strcmp(m->cache[i].key, key) == 0;
     while (!present) {
         /* Take a free slot if there is room; otherwise evict the least recently used. */
-        int free_slot = -1, lru = -1;
-        for (int i = 0; i < CACHE_SLOTS; i++) {
+        ptrdiff_t free_slot = -1, lru = -1;
+        for (ptrdiff_t i = 0; i < (ptrdiff_t)m->cache_slots; i++) {
             if (m->cache[i].body == NULL)
                 free_slot = free_slot < 0 ? i : free_slot;
             else if (lru < 0 || m->cache[i].used < m->cache[lru].used)
@@ -494,6 +496,15 @@ int mtp_mock_start(mtp_mock **out, const mtp_mock_options *options, mtp_error *e
             goto out;
         }
     }
+    /* Enough entries for the bodies that fit: most cutouts of a plan are far below 1 MB. */
+    m->cache_slots = options->cache_bytes / CACHE_BYTES_PER_SLOT;
+    if (m->cache_slots < CACHE_MIN_SLOTS)
+        m->cache_slots = CACHE_MIN_SLOTS;
+    m->cache = calloc(m->cache_slots, sizeof *m->cache);
+    if (m->cache == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "mock: out of memory");
+        goto out;
+    }
     rc = mtp_fault_counter_new(&m->counter, err);
     if (rc < 0)
         goto out;
@@ -535,6 +546,18 @@ unsigned mtp_mock_port(const mtp_mock *mock)
     return mock->port;
 }
 
+void mtp_mock_cache_usage(mtp_mock *mock, size_t *entries, size_t *bytes, size_t *slots)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&mock->cache_lock);
+    for (size_t i = 0; i < mock->cache_slots; i++)
+        n += mock->cache[i].body != NULL;
+    *bytes = mock->cache_total;
+    pthread_mutex_unlock(&mock->cache_lock);
+    *entries = n;
+    *slots = mock->cache_slots;
+}
+
 void mtp_mock_free(mtp_mock *mock)
 {
     if (mock == NULL)
@@ -542,11 +565,12 @@ void mtp_mock_free(mtp_mock *mock)
     atomic_store(&mock->stopping, 1);
     if (mock->daemon != NULL)
         MHD_stop_daemon(mock->daemon);
-    for (int i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; mock->cache != NULL && i < mock->cache_slots; i++)
         if (mock->cache[i].body != NULL) {
             free(mock->cache[i].body->data);
             free(mock->cache[i].body);
         }
+    free(mock->cache);
     if (mock->log != NULL)
         fclose(mock->log);
     mtp_fault_counter_free(mock->counter);

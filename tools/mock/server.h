@@ -44,7 +44,8 @@ typedef struct mtp_mock_options {
     unsigned delay_ms;    /* added to every response */
     unsigned slow_ms;     /* the stall of a "slow" fault */
     const char *log_path; /* NULL: no log (appended to, created if missing) */
-    size_t cache_bytes;   /* total size of cached cutout bodies */
+    size_t cache_bytes;   /* total size of cached cutout bodies; the cache also holds at
+                           * most max(32, cache_bytes / 256 KiB) bodies */
 } mtp_mock_options;
 
 #define MTP_MOCK_OPTIONS_INIT                                                                      \
@@ -63,6 +64,12 @@ int mtp_mock_start(mtp_mock **out, const mtp_mock_options *options, mtp_error *e
 
 /* The port actually bound. */
 unsigned mtp_mock_port(const mtp_mock *mock);
+
+/*
+ * The cutout-body cache right now: bodies held, their total bytes, and the number of
+ * entries it can hold (for tests and for sizing --cache-mb).
+ */
+void mtp_mock_cache_usage(mtp_mock *mock, size_t *entries, size_t *bytes, size_t *slots);
 
 /* Stop serving (in-flight stalls end early), close the log, free everything. Accepts NULL. */
 void mtp_mock_free(mtp_mock *mock);

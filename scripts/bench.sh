@@ -42,7 +42,10 @@ while [ $# -gt 0 ]; do
     *) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$runs" in ''|*[!0-9]*|0) echo "bench: --runs: '$runs' is not a positive integer" >&2; exit 2 ;; esac
+case "$runs" in
+  ''|*[!0-9]*|0) echo "bench: --runs: '$runs' is not a positive integer" >&2; exit 2 ;;
+esac
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { echo "bench: $*" >&2; }
 want() { case ",$rows," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -162,8 +165,11 @@ for run in $(seq "$runs"); do
 done
 
 mkdir -p "$BUILD"
-$PY "$LIB" table "$RUNS" "$BUILD/bench.json" \
-  "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)" \
-  "runs=$runs" "jobs=$jobs" "cores=$(nproc)" "loadavg at start=$(cut -d' ' -f1-3 /proc/loadavg)" \
-  "mock=bossdb-mock on loopback, warmed first ($warm_bytes bytes in the check pass), shares the cores with the client; its CPU is not in the rows" \
-  "json=$BUILD/bench.json"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
+mock_note="bossdb-mock on loopback, warmed first ($warm_bytes bytes in the check pass);"
+mock_note="$mock_note it shares the $(nproc) cores with the client, its CPU is not in the rows"
+$PY "$LIB" table "$RUNS" "$BUILD/bench.json" "commit=$commit" "runs=$runs" "jobs=$jobs" \
+  "cores=$(nproc)" "loadavg at start=$load_at_start" \
+  "loadavg at end=$(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine count)" \
+  "mock=$mock_note" "json=$BUILD/bench.json"

@@ -191,7 +191,9 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
                                    NULL,
                                    label_of(split, i, region),
                                    region,
-                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start}};
+                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start},
+                                   NULL,
+                                   NULL};
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             mismatches += s.label != region;

@@ -748,8 +748,8 @@ static const char *check_chunk(const mtp_chunk *chunk, const uint8_t *raw, size_
         return "no bytes";
     uLong bound = compressBound((uLong)n);
     if (chunk->size < 7 || chunk->size > bound) {
-        snprintf(why, why_len, "%zu bytes (a deflated slice of %zu bytes has 7..%lu)",
-                 chunk->size, n, (unsigned long)bound);
+        snprintf(why, why_len, "%zu bytes (a deflated slice of %zu bytes has 7..%lu)", chunk->size,
+                 n, (unsigned long)bound);
         return why;
     }
     const uint8_t *d = chunk->data;
@@ -811,11 +811,11 @@ struct mtp_bundle {
     int depth;
     hsize_t height, width;
     hid_t root;
-    hid_t label_type;  /* enum of class names (classification) */
-    hid_t region_type; /* enum of region names */
-    hid_t memspace;    /* one chunk: (1, h, w) or (1, 1, h, w) */
-    hid_t target_mem;  /* features: compound type of mtp_feature_row in memory */
-    hid_t target_disk; /* features: the packed compound type in the file */
+    hid_t label_type;      /* enum of class names (classification) */
+    hid_t region_type;     /* enum of region names */
+    hid_t memspace;        /* one chunk: (1, h, w) or (1, 1, h, w) */
+    hid_t target_mem;      /* features: compound type of mtp_feature_row in memory */
+    hid_t target_disk;     /* features: the packed compound type in the file */
     size_t rows_per_slice; /* features: quadrants per slice */
     split_state splits[MTP_MAX_SPLITS];
 };
@@ -938,10 +938,9 @@ static int check_task(mtp_bundle *b, int task, mtp_error *err)
                                  t->name, t->depth);
         b->rows_per_slice = mtp_features_rows_per_slice(cfg, task, first);
         if (b->rows_per_slice == 0)
-            return mtp_error_set(err, MTP_EINVAL,
-                                 "%s: quadrant %d does not divide the %llux%llu slices", t->name,
-                                 t->quadrant, (unsigned long long)b->height,
-                                 (unsigned long long)b->width);
+            return mtp_error_set(
+                err, MTP_EINVAL, "%s: quadrant %d does not divide the %llux%llu slices", t->name,
+                t->quadrant, (unsigned long long)b->height, (unsigned long long)b->width);
     }
     return 0;
 }
@@ -1067,8 +1066,8 @@ out:
 /* The fields of mtp_feature_row in file order, with their units and definitions. */
 enum { TARGET_FIELDS = 9 };
 static const char *const target_names[TARGET_FIELDS] = {
-    "region",     "z",        "quadrant",       "slice_index",     "vessel_pct",
-    "axon_pct",   "cell_count", "mean_cell_area", "mean_nn_distance"};
+    "region",   "z",          "quadrant",       "slice_index",     "vessel_pct",
+    "axon_pct", "cell_count", "mean_cell_area", "mean_nn_distance"};
 static const char *const target_units[TARGET_FIELDS] = {
     "", "voxel", "", "", "percent", "percent", "cells", "pixels", "pixels"};
 
@@ -1087,18 +1086,17 @@ static int target_types(mtp_bundle *b, mtp_error *err)
             goto fail;
     }
     const size_t mem_off[TARGET_FIELDS] = {
-        offsetof(mtp_feature_row, region),           offsetof(mtp_feature_row, z),
-        offsetof(mtp_feature_row, quadrant),         offsetof(mtp_feature_row, slice_index),
-        offsetof(mtp_feature_row, vessel_pct),       offsetof(mtp_feature_row, axon_pct),
-        offsetof(mtp_feature_row, cell_count),       offsetof(mtp_feature_row, mean_cell_area),
+        offsetof(mtp_feature_row, region),          offsetof(mtp_feature_row, z),
+        offsetof(mtp_feature_row, quadrant),        offsetof(mtp_feature_row, slice_index),
+        offsetof(mtp_feature_row, vessel_pct),      offsetof(mtp_feature_row, axon_pct),
+        offsetof(mtp_feature_row, cell_count),      offsetof(mtp_feature_row, mean_cell_area),
         offsetof(mtp_feature_row, mean_nn_distance)};
-    const hid_t mem_types[TARGET_FIELDS] = {
-        mem_region,         H5T_NATIVE_INT64,  H5T_NATIVE_INT32,  H5T_NATIVE_INT64,
-        H5T_NATIVE_DOUBLE,  H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64,  H5T_NATIVE_DOUBLE,
-        H5T_NATIVE_DOUBLE};
-    const hid_t disk_types[TARGET_FIELDS] = {
-        b->region_type,   H5T_STD_I64LE,   H5T_STD_I32LE,   H5T_STD_I64LE,  H5T_IEEE_F64LE,
-        H5T_IEEE_F64LE,   H5T_STD_I64LE,   H5T_IEEE_F64LE,  H5T_IEEE_F64LE};
+    const hid_t mem_types[TARGET_FIELDS] = {mem_region,       H5T_NATIVE_INT64,  H5T_NATIVE_INT32,
+                                            H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE,
+                                            H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE};
+    const hid_t disk_types[TARGET_FIELDS] = {b->region_type, H5T_STD_I64LE,  H5T_STD_I32LE,
+                                             H5T_STD_I64LE,  H5T_IEEE_F64LE, H5T_IEEE_F64LE,
+                                             H5T_STD_I64LE,  H5T_IEEE_F64LE, H5T_IEEE_F64LE};
     /* Packed in the file: no padding bytes, so nothing uninitialised can reach it. */
     size_t disk_size = 0;
     for (int i = 0; i < TARGET_FIELDS; i++)
@@ -1134,8 +1132,8 @@ static void quadrant_order(const mtp_bundle *b, char *buf, size_t cap)
     buf[0] = '\0';
     for (size_t k = 0; k < b->rows_per_slice && len < cap; k++) {
         size_t y = k / across * q, x = k % across * q;
-        int n = snprintf(buf + len, cap - len, "%s%zu = (y %zu-%zu, x %zu-%zu)", k ? ", " : "",
-                         k, y, y + q, x, x + q);
+        int n = snprintf(buf + len, cap - len, "%s%zu = (y %zu-%zu, x %zu-%zu)", k ? ", " : "", k,
+                         y, y + q, x, x + q);
         if (n < 0)
             break;
         len += (size_t)n;
@@ -1150,7 +1148,7 @@ static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_e
     snprintf(where, sizeof where, "/%s/targets", name);
     hsize_t dims[1] = {s->nrows};
     hsize_t chunk[1] = {s->nrows < MTP_BUNDLE_TARGET_CHUNK_ROWS ? s->nrows
-                                                                 : MTP_BUNDLE_TARGET_CHUNK_ROWS};
+                                                                : MTP_BUNDLE_TARGET_CHUNK_ROWS};
     hid_t space = H5Screate_simple(1, dims, NULL);
     hid_t dcpl = creation_plist(H5P_DATASET_CREATE);
     int rc = 0;
@@ -1158,8 +1156,8 @@ static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_e
         (b->cfg->output.compression == MTP_COMPRESS_GZIP &&
          H5Pset_deflate(dcpl, (unsigned)b->cfg->output.level) < 0))
         goto fail;
-    s->targets = H5Dcreate2(s->group, "targets", b->target_disk, space, H5P_DEFAULT, dcpl,
-                            H5P_DEFAULT);
+    s->targets =
+        H5Dcreate2(s->group, "targets", b->target_disk, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (s->targets < 0)
         goto fail;
     goto out;
@@ -1180,11 +1178,10 @@ out:
              "images[slice_index], the %d x %d quadrants of each slice numbered %s",
              q, q, order);
     char defs[TARGET_FIELDS][1024];
-    snprintf(defs[0], sizeof defs[0],
-             "region of the slice (enum: region name -> row of /regions)");
+    snprintf(defs[0], sizeof defs[0], "region of the slice (enum: region name -> row of /regions)");
     snprintf(defs[1], sizeof defs[1], "absolute z of the slice in the frame, in voxels");
-    snprintf(defs[2], sizeof defs[2],
-             "quadrant of the slice, 0..%zu, row-major: %s", b->rows_per_slice - 1, order);
+    snprintf(defs[2], sizeof defs[2], "quadrant of the slice, 0..%zu, row-major: %s",
+             b->rows_per_slice - 1, order);
     snprintf(defs[3], sizeof defs[3],
              "index of the slice in this split's images, region and origin");
     snprintf(defs[4], sizeof defs[4],
@@ -1208,11 +1205,9 @@ out:
         def_ptrs[i] = defs[i];
     rc = dataset_labels(&c, s->targets, where, description, "row", NULL);
     if (rc == 0)
-        rc = attr_strings(&c, s->targets, where, "field_names", target_names, TARGET_FIELDS,
-                          false);
+        rc = attr_strings(&c, s->targets, where, "field_names", target_names, TARGET_FIELDS, false);
     if (rc == 0)
-        rc = attr_strings(&c, s->targets, where, "field_units", target_units, TARGET_FIELDS,
-                          false);
+        rc = attr_strings(&c, s->targets, where, "field_units", target_units, TARGET_FIELDS, false);
     if (rc == 0)
         rc = attr_strings(&c, s->targets, where, "field_definitions", def_ptrs, TARGET_FIELDS,
                           false);
@@ -1252,8 +1247,7 @@ static const char *check_row(const mtp_bundle *b, int split, size_t r, const mtp
         return why;
     }
     if (row->region < 0 || row->region >= cfg->nregions || b->task->excluded[row->region]) {
-        snprintf(why, why_len, "region %" PRId32 " is not one of the task's regions",
-                 row->region);
+        snprintf(why, why_len, "region %" PRId32 " is not one of the task's regions", row->region);
         return why;
     }
     const mtp_range *z = &cfg->splits[split].z;
@@ -1317,8 +1311,8 @@ static int split_targets(mtp_bundle *b, split_state *s, const char *name, mtp_er
             return mtp_error_set(err, MTP_EINVAL,
                                  "%s: /%s/targets row %zu: region %s, z %" PRId64
                                  " differ from sample %zu's (region %s, z %" PRId64 ")",
-                                 b->f.path, name, r, b->cfg->regions[row->region].name, row->z,
-                                 i, b->cfg->regions[s->region_of[i]].name, s->origins[3 * i]);
+                                 b->f.path, name, r, b->cfg->regions[row->region].name, row->z, i,
+                                 b->cfg->regions[s->region_of[i]].name, s->origins[3 * i]);
     }
     if (H5Dwrite(s->targets, b->target_mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->rows) < 0)
         return h5_fail(err, b->f.path, "write /%s/targets", name);
@@ -1599,8 +1593,8 @@ int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle
     for (int d = 0; d < b->depth; d++) {
         hsize_t index[2] = {i, (hsize_t)d};
         size_t off = (size_t)d * slice;
-        if (write_slice(s->images, rank, index, b->height, b->width, b->memspace,
-                        smp->image + off, image_chunks != NULL ? &image_chunks[d] : NULL) < 0)
+        if (write_slice(s->images, rank, index, b->height, b->width, b->memspace, smp->image + off,
+                        image_chunks != NULL ? &image_chunks[d] : NULL) < 0)
             return h5_fail(err, b->f.path, "write /%s/images sample %zu", name, i);
         if (smp->mask != NULL &&
             write_slice(s->masks, rank, index, b->height, b->width, b->memspace, smp->mask + off,
@@ -1920,8 +1914,8 @@ int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint
         const char *bad = check_chunk(&chunks[z], cube + (size_t)z * h * w, (size_t)(h * w),
                                       cfg->output.level, why, sizeof why);
         if (bad != NULL)
-            return mtp_error_set(err, MTP_EINVAL, "%s: %s chunk %" PRId64 ": %s", v->f.path,
-                                 where, z, bad);
+            return mtp_error_set(err, MTP_EINVAL, "%s: %s chunk %" PRId64 ": %s", v->f.path, where,
+                                 z, bad);
     }
     int rc = 0;
     hid_t memspace = H5Screate_simple(3, one_chunk, NULL);

@@ -41,8 +41,7 @@ static const uint8_t **slice_pointers(const uint8_t *buf, size_t n)
 }
 
 /* compress2 exactly as H5Zdeflate.c calls it. */
-static void reference_deflate(const uint8_t *src, size_t n, int level, uint8_t **out,
-                              size_t *len)
+static void reference_deflate(const uint8_t *src, size_t n, int level, uint8_t **out, size_t *len)
 {
     uLongf dst_len = compressBound((uLong)n);
     *out = malloc(dst_len);

@@ -20,6 +20,7 @@
 #include "chunks.h"
 #include "config.h"
 #include "h5bundle.h"
+#include "synth.h"
 
 #define TOKEN "secret-token-never-in-files"
 #define EDGE 8 /* regions are EDGE x EDGE tiles */
@@ -215,8 +216,7 @@ static mtp_feature_row target_row(const mtp_config *cfg, int split, size_t r)
 }
 
 /* Chunks of `depth` slices of EDGE x EDGE at `bytes`, or NULL without a chunker. */
-static mtp_chunk *make_chunks(mtp_chunker *chunker, const uint8_t *bytes, int depth,
-                              size_t slice)
+static mtp_chunk *make_chunks(mtp_chunker *chunker, const uint8_t *bytes, int depth, size_t slice)
 {
     if (chunker == NULL)
         return NULL;
@@ -282,8 +282,8 @@ static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
                 s.mask = mask;
             sample_of(cfg, task, split, i, &s.region, s.origin);
             mtp_chunk *ic = make_chunks(chunker, image, t->depth, EDGE * EDGE);
-            mtp_chunk *mc = s.mask != NULL ? make_chunks(chunker, mask, t->depth, EDGE * EDGE)
-                                           : NULL;
+            mtp_chunk *mc =
+                s.mask != NULL ? make_chunks(chunker, mask, t->depth, EDGE * EDGE) : NULL;
             s.image_chunks = ic;
             s.mask_chunks = mc;
             rc = mtp_bundle_write_sample(b, split, i, &s, &err);
@@ -708,8 +708,8 @@ static void assert_i64s_attr(hid_t obj, const char *name, const int64_t *expecte
     int64_t v[64];
     ck_assert_int_eq(read_i64_attr(obj, name, v, 64), (int64_t)n);
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(v[i] == expected[i], "%s[%zu] = %lld, want %lld", name, i,
-                      (long long)v[i], (long long)expected[i]);
+        ck_assert_msg(v[i] == expected[i], "%s[%zu] = %lld, want %lld", name, i, (long long)v[i],
+                      (long long)expected[i]);
 }
 
 START_TEST(class_balance_is_recorded)
@@ -1157,7 +1157,6 @@ START_TEST(volumes_round_trip)
 }
 END_TEST
 
-
 /* ---- task 3: features ------------------------------------------------------------- */
 
 /* A targets row as read back: the file's region enum read as uint8 enum. */
@@ -1206,8 +1205,9 @@ START_TEST(features_round_trip)
     assert_dims(d, 1, dims);
     assert_layout(d, 1, chunk, 4);
     assert_dim_labels(d, "row");
-    assert_strs_attr(d, "field_names", "region|z|quadrant|slice_index|vessel_pct|axon_pct|"
-                                       "cell_count|mean_cell_area|mean_nn_distance");
+    assert_strs_attr(d, "field_names",
+                     "region|z|quadrant|slice_index|vessel_pct|axon_pct|"
+                     "cell_count|mean_cell_area|mean_nn_distance");
     assert_strs_attr(d, "field_units", "|voxel|||percent|percent|cells|pixels|pixels");
     int64_t v[1];
     ck_assert_int_eq(read_i64_attr(d, "quadrant", v, 1), 1);
@@ -1225,9 +1225,15 @@ START_TEST(features_round_trip)
     ck_assert_int_eq(H5Tget_class(ftype), H5T_COMPOUND);
     ck_assert_int_eq(H5Tget_nmembers(ftype), 9);
     ck_assert_uint_eq(H5Tget_size(ftype), 61);
-    const hid_t want[9] = {0,           H5T_STD_I64LE,  H5T_STD_I32LE,
-                           H5T_STD_I64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE,
-                           H5T_STD_I64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE};
+    const hid_t want[9] = {0,
+                           H5T_STD_I64LE,
+                           H5T_STD_I32LE,
+                           H5T_STD_I64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_STD_I64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_IEEE_F64LE};
     for (unsigned k = 0; k < 9; k++) {
         hid_t mt = H5Tget_member_type(ftype, k);
         if (k == 0) {
@@ -1358,8 +1364,8 @@ START_TEST(targets_are_checked)
     bad = row;
     bad.region = 2;
     ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
-    snprintf(want, sizeof want,
-             "%s: /all/targets row 5: region 2 is not one of the task's regions", path);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: region 2 is not one of the task's regions",
+             path);
     ck_assert_str_eq(err.msg, want);
     bad = row;
     bad.vessel_pct = 100.5;
@@ -1508,9 +1514,13 @@ START_TEST(precompressed_chunks_identical_at_full_size)
         ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
         ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
         for (size_t i = 0; i < n; i++) {
-            mtp_bundle_sample smp = {ptrs[i], ptrs[n + i], 0, (int)(i % 2),
+            mtp_bundle_sample smp = {ptrs[i],
+                                     ptrs[n + i],
+                                     0,
+                                     (int)(i % 2),
                                      {(int64_t)(i / 2 % 4), 0, (int64_t)(i % 2) * edge},
-                                     NULL, NULL};
+                                     NULL,
+                                     NULL};
             if (direct) {
                 smp.image_chunks = &chunks[i];
                 smp.mask_chunks = &chunks[n + i];
@@ -1544,9 +1554,8 @@ START_TEST(bad_chunks_are_refused)
         image[k] = (uint8_t)(k * 7);
     mtp_chunk good[2], lvl9 = {NULL, 0};
     for (int d = 0; d < 2; d++)
-        ck_assert_int_eq(mtp_chunk_deflate_one(image + d * EDGE * EDGE, EDGE * EDGE, 4, &good[d],
-                                               &err),
-                         0);
+        ck_assert_int_eq(
+            mtp_chunk_deflate_one(image + d * EDGE * EDGE, EDGE * EDGE, 4, &good[d], &err), 0);
     ck_assert_int_eq(mtp_chunk_deflate_one(image, EDGE * EDGE, 9, &lvl9, &err), 0);
     mtp_bundle *b = NULL;
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
@@ -1646,9 +1655,15 @@ START_TEST(files_for_readers)
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+    write_bundle(cfg, TASK_FEA, tmp_path("task3.h5"));
     write_volumes(cfg, tmp_path("volumes.h5"));
+    mtp_chunker *chunker = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, cfg->output.level, &err), 0);
+    write_bundle_with(cfg, TASK_SEG, tmp_path("task2_3d-chunks.h5"), chunker);
+    mtp_chunker_free(chunker);
     ck_assert(exists(tmp_path("task1.h5")) && exists(tmp_path("task2_3d.h5")) &&
-              exists(tmp_path("volumes.h5")));
+              exists(tmp_path("task3.h5")) && exists(tmp_path("volumes.h5")));
     free(cfg);
     if (keep == NULL)
         remove_tmpdir();
@@ -1726,6 +1741,87 @@ START_TEST(write_throughput_report)
 }
 END_TEST
 
+/*
+ * Writing n 256 x 256 image slices (a depth-1 task): through HDF5's deflate filter vs
+ * compressing them with a 2-thread chunker and writing with H5Dwrite_chunk. Reported, not
+ * asserted (the files are compared). 96 slices by default; MTP_H5BUNDLE_BENCH=1 runs 1440
+ * (MTNeuro's task 3 images).
+ */
+START_TEST(write_chunk_speed_report)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const int edge = 256;
+    size_t n = getenv("MTP_H5BUNDLE_BENCH") != NULL ? 1440 : 96, per_region = n / 2;
+    cfg->regions[0].x = (mtp_range){4600, 4600 + edge};
+    cfg->regions[0].y = (mtp_range){900, 900 + edge};
+    cfg->regions[1].x = (mtp_range){3700, 3700 + edge};
+    cfg->regions[1].y = (mtp_range){700, 700 + edge};
+    cfg->z = (mtp_range){0, (int64_t)per_region};
+    cfg->splits[SPLIT_TRAIN].z = cfg->z;
+    cfg->tasks[TASK_CLS].nsplits = 1;
+    size_t slice = (size_t)edge * edge;
+    uint8_t *images = malloc(n * slice);
+    const uint8_t **ptrs = malloc(n * sizeof *ptrs);
+    mtp_error err = MTP_ERROR_INIT;
+    for (int r = 0; r < 2; r++) {
+        const mtp_region *reg = &cfg->regions[r];
+        mtp_box box = {reg->x.start, reg->x.stop, reg->y.start,
+                       reg->y.stop,  200,         200 + (int64_t)per_region};
+        ck_assert_int_eq(mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, images + r * per_region * slice,
+                                        per_region * slice, &err),
+                         0);
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = images + i * slice;
+    mtp_chunk *chunks = calloc(n, sizeof *chunks);
+    mtp_chunker *chunker = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    double secs[3] = {0, 0, 0}; /* filter write, chunker compress, direct write */
+    struct timespec t0, t1;
+    for (int direct = 0; direct < 2; direct++) {
+        if (direct) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, n, slice, chunks, &err), 0);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            secs[1] = elapsed(&t0, &t1);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        mtp_bundle *b = NULL;
+        const char *path = tmp_path(direct ? "direct.h5" : "filter.h5");
+        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            int r = (int)(i / per_region);
+            mtp_bundle_sample smp = {
+                ptrs[i],
+                NULL,
+                r,
+                r,
+                {(int64_t)(i % per_region), cfg->regions[r].y.start, cfg->regions[r].x.start},
+                direct ? &chunks[i] : NULL,
+                NULL};
+            ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err), 0);
+        }
+        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs[direct ? 2 : 0] = elapsed(&t0, &t1);
+    }
+    assert_same_file(tmp_path("filter.h5"), tmp_path("direct.h5"));
+    fprintf(stderr,
+            "h5bundle: %zu image slices 256x256, deflate 4: filter path %.2f s; chunker (2 "
+            "threads) %.2f s + H5Dwrite_chunk %.3f s = %.2f s; identical files\n",
+            n, secs[0], secs[1], secs[2], secs[1] + secs[2]);
+    mtp_chunks_release(chunks, n);
+    free(chunks);
+    mtp_chunker_free(chunker);
+    free(ptrs);
+    free(images);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("h5bundle");
@@ -1747,6 +1843,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, precompressed_chunks_identical_at_full_size);
     tcase_add_test(tc, bad_chunks_are_refused);
     tcase_add_test(tc, write_throughput_report);
+    tcase_add_test(tc, write_chunk_speed_report);
     suite_add_tcase(s, tc);
     TCase *files = tcase_create("files");
     tcase_add_test(files, files_for_readers);

@@ -8,6 +8,7 @@
 #define MTP_BUILD_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -21,9 +22,10 @@ typedef struct mtp_build_options {
     mtp_progress_cb progress;/* optional */
     void *progress_userdata;
     const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
+    bool archive;            /* also write <out>/<name>-<version>.tar.gz */
 } mtp_build_options;
 
-#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL}
+#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL, false}
 
 typedef struct mtp_build_stats {
     uint64_t blocks_total, blocks_cached, blocks_fetched; /* of the fetch stage */
@@ -31,6 +33,7 @@ typedef struct mtp_build_stats {
     double fetch_s, write_s;
     int nfiles;                              /* files written into the release */
     char release_dir[MTP_TEXT_MAX];          /* <out>/<name>-<version> */
+    char archive[MTP_TEXT_MAX + 8];          /* the .tar.gz written, "" if none */
     int nskipped;                            /* tasks whose kind is not built yet */
     char skipped[MTP_MAX_TASKS][MTP_NAME_MAX];
 } mtp_build_stats;

@@ -168,7 +168,7 @@ static uint64_t key_nbytes(const mtp_block_key *key)
 static int build_path(const mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n,
                       mtp_error *err)
 {
-    char server_hex[MTP_SHA256_HEX_LEN];
+    char server_hex[MTP_SHA256_HEX_SIZE];
     int rc = mtp_sha256_hex(key->server, strlen(key->server), server_hex);
     if (rc < 0)
         return mtp_error_set(err, rc, "cache: cannot hash the server URL");

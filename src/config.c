@@ -66,6 +66,7 @@ typedef struct parse_ctx {
     mtp_error *err;
     mtp_config *cfg;
     const node *token_node;  /* source.token's value, for redaction */
+    bool no_token;           /* a release's copy: the token is neither checked nor resolved */
 } parse_ctx;
 
 static void node_free(node *n)
@@ -1024,6 +1025,7 @@ static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
         if (token->block)
             return fail(pc, token, "source.token", "must be a plain or quoted scalar");
         why = strlen(token->value) != token->len ? "contains a NUL character" :
+              pc->no_token                        ? NULL :
                                                     check_token(token->value, token->len);
         if (why != NULL)
             return fail(pc, token, "source.token", "%s", why);
@@ -1039,7 +1041,8 @@ static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
         if (why != NULL)
             return fail(pc, token_env, "source.token_env", "%s", why);
         char because[MTP_TEXT_MAX];
-        if (token_from_env(s->token_env, s->token, because, sizeof because) < 0)
+        if (!pc->no_token &&
+            token_from_env(s->token_env, s->token, because, sizeof because) < 0)
             return fail(pc, token_env, "source.token_env", "%s", because);
     }
 
@@ -1641,8 +1644,8 @@ static int redact(const parse_ctx *pc, const char *text, size_t len, mtp_config 
 
 /* ---- public API -------------------------------------------------------------------------- */
 
-int mtp_config_parse(mtp_config **out, const char *name, const char *text, size_t len,
-                     mtp_error *err)
+static int parse_text(mtp_config **out, const char *name, const char *text, size_t len,
+                      bool no_token, mtp_error *err)
 {
     if (out == NULL || name == NULL || (text == NULL && len > 0))
         return mtp_error_set(err, MTP_EINVAL, "mtp_config_parse: invalid argument");
@@ -1659,7 +1662,7 @@ int mtp_config_parse(mtp_config **out, const char *name, const char *text, size_
     mtp_config *cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", name);
-    parse_ctx pc = {name, err, cfg, NULL};
+    parse_ctx pc = {name, err, cfg, NULL, no_token};
     snprintf(cfg->path, sizeof cfg->path, "%s", name);
     set_defaults(cfg);
     rc = build_tree(&pc, text, len, &root);
@@ -1670,12 +1673,20 @@ int mtp_config_parse(mtp_config **out, const char *name, const char *text, size_
     if (rc == 0)
         rc = redact(&pc, text, len, cfg);
     node_free(root);
+    if (rc == 0 && no_token)
+        memset(cfg->source.token, 0, sizeof cfg->source.token);
     if (rc < 0) {
         mtp_config_free(cfg);
         cfg = NULL;
     }
     *out = cfg;
     return rc;
+}
+
+int mtp_config_parse(mtp_config **out, const char *name, const char *text, size_t len,
+                     mtp_error *err)
+{
+    return parse_text(out, name, text, len, false, err);
 }
 
 /* Reads at most MAX_FILE_BYTES + 1 bytes, so a huge file is refused without reading it all. */
@@ -1721,7 +1732,7 @@ out:
     return rc;
 }
 
-int mtp_config_load(mtp_config **out, const char *path, mtp_error *err)
+static int load_file(mtp_config **out, const char *path, bool no_token, mtp_error *err)
 {
     if (out == NULL || path == NULL)
         return mtp_error_set(err, MTP_EINVAL, "mtp_config_load: invalid argument");
@@ -1730,9 +1741,19 @@ int mtp_config_load(mtp_config **out, const char *path, mtp_error *err)
     size_t len = 0;
     int rc = read_config_file(path, &text, &len, err);
     if (rc == 0)
-        rc = mtp_config_parse(out, path, text, len, err);
+        rc = parse_text(out, path, text, len, no_token, err);
     free(text);
     return rc;
+}
+
+int mtp_config_load(mtp_config **out, const char *path, mtp_error *err)
+{
+    return load_file(out, path, false, err);
+}
+
+int mtp_config_load_copy(mtp_config **out, const char *path, mtp_error *err)
+{
+    return load_file(out, path, true, err);
 }
 
 int mtp_config_override(mtp_config *cfg, const char *source_url, const char *token_env,

@@ -169,6 +169,13 @@ typedef struct mtp_config {
  */
 int mtp_config_load(mtp_config **out, const char *path, mtp_error *err);
 
+/*
+ * Load a release's copy of its config (config.yaml, token redacted): the same checks,
+ * except that the token is neither validated nor read from source.token_env; the
+ * returned source.token is empty. For commands that only read a release (archive).
+ */
+int mtp_config_load_copy(mtp_config **out, const char *path, mtp_error *err);
+
 /* The same from a string (for tests); `name` stands for the file name in errors. */
 int mtp_config_parse(mtp_config **out, const char *name, const char *text, size_t len,
                      mtp_error *err);

@@ -68,7 +68,7 @@ void mtp_hex(const unsigned char *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-int mtp_sha256_hex(const void *data, size_t n, char out[MTP_SHA256_HEX_LEN])
+int mtp_sha256_hex(const void *data, size_t n, char out[MTP_SHA256_HEX_SIZE])
 {
     unsigned char digest[MTP_SHA256_LEN];
     int rc = mtp_sha256(data, n, digest);

@@ -110,7 +110,7 @@ static int exists(const char *path)
 
 START_TEST(sha256_known_vector)
 {
-    char hex[MTP_SHA256_HEX_LEN];
+    char hex[MTP_SHA256_HEX_SIZE];
     ck_assert_int_eq(mtp_sha256_hex("abc", 3, hex), 0);
     ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     ck_assert_int_eq(mtp_sha256_hex("", 0, hex), 0);

@@ -1,0 +1,477 @@
+#include "build.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "boss.h"
+#include "cache.h"
+#include "fetch.h"
+#include "fsutil.h"
+#include "h5bundle.h"
+#include "h5read.h"
+#include "preview.h"
+#include "release.h"
+#include "archive.h"
+#include "plan.h"
+#include "tasks.h"
+#include "volume.h"
+
+/* The samples of one (task, split) and how far the build has written them. */
+typedef struct split_work {
+    mtp_sample *samples;
+    size_t n;
+    size_t next;            /* index of the next sample to write */
+    int64_t mismatches;     /* classification: labels that differ from the tile's region */
+} split_work;
+
+typedef struct task_work {
+    bool active;            /* false for kinds this version does not build */
+    mtp_bundle *bundle;
+    split_work splits[MTP_MAX_SPLITS]; /* indexed like cfg->tasks[t].splits[] */
+} task_work;
+
+typedef struct build_state {
+    const mtp_config *cfg;
+    const mtp_build_options *opt;
+    mtp_build_stats *stats;
+    mtp_plan *plan;
+    mtp_cache *cache;
+    mtp_boss *boss;
+    mtp_channel_meta meta[MTP_MAX_CHANNELS];
+    task_work tasks[MTP_MAX_TASKS];
+    mtp_volumes *volumes;
+    mtp_volume cubes[MTP_MAX_CHANNELS]; /* the current region's cube per used channel */
+    uint8_t *mask;          /* scratch for one sample's mask */
+    uint64_t samples_total, samples_done;
+    struct timespec started;
+} build_state;
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static bool cancelled(const build_state *st)
+{
+    return st->opt->cancel != NULL && *st->opt->cancel != 0;
+}
+
+static void report(build_state *st, mtp_phase phase, const char *what, const char *note)
+{
+    if (st->opt->progress == NULL)
+        return;
+    mtp_progress p = {0};
+    p.phase = phase;
+    p.what = what;
+    p.done = st->samples_done;
+    p.total = st->samples_total;
+    p.elapsed_s = seconds_since(&st->started);
+    p.note = note;
+    st->opt->progress(&p, st->opt->progress_userdata);
+}
+
+static int join_path(char *buf, size_t n, const char *dir, const char *name, mtp_error *err)
+{
+    int len = snprintf(buf, n, "%s/%s", dir, name);
+    if (len < 0 || (size_t)len >= n)
+        return mtp_error_set(err, MTP_ERANGE, "%s/%s: path too long", dir, name);
+    return 0;
+}
+
+static int fetch_missing(build_state *st, mtp_error *err)
+{
+    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
+    fopt.progress = st->opt->progress;
+    fopt.progress_userdata = st->opt->progress_userdata;
+    fopt.cancel = st->opt->cancel;
+    /* Cached blocks are verified when the region cubes read them; no need to read twice. */
+    fopt.verify_cached = 0;
+    mtp_fetch_stats fs = {0};
+    int rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
+    st->stats->blocks_total = fs.blocks_total;
+    st->stats->blocks_cached += fs.blocks_cached;
+    st->stats->blocks_fetched += fs.blocks_fetched;
+    st->stats->requests += fs.requests;
+    st->stats->retries += fs.retries;
+    st->stats->bytes_body += fs.bytes_body;
+    st->stats->bytes_decoded += fs.bytes_decoded;
+    st->stats->fetch_s += fs.wall_s;
+    return rc;
+}
+
+/* Open one bundle per buildable task and declare every split with its sample count. */
+static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    for (int t = 0; t < cfg->ntasks; t++) {
+        const mtp_task *task = &cfg->tasks[t];
+        task_work *tw = &st->tasks[t];
+        if (task->kind == MTP_TASK_FEATURES) {
+            snprintf(st->stats->skipped[st->stats->nskipped++], MTP_NAME_MAX, "%s",
+                     task->name);
+            continue;
+        }
+        tw->active = true;
+        char name[MTP_NAME_MAX + 8], path[4096];
+        snprintf(name, sizeof name, "%s.h5", task->name);
+        int rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        if (rc == 0)
+            rc = mtp_bundle_create(&tw->bundle, path, cfg, t, meta, err);
+        for (int k = 0; rc == 0 && k < task->nsplits; k++) {
+            split_work *sw = &tw->splits[k];
+            rc = mtp_tasks_samples(cfg, t, task->splits[k], &sw->samples, &sw->n, err);
+            if (rc == 0)
+                rc = mtp_bundle_add_split(tw->bundle, task->splits[k], sw->n, err);
+            st->samples_total += sw->n;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Load the cubes of region r for every channel the plan uses (retrying once through the
+ * fetcher when a cached block went missing or bad since the fetch stage). */
+static int load_region(build_state *st, int r, mtp_error *err)
+{
+    mtp_box box = mtp_volume_region_box(st->cfg, r);
+    for (int c = 0; c < st->cfg->nchannels; c++) {
+        if (!st->plan->used[c])
+            continue;
+        int rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c,
+                                 st->meta[c].dtype, &box, err);
+        if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
+            report(st, MTP_PHASE_WRITE, "refetch", err->msg);
+            rc = fetch_missing(st, err);
+            if (rc == 0)
+                rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c,
+                                     st->meta[c].dtype, &box, err);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void release_region(build_state *st)
+{
+    for (int c = 0; c < st->cfg->nchannels; c++)
+        mtp_volume_release(&st->cubes[c]);
+}
+
+/* Write every sample of region r for task t, split slot k. */
+static int write_split_region(build_state *st, int t, int k, int r, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    const mtp_task *task = &cfg->tasks[t];
+    split_work *sw = &st->tasks[t].splits[k];
+    const mtp_volume *images = &st->cubes[task->image_channel];
+    const mtp_volume *labels = &st->cubes[task->label_channel];
+    size_t h = images->ny, w = images->nx, slice = h * w;
+    int region_class = mtp_tasks_region_class(cfg, t, r);
+    while (sw->next < sw->n && sw->samples[sw->next].region == r) {
+        const mtp_sample *sample = &sw->samples[sw->next];
+        size_t offset = (size_t)(sample->z - cfg->z.start) * slice;
+        mtp_bundle_sample out = {0};
+        out.image = images->data + offset;
+        out.region = r;
+        out.origin[0] = sample->z;
+        out.origin[1] = cfg->regions[r].y.start;
+        out.origin[2] = cfg->regions[r].x.start;
+        int rc = 0;
+        if (task->kind == MTP_TASK_SEGMENTATION) {
+            rc = mtp_tasks_mask(cfg, t, r, sample->z, labels->data + offset, st->mask,
+                                (size_t)task->depth, h, w, err);
+            out.mask = st->mask;
+        } else {
+            rc = mtp_tasks_tile_label(cfg, t, r, sample->z, labels->data + offset, h, w,
+                                      &out.label, err);
+            if (rc == 0 && out.label != region_class)
+                sw->mismatches++;
+        }
+        if (rc == 0)
+            rc = mtp_bundle_write_sample(st->tasks[t].bundle, task->splits[k], sw->next, &out,
+                                         err);
+        if (rc < 0)
+            return rc;
+        sw->next++;
+        st->samples_done++;
+    }
+    return 0;
+}
+
+static int write_region(build_state *st, int r, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    for (int t = 0; t < cfg->ntasks; t++) {
+        if (!st->tasks[t].active || cfg->tasks[t].excluded[r])
+            continue;
+        for (int k = 0; k < cfg->tasks[t].nsplits; k++) {
+            int rc = write_split_region(st, t, k, r, err);
+            if (rc < 0)
+                return rc;
+        }
+        report(st, MTP_PHASE_WRITE, cfg->tasks[t].name, NULL);
+        if (cancelled(st))
+            return mtp_error_set(err, MTP_ECANCEL, "build cancelled");
+    }
+    if (st->volumes == NULL)
+        return 0;
+    for (int c = 0; c < cfg->nchannels; c++) {
+        if (!st->plan->used[c])
+            continue;
+        int rc = mtp_volumes_write(st->volumes, r, c, st->cubes[c].data, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int finish_bundles(build_state *st, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    for (int t = 0; t < cfg->ntasks; t++) {
+        task_work *tw = &st->tasks[t];
+        if (!tw->active)
+            continue;
+        int rc = 0;
+        for (int k = 0; rc == 0 && k < cfg->tasks[t].nsplits; k++) {
+            if (cfg->tasks[t].kind != MTP_TASK_CLASSIFICATION || tw->splits[k].n == 0)
+                continue;
+            rc = mtp_bundle_split_attr(
+                tw->bundle, cfg->tasks[t].splits[k], "label_region_mismatches",
+                tw->splits[k].mismatches,
+                "number of samples whose reference label (most frequent ROI code, mapped) "
+                "differs from the region the tile was cut from",
+                err);
+        }
+        mtp_bundle *bundle = tw->bundle;
+        tw->bundle = NULL;
+        if (rc == 0)
+            rc = mtp_bundle_finish(bundle, err);
+        else
+            mtp_bundle_abort(bundle);
+        if (rc < 0)
+            return rc;
+        st->stats->nfiles++;
+    }
+    if (st->volumes != NULL) {
+        mtp_volumes *volumes = st->volumes;
+        st->volumes = NULL;
+        int rc = mtp_volumes_finish(volumes, err);
+        if (rc < 0)
+            return rc;
+        st->stats->nfiles++;
+    }
+    return 0;
+}
+
+static int write_config_copy(build_state *st, mtp_error *err)
+{
+    char path[4096];
+    int rc = join_path(path, sizeof path, st->stats->release_dir, "config.yaml", err);
+    if (rc == 0)
+        rc = mtp_write_file_atomic(path, st->cfg->redacted_text, st->cfg->redacted_len, err);
+    if (rc == 0)
+        st->stats->nfiles++;
+    return rc;
+}
+
+/* previews/<task>_<split>.png for every task file. */
+static int write_previews(build_state *st, mtp_error *err)
+{
+    char dir[4096];
+    int rc = join_path(dir, sizeof dir, st->stats->release_dir, "previews", err);
+    for (int t = 0; rc == 0 && t < st->cfg->ntasks; t++) {
+        if (!st->tasks[t].active)
+            continue;
+        char name[MTP_NAME_MAX + 8], path[4096];
+        snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
+        int n = 0;
+        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        if (rc == 0)
+            rc = mtp_preview_bundle(path, dir, &n, err);
+        st->stats->nfiles += n;
+    }
+    return rc;
+}
+
+/* manifest.json, SUMS, datasheet and citation metadata, from the files as written. */
+static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    mtp_bundle_summary *summaries = calloc((size_t)cfg->ntasks, sizeof *summaries);
+    if (summaries == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for task summaries");
+    int n = 0, rc = 0;
+    for (int t = 0; rc == 0 && t < cfg->ntasks; t++) {
+        if (!st->tasks[t].active)
+            continue;
+        char name[MTP_NAME_MAX + 8], path[4096];
+        snprintf(name, sizeof name, "%s.h5", cfg->tasks[t].name);
+        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        if (rc == 0)
+            rc = mtp_h5read_summary(path, &summaries[n++], err);
+    }
+    mtp_release_info info = {0};
+    info.builder = meta->builder;
+    info.bundle_format_version = MTP_BUNDLE_FORMAT_VERSION;
+    memcpy(info.voxel_size, meta->voxel_size, sizeof info.voxel_size);
+    info.voxel_unit = meta->voxel_unit;
+    info.source_url = cfg->source.url;
+    if (rc == 0)
+        rc = mtp_release_write(st->stats->release_dir, cfg, summaries, n, &info, err);
+    free(summaries);
+    return rc;
+}
+
+static int write_archive(build_state *st, mtp_error *err)
+{
+    char *path = st->stats->archive;
+    size_t cap = sizeof st->stats->archive;
+    int len = snprintf(path, cap, "%s.tar.gz", st->stats->release_dir);
+    if (len < 0 || (size_t)len >= cap)
+        return mtp_error_set(err, MTP_ERANGE, "%s.tar.gz: path too long", st->stats->release_dir);
+    int rc = mtp_archive_write(st->stats->release_dir, path, st->cfg->output.mtime, err);
+    if (rc < 0)
+        path[0] = '\0';
+    return rc;
+}
+
+/* BossDB says "micrometers"; the bundle format says "micrometer" (a unit, not a count). */
+static void singular_unit(const char *unit, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", unit);
+    size_t len = strlen(buf);
+    if (len > 1 && buf[len - 1] == 's')
+        buf[len - 1] = '\0';
+}
+
+static void free_state(build_state *st)
+{
+    for (int t = 0; t < MTP_MAX_TASKS; t++) {
+        mtp_bundle_abort(st->tasks[t].bundle);
+        for (int k = 0; k < MTP_MAX_SPLITS; k++)
+            free(st->tasks[t].splits[k].samples);
+    }
+    mtp_volumes_abort(st->volumes);
+    release_region(st);
+    free(st->mask);
+    mtp_boss_free(st->boss);
+    mtp_cache_free(st->cache);
+    mtp_plan_free(st->plan);
+}
+
+static int prepare(build_state *st, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    const mtp_build_options *opt = st->opt;
+    int rc = mtp_plan_new(&st->plan, cfg, err);
+    if (rc == 0)
+        rc = mtp_cache_open(&st->cache, opt->cache_dir, err);
+    if (rc < 0)
+        return rc;
+    mtp_boss_options bopt = MTP_BOSS_OPTIONS_INIT;
+    mtp_boss_options_from_source(&bopt, &cfg->source);
+    if (opt->jobs > 0)
+        bopt.jobs = opt->jobs;
+    rc = mtp_boss_new(&st->boss, &bopt, err);
+    if (rc == 0) {
+        report(st, MTP_PHASE_METADATA, "metadata", NULL);
+        rc = mtp_fetch_metadata(st->boss, cfg, st->plan, st->meta, err);
+    }
+    if (rc == 0)
+        rc = fetch_missing(st, err);
+    return rc;
+}
+
+int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build_stats *stats,
+                  mtp_error *err)
+{
+    build_state st = {0};
+    st.cfg = cfg;
+    st.opt = opt;
+    st.stats = stats;
+    memset(stats, 0, sizeof *stats);
+    clock_gettime(CLOCK_MONOTONIC, &st.started);
+
+    int rc = 0;
+    int n = snprintf(stats->release_dir, sizeof stats->release_dir, "%s/%s-%s", opt->out_dir,
+                     cfg->release.name, cfg->release.version);
+    if (n < 0 || (size_t)n >= sizeof stats->release_dir) {
+        rc = mtp_error_set(err, MTP_ERANGE, "%s: output path too long", opt->out_dir);
+        goto out;
+    }
+    rc = prepare(&st, err);
+    if (rc < 0)
+        goto out;
+
+    struct timespec write_start;
+    clock_gettime(CLOCK_MONOTONIC, &write_start);
+    rc = mtp_mkdir_p(stats->release_dir, err);
+    if (rc < 0)
+        goto out;
+    /* Voxel size from the image channel's frame, in the bundle's (z, y, x) order. */
+    const mtp_channel_meta *frame = &st.meta[cfg->tasks[0].image_channel];
+    mtp_bundle_meta meta = {0};
+    char builder[64];
+    snprintf(builder, sizeof builder, "mtneuro-pack %s", MTP_VERSION);
+    meta.builder = builder;
+    meta.voxel_size[0] = frame->voxel_size[2];
+    meta.voxel_size[1] = frame->voxel_size[1];
+    meta.voxel_size[2] = frame->voxel_size[0];
+    char unit[32];
+    singular_unit(frame->voxel_unit, unit, sizeof unit);
+    meta.voxel_unit = unit;
+    rc = open_bundles(&st, &meta, err);
+    if (rc == 0 && cfg->output.volumes) {
+        char path[4096];
+        rc = join_path(path, sizeof path, stats->release_dir, "volumes.h5", err);
+        if (rc == 0)
+            rc = mtp_volumes_create(&st.volumes, path, cfg, &meta, err);
+    }
+    if (rc < 0)
+        goto out;
+
+    size_t tile = (size_t)(cfg->regions[0].x.stop - cfg->regions[0].x.start) *
+                  (size_t)(cfg->regions[0].y.stop - cfg->regions[0].y.start);
+    int max_depth = 1;
+    for (int t = 0; t < cfg->ntasks; t++)
+        if (cfg->tasks[t].depth > max_depth)
+            max_depth = cfg->tasks[t].depth;
+    st.mask = malloc(tile * (size_t)max_depth);
+    if (st.mask == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cannot allocate a mask buffer");
+        goto out;
+    }
+    for (int r = 0; r < cfg->nregions && rc == 0; r++) {
+        rc = load_region(&st, r, err);
+        if (rc == 0)
+            rc = write_region(&st, r, err);
+        release_region(&st);
+    }
+    if (rc == 0)
+        rc = finish_bundles(&st, err);
+    if (rc == 0)
+        rc = write_config_copy(&st, err);
+    if (rc == 0 && cfg->output.previews) {
+        report(&st, MTP_PHASE_RELEASE, "previews", NULL);
+        rc = write_previews(&st, err);
+    }
+    if (rc == 0) {
+        report(&st, MTP_PHASE_RELEASE, "metadata", NULL);
+        rc = write_release_metadata(&st, &meta, err);
+    }
+    if (rc == 0 && opt->archive) {
+        report(&st, MTP_PHASE_RELEASE, "archive", NULL);
+        rc = write_archive(&st, err);
+    }
+    stats->write_s = seconds_since(&write_start);
+out:
+    free_state(&st);
+    return rc;
+}

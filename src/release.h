@@ -1,0 +1,95 @@
+/*
+ * release.h — the Zenodo-ready metadata of a release directory (DESIGN §7): the datasheet
+ * README.md, CITATION.cff, .zenodo.json, croissant.json, manifest.json, SHA256SUMS, MD5SUMS.
+ *
+ * Every value comes from the config's `release` section, the bundle summaries, the caller's
+ * mtp_release_info and the files found in the directory; nothing is invented and nothing reads
+ * the clock, so the same inputs give byte-identical files (a date appears only when
+ * release.date is set). The source URL is written as given in info (never a token).
+ *
+ * manifest.json (jansson, 2-space indent, keys in this order, trailing newline):
+ *   format "mtneuro-release", manifest_version 1, name, version, title, license,
+ *   [date], builder, bundle_format_version, config_sha256,
+ *   source {url, resolution, channels {name: uri}}, voxel_size [z, y, x], voxel_unit,
+ *   files [{path, size, sha256, md5}]   every file except manifest.json and the SUMS files,
+ *   tasks [{name, file, kind, classes,
+ *           splits [{name, count, z_range, shape, class_counts {class: n},
+ *                    class_fraction {class: x}, region_counts {region: n},
+ *                    [label_region_mismatches] (classification, when recorded),
+ *                    [target_rows] (features)}]}]
+ *   class_fraction = count / (sum of class_counts), rounded half away from zero to 6 decimals
+ *   (0 when the sum is 0). Classification counts samples, segmentation mask pixels; features
+ *   tasks have no class balance (empty objects).
+ *
+ * SHA256SUMS / MD5SUMS: "<hex>  <path>\n" per file, sorted bytewise by path, covering every
+ * file of the release except the two SUMS files (manifest.json included).
+ *
+ * CITATION.cff (CFF 1.2.0): creators and citation authors written "Family, Given" become
+ * family-names / given-names, any other name becomes an entity `name:`. A citation becomes a
+ * reference only when it has a title and authors (both required by CFF); its type is
+ * "conference-paper" with `conference: {name: venue}` when the venue names a conference
+ * (contains "Conference", "Proceedings", "NeurIPS", "Workshop" or "Symposium"), else "article"
+ * with `journal: venue`.
+ *
+ * .zenodo.json: related_identifiers only for citations with a DOI: the first one with a DOI
+ * "isSupplementTo", the others "cites".
+ */
+#ifndef MTP_RELEASE_H
+#define MTP_RELEASE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "summary.h"
+
+#define MTP_RELEASE_FORMAT "mtneuro-release"
+#define MTP_RELEASE_MANIFEST_VERSION 1
+
+/* Fixed file names inside a release directory. */
+#define MTP_RELEASE_MANIFEST "manifest.json"
+#define MTP_RELEASE_SHA256SUMS "SHA256SUMS"
+#define MTP_RELEASE_MD5SUMS "MD5SUMS"
+
+/* Caps on what a release directory may hold (exceeding one is MTP_ERANGE). */
+#define MTP_RELEASE_MAX_FILES 100000
+#define MTP_RELEASE_MAX_DEPTH 16
+#define MTP_RELEASE_MAX_PATH 4096
+
+/* What the config does not know. Strings are borrowed for the call only. */
+typedef struct mtp_release_info {
+    const char *builder;       /* "mtneuro-pack X.Y.Z" */
+    int bundle_format_version; /* MTP_BUNDLE_FORMAT_VERSION */
+    double voxel_size[3];      /* z, y, x, from the server's coordinate frame */
+    const char *voxel_unit;    /* "micrometer" */
+    const char *source_url;    /* the URL actually used (no token); NULL = cfg->source.url */
+} mtp_release_info;
+
+/*
+ * Write the metadata files into `dir`, which already holds the task .h5 files (and
+ * volumes.h5, config.yaml, previews/...): README.md, CITATION.cff, .zenodo.json,
+ * croissant.json, then manifest.json, then SHA256SUMS and MD5SUMS, each atomically
+ * (mtp_write_file_atomic). `summaries` holds one entry per task file written, in config task
+ * order (tasks not built are simply absent); each summary's `task` must name a config task
+ * (MTP_EINVAL otherwise), and its file is "<task>.h5". The file list is found by walking
+ * `dir` (mtp_release_list_files). Errors: MTP_EINVAL (NULL arguments, unknown task), MTP_EIO
+ * and MTP_ERANGE from the walk, digests and writes (naming the path), MTP_ENOMEM.
+ */
+int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_summary *summaries,
+                      int nsummaries, const mtp_release_info *info, mtp_error *err);
+
+/*
+ * The regular files under `dir` as paths relative to it ("task1.h5", "previews/task1_train.png"),
+ * sorted bytewise. Skipped: names containing ".tmp" (temporaries of atomic writes) and, at the
+ * top level only, SHA256SUMS and MD5SUMS. Directories are followed (at most
+ * MTP_RELEASE_MAX_DEPTH deep); anything else (symlink, device, fifo) is MTP_EINVAL
+ * "<path>: not a regular file or directory".
+ * On success *out is a malloc'ed array of *n malloc'ed strings, which the caller frees with
+ * mtp_release_files_free(); on failure *out is NULL and *n is 0.
+ */
+int mtp_release_list_files(const char *dir, char ***out, int *n, mtp_error *err);
+
+/* Free a list from mtp_release_list_files(); NULL is fine. */
+void mtp_release_files_free(char **files, int n);
+
+#endif

@@ -1,0 +1,187 @@
+/* fetch.c — `mtneuro-pack plan` (what a fetch would do, offline) and `fetch` (fill the cache). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boss.h"
+#include "cache.h"
+#include "common.h"
+#include "fetch.h"
+#include "plan.h"
+
+static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
+{
+    fprintf(f,
+            "%s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64 ") z[%" PRId64 ",%" PRId64 ")\n",
+            cfg->channels[b->channel].name, b->box.x0, b->box.x1, b->box.y0, b->box.y1, b->box.z0,
+            b->box.z1);
+}
+
+static bool is_image_channel(const mtp_config *cfg, int c)
+{
+    for (int t = 0; t < cfg->ntasks; t++)
+        if (cfg->tasks[t].image_channel == c)
+            return true;
+    return false;
+}
+
+/* ---- plan ----------------------------------------------------------------------------- */
+
+int cli_plan(const struct cli_options *opt)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_config *cfg = NULL;
+    mtp_plan *plan = NULL;
+    char g[40];
+    int rc = cli_load_config(opt, &cfg, &err);
+    if (rc == 0)
+        rc = mtp_plan_new(&plan, cfg, &err);
+    if (rc < 0)
+        goto out;
+
+    printf("plan for %s %s (%s): resolution %d, blocks of at most %" PRId64 " x %" PRId64
+           " x %" PRId64 " (x, y, z)\n",
+           cfg->release.name, cfg->release.version, opt->target, cfg->source.resolution,
+           cfg->source.block[0], cfg->source.block[1], cfg->source.block[2]);
+    printf("%-16s %-48s %8s %16s  %s\n", "channel", "uri", "blocks", "voxels",
+           "bytes (uncompressed)");
+    uint64_t voxels = 0, bytes = 0, nblocks = 0;
+    bool bound = false;
+    for (int c = 0; c < cfg->nchannels; c++) {
+        const mtp_channel *ch = &cfg->channels[c];
+        if (!plan->used[c]) {
+            printf("%-16s %-48s %8s %16s  unused by every task\n", ch->name, ch->uri, "-", "-");
+            continue;
+        }
+        uint64_t v = plan->voxels_of[c];
+        bool image = is_image_channel(cfg, c);
+        uint64_t b = image ? v : v * 8;
+        char bytes_text[64];
+        if (image)
+            snprintf(bytes_text, sizeof bytes_text, "%.1f MB (uint8)", cli_mb(b));
+        else
+            snprintf(bytes_text, sizeof bytes_text, "<= %.1f MB (at most uint64)", cli_mb(b));
+        bound = bound || !image;
+        printf("%-16s %-48s %8zu %16s  %s\n", ch->name, ch->uri, plan->nblocks_of[c],
+               cli_grouped(v, g, sizeof g), bytes_text);
+        voxels += v;
+        bytes += b;
+        nblocks += plan->nblocks_of[c];
+    }
+    printf("total: %" PRIu64 " blocks = %" PRIu64 " cutout requests, %s voxels, %s%.1f MB\n",
+           nblocks, nblocks, cli_grouped(voxels, g, sizeof g), bound ? "<= " : "", cli_mb(bytes));
+    if (bound)
+        printf("(image channels must be uint8; label channels are uint8, uint16 or uint64 as "
+               "the server says: fetch reports the exact bytes)\n");
+    if (opt->verbose) {
+        printf("\nblocks in the order fetch requests them:\n");
+        for (size_t i = 0; i < plan->nblocks; i++)
+            block_line(stdout, cfg, &plan->blocks[i]);
+    }
+out:
+    mtp_plan_free(plan);
+    mtp_config_free(cfg);
+    return rc < 0 ? cli_fail(rc, &err) : 0;
+}
+
+/* ---- fetch ---------------------------------------------------------------------------- */
+
+static void print_meta(const mtp_config *cfg, const mtp_plan *plan,
+                       const mtp_channel_meta meta[MTP_MAX_CHANNELS])
+{
+    for (int c = 0; c < cfg->nchannels; c++) {
+        if (!plan->used[c])
+            continue;
+        const mtp_channel_meta *m = &meta[c];
+        fprintf(stderr,
+                "%s: %s %s %s, levels [%d, %d), frame %s x[%" PRId64 ",%" PRId64 ") y[%" PRId64
+                ",%" PRId64 ") z[%" PRId64 ",%" PRId64 "), voxel %g x %g x %g %s\n",
+                cfg->channels[c].name, cfg->channels[c].uri, m->type, m->datatype,
+                m->base_resolution, m->base_resolution + m->num_hierarchy_levels, m->coord_frame,
+                m->frame.x0, m->frame.x1, m->frame.y0, m->frame.y1, m->frame.z0, m->frame.z1,
+                m->voxel_size[0], m->voxel_size[1], m->voxel_size[2], m->voxel_unit);
+    }
+}
+
+int cli_fetch(const struct cli_options *opt)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_config *cfg = NULL;
+    mtp_plan *plan = NULL;
+    mtp_cache *cache = NULL;
+    mtp_boss *boss = NULL;
+    mtp_channel_meta meta[MTP_MAX_CHANNELS];
+    mtp_fetch_stats stats;
+    char cache_dir[4096];
+    memset(&stats, 0, sizeof stats);
+
+    int rc = cli_load_config(opt, &cfg, &err);
+    if (rc == 0)
+        rc = mtp_plan_new(&plan, cfg, &err);
+    if (rc < 0)
+        goto out;
+    rc = cli_cache_dir(opt, cache_dir, sizeof cache_dir, &err);
+    if (rc < 0)
+        goto out;
+    rc = mtp_cache_open(&cache, cache_dir, &err);
+    if (rc < 0)
+        goto out;
+
+    mtp_boss_options bopt = MTP_BOSS_OPTIONS_INIT;
+    mtp_boss_options_from_source(&bopt, &cfg->source);
+    bopt.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    rc = mtp_boss_new(&boss, &bopt, &err);
+    if (rc < 0)
+        goto out;
+
+    cli_install_signal_handlers();
+    rc = mtp_fetch_metadata(boss, cfg, plan, meta, &err);
+    if (rc < 0)
+        goto out;
+    if (opt->verbose && !opt->quiet)
+        print_meta(cfg, plan, meta);
+
+    struct cli_progress_view view;
+    cli_progress_init(&view, opt->quiet, opt->verbose);
+    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
+    fopt.progress = cli_on_progress;
+    fopt.progress_userdata = &view;
+    fopt.cancel = &cli_interrupted;
+    rc = mtp_fetch_run(boss, cfg, plan, cache, meta, &fopt, &stats, &err);
+    cli_progress_clear(&view);
+    fflush(stderr);
+
+    mtp_boss_stats bs;
+    mtp_boss_get_stats(boss, &bs);
+    if (rc == MTP_ECANCEL) {
+        fprintf(stderr,
+                "%s: cli_interrupted: %" PRIu64 " of %" PRIu64 " blocks are in the cache; "
+                "run fetch again to get the rest\n",
+                PROG, stats.blocks_cached + stats.blocks_fetched, stats.blocks_total);
+        rc = mtp_exit_status(rc);
+        err.msg[0] = '\0';
+        goto out_quiet;
+    }
+    if (rc == 0 && !opt->quiet) {
+        printf("fetched %" PRIu64 " blocks (%" PRIu64 " cached), %" PRIu64 " requests, %.1f MB "
+               "(%.1f MB transferred) in %.1f s",
+               stats.blocks_fetched, stats.blocks_cached, bs.requests, cli_mb(stats.bytes_decoded),
+               cli_mb(stats.bytes_body), stats.wall_s);
+        if (stats.retries > 0 || stats.splits > 0 || stats.blocks_damaged > 0)
+            printf(", %" PRIu64 " retries, %" PRIu64 " splits, %" PRIu64 " damaged in cache",
+                   bs.retries, stats.splits, stats.blocks_damaged);
+        printf("\n");
+    }
+out:
+    if (rc < 0)
+        rc = cli_fail(rc, &err);
+out_quiet:
+    mtp_boss_free(boss);
+    mtp_cache_free(cache);
+    mtp_plan_free(plan);
+    mtp_config_free(cfg);
+    return rc;
+}
+

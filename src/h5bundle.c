@@ -1556,19 +1556,27 @@ static int check_chunks(const char *path, const char *split, size_t i, const cha
 int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *smp,
                             mtp_error *err)
 {
+    return mtp_bundle_write_sample_chunks(b, split, i, smp, NULL, NULL, err);
+}
+
+int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *smp,
+                                   const mtp_chunk *image_chunks, const mtp_chunk *mask_chunks,
+                                   mtp_error *err)
+{
     if (b == NULL)
         return mtp_error_set(err, MTP_EINVAL, "bundle: NULL handle");
     int rc = check_sample(b, split, i, smp, err);
     if (rc < 0)
         return rc;
     const char *split_name = b->cfg->splits[split].name;
-    if (smp->mask == NULL && smp->mask_chunks != NULL)
+    if (smp->mask == NULL && mask_chunks != NULL)
         return mtp_error_set(err, MTP_EINVAL, "%s: /%s sample %zu: mask chunks without a mask",
                              b->f.path, split_name, i);
     /* Precompressed chunks are bytes for the deflate filter: with "none" the raw slices go. */
-    bool direct = b->cfg->output.compression == MTP_COMPRESS_GZIP;
-    const mtp_chunk *image_chunks = direct ? smp->image_chunks : NULL;
-    const mtp_chunk *mask_chunks = direct ? smp->mask_chunks : NULL;
+    if (b->cfg->output.compression != MTP_COMPRESS_GZIP) {
+        image_chunks = NULL;
+        mask_chunks = NULL;
+    }
     size_t slice_bytes = (size_t)(b->height * b->width);
     if (image_chunks != NULL)
         rc = check_chunks(b->f.path, split_name, i, "image", image_chunks, smp->image, b->depth,

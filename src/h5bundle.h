@@ -127,11 +127,6 @@ typedef struct mtp_bundle_sample {
     int region;           /* index into cfg->regions; not one the task excludes */
     int64_t origin[3];    /* absolute (z, y, x) corner: y, x = the region's y0, x0, and
                              z..z+depth inside the split's z range */
-    /* Optional, compress once (see above): `depth` chunks, chunk d = slice d of image
-     * (resp. mask) deflated at output.level. NULL: the writer compresses. `image` and `mask`
-     * are still required (checks, class counts). Used only with compression gzip. */
-    const mtp_chunk *image_chunks;
-    const mtp_chunk *mask_chunks;
 } mtp_bundle_sample;
 
 /*
@@ -186,6 +181,21 @@ int mtp_bundle_write_targets(mtp_bundle *b, int split, size_t first_row,
  */
 int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *s,
                             mtp_error *err);
+
+/*
+ * The same with the slices already deflated (compress once, see above): image_chunks[d]
+ * (resp. mask_chunks[d]) is slice d of s->image (s->mask) deflated at output.level, for d in
+ * 0..depth-1; either array may be NULL (the writer then compresses those slices itself).
+ * s->image and s->mask are still required (checks, class counts). Used only with compression
+ * gzip; with "none" the chunks are ignored. Every chunk is checked before anything is
+ * written: MTP_EINVAL, e.g. "<path>: /train sample 3: image chunk 0: its Adler-32 does not
+ * match the slice (a chunk of other bytes)"; mask chunks without a mask are refused too.
+ * The arrays are borrowed for the call. mtp_bundle_write_sample(b, split, i, s, err) is this
+ * with both arrays NULL.
+ */
+int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *s,
+                                   const mtp_chunk *image_chunks, const mtp_chunk *mask_chunks,
+                                   mtp_error *err);
 
 /*
  * Set an int64 attribute `name` on the group of a declared split, and when `description`

@@ -277,16 +277,15 @@ static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
                         image[off] = pixel(split, i, d, y, x);
                         mask[off] = mask_value(i, d, y, x, t->nclasses);
                     }
-            mtp_bundle_sample s = {image, NULL, (int)(i * 3 % 4), 0, {0, 0, 0}, NULL, NULL};
+            mtp_bundle_sample s = {image, NULL, (int)(i * 3 % 4), 0, {0, 0, 0}};
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             sample_of(cfg, task, split, i, &s.region, s.origin);
             mtp_chunk *ic = make_chunks(chunker, image, t->depth, EDGE * EDGE);
             mtp_chunk *mc =
                 s.mask != NULL ? make_chunks(chunker, mask, t->depth, EDGE * EDGE) : NULL;
-            s.image_chunks = ic;
-            s.mask_chunks = mc;
-            rc = mtp_bundle_write_sample(b, split, i, &s, &err);
+            rc = chunker != NULL ? mtp_bundle_write_sample_chunks(b, split, i, &s, ic, mc, &err)
+                                 : mtp_bundle_write_sample(b, split, i, &s, &err);
             ck_assert_msg(rc == 0, "write_sample: %s", err.msg);
             free_chunks(ic, t->depth);
             free_chunks(mc, t->depth);
@@ -760,7 +759,7 @@ START_TEST(class_balance_is_recorded)
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
     uint8_t image[2 * EDGE * EDGE] = {0}, mask[2 * EDGE * EDGE] = {0};
     mask[77] = 3;
-    mtp_bundle_sample smp = {image, mask, 0, 0, {0, 200, 100}, NULL, NULL};
+    mtp_bundle_sample smp = {image, mask, 0, 0, {0, 200, 100}};
     ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &smp, &err), MTP_EINVAL);
     char want[600];
     snprintf(want, sizeof want, "%s: /train sample 0: mask value 3 is not in 0..2", path);
@@ -878,7 +877,7 @@ START_TEST(finish_fails_on_missing_samples_and_splits)
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 2, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TEST, 0, &err), 0);
-    mtp_bundle_sample s = {image, NULL, 1, 0, {0, 200, 100}, NULL, NULL};
+    mtp_bundle_sample s = {image, NULL, 1, 0, {0, 200, 100}};
     ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), 0);
     ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
     char want[600];
@@ -957,7 +956,7 @@ START_TEST(bad_calls_are_refused_with_reasons)
     ck_assert_str_eq(err.msg, want);
 
     uint8_t image[2 * EDGE * EDGE] = {0}, mask[2 * EDGE * EDGE] = {0};
-    mtp_bundle_sample s = {image, NULL, 0, 0, {0, 200, 100}, NULL, NULL};
+    mtp_bundle_sample s = {image, NULL, 0, 0, {0, 200, 100}};
     ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
     snprintf(want, sizeof want,
              "%s: /train sample 0: a mask is required for segmentation "
@@ -995,7 +994,7 @@ START_TEST(bad_calls_are_refused_with_reasons)
     /* Classification labels must be class indices. */
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
-    mtp_bundle_sample c = {image, NULL, 4, 0, {0, 200, 100}, NULL, NULL};
+    mtp_bundle_sample c = {image, NULL, 4, 0, {0, 200, 100}};
     ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &c, &err), MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: label 4 is not in 0..3", path);
     ck_assert_str_eq(err.msg, want);
@@ -1390,7 +1389,7 @@ START_TEST(targets_are_checked)
     /* Finish: a row never written, then a row that disagrees with its sample. */
     uint8_t image[EDGE * EDGE] = {0};
     for (size_t i = 0; i < 2; i++) {
-        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}, NULL, NULL};
+        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}};
         ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_ALL, i, &smp, &err), 0);
     }
     mtp_feature_row rows[8];
@@ -1405,7 +1404,7 @@ START_TEST(targets_are_checked)
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_FEA, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_ALL, 2, &err), 0);
     for (size_t i = 0; i < 2; i++) {
-        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}, NULL, NULL};
+        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}};
         ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_ALL, i, &smp, &err), 0);
     }
     rows[6].z = 5;
@@ -1518,15 +1517,11 @@ START_TEST(precompressed_chunks_identical_at_full_size)
                                      ptrs[n + i],
                                      0,
                                      (int)(i % 2),
-                                     {(int64_t)(i / 2 % 4), 0, (int64_t)(i % 2) * edge},
-                                     NULL,
-                                     NULL};
-            if (direct) {
-                smp.image_chunks = &chunks[i];
-                smp.mask_chunks = &chunks[n + i];
-            }
-            ck_assert_msg(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err) == 0, "%s",
-                          err.msg);
+                                     {(int64_t)(i / 2 % 4), 0, (int64_t)(i % 2) * edge}};
+            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
+                                                             &chunks[n + i], &err)
+                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
+            ck_assert_msg(rc == 0, "%s", err.msg);
         }
         ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
     }
@@ -1560,15 +1555,15 @@ START_TEST(bad_chunks_are_refused)
     mtp_bundle *b = NULL;
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), 0);
-    mtp_bundle_sample s = {image, mask, 0, 0, {0, 200, 100}, good, NULL};
-
+    mtp_bundle_sample s = {image, mask, 0, 0, {0, 200, 100}};
     mtp_chunk chunks[2] = {good[0], {NULL, 0}};
-    s.image_chunks = chunks;
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: image chunk 1: no bytes", path);
     ck_assert_str_eq(err.msg, want);
     chunks[1] = good[0]; /* slice 0's bytes as slice 1 */
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want,
              "%s: /train sample 0: image chunk 1: its Adler-32 does not match the slice (a "
              "chunk of other bytes)",
@@ -1576,40 +1571,42 @@ START_TEST(bad_chunks_are_refused)
     ck_assert_str_eq(err.msg, want);
     chunks[0] = lvl9;
     chunks[1] = good[1];
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want,
              "%s: /train sample 0: image chunk 0: deflated at another level than 4", path);
     ck_assert_str_eq(err.msg, want);
     chunks[0] = (mtp_chunk){image, EDGE * EDGE}; /* raw bytes */
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: image chunk 0: not a zlib deflate stream",
              path);
     ck_assert_str_eq(err.msg, want);
     chunks[0] = (mtp_chunk){good[0].data, 100000};
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want,
              "%s: /train sample 0: image chunk 0: 100000 bytes (a deflated slice of 64 bytes "
              "has 7..77)",
              path);
     ck_assert_str_eq(err.msg, want);
     /* Mask chunks are checked against the mask. */
-    s.image_chunks = good;
-    s.mask_chunks = good;
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, good, good, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want,
              "%s: /train sample 0: mask chunk 0: its Adler-32 does not match the slice (a "
              "chunk of other bytes)",
              path);
     ck_assert_str_eq(err.msg, want);
-    s.mask_chunks = NULL;
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &s, &err), 0);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, good, NULL, &err), 0);
     mtp_bundle_abort(b);
 
     /* Mask chunks without a mask. */
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
-    mtp_bundle_sample c = {image, NULL, 0, 0, {0, 200, 100}, good, good};
-    ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, 0, &c, &err), MTP_EINVAL);
+    mtp_bundle_sample c = {image, NULL, 0, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &c, good, good, &err),
+                     MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: mask chunks without a mask", path);
     ck_assert_str_eq(err.msg, want);
     mtp_bundle_abort(b);
@@ -1717,7 +1714,7 @@ START_TEST(write_throughput_report)
                 image[off] = (uint8_t)(((x / 16 + y / 16 + (int)i) * 37 & 0xbf) + (rng & 0x3f));
                 mask[off] = (uint8_t)(((x / 24) ^ (y / 24) ^ (int)i) % 3 == 0 ? (rng >> 8) % 3 : 0);
             }
-        mtp_bundle_sample smp = {image, mask, 0, 0, {(int64_t)i, 0, 0}, NULL, NULL};
+        mtp_bundle_sample smp = {image, mask, 0, 0, {(int64_t)i, 0, 0}};
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err), 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1798,10 +1795,10 @@ START_TEST(write_chunk_speed_report)
                 NULL,
                 r,
                 r,
-                {(int64_t)(i % per_region), cfg->regions[r].y.start, cfg->regions[r].x.start},
-                direct ? &chunks[i] : NULL,
-                NULL};
-            ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err), 0);
+                {(int64_t)(i % per_region), cfg->regions[r].y.start, cfg->regions[r].x.start}};
+            ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp,
+                                                            direct ? &chunks[i] : NULL, NULL, &err),
+                             0);
         }
         ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
         clock_gettime(CLOCK_MONOTONIC, &t1);

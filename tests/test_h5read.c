@@ -206,9 +206,7 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
                                    NULL,
                                    label_of(split, i, region),
                                    region,
-                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start},
-                                   NULL,
-                                   NULL};
+                                   {z, cfg->regions[region].y.start, cfg->regions[region].x.start}};
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             mismatches += s.label != region;

@@ -20,15 +20,28 @@
 #define EDGE 256
 #define SLICE ((size_t)EDGE * EDGE)
 
-/* n slices of the synthetic image of the mock's cortex box from z 200 (seed 1). */
+/* The MTNeuro region boxes (x0, y0) and their z range: real tissue in the mock's volume. */
+static const int64_t boxes[4][2] = {{4600, 900}, {3700, 500}, {3063, 850}, {1543, 650}};
+#define Z0 110
+#define NZ 360
+
+/* n slices (n <= 4 * NZ) of the mock's synthetic image (seed 1): region by region, z from
+ * Z0, like MTNeuro's task 3 images. */
 static uint8_t *image_slices(size_t n)
 {
-    mtp_box box = {4600, 4600 + EDGE, 900, 900 + EDGE, 200, 200 + (int64_t)n};
+    ck_assert_uint_le(n, 4 * NZ);
     uint8_t *buf = malloc(n * SLICE);
     ck_assert_ptr_nonnull(buf);
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_msg(mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, buf, n * SLICE, &err) == 0, "%s",
-                  err.msg);
+    for (size_t done = 0, r = 0; done < n; r++) {
+        size_t k = n - done < NZ ? n - done : NZ;
+        mtp_box box = {boxes[r][0], boxes[r][0] + EDGE, boxes[r][1], boxes[r][1] + EDGE,
+                       Z0,          Z0 + (int64_t)k};
+        ck_assert_msg(
+            mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, buf + done * SLICE, k * SLICE, &err) == 0,
+            "%s", err.msg);
+        done += k;
+    }
     return buf;
 }
 

@@ -1749,22 +1749,27 @@ START_TEST(write_chunk_speed_report)
     make_tmpdir();
     mtp_config *cfg = make_config();
     const int edge = 256;
-    size_t n = getenv("MTP_H5BUNDLE_BENCH") != NULL ? 1440 : 96, per_region = n / 2;
-    cfg->regions[0].x = (mtp_range){4600, 4600 + edge};
-    cfg->regions[0].y = (mtp_range){900, 900 + edge};
-    cfg->regions[1].x = (mtp_range){3700, 3700 + edge};
-    cfg->regions[1].y = (mtp_range){700, 700 + edge};
-    cfg->z = (mtp_range){0, (int64_t)per_region};
+    /* The 4 MTNeuro regions over z from 110: tissue in the mock's synthetic volume. */
+    size_t n = getenv("MTP_H5BUNDLE_BENCH") != NULL ? 1440 : 96, per_region = n / 4;
+    const int64_t corner[4][2] = {{4600, 900}, {3700, 500}, {3063, 850}, {1543, 650}};
+    const char *names[4] = {"cortex", "striatum", "vp", "zi"};
+    cfg->nregions = 4;
+    for (int r = 0; r < 4; r++) {
+        snprintf(cfg->regions[r].name, MTP_NAME_MAX, "%s", names[r]);
+        cfg->regions[r].x = (mtp_range){corner[r][0], corner[r][0] + edge};
+        cfg->regions[r].y = (mtp_range){corner[r][1], corner[r][1] + edge};
+    }
+    cfg->z = (mtp_range){110, 110 + (int64_t)per_region};
     cfg->splits[SPLIT_TRAIN].z = cfg->z;
     cfg->tasks[TASK_CLS].nsplits = 1;
     size_t slice = (size_t)edge * edge;
     uint8_t *images = malloc(n * slice);
     const uint8_t **ptrs = malloc(n * sizeof *ptrs);
     mtp_error err = MTP_ERROR_INIT;
-    for (int r = 0; r < 2; r++) {
+    for (int r = 0; r < 4; r++) {
         const mtp_region *reg = &cfg->regions[r];
-        mtp_box box = {reg->x.start, reg->x.stop, reg->y.start,
-                       reg->y.stop,  200,         200 + (int64_t)per_region};
+        mtp_box box = {reg->x.start, reg->x.stop,  reg->y.start,
+                       reg->y.stop,  cfg->z.start, cfg->z.stop};
         ck_assert_int_eq(mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, images + r * per_region * slice,
                                         per_region * slice, &err),
                          0);
@@ -1790,12 +1795,12 @@ START_TEST(write_chunk_speed_report)
         ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
         for (size_t i = 0; i < n; i++) {
             int r = (int)(i / per_region);
-            mtp_bundle_sample smp = {
-                ptrs[i],
-                NULL,
-                r,
-                r,
-                {(int64_t)(i % per_region), cfg->regions[r].y.start, cfg->regions[r].x.start}};
+            mtp_bundle_sample smp = {ptrs[i],
+                                     NULL,
+                                     r,
+                                     r,
+                                     {cfg->z.start + (int64_t)(i % per_region),
+                                      cfg->regions[r].y.start, cfg->regions[r].x.start}};
             ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp,
                                                             direct ? &chunks[i] : NULL, NULL, &err),
                              0);

@@ -58,6 +58,7 @@ struct cli_progress_view {
     bool have_base;   /* rate is measured from the first fetch report */
     double base_s;
     uint64_t base_bytes;
+    mtp_phase last_phase; /* phase of the last report, 0 before the first */
 };
 
 void cli_progress_init(struct cli_progress_view *v, bool quiet, bool verbose);

@@ -1,5 +1,6 @@
 #include "build.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "release.h"
 #include "archive.h"
 #include "plan.h"
+#include "prefetch.h"
 #include "task_features.h"
 #include "tasks.h"
 #include "volume.h"
@@ -58,6 +60,9 @@ typedef struct build_state {
     slice_stack masks[MTP_MAX_TASKS];       /* by owning task (see mask_owner) */
     size_t region_nz, region_slice;         /* slices per region cube, bytes per slice */
     mtp_chunker *chunker;   /* compresses slices on worker threads; NULL without gzip */
+    mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
+    pthread_mutex_t progress_mu;
+    bool writing;           /* the first region is being written */
     uint64_t samples_total, samples_done;
     struct timespec started;
 } build_state;
@@ -74,6 +79,14 @@ static bool cancelled(const build_state *st)
     return st->opt->cancel != NULL && *st->opt->cancel != 0;
 }
 
+/* Reports come from two threads (the prefetch and the writer): one at a time. */
+static void forward(build_state *st, const mtp_progress *p)
+{
+    pthread_mutex_lock(&st->progress_mu);
+    st->opt->progress(p, st->opt->progress_userdata);
+    pthread_mutex_unlock(&st->progress_mu);
+}
+
 static void report(build_state *st, mtp_phase phase, const char *what, const char *note)
 {
     if (st->opt->progress == NULL)
@@ -85,7 +98,57 @@ static void report(build_state *st, mtp_phase phase, const char *what, const cha
     p.total = st->samples_total;
     p.elapsed_s = seconds_since(&st->started);
     p.note = note;
-    st->opt->progress(&p, st->opt->progress_userdata);
+    forward(st, &p);
+}
+
+/* The fetch's reports: as they are until writing starts; after that only its notes
+ * (retries, damaged files), so the writer's progress line stays the one on screen. */
+static void on_fetch_progress(const mtp_progress *p, void *userdata)
+{
+    build_state *st = userdata;
+    if (!st->writing)
+        forward(st, p);
+    else if (p->note != NULL)
+        report(st, MTP_PHASE_WRITE, "fetch", p->note);
+}
+
+static void add_fetch_stats(build_state *st, const mtp_fetch_stats *fs)
+{
+    st->stats->blocks_total = fs->blocks_total;
+    st->stats->blocks_cached += fs->blocks_cached;
+    st->stats->blocks_fetched += fs->blocks_fetched;
+    st->stats->requests += fs->requests;
+    st->stats->retries += fs->retries;
+    st->stats->bytes_body += fs->bytes_body;
+    st->stats->bytes_decoded += fs->bytes_decoded;
+    st->stats->fetch_s += fs->wall_s;
+}
+
+static mtp_fetch_options fetch_options(build_state *st)
+{
+    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
+    if (st->opt->progress != NULL) {
+        fopt.progress = on_fetch_progress;
+        fopt.progress_userdata = st;
+    }
+    fopt.cancel = st->opt->cancel;
+    /* Cached blocks are verified when the region cubes read them; no need to read twice. */
+    fopt.verify_cached = 0;
+    return fopt;
+}
+
+/* Wait for the background fetch to end and count what it did. */
+static int finish_prefetch(build_state *st, int stop, mtp_error *err)
+{
+    if (st->prefetch == NULL)
+        return 0;
+    mtp_fetch_stats fs;
+    memset(&fs, 0, sizeof fs);
+    int rc = mtp_prefetch_finish(st->prefetch, stop, &fs, err);
+    add_fetch_stats(st, &fs);
+    mtp_prefetch_free(st->prefetch);
+    st->prefetch = NULL;
+    return rc;
 }
 
 static int join_path(char *buf, size_t n, const char *dir, const char *name, mtp_error *err)
@@ -96,24 +159,17 @@ static int join_path(char *buf, size_t n, const char *dir, const char *name, mtp
     return 0;
 }
 
+/* Fetch whatever is missing now, on this thread (after a cached block went bad). */
 static int fetch_missing(build_state *st, mtp_error *err)
 {
-    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
-    fopt.progress = st->opt->progress;
-    fopt.progress_userdata = st->opt->progress_userdata;
-    fopt.cancel = st->opt->cancel;
-    /* Cached blocks are verified when the region cubes read them; no need to read twice. */
-    fopt.verify_cached = 0;
-    mtp_fetch_stats fs = {0};
-    int rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
-    st->stats->blocks_total = fs.blocks_total;
-    st->stats->blocks_cached += fs.blocks_cached;
-    st->stats->blocks_fetched += fs.blocks_fetched;
-    st->stats->requests += fs.requests;
-    st->stats->retries += fs.retries;
-    st->stats->bytes_body += fs.bytes_body;
-    st->stats->bytes_decoded += fs.bytes_decoded;
-    st->stats->fetch_s += fs.wall_s;
+    int rc = finish_prefetch(st, 0, err);
+    if (rc < 0)
+        return rc;
+    mtp_fetch_options fopt = fetch_options(st);
+    mtp_fetch_stats fs;
+    memset(&fs, 0, sizeof fs);
+    rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
+    add_fetch_stats(st, &fs);
     return rc;
 }
 
@@ -149,6 +205,12 @@ static void stack_release(build_state *st, slice_stack *stack);
  * fetcher when a cached block went missing or bad since the fetch stage). */
 static int load_region(build_state *st, int r, mtp_error *err)
 {
+    if (st->prefetch != NULL) {
+        int rc = mtp_prefetch_wait_region(st->prefetch, r, st->opt->cancel, err);
+        if (rc < 0)
+            return rc;
+    }
+    st->writing = true;
     mtp_box box = mtp_volume_region_box(st->cfg, r);
     for (int c = 0; c < st->cfg->nchannels; c++) {
         if (!st->plan->used[c])
@@ -485,6 +547,8 @@ static void singular_unit(const char *unit, char *buf, size_t n)
 
 static void free_state(build_state *st)
 {
+    mtp_error ignored = MTP_ERROR_INIT;
+    finish_prefetch(st, 1, &ignored);
     for (int t = 0; t < MTP_MAX_TASKS; t++) {
         mtp_bundle_abort(st->tasks[t].bundle);
         for (int k = 0; k < MTP_MAX_SPLITS; k++)
@@ -516,8 +580,11 @@ static int prepare(build_state *st, mtp_error *err)
         report(st, MTP_PHASE_METADATA, "metadata", NULL);
         rc = mtp_fetch_metadata(st->boss, cfg, st->plan, st->meta, err);
     }
-    if (rc == 0)
-        rc = fetch_missing(st, err);
+    if (rc == 0) {
+        mtp_fetch_options fopt = fetch_options(st);
+        rc = mtp_prefetch_start(&st->prefetch, st->boss, cfg, st->plan, st->cache, st->meta,
+                                &fopt, err);
+    }
     return rc;
 }
 
@@ -525,6 +592,7 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
                   mtp_error *err)
 {
     build_state st = {0};
+    pthread_mutex_init(&st.progress_mu, NULL);
     st.cfg = cfg;
     st.opt = opt;
     st.stats = stats;
@@ -581,6 +649,8 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         release_region(&st);
     }
     if (rc == 0)
+        rc = finish_prefetch(&st, 0, err);
+    if (rc == 0)
         rc = finish_bundles(&st, err);
     if (rc == 0)
         rc = write_config_copy(&st, err);
@@ -599,5 +669,6 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     stats->write_s = seconds_since(&write_start);
 out:
     free_state(&st);
+    pthread_mutex_destroy(&st.progress_mu);
     return rc;
 }

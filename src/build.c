@@ -1,10 +1,14 @@
 #include "build.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "boss.h"
 #include "cache.h"
@@ -171,6 +175,36 @@ static int fetch_missing(build_state *st, mtp_error *err)
     rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
     add_fetch_stats(st, &fs);
     return rc;
+}
+
+/* Temporary files of an earlier build that was killed (names with ".tmp", the pattern
+ * every writer here uses and release/archive skip) would otherwise outlive this build. */
+static int remove_stale_temporaries(const char *release_dir, mtp_error *err)
+{
+    static const char *const subdirs[] = {"", "/previews"};
+    for (size_t k = 0; k < sizeof subdirs / sizeof subdirs[0]; k++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s%s", release_dir, subdirs[k]);
+        DIR *d = opendir(dir);
+        if (d == NULL)
+            continue; /* previews/ may not exist yet */
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strstr(e->d_name, ".tmp") == NULL)
+                continue;
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) != 0) {
+                int saved = errno;
+                closedir(d);
+                return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path,
+                                     strerror(saved));
+            }
+        }
+        closedir(d);
+    }
+    return 0;
 }
 
 /* Open one bundle per buildable task and declare every split with its sample count. */
@@ -613,6 +647,8 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     struct timespec write_start;
     clock_gettime(CLOCK_MONOTONIC, &write_start);
     rc = mtp_mkdir_p(stats->release_dir, err);
+    if (rc == 0)
+        rc = remove_stale_temporaries(stats->release_dir, err);
     if (rc < 0)
         goto out;
     /* Voxel size from the image channel's frame, in the bundle's (z, y, x) order. */

@@ -221,15 +221,8 @@ def test_token_and_kill(tmp, url, log):
     if proc.returncode != 0:
         fail(f"rerun after SIGKILL exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     left = [p for p in tree_files(rel) if ".tmp" in p]
-    if [p for p in left if p not in planted]:
-        fail(f"rerun after SIGKILL left temporary files: {left}")
     if left:
-        # KNOWN BUG: build never removes stale "<file>.tmp.<pid>" files of an interrupted
-        # mtp_write_file_atomic (src/fsutil.c names them with the dead process's pid, and
-        # src/build.c does not clean the release directory), so they survive a successful
-        # rerun (verify and archive ignore them, a directory upload would not). Skipped
-        # until fixed; then drop this branch.
-        print(f"  KNOWN BUG (skipped): stale temporary files survive the rerun: {left}")
+        fail(f"rerun after SIGKILL left temporary files: {left}")
     if [p for p in tree_files(rel) if ".tmp" not in p] != tree_files(clean):
         fail(f"rerun after SIGKILL: files {tree_files(rel)}, clean build {tree_files(clean)}")
     for p in tree_files(clean):

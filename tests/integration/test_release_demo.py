@@ -44,9 +44,12 @@ TASKS = {  # name: (kind, depth, excluded regions, classes, counts)
     "task2_3d_3class": ("segmentation", 8, set(), ["background", "vessel", "cell"],
                         {"train": 132, "val": 12, "test": 24}),
 }
-H5_FILES = sorted([f"{t}.h5" for t in TASKS] + ["volumes.h5"])
+# Task 3 (features): one split "all" of 1440 slices and 5760 target rows.
+TASK3 = "task3"
+H5_FILES = sorted([f"{t}.h5" for t in TASKS] + [f"{TASK3}.h5", "volumes.h5"])
 META_FILES = [".zenodo.json", "CITATION.cff", "README.md", "config.yaml", "croissant.json"]
-PNG_FILES = sorted(f"previews/{t}_{s}.png" for t in TASKS for s in SPLITS)
+PNG_FILES = sorted([f"previews/{t}_{s}.png" for t in TASKS for s in SPLITS] +
+                   [f"previews/{TASK3}_all.png"])
 # Every file of the release but the three that describe the others.
 LISTED = sorted(H5_FILES + META_FILES + PNG_FILES)
 ALL_FILES = sorted(LISTED + ["manifest.json", "SHA256SUMS", "MD5SUMS"])
@@ -246,8 +249,14 @@ def check_manifest(rel, digests):
     if "token" in json.dumps(m).lower():
         fail("manifest.json mentions a token")
     tasks = {t["name"]: t for t in m["tasks"]}
-    if list(tasks) != list(TASKS):
+    if list(tasks) != list(TASKS) + [TASK3]:
         fail(f"manifest.json: tasks {list(tasks)}")
+    t3 = tasks[TASK3]
+    split3 = t3["splits"]
+    if (t3["kind"], len(split3), split3[0]["name"], split3[0]["count"],
+            split3[0]["target_rows"], split3[0]["shape"]) != \
+            ("features", 1, "all", 1440, 5760, [1440, 256, 256]):
+        fail(f"manifest.json: {TASK3}: {t3}")
     for name, (kind, depth, excluded, classes, counts) in TASKS.items():
         t = tasks[name]
         if (t["file"], t["kind"], t["classes"]) != (f"{name}.h5", kind, classes):
@@ -335,7 +344,10 @@ def check_previews(rel):
     for png in PNG_FILES:
         w, h, rows = png_decode(os.path.join(rel, png))
         task, split = os.path.basename(png)[:-4].rsplit("_", 1)
-        if (w, h) != montage_size(task, split):
+        if task == TASK3:
+            if (w, h) != (580, 22 + 4 * (22 + 140) + 4):  # 4 region rows of 4 tiles, no legend
+                fail(f"{png}: {w}x{h}")
+        elif (w, h) != montage_size(task, split):
             fail(f"{png}: {w}x{h}, the layout formula gives {montage_size(task, split)}")
         if bytes(rows[0][:3]) != bytes([32, 32, 32]):  # the corner is background
             fail(f"{png}: pixel (0, 0) is {tuple(rows[0][:3])}, want (32, 32, 32)")

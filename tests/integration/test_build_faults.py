@@ -297,11 +297,33 @@ def test_unexpected_code(tmp, url):
     step(f"undeclared code {code} at z={z0 + k}: exact message, exit 1, no task file")
 
 
+def test_threads(tmp, url):
+    """Compression on 1 or 4 threads writes the same bytes (writes happen in a fixed order)."""
+    config = small_config(os.path.join(tmp, "threads.yaml"))
+    cache = os.path.join(tmp, "threads-cache")
+    outs = []
+    for threads in ("1", "4"):
+        out = os.path.join(tmp, f"threads-{threads}")
+        proc = subprocess.run(build_cmd(config, out, cache, url, "--quiet", "--threads", threads),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            fail(f"build --threads {threads} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+        outs.append(os.path.join(out, NAME))
+    files = tree_files(outs[0])
+    if files != tree_files(outs[1]) or not any(f.endswith(".h5") for f in files):
+        fail(f"--threads 1 and 4 wrote different file sets: {files} / {tree_files(outs[1])}")
+    for f in files:
+        if sha256_file(os.path.join(outs[0], f)) != sha256_file(os.path.join(outs[1], f)):
+            fail(f"{f}: --threads 1 and --threads 4 differ")
+    step(f"--threads 1 and --threads 4: {len(files)} files, identical SHA-256")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp, \
             mock_server("--token", SECRET) as (url, log):
         test_token_and_kill(tmp, url, log)
         test_unexpected_code(tmp, url)
+        test_threads(tmp, url)
     print("build faults: all checks passed")
 
 

@@ -1,12 +1,18 @@
 #include "build.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "boss.h"
 #include "cache.h"
+#include "chunks.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "h5bundle.h"
@@ -15,6 +21,8 @@
 #include "release.h"
 #include "archive.h"
 #include "plan.h"
+#include "prefetch.h"
+#include "task_features.h"
 #include "tasks.h"
 #include "volume.h"
 
@@ -32,6 +40,14 @@ typedef struct task_work {
     split_work splits[MTP_MAX_SPLITS]; /* indexed like cfg->tasks[t].splits[] */
 } task_work;
 
+/* One region's stack of slices (z, y, x) and, with compression on, one compressed chunk per
+ * slice, made once and written into every file that holds the slice. */
+typedef struct slice_stack {
+    const uint8_t *data;    /* region_nz slices; NULL until made */
+    uint8_t *owned;         /* data, when this stack computed it (masks) */
+    mtp_chunk *chunks;      /* region_nz chunks, or NULL */
+} slice_stack;
+
 typedef struct build_state {
     const mtp_config *cfg;
     const mtp_build_options *opt;
@@ -43,7 +59,14 @@ typedef struct build_state {
     task_work tasks[MTP_MAX_TASKS];
     mtp_volumes *volumes;
     mtp_volume cubes[MTP_MAX_CHANNELS]; /* the current region's cube per used channel */
-    uint8_t *mask;          /* scratch for one sample's mask */
+    /* The current region's slice stacks, each compressed at most once: */
+    slice_stack channels[MTP_MAX_CHANNELS]; /* raw cubes (data borrowed from cubes[]) */
+    slice_stack masks[MTP_MAX_TASKS];       /* by owning task (see mask_owner) */
+    size_t region_nz, region_slice;         /* slices per region cube, bytes per slice */
+    mtp_chunker *chunker;   /* compresses slices on worker threads; NULL without gzip */
+    mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
+    pthread_mutex_t progress_mu;
+    bool writing;           /* the first region is being written */
     uint64_t samples_total, samples_done;
     struct timespec started;
 } build_state;
@@ -60,6 +83,14 @@ static bool cancelled(const build_state *st)
     return st->opt->cancel != NULL && *st->opt->cancel != 0;
 }
 
+/* Reports come from two threads (the prefetch and the writer): one at a time. */
+static void forward(build_state *st, const mtp_progress *p)
+{
+    pthread_mutex_lock(&st->progress_mu);
+    st->opt->progress(p, st->opt->progress_userdata);
+    pthread_mutex_unlock(&st->progress_mu);
+}
+
 static void report(build_state *st, mtp_phase phase, const char *what, const char *note)
 {
     if (st->opt->progress == NULL)
@@ -71,7 +102,57 @@ static void report(build_state *st, mtp_phase phase, const char *what, const cha
     p.total = st->samples_total;
     p.elapsed_s = seconds_since(&st->started);
     p.note = note;
-    st->opt->progress(&p, st->opt->progress_userdata);
+    forward(st, &p);
+}
+
+/* The fetch's reports: as they are until writing starts; after that only its notes
+ * (retries, damaged files), so the writer's progress line stays the one on screen. */
+static void on_fetch_progress(const mtp_progress *p, void *userdata)
+{
+    build_state *st = userdata;
+    if (!st->writing)
+        forward(st, p);
+    else if (p->note != NULL)
+        report(st, MTP_PHASE_WRITE, "fetch", p->note);
+}
+
+static void add_fetch_stats(build_state *st, const mtp_fetch_stats *fs)
+{
+    st->stats->blocks_total = fs->blocks_total;
+    st->stats->blocks_cached += fs->blocks_cached;
+    st->stats->blocks_fetched += fs->blocks_fetched;
+    st->stats->requests += fs->requests;
+    st->stats->retries += fs->retries;
+    st->stats->bytes_body += fs->bytes_body;
+    st->stats->bytes_decoded += fs->bytes_decoded;
+    st->stats->fetch_s += fs->wall_s;
+}
+
+static mtp_fetch_options fetch_options(build_state *st)
+{
+    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
+    if (st->opt->progress != NULL) {
+        fopt.progress = on_fetch_progress;
+        fopt.progress_userdata = st;
+    }
+    fopt.cancel = st->opt->cancel;
+    /* Cached blocks are verified when the region cubes read them; no need to read twice. */
+    fopt.verify_cached = 0;
+    return fopt;
+}
+
+/* Wait for the background fetch to end and count what it did. */
+static int finish_prefetch(build_state *st, int stop, mtp_error *err)
+{
+    if (st->prefetch == NULL)
+        return 0;
+    mtp_fetch_stats fs;
+    memset(&fs, 0, sizeof fs);
+    int rc = mtp_prefetch_finish(st->prefetch, stop, &fs, err);
+    add_fetch_stats(st, &fs);
+    mtp_prefetch_free(st->prefetch);
+    st->prefetch = NULL;
+    return rc;
 }
 
 static int join_path(char *buf, size_t n, const char *dir, const char *name, mtp_error *err)
@@ -82,25 +163,48 @@ static int join_path(char *buf, size_t n, const char *dir, const char *name, mtp
     return 0;
 }
 
+/* Fetch whatever is missing now, on this thread (after a cached block went bad). */
 static int fetch_missing(build_state *st, mtp_error *err)
 {
-    mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
-    fopt.progress = st->opt->progress;
-    fopt.progress_userdata = st->opt->progress_userdata;
-    fopt.cancel = st->opt->cancel;
-    /* Cached blocks are verified when the region cubes read them; no need to read twice. */
-    fopt.verify_cached = 0;
-    mtp_fetch_stats fs = {0};
-    int rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
-    st->stats->blocks_total = fs.blocks_total;
-    st->stats->blocks_cached += fs.blocks_cached;
-    st->stats->blocks_fetched += fs.blocks_fetched;
-    st->stats->requests += fs.requests;
-    st->stats->retries += fs.retries;
-    st->stats->bytes_body += fs.bytes_body;
-    st->stats->bytes_decoded += fs.bytes_decoded;
-    st->stats->fetch_s += fs.wall_s;
+    int rc = finish_prefetch(st, 0, err);
+    if (rc < 0)
+        return rc;
+    mtp_fetch_options fopt = fetch_options(st);
+    mtp_fetch_stats fs;
+    memset(&fs, 0, sizeof fs);
+    rc = mtp_fetch_run(st->boss, st->cfg, st->plan, st->cache, st->meta, &fopt, &fs, err);
+    add_fetch_stats(st, &fs);
     return rc;
+}
+
+/* Temporary files of an earlier build that was killed (names with ".tmp", the pattern
+ * every writer here uses and release/archive skip) would otherwise outlive this build. */
+static int remove_stale_temporaries(const char *release_dir, mtp_error *err)
+{
+    static const char *const subdirs[] = {"", "/previews"};
+    for (size_t k = 0; k < sizeof subdirs / sizeof subdirs[0]; k++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s%s", release_dir, subdirs[k]);
+        DIR *d = opendir(dir);
+        if (d == NULL)
+            continue; /* previews/ may not exist yet */
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strstr(e->d_name, ".tmp") == NULL)
+                continue;
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) != 0) {
+                int saved = errno;
+                closedir(d);
+                return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path,
+                                     strerror(saved));
+            }
+        }
+        closedir(d);
+    }
+    return 0;
 }
 
 /* Open one bundle per buildable task and declare every split with its sample count. */
@@ -110,11 +214,6 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
     for (int t = 0; t < cfg->ntasks; t++) {
         const mtp_task *task = &cfg->tasks[t];
         task_work *tw = &st->tasks[t];
-        if (task->kind == MTP_TASK_FEATURES) {
-            snprintf(st->stats->skipped[st->stats->nskipped++], MTP_NAME_MAX, "%s",
-                     task->name);
-            continue;
-        }
         tw->active = true;
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", task->name);
@@ -134,10 +233,18 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
     return 0;
 }
 
+static void stack_release(build_state *st, slice_stack *stack);
+
 /* Load the cubes of region r for every channel the plan uses (retrying once through the
  * fetcher when a cached block went missing or bad since the fetch stage). */
 static int load_region(build_state *st, int r, mtp_error *err)
 {
+    if (st->prefetch != NULL) {
+        int rc = mtp_prefetch_wait_region(st->prefetch, r, st->opt->cancel, err);
+        if (rc < 0)
+            return rc;
+    }
+    st->writing = true;
     mtp_box box = mtp_volume_region_box(st->cfg, r);
     for (int c = 0; c < st->cfg->nchannels; c++) {
         if (!st->plan->used[c])
@@ -159,8 +266,97 @@ static int load_region(build_state *st, int r, mtp_error *err)
 
 static void release_region(build_state *st)
 {
-    for (int c = 0; c < st->cfg->nchannels; c++)
+    for (int c = 0; c < st->cfg->nchannels; c++) {
+        stack_release(st, &st->channels[c]);
         mtp_volume_release(&st->cubes[c]);
+    }
+    for (int t = 0; t < st->cfg->ntasks; t++)
+        stack_release(st, &st->masks[t]);
+}
+
+/* Mask stacks are shared by tasks that map the same label channel the same way (the 2-D and
+ * 3-D variants of a task): the task whose stack task t uses. */
+static int mask_owner(const mtp_config *cfg, int t)
+{
+    const mtp_task *task = &cfg->tasks[t];
+    for (int u = 0; u < t; u++) {
+        const mtp_task *other = &cfg->tasks[u];
+        if (other->kind == MTP_TASK_SEGMENTATION && other->label_channel == task->label_channel &&
+            memcmp(other->code_class, task->code_class, sizeof task->code_class) == 0)
+            return u;
+    }
+    return t;
+}
+
+/* Compress the stack's slices once (in parallel); a no-op without compression or when done. */
+static int stack_compress(build_state *st, slice_stack *stack, mtp_error *err)
+{
+    if (st->chunker == NULL || stack->chunks != NULL)
+        return 0;
+    size_t nz = st->region_nz, slice = st->region_slice;
+    const uint8_t **slices = malloc(nz * sizeof *slices);
+    stack->chunks = calloc(nz, sizeof *stack->chunks);
+    if (slices == NULL || stack->chunks == NULL) {
+        free(slices);
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %zu chunk pointers", nz);
+    }
+    for (size_t z = 0; z < nz; z++)
+        slices[z] = stack->data + z * slice;
+    int rc = mtp_chunker_compress(st->chunker, slices, nz, slice, stack->chunks, err);
+    free(slices);
+    return rc;
+}
+
+static void stack_release(build_state *st, slice_stack *stack)
+{
+    if (stack->chunks != NULL)
+        mtp_chunks_release(stack->chunks, st->region_nz);
+    free(stack->owned);
+    memset(stack, 0, sizeof *stack);
+}
+
+/* The mask stack of segmentation task t for region r: the label cube mapped through the
+ * task's codes (every code checked), computed and compressed once per distinct mapping. */
+static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    int owner = mask_owner(cfg, t);
+    slice_stack *stack = &st->masks[owner];
+    *out = stack;
+    if (stack->data != NULL)
+        return 0;
+    const mtp_volume *labels = &st->cubes[cfg->tasks[t].label_channel];
+    stack->owned = malloc(st->region_nz * st->region_slice);
+    if (stack->owned == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for a mask cube");
+    int rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start, labels->data, stack->owned,
+                            st->region_nz, labels->ny, labels->nx, err);
+    if (rc < 0)
+        return rc;
+    stack->data = stack->owned;
+    return stack_compress(st, stack, err);
+}
+
+/* Task 3: the per-quadrant targets of region r over split slot k. */
+static int write_targets(build_state *st, int t, int k, int r, size_t first, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    const mtp_task *task = &cfg->tasks[t];
+    const mtp_split *split = &cfg->splits[task->splits[k]];
+    const mtp_volume *labels = &st->cubes[task->label_channel];
+    size_t nz = (size_t)(split->z.stop - split->z.start);
+    size_t per_slice = mtp_bundle_rows_per_slice(st->tasks[t].bundle);
+    mtp_feature_row *rows = calloc(nz * per_slice, sizeof *rows);
+    if (rows == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %zu target rows", nz * per_slice);
+    size_t offset = (size_t)(split->z.start - cfg->z.start) * st->region_slice;
+    int rc = mtp_features_region(cfg, t, r, labels->data + offset, nz, labels->ny, labels->nx,
+                                 split->z.start, (int64_t)first, rows, err);
+    if (rc == 0)
+        rc = mtp_bundle_write_targets(st->tasks[t].bundle, task->splits[k], first * per_slice,
+                                      rows, nz * per_slice, err);
+    free(rows);
+    return rc;
 }
 
 /* Write every sample of region r for task t, split slot k. */
@@ -169,37 +365,68 @@ static int write_split_region(build_state *st, int t, int k, int r, mtp_error *e
     const mtp_config *cfg = st->cfg;
     const mtp_task *task = &cfg->tasks[t];
     split_work *sw = &st->tasks[t].splits[k];
-    const mtp_volume *images = &st->cubes[task->image_channel];
+    slice_stack *images = &st->channels[task->image_channel];
     const mtp_volume *labels = &st->cubes[task->label_channel];
-    size_t h = images->ny, w = images->nx, slice = h * w;
+    slice_stack *masks = NULL;
     int region_class = mtp_tasks_region_class(cfg, t, r);
-    while (sw->next < sw->n && sw->samples[sw->next].region == r) {
+    size_t first = sw->next;
+    int rc = stack_compress(st, images, err);
+    if (rc == 0 && task->kind == MTP_TASK_SEGMENTATION)
+        rc = mask_stack(st, t, r, &masks, err);
+    while (rc == 0 && sw->next < sw->n && sw->samples[sw->next].region == r) {
         const mtp_sample *sample = &sw->samples[sw->next];
-        size_t offset = (size_t)(sample->z - cfg->z.start) * slice;
+        size_t z = (size_t)(sample->z - cfg->z.start);
         mtp_bundle_sample out = {0};
-        out.image = images->data + offset;
+        out.image = images->data + z * st->region_slice;
         out.region = r;
         out.origin[0] = sample->z;
         out.origin[1] = cfg->regions[r].y.start;
         out.origin[2] = cfg->regions[r].x.start;
-        int rc = 0;
-        if (task->kind == MTP_TASK_SEGMENTATION) {
-            rc = mtp_tasks_mask(cfg, t, r, sample->z, labels->data + offset, st->mask,
-                                (size_t)task->depth, h, w, err);
-            out.mask = st->mask;
-        } else {
-            rc = mtp_tasks_tile_label(cfg, t, r, sample->z, labels->data + offset, h, w,
-                                      &out.label, err);
+        if (masks != NULL)
+            out.mask = masks->data + z * st->region_slice;
+        if (task->kind == MTP_TASK_CLASSIFICATION) {
+            rc = mtp_tasks_tile_label(cfg, t, r, sample->z, labels->data + z * st->region_slice,
+                                      labels->ny, labels->nx, &out.label, err);
             if (rc == 0 && out.label != region_class)
                 sw->mismatches++;
         }
+        const mtp_chunk *image_chunks = images->chunks != NULL ? images->chunks + z : NULL;
+        const mtp_chunk *mask_chunks =
+            masks != NULL && masks->chunks != NULL ? masks->chunks + z : NULL;
         if (rc == 0)
-            rc = mtp_bundle_write_sample(st->tasks[t].bundle, task->splits[k], sw->next, &out,
-                                         err);
+            rc = mtp_bundle_write_sample_chunks(st->tasks[t].bundle, task->splits[k], sw->next,
+                                                &out, image_chunks, mask_chunks, err);
         if (rc < 0)
             return rc;
         sw->next++;
         st->samples_done++;
+    }
+    if (rc == 0 && task->kind == MTP_TASK_FEATURES && sw->next > first)
+        rc = write_targets(st, t, k, r, first, err);
+    return rc;
+}
+
+/* volumes.h5 gets the raw cubes; a label cube equal to a mask stack (an identity mapping)
+ * reuses that stack's chunks instead of compressing the same bytes again. */
+static int write_volumes_region(build_state *st, int r, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    size_t bytes = st->region_nz * st->region_slice;
+    for (int c = 0; c < cfg->nchannels; c++) {
+        if (!st->plan->used[c])
+            continue;
+        slice_stack *stack = &st->channels[c];
+        for (int t = 0; t < cfg->ntasks && stack->chunks == NULL; t++) {
+            const slice_stack *m = &st->masks[t];
+            if (m->chunks != NULL && memcmp(m->data, stack->data, bytes) == 0)
+                stack = &st->masks[t];
+        }
+        int rc = stack_compress(st, stack, err);
+        if (rc == 0)
+            rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, stack->chunks,
+                                          err);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -207,6 +434,14 @@ static int write_split_region(build_state *st, int t, int k, int r, mtp_error *e
 static int write_region(build_state *st, int r, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
+    int first = -1;
+    for (int c = 0; c < cfg->nchannels && first < 0; c++)
+        if (st->plan->used[c])
+            first = c;
+    st->region_nz = st->cubes[first].nz;
+    st->region_slice = st->cubes[first].ny * st->cubes[first].nx;
+    for (int c = 0; c < cfg->nchannels; c++)
+        st->channels[c].data = st->cubes[c].data;
     for (int t = 0; t < cfg->ntasks; t++) {
         if (!st->tasks[t].active || cfg->tasks[t].excluded[r])
             continue;
@@ -221,14 +456,7 @@ static int write_region(build_state *st, int r, mtp_error *err)
     }
     if (st->volumes == NULL)
         return 0;
-    for (int c = 0; c < cfg->nchannels; c++) {
-        if (!st->plan->used[c])
-            continue;
-        int rc = mtp_volumes_write(st->volumes, r, c, st->cubes[c].data, err);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    return write_volumes_region(st, r, err);
 }
 
 static int finish_bundles(build_state *st, mtp_error *err)
@@ -353,6 +581,8 @@ static void singular_unit(const char *unit, char *buf, size_t n)
 
 static void free_state(build_state *st)
 {
+    mtp_error ignored = MTP_ERROR_INIT;
+    finish_prefetch(st, 1, &ignored);
     for (int t = 0; t < MTP_MAX_TASKS; t++) {
         mtp_bundle_abort(st->tasks[t].bundle);
         for (int k = 0; k < MTP_MAX_SPLITS; k++)
@@ -360,7 +590,7 @@ static void free_state(build_state *st)
     }
     mtp_volumes_abort(st->volumes);
     release_region(st);
-    free(st->mask);
+    mtp_chunker_free(st->chunker);
     mtp_boss_free(st->boss);
     mtp_cache_free(st->cache);
     mtp_plan_free(st->plan);
@@ -384,8 +614,11 @@ static int prepare(build_state *st, mtp_error *err)
         report(st, MTP_PHASE_METADATA, "metadata", NULL);
         rc = mtp_fetch_metadata(st->boss, cfg, st->plan, st->meta, err);
     }
-    if (rc == 0)
-        rc = fetch_missing(st, err);
+    if (rc == 0) {
+        mtp_fetch_options fopt = fetch_options(st);
+        rc = mtp_prefetch_start(&st->prefetch, st->boss, cfg, st->plan, st->cache, st->meta,
+                                &fopt, err);
+    }
     return rc;
 }
 
@@ -393,6 +626,7 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
                   mtp_error *err)
 {
     build_state st = {0};
+    pthread_mutex_init(&st.progress_mu, NULL);
     st.cfg = cfg;
     st.opt = opt;
     st.stats = stats;
@@ -413,6 +647,8 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     struct timespec write_start;
     clock_gettime(CLOCK_MONOTONIC, &write_start);
     rc = mtp_mkdir_p(stats->release_dir, err);
+    if (rc == 0)
+        rc = remove_stale_temporaries(stats->release_dir, err);
     if (rc < 0)
         goto out;
     /* Voxel size from the image channel's frame, in the bundle's (z, y, x) order. */
@@ -437,16 +673,10 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     if (rc < 0)
         goto out;
 
-    size_t tile = (size_t)(cfg->regions[0].x.stop - cfg->regions[0].x.start) *
-                  (size_t)(cfg->regions[0].y.stop - cfg->regions[0].y.start);
-    int max_depth = 1;
-    for (int t = 0; t < cfg->ntasks; t++)
-        if (cfg->tasks[t].depth > max_depth)
-            max_depth = cfg->tasks[t].depth;
-    st.mask = malloc(tile * (size_t)max_depth);
-    if (st.mask == NULL) {
-        rc = mtp_error_set(err, MTP_ENOMEM, "cannot allocate a mask buffer");
-        goto out;
+    if (cfg->output.compression == MTP_COMPRESS_GZIP) {
+        rc = mtp_chunker_new(&st.chunker, opt->threads, cfg->output.level, err);
+        if (rc < 0)
+            goto out;
     }
     for (int r = 0; r < cfg->nregions && rc == 0; r++) {
         rc = load_region(&st, r, err);
@@ -454,6 +684,8 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
             rc = write_region(&st, r, err);
         release_region(&st);
     }
+    if (rc == 0)
+        rc = finish_prefetch(&st, 0, err);
     if (rc == 0)
         rc = finish_bundles(&st, err);
     if (rc == 0)
@@ -473,5 +705,6 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     stats->write_s = seconds_since(&write_start);
 out:
     free_state(&st);
+    pthread_mutex_destroy(&st.progress_mu);
     return rc;
 }

@@ -23,9 +23,10 @@ typedef struct mtp_build_options {
     void *progress_userdata;
     const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
     bool archive;            /* also write <out>/<name>-<version>.tar.gz */
+    int threads;             /* compression threads; 0 = one per online core */
 } mtp_build_options;
 
-#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL, false}
+#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL, false, 0}
 
 typedef struct mtp_build_stats {
     uint64_t blocks_total, blocks_cached, blocks_fetched; /* of the fetch stage */

@@ -182,6 +182,8 @@ static int on_done(void *userdata, size_t index, const void *data, size_t nbytes
     s->stats->bytes_decoded += nbytes;
     s->done++;
     s->bytes_done += nbytes;
+    if (s->opt->stored != NULL)
+        s->opt->stored(s->opt->stored_userdata, s->block_of[index]);
     return 0;
 }
 
@@ -205,7 +207,13 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
     size_t scratch_len = 0;
     double last = now_s();
     *nmissing = 0;
-    for (size_t i = 0; i < s->plan->nblocks; i++) {
+    for (size_t k = 0; k < s->plan->nblocks; k++) {
+        size_t i = s->opt->order != NULL ? s->opt->order[k] : k;
+        if (i >= s->plan->nblocks) {
+            rc = mtp_error_set(err, MTP_EINVAL, "fetch order: block %zu of %zu", i,
+                               s->plan->nblocks);
+            goto out;
+        }
         const mtp_block *b = &s->plan->blocks[i];
         mtp_block_key key;
         mtp_fetch_block_key(s->cfg, b, s->meta, &key);
@@ -243,6 +251,8 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
             s->stats->blocks_cached++;
             s->done++;
             s->bytes_done += nbytes;
+            if (s->opt->stored != NULL)
+                s->opt->stored(s->opt->stored_userdata, i);
         } else {
             s->block_of[(*nmissing)++] = i;
         }

@@ -26,12 +26,17 @@ typedef struct mtp_fetch_options {
      * damaged file is reported through a progress note, deleted and fetched again.
      * Off: a cached file with a plausible header counts as present (mtp_cache_has). */
     int verify_cached;
+    /* Optional: a permutation of the plan's block indices; blocks are scanned and fetched
+     * in this order (the build asks for region by region, so it can start writing the
+     * first region while the others download). NULL = plan order. */
+    const size_t *order;
+    /* Optional: called with a plan block index once that block is in the cache (found
+     * there or stored by this run), from the thread running mtp_fetch_run. */
+    void (*stored)(void *userdata, size_t block);
+    void *stored_userdata;
 } mtp_fetch_options;
 
-#define MTP_FETCH_OPTIONS_INIT                                                                     \
-    {                                                                                              \
-        NULL, NULL, NULL, 1                                                                        \
-    }
+#define MTP_FETCH_OPTIONS_INIT {NULL, NULL, NULL, 1, NULL, NULL, NULL}
 
 typedef struct mtp_fetch_stats {
     uint64_t blocks_total;   /* blocks in the plan */

@@ -8,14 +8,19 @@
  * compound rows) comes from zeroed memory.
  *
  * Image and mask bytes reach the file one chunk (one slice) at a time through
- * write_slice(); that is the single place to swap in H5Dwrite_chunk() with bytes
- * compressed once and shared by several files (DESIGN §9).
+ * write_slice(): through HDF5's deflate filter, or, when the caller compressed the slice
+ * already (chunks.h), as those bytes with H5Dwrite_chunk() (DESIGN §9). Both give the same
+ * file because (1) the chunk bytes are equal (compress2 at the same level, as H5Zdeflate.c
+ * calls it) and (2) the slice datasets are opened with HDF5's chunk cache off: with a cache
+ * the filter path would allocate a chunk's file space when the cache evicts it, an order
+ * that differs from the direct path's (at the call); without one both allocate at the call.
  */
 #include "h5bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <zlib.h>
 
 /* ---------------------------------------------------------------------------------------
  * Errors
@@ -615,11 +621,23 @@ out:
     return err;
 }
 
+/* Access properties of every slice-chunked dataset: no chunk cache, so each chunk is
+ * filtered and given its file space when it is written (see the top of this file). */
+static hid_t slice_access_plist(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_ACCESS);
+    if (p >= 0 && H5Pset_chunk_cache(p, 0, 0, 1.0) < 0) {
+        H5Pclose(p);
+        return H5I_INVALID_HID;
+    }
+    return p;
+}
+
 /* A uint8 dataset chunked one slice per chunk: dims (..., h, w), chunk (1, ..., 1, h, w). */
 static hid_t create_slices(h5ctx *c, hid_t loc, const char *name, const char *where, int rank,
                            const hsize_t *dims, const mtp_output *out)
 {
-    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, dapl = H5I_INVALID_HID;
     hsize_t chunk[4];
     for (int i = 0; i < rank; i++)
         chunk[i] = i < rank - 2 ? 1 : dims[i];
@@ -630,15 +648,17 @@ static hid_t create_slices(h5ctx *c, hid_t loc, const char *name, const char *wh
     if (out->compression == MTP_COMPRESS_GZIP && H5Pset_deflate(dcpl, (unsigned)out->level) < 0)
         goto fail;
     space = H5Screate_simple(rank, dims, NULL);
-    if (space < 0)
+    dapl = slice_access_plist();
+    if (space < 0 || dapl < 0)
         goto fail;
-    dset = H5Dcreate2(loc, name, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    dset = H5Dcreate2(loc, name, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, dapl);
     if (dset < 0)
         goto fail;
     goto out;
 fail:
     h5_fail(c->err, c->path, "create %s", where);
 out:
+    close_id(&dapl);
     close_id(&space);
     close_id(&dcpl);
     return dset;
@@ -662,16 +682,18 @@ static hid_t create_small(h5ctx *c, hid_t loc, const char *name, const char *whe
 
 /*
  * Write one slice — exactly one chunk — of a slice-chunked uint8 dataset: the slice at
- * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. This is where
- * H5Dwrite_chunk() with bytes compressed once would go; today HDF5's own deflate filter compresses
- * the chunk.
+ * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. With `chunk`
+ * (checked by check_chunk()) its bytes go in as they are, filter mask 0: the deflate filter
+ * counts as applied. Otherwise HDF5's filter compresses `bytes`.
  */
 static herr_t write_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
-                          hid_t memspace, const uint8_t *bytes)
+                          hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk)
 {
     hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, 1, 1, 1};
     for (int i = 0; i < rank - 2; i++)
         start[i] = index[i];
+    if (chunk != NULL)
+        return H5Dwrite_chunk(dset, H5P_DEFAULT, 0, start, chunk->size, chunk->data);
     count[rank - 2] = h;
     count[rank - 1] = w;
     hid_t fspace = H5Dget_space(dset);
@@ -703,6 +725,49 @@ static herr_t read_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, 
     return rc;
 }
 
+/* zlib's FLEVEL header bits for a compression level (deflate.c: 0 for levels 0-1, 1 for
+ * 2-5, 2 for 6, 3 for 7-9). */
+static unsigned zlib_level_class(int level)
+{
+    if (level < 2)
+        return 0;
+    if (level < 6)
+        return 1;
+    return level == 6 ? 2 : 3;
+}
+
+/*
+ * Is `chunk` a plausible deflate of `raw` (n bytes) at `level`? Returns NULL if so, else a
+ * reason. Cheap (Adler-32 runs at memory speed) and catches the likely mistakes: a missing
+ * chunk, a chunk of another slice or sample, raw bytes, another level class.
+ */
+static const char *check_chunk(const mtp_chunk *chunk, const uint8_t *raw, size_t n, int level,
+                               char *why, size_t why_len)
+{
+    if (chunk->data == NULL || chunk->size == 0)
+        return "no bytes";
+    uLong bound = compressBound((uLong)n);
+    if (chunk->size < 7 || chunk->size > bound) {
+        snprintf(why, why_len, "%zu bytes (a deflated slice of %zu bytes has 7..%lu)", chunk->size,
+                 n, (unsigned long)bound);
+        return why;
+    }
+    const uint8_t *d = chunk->data;
+    unsigned header = (unsigned)d[0] << 8 | d[1];
+    if ((d[0] & 0x0f) != 8 || (d[0] >> 4) > 7 || header % 31 != 0 || (d[1] & 0x20) != 0)
+        return "not a zlib deflate stream";
+    if ((unsigned)(d[1] >> 6) != zlib_level_class(level)) {
+        snprintf(why, why_len, "deflated at another level than %d", level);
+        return why;
+    }
+    const uint8_t *t = d + chunk->size - 4;
+    uLong stored = (uLong)t[0] << 24 | (uLong)t[1] << 16 | (uLong)t[2] << 8 | (uLong)t[3];
+    uLong sum = adler32(adler32(0L, Z_NULL, 0), raw, (uInt)n);
+    if (stored != sum)
+        return "its Adler-32 does not match the slice (a chunk of other bytes)";
+    return NULL;
+}
+
 static hid_t enum_type(const char *const *names, int n)
 {
     hid_t t = H5Tenum_create(H5T_STD_U8LE);
@@ -725,7 +790,7 @@ static hid_t enum_type(const char *const *names, int n)
 typedef struct split_state {
     bool declared;
     size_t n;
-    hid_t group, images, masks, labels, region, origin;
+    hid_t group, images, masks, labels, region, origin, targets;
     uint8_t *written;   /* n flags */
     uint8_t *label;     /* n class indices (classification) */
     uint8_t *region_of; /* n region indices */
@@ -733,6 +798,10 @@ typedef struct split_state {
     /* Segmentation: mask voxels per value over the samples written so far (class_counts);
      * a rewritten sample's old mask is subtracted before its new one is added. */
     uint64_t mask_hist[256];
+    /* Features: n * rows_per_slice target rows and which of them were written. */
+    size_t nrows;
+    mtp_feature_row *rows;
+    uint8_t *row_written;
 } split_state;
 
 struct mtp_bundle {
@@ -742,14 +811,18 @@ struct mtp_bundle {
     int depth;
     hsize_t height, width;
     hid_t root;
-    hid_t label_type;  /* enum of class names (classification) */
-    hid_t region_type; /* enum of region names */
-    hid_t memspace;    /* one chunk: (1, h, w) or (1, 1, h, w) */
+    hid_t label_type;      /* enum of class names (classification) */
+    hid_t region_type;     /* enum of region names */
+    hid_t memspace;        /* one chunk: (1, h, w) or (1, 1, h, w) */
+    hid_t target_mem;      /* features: compound type of mtp_feature_row in memory */
+    hid_t target_disk;     /* features: the packed compound type in the file */
+    size_t rows_per_slice; /* features: quadrants per slice */
     split_state splits[MTP_MAX_SPLITS];
 };
 
 static void split_release(split_state *s)
 {
+    close_id(&s->targets);
     close_id(&s->origin);
     close_id(&s->region);
     close_id(&s->labels);
@@ -760,8 +833,11 @@ static void split_release(split_state *s)
     free(s->label);
     free(s->region_of);
     free(s->origins);
-    s->written = s->label = s->region_of = NULL;
+    free(s->rows);
+    free(s->row_written);
+    s->written = s->label = s->region_of = s->row_written = NULL;
     s->origins = NULL;
+    s->rows = NULL;
 }
 
 /* Close every HDF5 object but the file, and free the arrays. */
@@ -769,6 +845,8 @@ static void bundle_release(mtp_bundle *b)
 {
     for (int i = 0; i < MTP_MAX_SPLITS; i++)
         split_release(&b->splits[i]);
+    close_id(&b->target_disk);
+    close_id(&b->target_mem);
     close_id(&b->memspace);
     close_id(&b->region_type);
     close_id(&b->label_type);
@@ -800,11 +878,9 @@ static int check_task(mtp_bundle *b, int task, mtp_error *err)
         return mtp_error_set(err, MTP_EINVAL, "bundle: task index %d out of range", task);
     const mtp_task *t = &cfg->tasks[task];
     b->task = t;
-    if (t->kind != MTP_TASK_CLASSIFICATION && t->kind != MTP_TASK_SEGMENTATION)
-        return mtp_error_set(err, MTP_EINVAL,
-                             "%s: the bundle writer supports classification "
-                             "and segmentation tasks only",
-                             t->name);
+    if (t->kind != MTP_TASK_CLASSIFICATION && t->kind != MTP_TASK_SEGMENTATION &&
+        t->kind != MTP_TASK_FEATURES)
+        return mtp_error_set(err, MTP_EINVAL, "%s: unknown task kind %d", t->name, (int)t->kind);
     if (t->depth < 1 || t->depth > MTP_BUNDLE_MAX_DEPTH)
         return mtp_error_set(err, MTP_ERANGE, "%s: depth %d is not in 1..%d", t->name, t->depth,
                              MTP_BUNDLE_MAX_DEPTH);
@@ -856,6 +932,16 @@ static int check_task(mtp_bundle *b, int task, mtp_error *err)
         return mtp_error_set(err, MTP_ERANGE, "%s: slices larger than %u bytes", t->name,
                              MTP_BUNDLE_MAX_CHUNK_BYTES);
     b->depth = t->depth;
+    if (t->kind == MTP_TASK_FEATURES) {
+        if (t->depth != 1)
+            return mtp_error_set(err, MTP_EINVAL, "%s: features tasks have depth 1, not %d",
+                                 t->name, t->depth);
+        b->rows_per_slice = mtp_features_rows_per_slice(cfg, task, first);
+        if (b->rows_per_slice == 0)
+            return mtp_error_set(
+                err, MTP_EINVAL, "%s: quadrant %d does not divide the %llux%llu slices", t->name,
+                t->quadrant, (unsigned long long)b->height, (unsigned long long)b->width);
+    }
     return 0;
 }
 
@@ -901,6 +987,8 @@ static int bundle_root(mtp_bundle *b, const mtp_bundle_meta *meta, mtp_error *er
     return err_code;
 }
 
+static int target_types(mtp_bundle *b, mtp_error *err);
+
 int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg, int task,
                       const mtp_bundle_meta *meta, mtp_error *err)
 {
@@ -921,10 +1009,12 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
         return mtp_error_set(err, MTP_ENOMEM, "bundle: out of memory");
     b->cfg = cfg;
     b->root = b->label_type = b->region_type = b->memspace = H5I_INVALID_HID;
+    b->target_mem = b->target_disk = H5I_INVALID_HID;
     b->f.file = H5I_INVALID_HID;
     for (int i = 0; i < MTP_MAX_SPLITS; i++) {
         split_state *s = &b->splits[i];
         s->group = s->images = s->masks = s->labels = s->region = s->origin = H5I_INVALID_HID;
+        s->targets = H5I_INVALID_HID;
     }
     rc = check_task(b, task, err);
     if (rc < 0)
@@ -954,6 +1044,11 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
         rc = h5_fail(err, path, "enum types (class and region names must be unique)");
         goto out;
     }
+    if (t->kind == MTP_TASK_FEATURES) {
+        rc = target_types(b, err);
+        if (rc < 0)
+            goto out;
+    }
     rc = bundle_root(b, meta, err);
 out:
     if (rc < 0) {
@@ -962,6 +1057,266 @@ out:
     }
     *out = b;
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Features: the targets table
+ */
+
+/* The fields of mtp_feature_row in file order, with their units and definitions. */
+enum { TARGET_FIELDS = 9 };
+static const char *const target_names[TARGET_FIELDS] = {
+    "region",   "z",          "quadrant",       "slice_index",     "vessel_pct",
+    "axon_pct", "cell_count", "mean_cell_area", "mean_nn_distance"};
+static const char *const target_units[TARGET_FIELDS] = {
+    "", "voxel", "", "", "percent", "percent", "cells", "pixels", "pixels"};
+
+/* The memory and file compound types of a targets row. The region field is an enum of the
+ * region names in both: int32-based in memory (mtp_feature_row.region), uint8 in the file. */
+static int target_types(mtp_bundle *b, mtp_error *err)
+{
+    const mtp_config *cfg = b->cfg;
+    int rc = 0;
+    hid_t mem_region = H5Tenum_create(H5T_NATIVE_INT32);
+    if (mem_region < 0)
+        goto fail;
+    for (int r = 0; r < cfg->nregions; r++) {
+        int32_t v = r;
+        if (H5Tenum_insert(mem_region, cfg->regions[r].name, &v) < 0)
+            goto fail;
+    }
+    const size_t mem_off[TARGET_FIELDS] = {
+        offsetof(mtp_feature_row, region),          offsetof(mtp_feature_row, z),
+        offsetof(mtp_feature_row, quadrant),        offsetof(mtp_feature_row, slice_index),
+        offsetof(mtp_feature_row, vessel_pct),      offsetof(mtp_feature_row, axon_pct),
+        offsetof(mtp_feature_row, cell_count),      offsetof(mtp_feature_row, mean_cell_area),
+        offsetof(mtp_feature_row, mean_nn_distance)};
+    const hid_t mem_types[TARGET_FIELDS] = {mem_region,       H5T_NATIVE_INT64,  H5T_NATIVE_INT32,
+                                            H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE,
+                                            H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE};
+    const hid_t disk_types[TARGET_FIELDS] = {b->region_type, H5T_STD_I64LE,  H5T_STD_I32LE,
+                                             H5T_STD_I64LE,  H5T_IEEE_F64LE, H5T_IEEE_F64LE,
+                                             H5T_STD_I64LE,  H5T_IEEE_F64LE, H5T_IEEE_F64LE};
+    /* Packed in the file: no padding bytes, so nothing uninitialised can reach it. */
+    size_t disk_size = 0;
+    for (int i = 0; i < TARGET_FIELDS; i++)
+        disk_size += H5Tget_size(disk_types[i]);
+    b->target_mem = H5Tcreate(H5T_COMPOUND, sizeof(mtp_feature_row));
+    b->target_disk = H5Tcreate(H5T_COMPOUND, disk_size);
+    if (b->target_mem < 0 || b->target_disk < 0)
+        goto fail;
+    size_t off = 0;
+    for (int i = 0; i < TARGET_FIELDS; i++) {
+        if (H5Tinsert(b->target_mem, target_names[i], mem_off[i], mem_types[i]) < 0 ||
+            H5Tinsert(b->target_disk, target_names[i], off, disk_types[i]) < 0)
+            goto fail;
+        off += H5Tget_size(disk_types[i]);
+    }
+    goto out;
+fail:
+    rc = h5_fail(err, b->f.path, "targets row types");
+out:
+    close_id(&mem_region);
+    return rc;
+}
+
+/* "(y 0-128, x 0-128), (y 0-128, x 128-256), ..." for up to 16 quadrants, else the rule. */
+static void quadrant_order(const mtp_bundle *b, char *buf, size_t cap)
+{
+    size_t q = (size_t)b->task->quadrant, across = (size_t)b->width / q;
+    if (b->rows_per_slice > 16) {
+        snprintf(buf, cap, "row-major: quadrant = (y / %zu) * %zu + x / %zu", q, across, q);
+        return;
+    }
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < b->rows_per_slice && len < cap; k++) {
+        size_t y = k / across * q, x = k % across * q;
+        int n = snprintf(buf + len, cap - len, "%s%zu = (y %zu-%zu, x %zu-%zu)", k ? ", " : "", k,
+                         y, y + q, x, x + q);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* /<split>/targets: declared at add_split, written whole at finish. */
+static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
+{
+    h5ctx c = {b->f.path, err};
+    char where[MTP_NAME_MAX + 16];
+    snprintf(where, sizeof where, "/%s/targets", name);
+    hsize_t dims[1] = {s->nrows};
+    hsize_t chunk[1] = {s->nrows < MTP_BUNDLE_TARGET_CHUNK_ROWS ? s->nrows
+                                                                : MTP_BUNDLE_TARGET_CHUNK_ROWS};
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t dcpl = creation_plist(H5P_DATASET_CREATE);
+    int rc = 0;
+    if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
+        (b->cfg->output.compression == MTP_COMPRESS_GZIP &&
+         H5Pset_deflate(dcpl, (unsigned)b->cfg->output.level) < 0))
+        goto fail;
+    s->targets =
+        H5Dcreate2(s->group, "targets", b->target_disk, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (s->targets < 0)
+        goto fail;
+    goto out;
+fail:
+    rc = h5_fail(err, b->f.path, "create %s", where);
+out:
+    close_id(&dcpl);
+    close_id(&space);
+    if (rc < 0)
+        return rc;
+
+    const int q = b->task->quadrant;
+    char order[1024], description[2048];
+    quadrant_order(b, order, sizeof order);
+    snprintf(description, sizeof description,
+             "Task 3 targets: one row per (sample, quadrant) of this split's images; row "
+             "slice_index * rows_per_slice + quadrant describes quadrant `quadrant` of "
+             "images[slice_index], the %d x %d quadrants of each slice numbered %s",
+             q, q, order);
+    char defs[TARGET_FIELDS][1024];
+    snprintf(defs[0], sizeof defs[0], "region of the slice (enum: region name -> row of /regions)");
+    snprintf(defs[1], sizeof defs[1], "absolute z of the slice in the frame, in voxels");
+    snprintf(defs[2], sizeof defs[2], "quadrant of the slice, 0..%zu, row-major: %s",
+             b->rows_per_slice - 1, order);
+    snprintf(defs[3], sizeof defs[3],
+             "index of the slice in this split's images, region and origin");
+    snprintf(defs[4], sizeof defs[4],
+             "100 x pixels of class vessel in the quadrant / %d (the quadrant's pixels)", q * q);
+    snprintf(defs[5], sizeof defs[5],
+             "100 x pixels of class axon in the quadrant / %d (the quadrant's pixels)", q * q);
+    snprintf(defs[6], sizeof defs[6],
+             "number of cells with at least one pixel in the quadrant of this slice; cells = "
+             "3-D 6-connected components (voxels sharing a face) of the cell class, computed "
+             "per region stack over the split's slices, so a cell never crosses regions");
+    snprintf(defs[7], sizeof defs[7],
+             "mean over those cells of their pixel count inside the quadrant of this slice; 0 "
+             "when there are none");
+    snprintf(defs[8], sizeof defs[8],
+             "mean over those cells of the Euclidean distance, in pixels, from the cell's "
+             "centroid inside the quadrant to the nearest centroid of another cell in the "
+             "quadrant; %g when fewer than 2 cells",
+             MTP_FEATURES_NN_FILL);
+    const char *def_ptrs[TARGET_FIELDS];
+    for (int i = 0; i < TARGET_FIELDS; i++)
+        def_ptrs[i] = defs[i];
+    rc = dataset_labels(&c, s->targets, where, description, "row", NULL);
+    if (rc == 0)
+        rc = attr_strings(&c, s->targets, where, "field_names", target_names, TARGET_FIELDS, false);
+    if (rc == 0)
+        rc = attr_strings(&c, s->targets, where, "field_units", target_units, TARGET_FIELDS, false);
+    if (rc == 0)
+        rc = attr_strings(&c, s->targets, where, "field_definitions", def_ptrs, TARGET_FIELDS,
+                          false);
+    int64_t quadrant = q, rows_per_slice = (int64_t)b->rows_per_slice;
+    if (rc == 0)
+        rc = attr_i64(&c, s->targets, where, "quadrant", &quadrant, 0);
+    if (rc == 0)
+        rc = attr_i64(&c, s->targets, where, "rows_per_slice", &rows_per_slice, 0);
+    return rc;
+}
+
+size_t mtp_bundle_rows_per_slice(const mtp_bundle *b)
+{
+    return b == NULL || b->task->kind != MTP_TASK_FEATURES ? 0 : b->rows_per_slice;
+}
+
+/* One row against the task and split; NULL if fine, else the reason. */
+static const char *check_row(const mtp_bundle *b, int split, size_t r, const mtp_feature_row *row,
+                             char *why, size_t why_len)
+{
+    const mtp_config *cfg = b->cfg;
+    const split_state *s = &b->splits[split];
+    size_t rps = b->rows_per_slice;
+    if (row->quadrant < 0 || (size_t)row->quadrant >= rps) {
+        snprintf(why, why_len, "quadrant %" PRId32 " is not in 0..%zu", row->quadrant, rps - 1);
+        return why;
+    }
+    if (row->slice_index < 0 || (uint64_t)row->slice_index >= s->n) {
+        snprintf(why, why_len, "slice_index %" PRId64 " is not in 0..%zu", row->slice_index,
+                 s->n - 1);
+        return why;
+    }
+    if ((size_t)row->slice_index * rps + (size_t)row->quadrant != r) {
+        snprintf(why, why_len, "quadrant %" PRId32 " of slice %" PRId64 " belongs in row %zu",
+                 row->quadrant, row->slice_index,
+                 (size_t)row->slice_index * rps + (size_t)row->quadrant);
+        return why;
+    }
+    if (row->region < 0 || row->region >= cfg->nregions || b->task->excluded[row->region]) {
+        snprintf(why, why_len, "region %" PRId32 " is not one of the task's regions", row->region);
+        return why;
+    }
+    const mtp_range *z = &cfg->splits[split].z;
+    if (row->z < z->start || row->z >= z->stop) {
+        snprintf(why, why_len, "z %" PRId64 " is outside the split's z [%" PRId64 ", %" PRId64 ")",
+                 row->z, z->start, z->stop);
+        return why;
+    }
+    if (!(row->vessel_pct >= 0 && row->vessel_pct <= 100) ||
+        !(row->axon_pct >= 0 && row->axon_pct <= 100))
+        return "vessel_pct and axon_pct must be in [0, 100]";
+    if (row->cell_count < 0)
+        return "cell_count is negative";
+    if (!(isfinite(row->mean_cell_area) && row->mean_cell_area >= 0) ||
+        !(isfinite(row->mean_nn_distance) && row->mean_nn_distance >= 0))
+        return "mean_cell_area and mean_nn_distance must be finite and >= 0";
+    return NULL;
+}
+
+int mtp_bundle_write_targets(mtp_bundle *b, int split, size_t first_row,
+                             const mtp_feature_row *rows, size_t nrows, mtp_error *err)
+{
+    if (b == NULL || (rows == NULL && nrows > 0))
+        return mtp_error_set(err, MTP_EINVAL, "bundle: NULL handle or rows");
+    if (b->task->kind != MTP_TASK_FEATURES)
+        return mtp_error_set(err, MTP_EINVAL, "%s: task %s has no targets (kind is not features)",
+                             b->f.path, b->task->name);
+    if (split < 0 || split >= b->cfg->nsplits || !b->splits[split].declared)
+        return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", b->f.path,
+                             split);
+    split_state *s = &b->splits[split];
+    const char *name = b->cfg->splits[split].name;
+    if (first_row > s->nrows || nrows > s->nrows - first_row)
+        return mtp_error_set(err, MTP_EINVAL,
+                             "%s: /%s/targets rows %zu..%zu: the split has %zu rows", b->f.path,
+                             name, first_row, first_row + nrows - 1, s->nrows);
+    char why[256];
+    for (size_t k = 0; k < nrows; k++) {
+        const char *bad = check_row(b, split, first_row + k, &rows[k], why, sizeof why);
+        if (bad != NULL)
+            return mtp_error_set(err, MTP_EINVAL, "%s: /%s/targets row %zu: %s", b->f.path, name,
+                                 first_row + k, bad);
+    }
+    if (nrows > 0) {
+        memcpy(&s->rows[first_row], rows, nrows * sizeof *rows);
+        memset(&s->row_written[first_row], 1, nrows);
+    }
+    return 0;
+}
+
+/* Finish: every row written and agreeing with its sample; then the dataset. */
+static int split_targets(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
+{
+    for (size_t r = 0; r < s->nrows; r++) {
+        if (!s->row_written[r])
+            return mtp_error_set(err, MTP_EINVAL, "%s: /%s/targets row %zu was never written",
+                                 b->f.path, name, r);
+        const mtp_feature_row *row = &s->rows[r];
+        size_t i = (size_t)row->slice_index;
+        if (row->region != s->region_of[i] || row->z != s->origins[3 * i])
+            return mtp_error_set(err, MTP_EINVAL,
+                                 "%s: /%s/targets row %zu: region %s, z %" PRId64
+                                 " differ from sample %zu's (region %s, z %" PRId64 ")",
+                                 b->f.path, name, r, b->cfg->regions[row->region].name, row->z, i,
+                                 b->cfg->regions[s->region_of[i]].name, s->origins[3 * i]);
+    }
+    if (H5Dwrite(s->targets, b->target_mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->rows) < 0)
+        return h5_fail(err, b->f.path, "write /%s/targets", name);
+    return 0;
 }
 
 static int split_datasets(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
@@ -1004,7 +1359,7 @@ static int split_datasets(mtp_bundle *b, split_state *s, const char *name, mtp_e
             rc = attr_strings(&c, s->masks, where, "classes", classes, (size_t)t->nclasses, false);
         if (rc < 0)
             return rc;
-    } else {
+    } else if (t->kind == MTP_TASK_CLASSIFICATION) {
         snprintf(where, sizeof where, "/%s/labels", name);
         s->labels = create_small(&c, s->group, "labels", where, b->label_type, 1, dims);
         if (s->labels < 0)
@@ -1037,6 +1392,8 @@ static int split_datasets(mtp_bundle *b, split_state *s, const char *name, mtp_e
     const char *zyx[3] = {"z", "y", "x"};
     if (rc == 0)
         rc = attr_strings(&c, s->origin, where, "coordinates", zyx, 3, false);
+    if (rc == 0 && t->kind == MTP_TASK_FEATURES)
+        rc = create_targets(b, s, name, err);
     return rc;
 }
 
@@ -1057,8 +1414,13 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err)
     if (n > MTP_BUNDLE_MAX_SAMPLES)
         return mtp_error_set(err, MTP_ERANGE, "%s: split %s: %zu samples (at most %u)", b->f.path,
                              name, n, MTP_BUNDLE_MAX_SAMPLES);
+    size_t nrows = n * b->rows_per_slice; /* both capped: no overflow */
+    if (nrows > MTP_BUNDLE_MAX_TARGET_ROWS)
+        return mtp_error_set(err, MTP_ERANGE, "%s: split %s: %zu target rows (at most %u)",
+                             b->f.path, name, nrows, MTP_BUNDLE_MAX_TARGET_ROWS);
     s->declared = true;
     s->n = n;
+    s->nrows = nrows;
     if (n == 0)
         return 0;
     s->written = calloc(n, 1);
@@ -1067,6 +1429,12 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err)
     s->origins = calloc(n, 3 * sizeof *s->origins);
     if (s->written == NULL || s->label == NULL || s->region_of == NULL || s->origins == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.path, name);
+    if (nrows > 0) {
+        s->rows = calloc(nrows, sizeof *s->rows);
+        s->row_written = calloc(nrows, 1);
+        if (s->rows == NULL || s->row_written == NULL)
+            return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.path, name);
+    }
 
     h5ctx c = {b->f.path, err};
     hid_t gcpl = creation_plist(H5P_GROUP_CREATE);
@@ -1169,12 +1537,53 @@ static int forget_mask(mtp_bundle *b, int split, size_t i, mtp_error *err)
     return rc;
 }
 
+/* The chunks a caller gave for `depth` slices of `raw`, each checked; "what" names them. */
+static int check_chunks(const char *path, const char *split, size_t i, const char *what,
+                        const mtp_chunk *chunks, const uint8_t *raw, int depth, size_t slice,
+                        int level, mtp_error *err)
+{
+    char why[160];
+    for (int d = 0; d < depth; d++) {
+        const char *bad =
+            check_chunk(&chunks[d], raw + (size_t)d * slice, slice, level, why, sizeof why);
+        if (bad != NULL)
+            return mtp_error_set(err, MTP_EINVAL, "%s: /%s sample %zu: %s chunk %d: %s", path,
+                                 split, i, what, d, bad);
+    }
+    return 0;
+}
+
 int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *smp,
                             mtp_error *err)
+{
+    return mtp_bundle_write_sample_chunks(b, split, i, smp, NULL, NULL, err);
+}
+
+int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *smp,
+                                   const mtp_chunk *image_chunks, const mtp_chunk *mask_chunks,
+                                   mtp_error *err)
 {
     if (b == NULL)
         return mtp_error_set(err, MTP_EINVAL, "bundle: NULL handle");
     int rc = check_sample(b, split, i, smp, err);
+    if (rc < 0)
+        return rc;
+    const char *split_name = b->cfg->splits[split].name;
+    if (smp->mask == NULL && mask_chunks != NULL)
+        return mtp_error_set(err, MTP_EINVAL, "%s: /%s sample %zu: mask chunks without a mask",
+                             b->f.path, split_name, i);
+    /* Precompressed chunks are bytes for the deflate filter: with "none" the raw slices go. */
+    if (b->cfg->output.compression != MTP_COMPRESS_GZIP) {
+        image_chunks = NULL;
+        mask_chunks = NULL;
+    }
+    size_t slice_bytes = (size_t)(b->height * b->width);
+    if (image_chunks != NULL)
+        rc = check_chunks(b->f.path, split_name, i, "image", image_chunks, smp->image, b->depth,
+                          slice_bytes, b->cfg->output.level, err);
+    if (rc == 0 && mask_chunks != NULL)
+        rc = check_chunks(b->f.path, split_name, i, "mask", mask_chunks, smp->mask, b->depth,
+                          slice_bytes, b->cfg->output.level, err);
     if (rc < 0)
         return rc;
     split_state *s = &b->splits[split];
@@ -1192,11 +1601,12 @@ int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle
     for (int d = 0; d < b->depth; d++) {
         hsize_t index[2] = {i, (hsize_t)d};
         size_t off = (size_t)d * slice;
-        if (write_slice(s->images, rank, index, b->height, b->width, b->memspace,
-                        smp->image + off) < 0)
+        if (write_slice(s->images, rank, index, b->height, b->width, b->memspace, smp->image + off,
+                        image_chunks != NULL ? &image_chunks[d] : NULL) < 0)
             return h5_fail(err, b->f.path, "write /%s/images sample %zu", name, i);
-        if (smp->mask != NULL && write_slice(s->masks, rank, index, b->height, b->width,
-                                             b->memspace, smp->mask + off) < 0)
+        if (smp->mask != NULL &&
+            write_slice(s->masks, rank, index, b->height, b->width, b->memspace, smp->mask + off,
+                        mask_chunks != NULL ? &mask_chunks[d] : NULL) < 0)
             return h5_fail(err, b->f.path, "write /%s/masks sample %zu", name, i);
     }
     for (int v = 0; v < 256; v++)
@@ -1250,8 +1660,11 @@ static int split_balance(mtp_bundle *b, split_state *s, const char *name, mtp_er
     h5ctx c = {b->f.path, err};
     char where[MTP_NAME_MAX + 2];
     snprintf(where, sizeof where, "/%s", name);
-    int rc = attr_i64(&c, s->group, where, "class_counts", classes, (size_t)t->nclasses);
-    if (rc == 0)
+    int rc = 0;
+    /* Features files carry no masks, so there is nothing to count per class. */
+    if (t->kind != MTP_TASK_FEATURES)
+        rc = attr_i64(&c, s->group, where, "class_counts", classes, (size_t)t->nclasses);
+    if (rc == 0 && t->kind != MTP_TASK_FEATURES)
         rc = attr_str(&c, s->group, where, "class_counts_description",
                       t->kind == MTP_TASK_CLASSIFICATION
                           ? "samples per class, in the order of the classes attribute"
@@ -1274,6 +1687,8 @@ static int split_tables(mtp_bundle *b, split_state *s, const char *name, mtp_err
         return h5_fail(err, b->f.path, "write /%s/region", name);
     if (H5Dwrite(s->origin, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->origins) < 0)
         return h5_fail(err, b->f.path, "write /%s/origin", name);
+    if (s->targets >= 0)
+        return split_targets(b, s, name, err);
     return 0;
 }
 
@@ -1482,6 +1897,12 @@ int mtp_volumes_create(mtp_volumes **out, const char *path, const mtp_config *cf
 
 int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cube, mtp_error *err)
 {
+    return mtp_volumes_write_chunks(v, region, channel, cube, NULL, err);
+}
+
+int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint8_t *cube,
+                             const mtp_chunk *chunks, mtp_error *err)
+{
     if (v == NULL || cube == NULL)
         return mtp_error_set(err, MTP_EINVAL, "volumes: NULL handle or cube");
     const mtp_config *cfg = v->cfg;
@@ -1494,16 +1915,28 @@ int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cu
     snprintf(where, sizeof where, "/%s/%s", reg->name, chan);
     hsize_t h = (hsize_t)(reg->y.stop - reg->y.start), w = (hsize_t)(reg->x.stop - reg->x.start);
     hsize_t one_chunk[3] = {1, h, w};
+    if (cfg->output.compression != MTP_COMPRESS_GZIP)
+        chunks = NULL;
+    char why[160];
+    for (int64_t z = 0; chunks != NULL && z < v->nz; z++) {
+        const char *bad = check_chunk(&chunks[z], cube + (size_t)z * h * w, (size_t)(h * w),
+                                      cfg->output.level, why, sizeof why);
+        if (bad != NULL)
+            return mtp_error_set(err, MTP_EINVAL, "%s: %s chunk %" PRId64 ": %s", v->f.path, where,
+                                 z, bad);
+    }
     int rc = 0;
     hid_t memspace = H5Screate_simple(3, one_chunk, NULL);
-    hid_t dset = H5Dopen2(v->f.file, where, H5P_DEFAULT);
+    hid_t dapl = slice_access_plist();
+    hid_t dset = dapl < 0 ? H5I_INVALID_HID : H5Dopen2(v->f.file, where, dapl);
     if (memspace < 0 || dset < 0) {
         rc = h5_fail(err, v->f.path, "open %s", where);
         goto out;
     }
     for (int64_t z = 0; z < v->nz; z++) {
         hsize_t index[1] = {(hsize_t)z};
-        if (write_slice(dset, 3, index, h, w, memspace, cube + (size_t)z * h * w) < 0) {
+        if (write_slice(dset, 3, index, h, w, memspace, cube + (size_t)z * h * w,
+                        chunks != NULL ? &chunks[z] : NULL) < 0) {
             rc = h5_fail(err, v->f.path, "write %s slice %" PRId64, where, z);
             goto out;
         }
@@ -1511,6 +1944,7 @@ int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cu
     v->written[region][channel] = 1;
 out:
     close_id(&dset);
+    close_id(&dapl);
     close_id(&memspace);
     return rc;
 }

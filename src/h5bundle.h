@@ -7,7 +7,8 @@
  *   /                    attributes, in this order:
  *                          format         "mtneuro-bundle"
  *                          format_version 1 (int32)
- *                          task, kind     task name; "classification" | "segmentation"
+ *                          task, kind     task name; "classification" | "segmentation" |
+ *                                         "features"
  *                          title, description, license   from release
  *                          citation       the release's citation texts joined with "\n"
  *                          builder        meta->builder ("mtneuro-pack X.Y.Z")
@@ -29,12 +30,23 @@
  *                          samples per class, segmentation = mask voxels per class;
  *                        class_counts_description; region_counts (int64[nregions], the
  *                          config's region order, excluded regions 0): samples per region;
- *                        region_counts_description
+ *                        region_counts_description. Features tasks have no class_counts.
  *   /<split>/images      uint8 (N, H, W) or (N, depth, H, W); chunks (1, H, W) or (1, 1, H, W)
  *   /<split>/masks       uint8, same shape and chunks (segmentation); attribute classes
  *   /<split>/labels      enum(uint8) (N,): class name -> class index (classification)
  *   /<split>/region      enum(uint8) (N,): region name -> index into /regions
  *   /<split>/origin      int64 (N, 3): absolute (z, y, x) corner of each sample
+ *   /<split>/targets     features only: compound (M,), M = N * rows_per_slice, one row per
+ *                        (sample, quadrant), row index = slice_index * rows_per_slice +
+ *                        quadrant; fields (file types, packed, 61 bytes), in this order:
+ *                          region enum(uint8) (the region enum), z int64, quadrant int32,
+ *                          slice_index int64, vessel_pct float64, axon_pct float64,
+ *                          cell_count int64, mean_cell_area float64, mean_nn_distance float64
+ *                        (definitions in task_features.h). Chunks of min(M, 4096) rows, same
+ *                        compression as images. Attributes: description (with the quadrant
+ *                        order), axes "row", field_names, field_units, field_definitions
+ *                        (string arrays parallel to the fields), quadrant (int64 edge in
+ *                        pixels), rows_per_slice (int64)
  *   /regions             compound (R,): name (fixed 64-byte NUL-terminated UTF-8 string; a
  *                        C reader's memory type must say UTF-8 too), x0, x1, y0, y1 (int64),
  *                        one row per config region, config order
@@ -43,6 +55,16 @@
  * dimension labels equal to its axes. Strings (attributes) are variable-length UTF-8, so
  * h5py 3 reads them as str. Compression: deflate at output.level (no shuffle) for gzip,
  * none for "none"; blosc is refused for now (MTP_EINVAL).
+ *
+ * Compress once, write many (DESIGN §9). Slice chunks reach the file one at a time, in call
+ * order, with HDF5's chunk cache off for the slice datasets, so a chunk's place in the file
+ * depends only on the sequence of calls. A caller may hand in each slice already deflated
+ * (chunks.h: made by mtp_chunker_compress() / mtp_chunk_deflate_one() at output.level); the
+ * writer then stores those bytes with H5Dwrite_chunk() instead of running the filter, and
+ * the file is byte-identical to the one the plain path writes. Each given chunk is checked
+ * against its raw slice before anything is written (zlib header of a deflate stream at the
+ * configured level class, size at most compressBound, Adler-32 trailer equal to the raw
+ * slice's): MTP_EINVAL otherwise. With compression "none" given chunks are ignored.
  *
  * Determinism: the same calls with the same bytes give a byte-identical file. Object
  * time tracking is off on every creation property list (root group included), library
@@ -67,8 +89,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunks.h"
 #include "config.h"
 #include "error.h"
+#include "task_features.h"
 
 #define MTP_BUNDLE_FORMAT "mtneuro-bundle"
 #define MTP_BUNDLE_FORMAT_VERSION 1
@@ -81,6 +105,10 @@
 #define MTP_BUNDLE_MAX_CHUNK_BYTES (1u << 30)
 #define MTP_BUNDLE_MAX_DEPTH 4096
 #define MTP_BUNDLE_MAX_PATH 4000
+/* Features: target rows per split (kept in memory until finish, 72 bytes each). */
+#define MTP_BUNDLE_MAX_TARGET_ROWS (1u << 22)
+/* Rows per chunk of a targets dataset. */
+#define MTP_BUNDLE_TARGET_CHUNK_ROWS 4096
 
 typedef struct mtp_bundle mtp_bundle;
 
@@ -108,8 +136,8 @@ typedef struct mtp_bundle_sample {
  * (regions the task excludes do not count). `cfg` is borrowed and must stay valid and
  * unchanged until finish or abort; `meta` is read during the call only.
  * On success *out is a new handle, which finish or abort frees; on failure *out is NULL
- * and no file is left behind. Only classification and segmentation tasks are supported
- * (features: MTP_EINVAL).
+ * and no file is left behind. Features tasks need a quadrant that divides H and W
+ * (MTP_EINVAL otherwise).
  */
 int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg, int task,
                       const mtp_bundle_meta *meta, mtp_error *err);
@@ -119,8 +147,30 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
  * samples. n == 0 writes nothing (the split is left out of the file). Otherwise creates
  * /<split> with count and z_range, and its datasets. Declare every split of the task,
  * once each, before finish. The groups appear in the order of these calls.
+ * Features tasks: the split also gets /<split>/targets with n * rows_per_slice rows
+ * (mtp_bundle_rows_per_slice()); more than MTP_BUNDLE_MAX_TARGET_ROWS: MTP_ERANGE.
  */
 int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err);
+
+/* Features tasks: target rows per sample (quadrants per slice, mtp_features_rows_per_slice());
+ * 0 for other kinds or a NULL handle. */
+size_t mtp_bundle_rows_per_slice(const mtp_bundle *b);
+
+/*
+ * Features tasks: copy rows[0..nrows) into rows first_row.. of the split's targets (kept in
+ * memory, written by finish, so the file does not depend on how the rows were batched).
+ * Rows may come in any batches and order; writing a row again replaces it. `rows` is
+ * borrowed for the call. Each row is checked (MTP_EINVAL, nothing copied, e.g.
+ * "<path>: /all/targets row 5: quadrant 2 of slice 1 belongs in row 6"):
+ * row index = slice_index * rows_per_slice + quadrant with quadrant < rows_per_slice and
+ * slice_index < n; region one of the task's; z inside the split's z range; vessel_pct and
+ * axon_pct in [0, 100]; cell_count >= 0; mean_cell_area and mean_nn_distance finite and
+ * >= 0. At finish each row's region and z must equal its sample's region and origin z.
+ * MTP_EINVAL also for a task that is not of kind features, an undeclared split or rows
+ * beyond the split's row count.
+ */
+int mtp_bundle_write_targets(mtp_bundle *b, int split, size_t first_row,
+                             const mtp_feature_row *rows, size_t nrows, mtp_error *err);
 
 /*
  * Write sample i (0 <= i < n) of a declared split. Any order is allowed; writing the same
@@ -133,6 +183,21 @@ int mtp_bundle_write_sample(mtp_bundle *b, int split, size_t i, const mtp_bundle
                             mtp_error *err);
 
 /*
+ * The same with the slices already deflated (compress once, see above): image_chunks[d]
+ * (resp. mask_chunks[d]) is slice d of s->image (s->mask) deflated at output.level, for d in
+ * 0..depth-1; either array may be NULL (the writer then compresses those slices itself).
+ * s->image and s->mask are still required (checks, class counts). Used only with compression
+ * gzip; with "none" the chunks are ignored. Every chunk is checked before anything is
+ * written: MTP_EINVAL, e.g. "<path>: /train sample 3: image chunk 0: its Adler-32 does not
+ * match the slice (a chunk of other bytes)"; mask chunks without a mask are refused too.
+ * The arrays are borrowed for the call. mtp_bundle_write_sample(b, split, i, s, err) is this
+ * with both arrays NULL.
+ */
+int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp_bundle_sample *s,
+                                   const mtp_chunk *image_chunks, const mtp_chunk *mask_chunks,
+                                   mtp_error *err);
+
+/*
  * Set an int64 attribute `name` on the group of a declared split, and when `description`
  * is non-NULL a string attribute "<name>_description" with that text. On a split declared
  * with n == 0 (not in the file) it does nothing and returns 0. Setting the same name twice
@@ -142,9 +207,10 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
                           const char *description, mtp_error *err);
 
 /*
- * Check that every split of the task was declared and every sample written (MTP_EINVAL
- * naming the first gap otherwise), write labels/region/origin, each split's class_counts and
- * region_counts, and the splits and counts attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
+ * Check that every split of the task was declared and every sample (and, for features, every
+ * target row) written (MTP_EINVAL naming the first gap otherwise), write labels/region/origin
+ * (and targets), each split's class_counts and region_counts, and the splits and counts
+ * attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
  * failure the temporary file is deleted and `path` is left as it was.
  */
 int mtp_bundle_finish(mtp_bundle *b, mtp_error *err);
@@ -175,6 +241,12 @@ int mtp_volumes_create(mtp_volumes **out, const char *path, const mtp_config *cf
 /* cube: nz*H*W uint8 (C order z, y, x) of channel `channel` for region `region` over cfg->z,
  * H and W being that region's extents. Borrowed for the call. */
 int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cube, mtp_error *err);
+
+/* The same with the cube's nz slices already deflated (compress once, see the task files):
+ * chunks[z] = slice z of cube at output.level, checked like a sample's chunks. chunks NULL,
+ * or compression "none": exactly mtp_volumes_write(). */
+int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint8_t *cube,
+                             const mtp_chunk *chunks, mtp_error *err);
 
 /* Check every (region, channel) was written, then close, fsync and rename. Frees v. */
 int mtp_volumes_finish(mtp_volumes *v, mtp_error *err);

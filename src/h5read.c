@@ -591,10 +591,12 @@ static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bun
     if (rc == 0)
         rc = provenance(root, out, e);
     size_t n = 0;
-    if (rc == 0 && strcmp(out->kind, "features") != 0) {
+    /* Features files may name their classes (the label classes the targets are about). */
+    bool features = rc == 0 && strcmp(out->kind, "features") == 0;
+    if (rc == 0 && (!features || H5Aexists(root, "classes") > 0)) {
         rc = read_strings(root, "/", "classes", &out->classes[0][0], MTP_NAME_MAX, MTP_MAX_CLASSES,
                           &n, e);
-        if (rc == 0 && n == 0)
+        if (rc == 0 && n == 0 && !features)
             rc = mtp_error_set(e, MTP_EFORMAT, "/: attribute classes is empty");
         out->nclasses = (int)n;
     }
@@ -1220,6 +1222,172 @@ static void check_balance(split_check *sc)
                 sc->where, recorded, mismatches);
 }
 
+/* A targets row as check reads it: region either as the file's 1-byte enum or as int64. */
+typedef struct target_row {
+    uint8_t region_u8;
+    int64_t region_i64;
+    int64_t z;
+    int32_t quadrant;
+    int64_t slice_index;
+} target_row;
+
+/* The memory type for the fields check reads; problems for missing or odd fields. */
+static hid_t target_mem_type(split_check *sc, hid_t dset, const char *where, bool *region_u8)
+{
+    hid_t ftype = H5Dget_type(dset), mem = H5I_INVALID_HID, region = H5I_INVALID_HID;
+    if (ftype < 0 || H5Tget_class(ftype) != H5T_COMPOUND) {
+        problem(sc->ck, "%s: not a compound dataset", where);
+        goto out;
+    }
+    const char *names[4] = {"region", "z", "quadrant", "slice_index"};
+    for (int k = 0; k < 4; k++) {
+        int idx = H5Tget_member_index(ftype, names[k]);
+        if (idx < 0) {
+            H5Eclear2(H5E_DEFAULT);
+            problem(sc->ck, "%s: missing field %s", where, names[k]);
+            goto out;
+        }
+        hid_t mt = H5Tget_member_type(ftype, (unsigned)idx);
+        H5T_class_t cls = H5Tget_class(mt);
+        size_t size = H5Tget_size(mt);
+        if (k == 0 && cls == H5T_ENUM && size == 1) {
+            region = mt;
+            *region_u8 = true;
+            continue;
+        }
+        close_id(&mt);
+        if (cls != H5T_INTEGER) {
+            problem(sc->ck, "%s: field %s is not an integer%s", where, names[k],
+                    k == 0 ? " or a 1-byte enum" : "");
+            goto out;
+        }
+    }
+    mem = H5Tcreate(H5T_COMPOUND, sizeof(target_row));
+    if (mem < 0 ||
+        (*region_u8
+             ? H5Tinsert(mem, "region", offsetof(target_row, region_u8), region)
+             : H5Tinsert(mem, "region", offsetof(target_row, region_i64), H5T_NATIVE_INT64)) < 0 ||
+        H5Tinsert(mem, "z", offsetof(target_row, z), H5T_NATIVE_INT64) < 0 ||
+        H5Tinsert(mem, "quadrant", offsetof(target_row, quadrant), H5T_NATIVE_INT32) < 0 ||
+        H5Tinsert(mem, "slice_index", offsetof(target_row, slice_index), H5T_NATIVE_INT64) < 0) {
+        innermost in;
+        problem(sc->ck, "%s: cannot make a row type: %s", where, h5_reason(&in));
+        close_id(&mem);
+    }
+out:
+    close_id(&region);
+    close_id(&ftype);
+    return mem;
+}
+
+/*
+ * Features: targets has count * rows_per_slice rows; row r is quadrant r % rows_per_slice of
+ * slice r / rows_per_slice, with a region that is a row of /regions and the slice's own, and
+ * a z inside the split's z range.
+ */
+static void check_targets(split_check *sc)
+{
+    checker *ck = sc->ck;
+    mtp_error e = MTP_ERROR_INIT;
+    hid_t dset = H5I_INVALID_HID, mem = H5I_INVALID_HID, fspace = H5I_INVALID_HID;
+    hid_t memspace = H5I_INVALID_HID;
+    target_row *rows = NULL;
+    char where[MTP_NAME_MAX + 16];
+    snprintf(where, sizeof where, "%s/targets", sc->where);
+    mtp_dataset_summary ds;
+    if (open_dataset(sc->group, sc->where, "targets", &dset, &e) < 0 ||
+        describe(dset, where, "targets", &ds, &e) < 0) {
+        problem_from(ck, &e);
+        goto out;
+    }
+    int64_t rps = 0;
+    if (read_int(dset, where, "rows_per_slice", &rps, &e) < 0) {
+        problem_from(ck, &e);
+        goto out;
+    }
+    if (rps < 1 || rps > (int64_t)MTP_BUNDLE_MAX_EDGE * MTP_BUNDLE_MAX_EDGE) {
+        problem(ck, "%s: rows_per_slice %" PRId64 " is out of range", where, rps);
+        goto out;
+    }
+    if (ds.ndims != 1 || ds.shape[0] != sc->n * rps) {
+        problem(ck,
+                "%s: %" PRId64 " rows, expected count %" PRId64 " x rows_per_slice %" PRId64
+                " = %" PRId64,
+                where, ds.ndims == 1 ? ds.shape[0] : -1, sc->n, rps, sc->n * rps);
+        goto out;
+    }
+    bool region_u8 = false;
+    mem = target_mem_type(sc, dset, where, &region_u8);
+    if (mem < 0)
+        goto out;
+    rows = calloc(ROWS_PER_READ, sizeof *rows);
+    fspace = H5Dget_space(dset);
+    if (rows == NULL || fspace < 0) {
+        problem(ck, "%s: out of memory", where);
+        goto out;
+    }
+    uint64_t nbad = 0;
+    char first[256] = "";
+    int64_t total = ds.shape[0];
+    for (int64_t start = 0; start < total; start += ROWS_PER_READ) {
+        hsize_t count[1] = {
+            (hsize_t)(total - start < ROWS_PER_READ ? total - start : ROWS_PER_READ)};
+        hsize_t offset[1] = {(hsize_t)start};
+        close_id(&memspace);
+        memspace = H5Screate_simple(1, count, NULL);
+        if (memspace < 0 ||
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, offset, NULL, count, NULL) < 0 ||
+            H5Dread(dset, mem, memspace, fspace, H5P_DEFAULT, rows) < 0) {
+            innermost in;
+            problem(ck, "%s: cannot read: %s", where, h5_reason(&in));
+            goto out;
+        }
+        for (hsize_t k = 0; k < count[0]; k++) {
+            const target_row *t = &rows[k];
+            int64_t r = start + (int64_t)k;
+            int64_t region = region_u8 ? t->region_u8 : t->region_i64;
+            const char *bad = NULL;
+            char why[200];
+            if (region < 0 || region >= sc->b->nregions) {
+                snprintf(why, sizeof why, "region %" PRId64 " is not a row of /regions", region);
+                bad = why;
+            } else if (t->quadrant < 0 || t->quadrant >= rps) {
+                snprintf(why, sizeof why, "quadrant %" PRId32 " outside 0-%" PRId64, t->quadrant,
+                         rps - 1);
+                bad = why;
+            } else if (t->slice_index < 0 || t->slice_index >= sc->n) {
+                snprintf(why, sizeof why, "slice_index %" PRId64 " outside 0-%" PRId64,
+                         t->slice_index, sc->n - 1);
+                bad = why;
+            } else if (t->slice_index * rps + t->quadrant != r) {
+                snprintf(why, sizeof why,
+                         "quadrant %" PRId32 " of slice %" PRId64 " belongs in row %" PRId64,
+                         t->quadrant, t->slice_index, t->slice_index * rps + t->quadrant);
+                bad = why;
+            } else if (sc->region != NULL && sc->region[t->slice_index] != region) {
+                snprintf(why, sizeof why, "region %" PRId64 " but its slice's region is %d", region,
+                         sc->region[t->slice_index]);
+                bad = why;
+            } else if (sc->have_z && (t->z < sc->z_range[0] || t->z >= sc->z_range[1])) {
+                snprintf(why, sizeof why, "z %" PRId64 " outside the split's z range", t->z);
+                bad = why;
+            }
+            if (bad != NULL && nbad++ == 0)
+                snprintf(first, sizeof first, "row %" PRId64 ": %s", r, bad);
+        }
+    }
+    if (nbad == 1)
+        problem(ck, "%s: %s", where, first);
+    else if (nbad > 1)
+        problem(ck, "%s: %s (%" PRIu64 " rows in all)", where, first, nbad);
+out:
+    free(rows);
+    close_id(&memspace);
+    close_id(&fspace);
+    close_id(&mem);
+    close_id(&dset);
+}
+
 static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_root *br, int k,
                         checker *ck)
 {
@@ -1266,12 +1434,8 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
         sc.labels = check_bytes(&sc, "labels", "classes", b->nclasses);
     sc.region = check_bytes(&sc, "region", "regions", b->nregions);
     check_origin(&sc);
-    if (strcmp(b->kind, "features") == 0) {
-        int rank = 0;
-        hsize_t dims[4];
-        hid_t targets = split_dataset(&sc, "targets", &rank, dims);
-        close_id(&targets);
-    }
+    if (strcmp(b->kind, "features") == 0)
+        check_targets(&sc);
     check_balance(&sc);
     free(sc.labels);
     free(sc.region);

@@ -27,7 +27,8 @@
  * (H5Dget_storage_size). Cheap: reads no pixel data, labels or regions.
  *
  * Task bundles: every attribute and dataset of the format is required; features files need
- * images, region, origin and targets, and no classes or class_counts.
+ * images, region, origin and targets, and no class_counts; their classes are read when the
+ * attribute is there (the writer writes it), else nclasses is 0.
  * volumes.h5: filled with kind "volumes", task "", no classes and no splits; `datasets`
  * lists /regions and every /<region>/<channel> (more than MTP_SUMMARY_MAX_DATASETS:
  * MTP_ERANGE).
@@ -54,9 +55,12 @@ typedef void (*mtp_h5read_problem_fn)(void *userdata, const char *line);
  * shape; images and masks are uint8; label and mask values are classes; region values are
  * rows of /regions; each origin is its region's corner inside the split's z range;
  * class_counts, region_counts and (when recorded) label_region_mismatches equal the values
- * recomputed from the data. volumes.h5: every /<region>/<channel> exists, is uint8 of shape
- * (nz, region height, region width) with one nz for all, has origin (z0, region y0, region
- * x0) with one z0 for all, and reads fully.
+ * recomputed from the data. Features: targets has count x rows_per_slice (its attribute)
+ * rows, and row r has a region that is a row of /regions and its slice's region, quadrant in
+ * 0..rows_per_slice-1, slice_index in 0..count-1 with slice_index * rows_per_slice + quadrant
+ * = r, and z inside the split's z range (one line for the first bad row, "(N rows in all)").
+ * volumes.h5: every /<region>/<channel> exists, is uint8 of shape (nz, region height, region width)
+ * with one nz for all, has origin (z0, region y0, region x0) with one z0 for all, and reads fully.
  *
  * Every problem is one call of problem(userdata, line) (problem may be NULL), the line being
  * "<file name>: <object>: <what>" with the file's base name, e.g.

@@ -1190,6 +1190,15 @@ static void readme_features(strbuf *sb, const mtp_config *cfg, const mtp_task *t
     for (int i = 0; i < s->nsplits; i++)
         sb_printf(sb, "%s %s %" PRId64, i ? "," : "", s->splits[i].name, s->splits[i].target_rows);
     sb_puts(sb, ".\n\n");
+    sb_puts(sb,
+            "Where this differs from the reference code (which computes these targets at "
+            "evaluation time): the reference labels connected components over all regions "
+            "stacked into one volume, so a cell touching the edge of one region's stack can "
+            "join a cell of the next region; here each region's stack is labelled on its own. "
+            "The reference's nearest-neighbour distance averages in each cell's zero distance "
+            "to itself, which roughly halves the value; here each cell's distance is to the "
+            "nearest other cell. The R² of a linear readout is unaffected by such a scaling, "
+            "but absolute values are not comparable.\n\n");
 }
 
 static void readme_tasks(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summary *summaries,

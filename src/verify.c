@@ -532,7 +532,11 @@ static void compare_split(verifier *v, const char *task, json_t *ms,
     compare_list(v, task, name, "shape", "(", ")", json_object_get(ms, "shape"), sp->shape,
                  sp->ndims < 0 ? 0 : sp->ndims > 4 ? 4 : sp->ndims);
     json_t *cc = json_object_get(ms, "class_counts");
-    for (int c = 0; c < s->nclasses; c++) {
+    bool balance = strcmp(s->kind, "features") != 0; /* features carry targets instead */
+    if (!balance)
+        compare_int(v, task, name, "target_rows", json_object_get(ms, "target_rows"),
+                    sp->target_rows);
+    for (int c = 0; balance && c < s->nclasses; c++) {
         snprintf(what, sizeof what, "class_counts.%s", s->classes[c]);
         compare_int(v, task, name, what, json_object_get(cc, s->classes[c]),
                     sp->class_counts[c]);

@@ -5,6 +5,7 @@
 #include "mtp_test.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,17 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#include "chunks.h"
 #include "config.h"
 #include "h5bundle.h"
+#include "synth.h"
 
 #define TOKEN "secret-token-never-in-files"
 #define EDGE 8 /* regions are EDGE x EDGE tiles */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
-enum { TASK_CLS, TASK_SEG };
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
+enum { TASK_CLS, TASK_SEG, TASK_FEA };
+#define QUAD 4 /* task 3's quadrant: 4 quadrants per EDGE x EDGE slice */
 
 static char tmpdir[256];
 
@@ -65,7 +69,7 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8). */
+/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8), all [0, 8). */
 static mtp_config *make_config(void)
 {
     mtp_config *cfg = calloc(1, sizeof *cfg);
@@ -105,7 +109,10 @@ static mtp_config *make_config(void)
     cfg->splits[1].z = (mtp_range){4, 6};
     snprintf(cfg->splits[2].name, MTP_NAME_MAX, "test");
     cfg->splits[2].z = (mtp_range){6, 8};
-    cfg->ntasks = 2;
+    snprintf(cfg->splits[3].name, MTP_NAME_MAX, "all");
+    cfg->splits[3].z = (mtp_range){0, 8};
+    cfg->nsplits = 4;
+    cfg->ntasks = 3;
 
     mtp_task *t = &cfg->tasks[TASK_CLS];
     snprintf(t->name, MTP_NAME_MAX, "task1");
@@ -135,6 +142,20 @@ static mtp_config *make_config(void)
     t->nsplits = 2;
     t->splits[0] = 0;
     t->splits[1] = 1;
+
+    t = &cfg->tasks[TASK_FEA];
+    snprintf(t->name, MTP_NAME_MAX, "task3");
+    t->kind = MTP_TASK_FEATURES;
+    t->image_channel = 0;
+    t->label_channel = 1;
+    t->nclasses = 4;
+    const char *fea[4] = {"background", "vessel", "cell", "axon"};
+    for (int i = 0; i < 4; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", fea[i]);
+    t->depth = 1;
+    t->nsplits = 1;
+    t->splits[0] = SPLIT_ALL;
+    t->quadrant = QUAD;
 
     cfg->output.compression = MTP_COMPRESS_GZIP;
     cfg->output.level = 4;
@@ -173,8 +194,62 @@ static void sample_of(const mtp_config *cfg, int task, int split, size_t i, int 
     origin[2] = cfg->regions[*region].x.start;
 }
 
+/* Known targets: row r of a features split (slice r / 4, quadrant r % 4). */
+static mtp_feature_row target_row(const mtp_config *cfg, int split, size_t r)
+{
+    mtp_feature_row row;
+    memset(&row, 0, sizeof row);
+    size_t i = r / 4;
+    int64_t origin[3];
+    int region;
+    sample_of(cfg, TASK_FEA, split, i, &region, origin);
+    row.region = region;
+    row.z = origin[0];
+    row.quadrant = (int32_t)(r % 4);
+    row.slice_index = (int64_t)i;
+    row.vessel_pct = (double)(r % 17) * 6.25;
+    row.axon_pct = (double)(r % 5) * 0.5;
+    row.cell_count = (int64_t)(r % 3);
+    row.mean_cell_area = row.cell_count == 0 ? 0.0 : 1.0 + (double)r / 8.0;
+    row.mean_nn_distance = row.cell_count < 2 ? 64.0 : 1.0 / (double)(r + 1);
+    return row;
+}
+
+/* Chunks of `depth` slices of EDGE x EDGE at `bytes`, or NULL without a chunker. */
+static mtp_chunk *make_chunks(mtp_chunker *chunker, const uint8_t *bytes, int depth, size_t slice)
+{
+    if (chunker == NULL)
+        return NULL;
+    const uint8_t **ptrs = malloc((size_t)depth * sizeof *ptrs);
+    for (int d = 0; d < depth; d++)
+        ptrs[d] = bytes + (size_t)d * slice;
+    mtp_chunk *chunks = calloc((size_t)depth, sizeof *chunks);
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_msg(mtp_chunker_compress(chunker, ptrs, (size_t)depth, slice, chunks, &err) == 0,
+                  "%s", err.msg);
+    free(ptrs);
+    return chunks;
+}
+
+static void free_chunks(mtp_chunk *chunks, int depth)
+{
+    mtp_chunks_release(chunks, (size_t)depth);
+    free(chunks);
+}
+
+static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
+                              mtp_chunker *chunker);
+
 /* Write the whole task file; the test split (task 1) is declared with 0 samples. */
 static void write_bundle(const mtp_config *cfg, int task, const char *path)
+{
+    write_bundle_with(cfg, task, path, NULL);
+}
+
+/* The same, with every slice precompressed by `chunker` when it is not NULL. Features
+ * targets go in two batches, the second first. */
+static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
+                              mtp_chunker *chunker)
 {
     mtp_error err = MTP_ERROR_INIT;
     mtp_bundle *b = NULL;
@@ -206,9 +281,29 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             sample_of(cfg, task, split, i, &s.region, s.origin);
-            rc = mtp_bundle_write_sample(b, split, i, &s, &err);
+            mtp_chunk *ic = make_chunks(chunker, image, t->depth, EDGE * EDGE);
+            mtp_chunk *mc =
+                s.mask != NULL ? make_chunks(chunker, mask, t->depth, EDGE * EDGE) : NULL;
+            rc = chunker != NULL ? mtp_bundle_write_sample_chunks(b, split, i, &s, ic, mc, &err)
+                                 : mtp_bundle_write_sample(b, split, i, &s, &err);
             ck_assert_msg(rc == 0, "write_sample: %s", err.msg);
+            free_chunks(ic, t->depth);
+            free_chunks(mc, t->depth);
         }
+        if (t->kind == MTP_TASK_FEATURES) {
+            size_t nrows = n * 4, half = nrows / 2;
+            ck_assert_uint_eq(mtp_bundle_rows_per_slice(b), 4);
+            mtp_feature_row *rows = calloc(nrows, sizeof *rows);
+            for (size_t r = 0; r < nrows; r++)
+                rows[r] = target_row(cfg, split, r);
+            rc = mtp_bundle_write_targets(b, split, half, rows + half, nrows - half, &err);
+            ck_assert_msg(rc == 0, "write_targets: %s", err.msg);
+            rc = mtp_bundle_write_targets(b, split, 0, rows, half, &err);
+            ck_assert_msg(rc == 0, "write_targets: %s", err.msg);
+            free(rows);
+        }
+        if (t->kind == MTP_TASK_FEATURES)
+            continue;
         rc = mtp_bundle_split_attr(b, split, "label_region_mismatches", 3 + split,
                                    "tiles whose label is not their region", &err);
         ck_assert_msg(rc == 0, "split_attr: %s", err.msg);
@@ -612,8 +707,8 @@ static void assert_i64s_attr(hid_t obj, const char *name, const int64_t *expecte
     int64_t v[64];
     ck_assert_int_eq(read_i64_attr(obj, name, v, 64), (int64_t)n);
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(v[i] == expected[i], "%s[%zu] = %lld, want %lld", name, i,
-                      (long long)v[i], (long long)expected[i]);
+        ck_assert_msg(v[i] == expected[i], "%s[%zu] = %lld, want %lld", name, i, (long long)v[i],
+                      (long long)expected[i]);
 }
 
 START_TEST(class_balance_is_recorded)
@@ -712,7 +807,7 @@ static void assert_same_file(const char *a, const char *b)
 {
     size_t la, lb;
     unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb);
-    ck_assert_uint_eq(la, lb);
+    ck_assert_msg(la == lb, "%s has %zu bytes, %s %zu", a, la, b, lb);
     ck_assert_msg(memcmp(ba, bb, la) == 0, "%s and %s differ", a, b);
     free(ba);
     free(bb);
@@ -825,9 +920,12 @@ START_TEST(bad_calls_are_refused_with_reasons)
 
     cfg->tasks[TASK_SEG].kind = MTP_TASK_FEATURES;
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "task2_3d: the bundle writer supports classification and "
-                              "segmentation tasks only");
+    ck_assert_str_eq(err.msg, "task2_3d: features tasks have depth 1, not 2");
     cfg->tasks[TASK_SEG].kind = MTP_TASK_SEGMENTATION;
+    cfg->tasks[TASK_FEA].quadrant = 3;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_FEA, &META, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "task3: quadrant 3 does not divide the 8x8 slices");
+    cfg->tasks[TASK_FEA].quadrant = QUAD;
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, 5, &META, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "bundle: task index 5 out of range");
 
@@ -967,22 +1065,34 @@ START_TEST(stock_readers_open_the_files)
 }
 END_TEST
 
-/* volumes.h5 with voxel k of region r, channel ch = k * 3 + r * 11 + ch * 5 (mod 256). */
-static void write_volumes(const mtp_config *cfg, const char *path)
+/* volumes.h5 with voxel k of region r, channel ch = k * 3 + r * 11 + ch * 5 (mod 256); with
+ * a chunker, every cube's slices precompressed. */
+static void write_volumes_with(const mtp_config *cfg, const char *path, mtp_chunker *chunker)
 {
     mtp_error err = MTP_ERROR_INIT;
     mtp_volumes *v = NULL;
     ck_assert_msg(mtp_volumes_create(&v, path, cfg, &META, &err) == 0, "%s", err.msg);
-    size_t n = 8 * EDGE * EDGE;
+    int nz = (int)(cfg->z.stop - cfg->z.start);
+    size_t n = (size_t)nz * EDGE * EDGE;
     uint8_t *cube = malloc(n);
     for (int r = 0; r < 2; r++)
         for (int ch = 0; ch < 3; ch++) {
             for (size_t k = 0; k < n; k++)
                 cube[k] = (uint8_t)(k * 3 + (size_t)r * 11 + (size_t)ch * 5);
-            ck_assert_int_eq(mtp_volumes_write(v, r, ch, cube, &err), 0);
+            mtp_chunk *chunks = make_chunks(chunker, cube, nz, EDGE * EDGE);
+            if (chunks == NULL)
+                ck_assert_int_eq(mtp_volumes_write(v, r, ch, cube, &err), 0);
+            else
+                ck_assert_int_eq(mtp_volumes_write_chunks(v, r, ch, cube, chunks, &err), 0);
+            free_chunks(chunks, nz);
         }
     free(cube);
     ck_assert_msg(mtp_volumes_finish(v, &err) == 0, "%s", err.msg);
+}
+
+static void write_volumes(const mtp_config *cfg, const char *path)
+{
+    write_volumes_with(cfg, path, NULL);
 }
 
 START_TEST(volumes_round_trip)
@@ -1046,6 +1156,487 @@ START_TEST(volumes_round_trip)
 }
 END_TEST
 
+/* ---- task 3: features ------------------------------------------------------------- */
+
+/* A targets row as read back: the file's region enum read as uint8 enum. */
+typedef struct read_row {
+    uint8_t region;
+    int64_t z;
+    int32_t quadrant;
+    int64_t slice_index;
+    double vessel_pct, axon_pct;
+    int64_t cell_count;
+    double mean_cell_area, mean_nn_distance;
+} read_row;
+
+START_TEST(features_round_trip)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task3.h5");
+    write_bundle(cfg, TASK_FEA, path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_int_ge(f, 0);
+    assert_str_attr(f, "kind", "features");
+    assert_str_attr(f, "task", "task3");
+    assert_str_attr(f, "axes", "sample,y,x");
+    assert_strs_attr(f, "classes", "background|vessel|cell|axon");
+    assert_strs_attr(f, "splits", "all");
+    assert_strs_attr(f, "channel_names", "image|pixel_labels");
+    hid_t g = H5Gopen2(f, "all", H5P_DEFAULT);
+    ck_assert_int_ge(g, 0);
+    ck_assert_int_eq(H5Lexists(g, "masks", H5P_DEFAULT), 0);
+    ck_assert_int_eq(H5Lexists(g, "labels", H5P_DEFAULT), 0);
+    ck_assert_int_eq(H5Aexists(g, "class_counts"), 0);
+    int64_t counts[4];
+    ck_assert_int_eq(read_i64_attr(g, "region_counts", counts, 4), 2);
+    ck_assert_int_eq(counts[0], 8);
+    ck_assert_int_eq(counts[1], 8);
+    hid_t img = H5Dopen2(g, "images", H5P_DEFAULT);
+    hsize_t idims[3] = {16, EDGE, EDGE}, ichunk[3] = {1, EDGE, EDGE};
+    assert_dims(img, 3, idims);
+    assert_layout(img, 3, ichunk, 4);
+    H5Dclose(img);
+
+    hid_t d = H5Dopen2(g, "targets", H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    hsize_t dims[1] = {64}, chunk[1] = {64};
+    assert_dims(d, 1, dims);
+    assert_layout(d, 1, chunk, 4);
+    assert_dim_labels(d, "row");
+    assert_strs_attr(d, "field_names",
+                     "region|z|quadrant|slice_index|vessel_pct|axon_pct|"
+                     "cell_count|mean_cell_area|mean_nn_distance");
+    assert_strs_attr(d, "field_units", "|voxel|||percent|percent|cells|pixels|pixels");
+    int64_t v[1];
+    ck_assert_int_eq(read_i64_attr(d, "quadrant", v, 1), 1);
+    ck_assert_int_eq(v[0], QUAD);
+    ck_assert_int_eq(read_i64_attr(d, "rows_per_slice", v, 1), 1);
+    ck_assert_int_eq(v[0], 4);
+    char *desc = read_str_attr(d, "description");
+    ck_assert_msg(strstr(desc, "numbered 0 = (y 0-4, x 0-4), 1 = (y 0-4, x 4-8), 2 = (y 4-8, "
+                               "x 0-4), 3 = (y 4-8, x 4-8)") != NULL,
+                  "%s", desc);
+    free(desc);
+
+    /* The file type: packed, in field order, region an enum of the region names. */
+    hid_t ftype = H5Dget_type(d);
+    ck_assert_int_eq(H5Tget_class(ftype), H5T_COMPOUND);
+    ck_assert_int_eq(H5Tget_nmembers(ftype), 9);
+    ck_assert_uint_eq(H5Tget_size(ftype), 61);
+    const hid_t want[9] = {0,
+                           H5T_STD_I64LE,
+                           H5T_STD_I32LE,
+                           H5T_STD_I64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_STD_I64LE,
+                           H5T_IEEE_F64LE,
+                           H5T_IEEE_F64LE};
+    for (unsigned k = 0; k < 9; k++) {
+        hid_t mt = H5Tget_member_type(ftype, k);
+        if (k == 0) {
+            ck_assert_int_eq(H5Tget_class(mt), H5T_ENUM);
+            char name[32];
+            uint8_t one = 1;
+            ck_assert_int_ge(H5Tenum_nameof(mt, &one, name, sizeof name), 0);
+            ck_assert_str_eq(name, "striatum");
+        } else {
+            ck_assert_int_eq(H5Tequal(mt, want[k]), 1);
+        }
+        H5Tclose(mt);
+    }
+    hid_t region_type = H5Tget_member_type(ftype, 0);
+    hid_t mem = H5Tcreate(H5T_COMPOUND, sizeof(read_row));
+    H5Tinsert(mem, "region", offsetof(read_row, region), region_type);
+    H5Tinsert(mem, "z", offsetof(read_row, z), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "quadrant", offsetof(read_row, quadrant), H5T_NATIVE_INT32);
+    H5Tinsert(mem, "slice_index", offsetof(read_row, slice_index), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "vessel_pct", offsetof(read_row, vessel_pct), H5T_NATIVE_DOUBLE);
+    H5Tinsert(mem, "axon_pct", offsetof(read_row, axon_pct), H5T_NATIVE_DOUBLE);
+    H5Tinsert(mem, "cell_count", offsetof(read_row, cell_count), H5T_NATIVE_INT64);
+    H5Tinsert(mem, "mean_cell_area", offsetof(read_row, mean_cell_area), H5T_NATIVE_DOUBLE);
+    H5Tinsert(mem, "mean_nn_distance", offsetof(read_row, mean_nn_distance), H5T_NATIVE_DOUBLE);
+    read_row rows[64];
+    ck_assert_int_ge(H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows), 0);
+    for (size_t r = 0; r < 64; r++) {
+        mtp_feature_row w = target_row(cfg, SPLIT_ALL, r);
+        ck_assert_int_eq(rows[r].region, w.region);
+        ck_assert_int_eq(rows[r].region, r >= 32 ? 1 : 0);
+        ck_assert_int_eq(rows[r].z, (int64_t)(r / 4 % 8));
+        ck_assert_int_eq(rows[r].quadrant, (int32_t)(r % 4));
+        ck_assert_int_eq(rows[r].slice_index, (int64_t)(r / 4));
+        ck_assert(rows[r].vessel_pct == w.vessel_pct && rows[r].axon_pct == w.axon_pct);
+        ck_assert_int_eq(rows[r].cell_count, w.cell_count);
+        ck_assert(rows[r].mean_cell_area == w.mean_cell_area);
+        ck_assert(rows[r].mean_nn_distance == w.mean_nn_distance);
+    }
+    H5Tclose(mem);
+    H5Tclose(region_type);
+    H5Tclose(ftype);
+
+    /* field_definitions: one sentence per field, with the definitions a reader needs. */
+    hid_t attr = H5Aopen(d, "field_definitions", H5P_DEFAULT);
+    hid_t space = H5Aget_space(attr);
+    ck_assert_int_eq(H5Sget_simple_extent_npoints(space), 9);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    char *defs[9] = {0};
+    ck_assert_int_ge(H5Aread(attr, st, defs), 0);
+    ck_assert_str_eq(defs[4], "100 x pixels of class vessel in the quadrant / 16 (the "
+                              "quadrant's pixels)");
+    ck_assert_msg(strstr(defs[6], "3-D 6-connected components (voxels sharing a face) of the "
+                                  "cell class, computed per region stack") != NULL,
+                  "%s", defs[6]);
+    ck_assert_msg(strstr(defs[8], "; 64 when fewer than 2 cells") != NULL, "%s", defs[8]);
+    H5Dvlen_reclaim(st, space, H5P_DEFAULT, defs);
+    H5Tclose(st);
+    H5Sclose(space);
+    H5Aclose(attr);
+    H5Dclose(d);
+    H5Gclose(g);
+    H5Fclose(f);
+
+    if (run("/usr/bin/python3 -c 'import h5py' > /dev/null 2>&1") == 0) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c '\n"
+                 "import sys, h5py\n"
+                 "t = h5py.File(sys.argv[1], \"r\")[\"all/targets\"]\n"
+                 "assert t.dtype.names == (\"region\", \"z\", \"quadrant\", \"slice_index\", "
+                 "\"vessel_pct\", \"axon_pct\", \"cell_count\", \"mean_cell_area\", "
+                 "\"mean_nn_distance\"), t.dtype.names\n"
+                 "m = h5py.check_enum_dtype(t.dtype[\"region\"])\n"
+                 "assert m == {\"cortex\": 0, \"striatum\": 1}, m\n"
+                 "r = t[37]\n"
+                 "assert (r[\"region\"], r[\"z\"], r[\"quadrant\"], r[\"slice_index\"]) == "
+                 "(1, 1, 1, 9), r\n"
+                 "assert r[\"mean_nn_distance\"] == 64.0 and r[\"cell_count\"] == 1\n"
+                 "' %s",
+                 path);
+        ck_assert_int_eq(run(cmd), 0);
+    }
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(targets_are_checked)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task3.h5");
+    char want[700];
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_bundle *b = NULL;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_FEA, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 0, NULL, 0, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: split index 3 was not declared", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_ALL, 2, &err), 0);
+    mtp_feature_row row = target_row(cfg, SPLIT_ALL, 5); /* slice 1, quadrant 1 */
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 6, &row, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 6: quadrant 1 of slice 1 belongs in row 5",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 7, &row, 2, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets rows 7..8: the split has 8 rows", path);
+    ck_assert_str_eq(err.msg, want);
+
+    mtp_feature_row bad = row;
+    bad.quadrant = 4;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: quadrant 4 is not in 0..3", path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.slice_index = 2;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: slice_index 2 is not in 0..1", path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.z = 8;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: z 8 is outside the split's z [0, 8)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.region = 2;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: region 2 is not one of the task's regions",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.vessel_pct = 100.5;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /all/targets row 5: vessel_pct and axon_pct must be in [0, 100]", path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.cell_count = -1;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 5: cell_count is negative", path);
+    ck_assert_str_eq(err.msg, want);
+    bad = row;
+    bad.mean_nn_distance = NAN;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 5, &bad, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /all/targets row 5: mean_cell_area and mean_nn_distance must be finite and "
+             ">= 0",
+             path);
+    ck_assert_str_eq(err.msg, want);
+
+    /* Finish: a row never written, then a row that disagrees with its sample. */
+    uint8_t image[EDGE * EDGE] = {0};
+    for (size_t i = 0; i < 2; i++) {
+        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}};
+        ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_ALL, i, &smp, &err), 0);
+    }
+    mtp_feature_row rows[8];
+    for (size_t r = 0; r < 8; r++)
+        rows[r] = target_row(cfg, SPLIT_ALL, r);
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 0, rows, 7, &err), 0);
+    ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /all/targets row 7 was never written", path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path) && !exists(tmp_path("task3.h5.tmp")));
+
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_FEA, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_ALL, 2, &err), 0);
+    for (size_t i = 0; i < 2; i++) {
+        mtp_bundle_sample smp = {image, NULL, 0, 0, {(int64_t)i, 200, 100}};
+        ck_assert_int_eq(mtp_bundle_write_sample(b, SPLIT_ALL, i, &smp, &err), 0);
+    }
+    rows[6].z = 5;
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_ALL, 0, rows, 8, &err), 0);
+    ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /all/targets row 6: region cortex, z 5 differ from sample 1's (region "
+             "cortex, z 1)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+
+    /* Only features tasks have targets. */
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert_uint_eq(mtp_bundle_rows_per_slice(b), 0);
+    ck_assert_int_eq(mtp_bundle_write_targets(b, SPLIT_TRAIN, 0, rows, 1, &err), MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: task task1 has no targets (kind is not features)", path);
+    ck_assert_str_eq(err.msg, want);
+    mtp_bundle_abort(b);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- compress once ---------------------------------------------------------------- */
+
+START_TEST(precompressed_chunks_give_identical_files)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *one = NULL, *four = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&one, 1, 4, &err), 0);
+    ck_assert_int_eq(mtp_chunker_new(&four, 4, 4, &err), 0);
+    /* depth 1 (classification, features), depth 2 and depth 8 (segmentation). */
+    write_bundle(cfg, TASK_CLS, tmp_path("cls-plain.h5"));
+    write_bundle_with(cfg, TASK_CLS, tmp_path("cls-chunks.h5"), four);
+    assert_same_file(tmp_path("cls-plain.h5"), tmp_path("cls-chunks.h5"));
+    write_bundle(cfg, TASK_FEA, tmp_path("fea-plain.h5"));
+    write_bundle_with(cfg, TASK_FEA, tmp_path("fea-chunks.h5"), one);
+    assert_same_file(tmp_path("fea-plain.h5"), tmp_path("fea-chunks.h5"));
+    write_bundle(cfg, TASK_SEG, tmp_path("seg2-plain.h5"));
+    write_bundle_with(cfg, TASK_SEG, tmp_path("seg2-chunks.h5"), four);
+    assert_same_file(tmp_path("seg2-plain.h5"), tmp_path("seg2-chunks.h5"));
+    cfg->z = (mtp_range){0, 16};
+    cfg->splits[SPLIT_TRAIN].z = (mtp_range){0, 16};
+    cfg->tasks[TASK_SEG].depth = 8;
+    write_bundle(cfg, TASK_SEG, tmp_path("seg8-plain.h5"));
+    write_bundle_with(cfg, TASK_SEG, tmp_path("seg8-chunks1.h5"), one);
+    write_bundle_with(cfg, TASK_SEG, tmp_path("seg8-chunks4.h5"), four);
+    assert_same_file(tmp_path("seg8-plain.h5"), tmp_path("seg8-chunks1.h5"));
+    assert_same_file(tmp_path("seg8-plain.h5"), tmp_path("seg8-chunks4.h5"));
+
+    /* volumes.h5: each cube's slices precompressed. */
+    write_volumes(cfg, tmp_path("vol-plain.h5"));
+    write_volumes_with(cfg, tmp_path("vol-chunks.h5"), four);
+    assert_same_file(tmp_path("vol-plain.h5"), tmp_path("vol-chunks.h5"));
+
+    /* Compression "none": the chunks are ignored and the raw slices go in. */
+    cfg->output.compression = MTP_COMPRESS_NONE;
+    write_bundle(cfg, TASK_SEG, tmp_path("none-plain.h5"));
+    write_bundle_with(cfg, TASK_SEG, tmp_path("none-chunks.h5"), four);
+    assert_same_file(tmp_path("none-plain.h5"), tmp_path("none-chunks.h5"));
+    mtp_chunker_free(one);
+    mtp_chunker_free(four);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+/* The same for realistic slices: 256 x 256 synthetic images and masks. */
+START_TEST(precompressed_chunks_identical_at_full_size)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const int edge = 256;
+    cfg->regions[0].x = (mtp_range){0, edge};
+    cfg->regions[0].y = (mtp_range){0, edge};
+    cfg->regions[1].x = (mtp_range){edge, 2 * edge};
+    cfg->regions[1].y = (mtp_range){0, edge};
+    cfg->tasks[TASK_SEG].depth = 1;
+    const size_t n = 24, slice = (size_t)edge * edge;
+    uint8_t *image = malloc(n * slice), *mask = malloc(n * slice);
+    uint32_t rng = 99;
+    for (size_t k = 0; k < n * slice; k++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        size_t y = k / (size_t)edge % (size_t)edge, x = k % (size_t)edge;
+        image[k] = (uint8_t)(((x / 16 + y / 16 + k / slice) * 37 & 0xbf) + (rng & 0x3f));
+        mask[k] = (uint8_t)(((x / 24) ^ (y / 24)) % 3 == 0 ? (rng >> 8) % 3 : 0);
+    }
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *chunker = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = image + i * slice;
+        ptrs[n + i] = mask + i * slice;
+    }
+    mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
+    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
+    for (int direct = 0; direct < 2; direct++) {
+        mtp_bundle *b = NULL;
+        const char *path = tmp_path(direct ? "direct.h5" : "filter.h5");
+        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            mtp_bundle_sample smp = {ptrs[i],
+                                     ptrs[n + i],
+                                     0,
+                                     (int)(i % 2),
+                                     {(int64_t)(i / 2 % 4), 0, (int64_t)(i % 2) * edge}};
+            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
+                                                             &chunks[n + i], &err)
+                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
+            ck_assert_msg(rc == 0, "%s", err.msg);
+        }
+        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+    }
+    assert_same_file(tmp_path("filter.h5"), tmp_path("direct.h5"));
+    mtp_chunks_release(chunks, 2 * n);
+    free(chunks);
+    free(ptrs);
+    mtp_chunker_free(chunker);
+    free(image);
+    free(mask);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(bad_chunks_are_refused)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task2.h5");
+    char want[700];
+    mtp_error err = MTP_ERROR_INIT;
+    uint8_t image[2 * EDGE * EDGE], mask[2 * EDGE * EDGE] = {0};
+    for (size_t k = 0; k < sizeof image; k++)
+        image[k] = (uint8_t)(k * 7);
+    mtp_chunk good[2], lvl9 = {NULL, 0};
+    for (int d = 0; d < 2; d++)
+        ck_assert_int_eq(
+            mtp_chunk_deflate_one(image + d * EDGE * EDGE, EDGE * EDGE, 4, &good[d], &err), 0);
+    ck_assert_int_eq(mtp_chunk_deflate_one(image, EDGE * EDGE, 9, &lvl9, &err), 0);
+    mtp_bundle *b = NULL;
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), 0);
+    mtp_bundle_sample s = {image, mask, 0, 0, {0, 200, 100}};
+    mtp_chunk chunks[2] = {good[0], {NULL, 0}};
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /train sample 0: image chunk 1: no bytes", path);
+    ck_assert_str_eq(err.msg, want);
+    chunks[1] = good[0]; /* slice 0's bytes as slice 1 */
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: image chunk 1: its Adler-32 does not match the slice (a "
+             "chunk of other bytes)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    chunks[0] = lvl9;
+    chunks[1] = good[1];
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: image chunk 0: deflated at another level than 4", path);
+    ck_assert_str_eq(err.msg, want);
+    chunks[0] = (mtp_chunk){image, EDGE * EDGE}; /* raw bytes */
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /train sample 0: image chunk 0: not a zlib deflate stream",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    chunks[0] = (mtp_chunk){good[0].data, 100000};
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: image chunk 0: 100000 bytes (a deflated slice of 64 bytes "
+             "has 7..77)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    /* Mask chunks are checked against the mask. */
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, good, good, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /train sample 0: mask chunk 0: its Adler-32 does not match the slice (a "
+             "chunk of other bytes)",
+             path);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, good, NULL, &err), 0);
+    mtp_bundle_abort(b);
+
+    /* Mask chunks without a mask. */
+    ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+    ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
+    mtp_bundle_sample c = {image, NULL, 0, 0, {0, 200, 100}};
+    ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &c, good, good, &err),
+                     MTP_EINVAL);
+    snprintf(want, sizeof want, "%s: /train sample 0: mask chunks without a mask", path);
+    ck_assert_str_eq(err.msg, want);
+    mtp_bundle_abort(b);
+
+    /* volumes.h5: a cube's chunks are checked slice by slice. */
+    mtp_volumes *v = NULL;
+    const char *vpath = tmp_path("volumes.h5");
+    ck_assert_int_eq(mtp_volumes_create(&v, vpath, cfg, &META, &err), 0);
+    size_t n = 8 * EDGE * EDGE;
+    uint8_t *cube = calloc(n, 1);
+    mtp_chunk vchunks[8];
+    for (int z = 0; z < 8; z++)
+        ck_assert_int_eq(mtp_chunk_deflate_one(cube, EDGE * EDGE, 4, &vchunks[z], &err), 0);
+    cube[5 * EDGE * EDGE + 3] = 1;
+    ck_assert_int_eq(mtp_volumes_write_chunks(v, 1, 2, cube, vchunks, &err), MTP_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: /striatum/roi_labels chunk 5: its Adler-32 does not match the slice (a chunk "
+             "of other bytes)",
+             vpath);
+    ck_assert_str_eq(err.msg, want);
+    mtp_volumes_abort(v);
+    mtp_chunks_release(vchunks, 8);
+    mtp_chunks_release(good, 2);
+    mtp_chunk_release(&lvl9);
+    free(cube);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 /*
  * The files tests/integration/test_h5bundle_readers.sh checks from outside this process
  * (cross-process determinism, h5py + numpy): written into $MTP_H5BUNDLE_KEEP and kept
@@ -1061,9 +1652,15 @@ START_TEST(files_for_readers)
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
+    write_bundle(cfg, TASK_FEA, tmp_path("task3.h5"));
     write_volumes(cfg, tmp_path("volumes.h5"));
+    mtp_chunker *chunker = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, cfg->output.level, &err), 0);
+    write_bundle_with(cfg, TASK_SEG, tmp_path("task2_3d-chunks.h5"), chunker);
+    mtp_chunker_free(chunker);
     ck_assert(exists(tmp_path("task1.h5")) && exists(tmp_path("task2_3d.h5")) &&
-              exists(tmp_path("volumes.h5")));
+              exists(tmp_path("task3.h5")) && exists(tmp_path("volumes.h5")));
     free(cfg);
     if (keep == NULL)
         remove_tmpdir();
@@ -1141,6 +1738,92 @@ START_TEST(write_throughput_report)
 }
 END_TEST
 
+/*
+ * Writing n 256 x 256 image slices (a depth-1 task): through HDF5's deflate filter vs
+ * compressing them with a 2-thread chunker and writing with H5Dwrite_chunk. Reported, not
+ * asserted (the files are compared). 96 slices by default; MTP_H5BUNDLE_BENCH=1 runs 1440
+ * (MTNeuro's task 3 images).
+ */
+START_TEST(write_chunk_speed_report)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const int edge = 256;
+    /* The 4 MTNeuro regions over z from 110: tissue in the mock's synthetic volume. */
+    size_t n = getenv("MTP_H5BUNDLE_BENCH") != NULL ? 1440 : 96, per_region = n / 4;
+    const int64_t corner[4][2] = {{4600, 900}, {3700, 500}, {3063, 850}, {1543, 650}};
+    const char *names[4] = {"cortex", "striatum", "vp", "zi"};
+    cfg->nregions = 4;
+    for (int r = 0; r < 4; r++) {
+        snprintf(cfg->regions[r].name, MTP_NAME_MAX, "%s", names[r]);
+        cfg->regions[r].x = (mtp_range){corner[r][0], corner[r][0] + edge};
+        cfg->regions[r].y = (mtp_range){corner[r][1], corner[r][1] + edge};
+    }
+    cfg->z = (mtp_range){110, 110 + (int64_t)per_region};
+    cfg->splits[SPLIT_TRAIN].z = cfg->z;
+    cfg->tasks[TASK_CLS].nsplits = 1;
+    size_t slice = (size_t)edge * edge;
+    uint8_t *images = malloc(n * slice);
+    const uint8_t **ptrs = malloc(n * sizeof *ptrs);
+    mtp_error err = MTP_ERROR_INIT;
+    for (int r = 0; r < 4; r++) {
+        const mtp_region *reg = &cfg->regions[r];
+        mtp_box box = {reg->x.start, reg->x.stop,  reg->y.start,
+                       reg->y.stop,  cfg->z.start, cfg->z.stop};
+        ck_assert_int_eq(mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, images + r * per_region * slice,
+                                        per_region * slice, &err),
+                         0);
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = images + i * slice;
+    mtp_chunk *chunks = calloc(n, sizeof *chunks);
+    mtp_chunker *chunker = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    double secs[3] = {0, 0, 0}; /* filter write, chunker compress, direct write */
+    struct timespec t0, t1;
+    for (int direct = 0; direct < 2; direct++) {
+        if (direct) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, n, slice, chunks, &err), 0);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            secs[1] = elapsed(&t0, &t1);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        mtp_bundle *b = NULL;
+        const char *path = tmp_path(direct ? "direct.h5" : "filter.h5");
+        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            int r = (int)(i / per_region);
+            mtp_bundle_sample smp = {ptrs[i],
+                                     NULL,
+                                     r,
+                                     r,
+                                     {cfg->z.start + (int64_t)(i % per_region),
+                                      cfg->regions[r].y.start, cfg->regions[r].x.start}};
+            ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp,
+                                                            direct ? &chunks[i] : NULL, NULL, &err),
+                             0);
+        }
+        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs[direct ? 2 : 0] = elapsed(&t0, &t1);
+    }
+    assert_same_file(tmp_path("filter.h5"), tmp_path("direct.h5"));
+    fprintf(stderr,
+            "h5bundle: %zu image slices 256x256, deflate 4: filter path %.2f s; chunker (2 "
+            "threads) %.2f s + H5Dwrite_chunk %.3f s = %.2f s; identical files\n",
+            n, secs[0], secs[1], secs[2], secs[1] + secs[2]);
+    mtp_chunks_release(chunks, n);
+    free(chunks);
+    mtp_chunker_free(chunker);
+    free(ptrs);
+    free(images);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("h5bundle");
@@ -1156,7 +1839,13 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, bad_calls_are_refused_with_reasons);
     tcase_add_test(tc, stock_readers_open_the_files);
     tcase_add_test(tc, volumes_round_trip);
+    tcase_add_test(tc, features_round_trip);
+    tcase_add_test(tc, targets_are_checked);
+    tcase_add_test(tc, precompressed_chunks_give_identical_files);
+    tcase_add_test(tc, precompressed_chunks_identical_at_full_size);
+    tcase_add_test(tc, bad_chunks_are_refused);
     tcase_add_test(tc, write_throughput_report);
+    tcase_add_test(tc, write_chunk_speed_report);
     suite_add_tcase(s, tc);
     TCase *files = tcase_create("files");
     tcase_add_test(files, files_for_readers);

@@ -10,6 +10,7 @@
 #include "mtp_test.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,8 @@
 
 #define EDGE 16 /* regions are EDGE x EDGE tiles */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
-enum { TASK_CLS, TASK_SEG };
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
+enum { TASK_CLS, TASK_SEG, TASK_FEA };
 
 static char tmpdir[256];
 
@@ -62,7 +63,7 @@ static char *tmp_path(const char *name)
     return p;
 }
 
-/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8). */
+/* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8), all [0,8). */
 static mtp_config *make_config(void)
 {
     mtp_config *cfg = calloc(1, sizeof *cfg);
@@ -93,14 +94,14 @@ static mtp_config *make_config(void)
     cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
     cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
     cfg->z = (mtp_range){0, 8};
-    cfg->nsplits = 3;
-    const char *splits[3] = {"train", "val", "test"};
-    const mtp_range z[3] = {{0, 4}, {4, 6}, {6, 8}};
-    for (int i = 0; i < 3; i++) {
+    cfg->nsplits = 4;
+    const char *splits[4] = {"train", "val", "test", "all"};
+    const mtp_range z[4] = {{0, 4}, {4, 6}, {6, 8}, {0, 8}};
+    for (int i = 0; i < 4; i++) {
         snprintf(cfg->splits[i].name, MTP_NAME_MAX, "%s", splits[i]);
         cfg->splits[i].z = z[i];
     }
-    cfg->ntasks = 2;
+    cfg->ntasks = 3;
 
     mtp_task *t = &cfg->tasks[TASK_CLS];
     snprintf(t->name, MTP_NAME_MAX, "task1");
@@ -129,6 +130,20 @@ static mtp_config *make_config(void)
     t->nsplits = 2;
     t->splits[0] = SPLIT_TRAIN;
     t->splits[1] = SPLIT_VAL;
+
+    t = &cfg->tasks[TASK_FEA];
+    snprintf(t->name, MTP_NAME_MAX, "task3");
+    t->kind = MTP_TASK_FEATURES;
+    t->image_channel = 0;
+    t->label_channel = 1;
+    t->nclasses = 4;
+    const char *fea[4] = {"background", "vessel", "cell", "axon"};
+    for (int i = 0; i < 4; i++)
+        snprintf(t->classes[i], MTP_NAME_MAX, "%s", fea[i]);
+    t->depth = 1;
+    t->nsplits = 1;
+    t->splits[0] = SPLIT_ALL;
+    t->quadrant = EDGE / 2; /* 4 quadrants per slice */
 
     cfg->output.compression = MTP_COMPRESS_GZIP;
     cfg->output.level = 4;
@@ -196,6 +211,22 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
                 s.mask = mask;
             mismatches += s.label != region;
             ck_assert_msg(mtp_bundle_write_sample(b, split, i, &s, &err) == 0, "%s", err.msg);
+        }
+        if (t->kind == MTP_TASK_FEATURES) {
+            /* Row r: quadrant r % 4 of slice r / 4, with that slice's region and z. */
+            mtp_feature_row *rows = calloc(4 * n, sizeof *rows);
+            for (size_t r = 0; r < 4 * n; r++) {
+                size_t i = r / 4;
+                rows[r].region = (int32_t)(i / per_region);
+                rows[r].z = cfg->splits[split].z.start + (int64_t)(i % per_region);
+                rows[r].quadrant = (int32_t)(r % 4);
+                rows[r].slice_index = (int64_t)i;
+                rows[r].vessel_pct = 25.0;
+                rows[r].mean_nn_distance = 64.0;
+            }
+            ck_assert_msg(mtp_bundle_write_targets(b, split, 0, rows, 4 * n, &err) == 0, "%s",
+                          err.msg);
+            free(rows);
         }
         if (t->kind == MTP_TASK_CLASSIFICATION)
             ck_assert_int_eq(mtp_bundle_split_attr(b, split, "label_region_mismatches", mismatches,
@@ -667,6 +698,97 @@ START_TEST(format_attributes_and_not_hdf5)
 }
 END_TEST
 
+/* Overwrite one int field of targets rows [row, row + n) with `value`, leaving the others. */
+static void poke_target_field(const char *path, const char *field, hsize_t row, hsize_t n,
+                              int64_t value)
+{
+    hid_t f = open_rw(path);
+    hid_t d = H5Dopen2(f, "/all/targets", H5P_DEFAULT);
+    ck_assert_int_ge(d, 0);
+    /* region is an enum in the file: write it in that type (1 byte), the rest as int64. */
+    bool region = strcmp(field, "region") == 0;
+    hid_t ftype = H5Dget_type(d);
+    hid_t ftype_member = H5Tget_member_type(ftype, (unsigned)H5Tget_member_index(ftype, field));
+    hid_t mem = H5Tcreate(H5T_COMPOUND, region ? 1 : sizeof(int64_t));
+    H5Tinsert(mem, field, 0, region ? ftype_member : H5T_NATIVE_INT64);
+    H5Tclose(ftype_member);
+    H5Tclose(ftype);
+    int64_t values[8];
+    uint8_t bytes[8];
+    ck_assert_uint_le(n, 8);
+    for (hsize_t k = 0; k < n; k++) {
+        values[k] = value;
+        bytes[k] = (uint8_t)value;
+    }
+    hid_t fspace = H5Dget_space(d), mspace = H5Screate_simple(1, &n, NULL);
+    ck_assert_int_ge(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &row, NULL, &n, NULL), 0);
+    ck_assert_int_ge(H5Dwrite(d, mem, mspace, fspace, H5P_DEFAULT, region ? (void *)bytes : values),
+                     0);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Tclose(mem);
+    H5Dclose(d);
+    ck_assert_int_ge(H5Fclose(f), 0);
+}
+
+START_TEST(features_summary_and_check)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    const char *path = tmp_path("task3.h5");
+    write_bundle(cfg, TASK_FEA, path);
+    mtp_bundle_summary *s = malloc(sizeof *s);
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_msg(mtp_h5read_summary(path, s, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s->task, "task3");
+    ck_assert_str_eq(s->kind, "features");
+    ck_assert_int_eq(s->nclasses, 4);
+    ck_assert_str_eq(s->classes[2], "cell");
+    ck_assert_int_eq(s->nsplits, 1);
+    const mtp_split_summary *a = &s->splits[0];
+    ck_assert_str_eq(a->name, "all");
+    ck_assert_int_eq(a->count, 16);
+    ck_assert_int_eq(a->target_rows, 64);
+    ck_assert_int_eq(a->class_counts[0], 0);
+    ck_assert_int_eq(a->region_counts[0], 8);
+    ck_assert_int_eq(a->region_counts[1], 8);
+    ck_assert_int_eq(a->label_region_mismatches, -1);
+    ck_assert_int_eq(a->ndatasets, 4);
+    assert_dataset(&a->datasets[0], "images", "uint8", 3, 16, EDGE, EDGE, 0);
+    assert_dataset(&a->datasets[1], "region", "enum(uint8)", 1, 16, 0, 0, 0);
+    assert_dataset(&a->datasets[2], "origin", "int64", 2, 16, 3, 0, 0);
+    assert_dataset(&a->datasets[3], "targets", "compound", 1, 64, 0, 0, 0);
+    ck_assert_uint_eq(a->datasets[3].raw_bytes, 64 * 61);
+    assert_check(path, "");
+
+    /* Rows out of range or out of place. */
+    poke_target_field(path, "quadrant", 5, 1, 7);
+    poke_target_field(path, "slice_index", 9, 2, 99);
+    assert_check(path, "task3.h5: /all/targets: row 5: quadrant 7 outside 0-3 (3 rows in all)\n");
+    write_bundle(cfg, TASK_FEA, path);
+    poke_target_field(path, "slice_index", 12, 1, 2);
+    poke_target_field(path, "z", 13, 1, 8);
+    assert_check(path, "task3.h5: /all/targets: row 12: quadrant 0 of slice 2 belongs in row 8 "
+                       "(2 rows in all)\n");
+    write_bundle(cfg, TASK_FEA, path);
+    poke_target_field(path, "region", 2, 1, 1);
+    assert_check(path, "task3.h5: /all/targets: row 2: region 1 but its slice's region is 0\n");
+    write_bundle(cfg, TASK_FEA, path);
+    poke_target_field(path, "z", 63, 1, 8);
+    assert_check(path, "task3.h5: /all/targets: row 63: z 8 outside the split's z range\n");
+
+    /* The row count follows count x rows_per_slice. */
+    write_bundle(cfg, TASK_FEA, path);
+    const int64_t five = 5;
+    set_i64_attr(path, "/all/targets", "rows_per_slice", &five);
+    assert_check(path, "task3.h5: /all/targets: 64 rows, expected count 16 x rows_per_slice 5 = "
+                       "80\n");
+    free(s);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 /* The file test_inspect.sh prints: see the comment at the top. */
 START_TEST(fixture)
 {
@@ -696,6 +818,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, damaged_labels_counts_and_origins);
     tcase_add_test(tc, damaged_masks_and_recorded_voxels);
     tcase_add_test(tc, format_attributes_and_not_hdf5);
+    tcase_add_test(tc, features_summary_and_check);
     suite_add_tcase(s, tc);
     TCase *files = tcase_create("fixture");
     tcase_add_test(files, fixture);

@@ -36,6 +36,7 @@ static const struct opt_spec option_table[] = {
     OPT("--source-url", OPT_STRING, source_url),
     OPT("--token-env", OPT_STRING, token_env),
     OPT("--jobs", OPT_INT, jobs),
+    OPT("--threads", OPT_INT, threads),
     OPT("--quiet", OPT_FLAG, quiet),
     OPT("--verbose", OPT_FLAG, verbose),
     OPT("--help", OPT_FLAG, help),
@@ -57,7 +58,7 @@ static int run_inspect(const struct cli_options *opt)
 
 static const struct command commands[] = {
     {"build",
-     "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--source-url URL] "
+     "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--threads N] [--source-url URL] "
      "[--token-env VAR] [--archive] [--quiet] [--verbose]",
      "download what the release needs (through the cache) and write it", cli_build},
     {"fetch",
@@ -99,6 +100,36 @@ static const char *command_details(const char *name)
                "  --verbose          also print each channel's metadata\n"
                "Progress goes to stderr: a live bar on a terminal, else a line every 5 s.\n"
                "Ctrl-C stops cleanly; every finished block stays cached for the next run.\n";
+    if (strcmp(name, "build") == 0)
+        return "Fetches every block the release needs through the cache (only what is missing;\n"
+               "downloads run in the background, region by region, while earlier regions are\n"
+               "written), then writes OUT/<name>-<version>/: one HDF5 file per task,\n"
+               "volumes.h5 (output.volumes), config.yaml (token removed), previews/\n"
+               "(output.previews), README.md, manifest.json, SHA256SUMS, MD5SUMS,\n"
+               "CITATION.cff, .zenodo.json and croissant.json. The same config gives the\n"
+               "same bytes.\n"
+               "  --out DIR          parent of the release directory (default ./release)\n"
+               "  --cache DIR        cache directory (default $XDG_CACHE_HOME/mtneuro-pack,\n"
+               "                     else ~/.cache/mtneuro-pack)\n"
+               "  --jobs N           concurrent transfers (default: source.jobs)\n"
+               "  --threads N        compression threads (default: one per core); the output\n"
+               "                     does not depend on it\n"
+               "  --source-url URL   server instead of source.url\n"
+               "  --token-env VAR    read the token from environment variable VAR\n"
+               "  --archive          also write OUT/<name>-<version>.tar.gz\n"
+               "  --quiet            print nothing but errors\n"
+               "Files are written under temporary names and renamed when complete; an\n"
+               "interrupted build leaves no file that looks finished and loses no download.\n";
+    if (strcmp(name, "verify") == 0)
+        return "Re-reads a release directory or its .tar.gz: every file's size, SHA-256 and MD5\n"
+               "against manifest.json, SHA256SUMS and MD5SUMS; no file missing or unlisted;\n"
+               "every HDF5 file read in full (format version, shapes, counts, label values\n"
+               "within their classes, recorded class balance). One line per problem, then a\n"
+               "summary. Exit 0 only when everything holds.\n";
+    if (strcmp(name, "archive") == 0)
+        return "Packs DIR into DIR.tar.gz (or --out FILE): entries sorted, mtime from the\n"
+               "release config's output.mtime (default 0), uid/gid 0, no user names, no gzip\n"
+               "timestamp, so the archive's SHA-256 is reproducible. verify accepts it.\n";
     return NULL;
 }
 

@@ -1,5 +1,6 @@
 """Helpers for integration tests: run bossdb-mock and mtneuro-pack, read cutouts directly."""
 import contextlib
+import hashlib
 import os
 import re
 import subprocess
@@ -30,11 +31,11 @@ Z = (110, 470)
 
 
 @contextlib.contextmanager
-def mock_server(*args):
-    """Start bossdb-mock on a free port; yield (url, log_path)."""
+def mock_server(*args, port=0):
+    """Start bossdb-mock on `port` (0: a free one); yield (url, log_path)."""
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "mock.log")
-        proc = subprocess.Popen([MOCK, "--port", "0", "--log", log, *args],
+        proc = subprocess.Popen([MOCK, "--port", str(port), "--log", log, *args],
                                 stdout=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline()
@@ -69,3 +70,27 @@ def run_pack(*args, check=True, env=None):
         raise AssertionError(f"mtneuro-pack {' '.join(args)} exited {proc.returncode}:\n"
                              f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5_file(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_files(root):
+    """Relative paths of every file under root, sorted (hidden files included)."""
+    out = []
+    for d, _, files in os.walk(root):
+        out += [os.path.relpath(os.path.join(d, f), root) for f in files]
+    return sorted(out)

@@ -100,6 +100,61 @@ def check_file(path, task, cubes):
         subprocess.run(tool, check=True, stdout=subprocess.DEVNULL)
 
 
+def features_rows(pixel, region_index, first_slice):
+    """Task 3 targets recomputed independently: scipy labelling, numpy statistics."""
+    from scipy import ndimage
+    cells, _ = ndimage.label(pixel == 2, structure=ndimage.generate_binary_structure(3, 1))
+    rows = []
+    for k in range(pixel.shape[0]):
+        for q, (y0, x0) in enumerate([(0, 0), (0, 128), (128, 0), (128, 128)]):
+            quad = pixel[k, y0:y0 + 128, x0:x0 + 128]
+            lab = cells[k, y0:y0 + 128, x0:x0 + 128]
+            ids, first = np.unique(lab[lab > 0], return_index=True)
+            # order cells by first appearance in row-major order, like the C code sums them
+            flat = lab.ravel()
+            order = np.argsort([np.flatnonzero(flat == i)[0] for i in ids]) if len(ids) else []
+            ids = ids[order] if len(ids) else ids
+            areas, cents = [], []
+            for i in ids:
+                ys, xs = np.nonzero(lab == i)
+                areas.append(len(ys))
+                cents.append((ys.mean(), xs.mean()))
+            if len(ids) >= 2:
+                c = np.array(cents)
+                d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
+                np.fill_diagonal(d, np.inf)
+                nn = float(d.min(axis=1).mean())
+            else:
+                nn = 64.0
+            rows.append((region_index, Z[0] + k, q, first_slice + k,
+                         100.0 * np.count_nonzero(quad == 1) / 16384,
+                         100.0 * np.count_nonzero(quad == 3) / 16384,
+                         len(ids), float(np.mean(areas)) if areas else 0.0, nn))
+    return rows
+
+
+def check_task3(path, cubes):
+    with h5py.File(path, "r") as f:
+        assert f.attrs["kind"] == "features"
+        g = f["all"]
+        assert g["images"].shape == (1440, 256, 256), g["images"].shape
+        targets = g["targets"][()]
+        assert targets.shape == (5760,), targets.shape
+        names = targets.dtype.names
+        assert names == ("region", "z", "quadrant", "slice_index", "vessel_pct", "axon_pct",
+                         "cell_count", "mean_cell_area", "mean_nn_distance"), names
+        for r, name in enumerate(REGIONS):
+            pixel = cubes[name]["pixel_labels"].astype(np.uint8)
+            np.testing.assert_array_equal(g["images"][r * 360:(r + 1) * 360],
+                                          cubes[name]["image"])
+            want = features_rows(pixel, r, r * 360)
+            got = targets[r * 1440:(r + 1) * 1440]
+            for i, row in enumerate(want):
+                for j, field in enumerate(names):
+                    a, b = float(got[i][field]), float(row[j])
+                    assert abs(a - b) <= 1e-9, (name, i, field, a, b)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp, mock_server() as (url, log):
         cache = os.path.join(tmp, "cache")
@@ -108,7 +163,7 @@ def main():
         run_pack("build", DEMO, "--out", out1, *common)
         rel1 = os.path.join(out1, "mtneuro-demo-1.0.0")
         files = sorted(os.listdir(rel1))
-        want = sorted([f"{t}.h5" for t in TASKS] + ["config.yaml", "volumes.h5"])
+        want = sorted([f"{t}.h5" for t in TASKS] + ["task3.h5", "config.yaml", "volumes.h5"])
         assert all(f in files for f in want), files
         assert not [f for f in files if ".tmp" in f], files
 
@@ -117,6 +172,8 @@ def main():
                  for name in REGIONS}
         for task in TASKS:
             check_file(os.path.join(rel1, f"{task}.h5"), task, cubes)
+
+        check_task3(os.path.join(rel1, "task3.h5"), cubes)
 
         with h5py.File(os.path.join(rel1, "volumes.h5"), "r") as f:
             for name in REGIONS:

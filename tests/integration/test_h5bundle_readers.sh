@@ -12,7 +12,7 @@ CK_RUN_CASE=files MTP_H5BUNDLE_KEEP="$work/a" "$MTP_BUILD_DIR/test_h5bundle" > /
 sleep 1.1 # a timestamp anywhere in a file would now differ
 CK_RUN_CASE=files MTP_H5BUNDLE_KEEP="$work/b" "$MTP_BUILD_DIR/test_h5bundle" > /dev/null
 
-files="task1.h5 task2_3d.h5 volumes.h5"
+files="task1.h5 task2_3d.h5 task3.h5 volumes.h5 task2_3d-chunks.h5"
 for f in $files; do
     [ -f "$work/a/$f" ] || { echo "FAIL: $f not written"; exit 1; }
     if ! cmp -s "$work/a/$f" "$work/b/$f"; then
@@ -22,6 +22,11 @@ for f in $files; do
     h5dump -H "$work/a/$f" > /dev/null
     h5ls -r "$work/a/$f" > /dev/null
 done
+# Precompressed chunks (H5Dwrite_chunk) give the very bytes of the filter path.
+if ! cmp -s "$work/a/task2_3d.h5" "$work/a/task2_3d-chunks.h5"; then
+    echo "FAIL: task2_3d.h5 written from precompressed chunks differs"
+    exit 1
+fi
 if ls "$work"/a/*.tmp > /dev/null 2>&1; then
     echo "FAIL: temporary files left behind"
     exit 1
@@ -72,6 +77,29 @@ with h5py.File(f"{d}/volumes.h5", "r") as f:
     assert v.attrs["source"] == "bossdb://prasad/prasad_analysis/roi_labels"
     k = np.arange(v.size).reshape(v.shape)
     assert np.array_equal(v[...], ((k * 3 + 11 + 10) % 256).astype(np.uint8))
+with h5py.File(f"{d}/task3.h5", "r") as f:
+    assert f.attrs["kind"] == "features"
+    assert sorted(f["all"]) == ["images", "origin", "region", "targets"]
+    t = f["all/targets"]
+    assert t.shape == (64,) and t.chunks == (64,) and t.compression == "gzip"
+    assert t.dtype.names == ("region", "z", "quadrant", "slice_index", "vessel_pct", "axon_pct",
+                             "cell_count", "mean_cell_area", "mean_nn_distance")
+    assert t.dtype.itemsize == 61
+    assert h5py.check_enum_dtype(t.dtype["region"]) == {"cortex": 0, "striatum": 1}
+    rows = t[...]
+    r = np.arange(64)
+    assert np.array_equal(rows["slice_index"], r // 4)
+    assert np.array_equal(rows["quadrant"], r % 4)
+    assert np.array_equal(rows["region"], f["all/region"][...][r // 4])
+    assert np.array_equal(rows["z"], f["all/origin"][...][r // 4, 0])
+    assert np.array_equal(rows["vessel_pct"], (r % 17) * 6.25)
+    fill = rows["cell_count"] < 2
+    assert np.all(rows["mean_nn_distance"][fill] == 64.0)
+    assert list(t.attrs["field_units"]) == ["", "voxel", "", "", "percent", "percent", "cells",
+                                            "pixels", "pixels"]
+    assert len(t.attrs["field_definitions"]) == 9
+    assert t.attrs["quadrant"] == 4 and t.attrs["rows_per_slice"] == 4
+
 print("h5py: all checks passed")
 EOF
 echo "PASS: identical across processes; h5dump, h5ls, h5py read every file"

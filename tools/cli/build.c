@@ -29,6 +29,7 @@ int cli_build(const struct cli_options *opt)
     bopt.progress_userdata = &view;
     bopt.cancel = &cli_interrupted;
     bopt.archive = opt->archive;
+    bopt.threads = opt->threads;
     cli_install_signal_handlers();
     rc = mtp_build_run(cfg, &bopt, &stats, &err);
     cli_progress_clear(&view);

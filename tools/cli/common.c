@@ -90,7 +90,7 @@ void cli_progress_clear(struct cli_progress_view *v)
     }
 }
 
-static void draw_line(struct cli_progress_view *v, const mtp_progress *p)
+static void draw_fetch(struct cli_progress_view *v, const mtp_progress *p)
 {
     double dt = p->elapsed_s - v->base_s;
     double rate = dt > 0.2 ? cli_mb(p->bytes_done - v->base_bytes) / dt : 0.0;
@@ -106,6 +106,25 @@ static void draw_line(struct cli_progress_view *v, const mtp_progress *p)
             "ETA %s, %" PRIu64 " requests, %" PRIu64 " retries%s",
             v->tty ? "\r\033[K" : "", p->what, pct, p->done, p->total, cli_mb(p->bytes_done),
             cli_mb(p->bytes_total), rate, eta, p->requests, p->retries, v->tty ? "" : "\n");
+}
+
+static void draw_write(struct cli_progress_view *v, const mtp_progress *p)
+{
+    int pct = p->total > 0 ? (int)(100 * p->done / p->total) : 100;
+    if (p->phase == MTP_PHASE_WRITE)
+        fprintf(stderr, "%swrite %3d%% %" PRIu64 "/%" PRIu64 " samples (%s), %.0f s%s",
+                v->tty ? "\r\033[K" : "", pct, p->done, p->total, p->what, p->elapsed_s,
+                v->tty ? "" : "\n");
+    else
+        fprintf(stderr, "%s%s ...%s", v->tty ? "\r\033[K" : "", p->what, v->tty ? "" : "\n");
+}
+
+static void draw_line(struct cli_progress_view *v, const mtp_progress *p)
+{
+    if (p->phase == MTP_PHASE_FETCH)
+        draw_fetch(v, p);
+    else
+        draw_write(v, p);
     v->line_open = v->tty;
     v->last_draw = p->elapsed_s;
 }
@@ -123,6 +142,11 @@ void cli_on_progress(const mtp_progress *p, void *userdata)
     if (p->note != NULL) {
         cli_progress_clear(v);
         fprintf(stderr, "%s\n", p->note);
+    }
+    if (p->phase != v->last_phase) {
+        /* Each phase measures elapsed time from its own start: draw its first report. */
+        v->last_phase = p->phase;
+        v->last_draw = p->elapsed_s - 1e9;
     }
     double every = v->tty ? 0.1 : 5.0;
     if (p->note != NULL ? v->tty : p->elapsed_s - v->last_draw >= every)

@@ -25,13 +25,14 @@ struct cli_options {
     const char *source_url;
     const char *token_env;
     int jobs; /* 0 = the config's value */
+    int threads; /* compression threads; 0 = one per online core */
     bool quiet;
     bool verbose;
     bool help;
     bool archive;
 };
 
-#define CLI_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, false, false, false, false}
+#define CLI_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false, false, false}
 
 /* Set by SIGINT/SIGTERM once cli_install_signal_handlers() ran; the library polls it. */
 extern volatile sig_atomic_t cli_interrupted;
@@ -58,6 +59,7 @@ struct cli_progress_view {
     bool have_base;   /* rate is measured from the first fetch report */
     double base_s;
     uint64_t base_bytes;
+    mtp_phase last_phase; /* phase of the last report, 0 before the first */
 };
 
 void cli_progress_init(struct cli_progress_view *v, bool quiet, bool verbose);

@@ -1,0 +1,258 @@
+/*
+ * test_chunks.c — compress-once chunks: the bytes equal zlib's compress2() per slice (the
+ * call of HDF5's deflate filter), do not depend on the thread count, decompress back to the
+ * slice, and bad calls are refused with exact reasons. A reported (not asserted) speed test
+ * uses the mock's synthetic image slices.
+ */
+#include "mtp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "chunks.h"
+#include "synth.h"
+
+#define EDGE 256
+#define SLICE ((size_t)EDGE * EDGE)
+
+/* The MTNeuro region boxes (x0, y0) and their z range: real tissue in the mock's volume. */
+static const int64_t boxes[4][2] = {{4600, 900}, {3700, 500}, {3063, 850}, {1543, 650}};
+#define Z0 110
+#define NZ 360
+
+/* n slices (n <= 4 * NZ) of the mock's synthetic image (seed 1): region by region, z from
+ * Z0, like MTNeuro's task 3 images. */
+static uint8_t *image_slices(size_t n)
+{
+    ck_assert_uint_le(n, 4 * NZ);
+    uint8_t *buf = malloc(n * SLICE);
+    ck_assert_ptr_nonnull(buf);
+    mtp_error err = MTP_ERROR_INIT;
+    for (size_t done = 0, r = 0; done < n; r++) {
+        size_t k = n - done < NZ ? n - done : NZ;
+        mtp_box box = {boxes[r][0], boxes[r][0] + EDGE, boxes[r][1], boxes[r][1] + EDGE,
+                       Z0,          Z0 + (int64_t)k};
+        ck_assert_msg(
+            mtp_synth_fill(1, MTP_SYNTH_IMAGE, &box, buf + done * SLICE, k * SLICE, &err) == 0,
+            "%s", err.msg);
+        done += k;
+    }
+    return buf;
+}
+
+static const uint8_t **slice_pointers(const uint8_t *buf, size_t n)
+{
+    const uint8_t **p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = buf + i * SLICE;
+    return p;
+}
+
+/* compress2 exactly as H5Zdeflate.c calls it. */
+static void reference_deflate(const uint8_t *src, size_t n, int level, uint8_t **out, size_t *len)
+{
+    uLongf dst_len = compressBound((uLong)n);
+    *out = malloc(dst_len);
+    ck_assert_int_eq(compress2(*out, &dst_len, src, (uLong)n, level), Z_OK);
+    *len = dst_len;
+}
+
+START_TEST(deflate_one_equals_compress2_and_round_trips)
+{
+    uint8_t *img = image_slices(3);
+    for (int level = 0; level <= 9; level += 3) {
+        for (size_t i = 0; i < 3; i++) {
+            mtp_chunk c = {NULL, 0};
+            mtp_error err = MTP_ERROR_INIT;
+            ck_assert_int_eq(mtp_chunk_deflate_one(img + i * SLICE, SLICE, level, &c, &err), 0);
+            uint8_t *ref;
+            size_t ref_len;
+            reference_deflate(img + i * SLICE, SLICE, level, &ref, &ref_len);
+            ck_assert_uint_eq(c.size, ref_len);
+            ck_assert_mem_eq(c.data, ref, ref_len);
+            uint8_t *back = malloc(SLICE);
+            uLongf back_len = SLICE;
+            ck_assert_int_eq(uncompress(back, &back_len, c.data, (uLong)c.size), Z_OK);
+            ck_assert_uint_eq(back_len, SLICE);
+            ck_assert_mem_eq(back, img + i * SLICE, SLICE);
+            free(back);
+            free(ref);
+            mtp_chunk_release(&c);
+            ck_assert_ptr_null(c.data);
+            ck_assert_uint_eq(c.size, 0);
+        }
+    }
+    free(img);
+}
+END_TEST
+
+START_TEST(chunker_output_does_not_depend_on_threads)
+{
+    const size_t n = 37;
+    uint8_t *img = image_slices(n);
+    const uint8_t **ptrs = slice_pointers(img, n);
+    mtp_chunk *one = calloc(n, sizeof *one), *four = calloc(n, sizeof *four);
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c1 = NULL, *c4 = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c1, 1, 4, &err), 0);
+    ck_assert_int_eq(mtp_chunker_new(&c4, 4, 4, &err), 0);
+    ck_assert_int_eq(mtp_chunker_threads(c1), 1);
+    ck_assert_int_eq(mtp_chunker_threads(c4), 4);
+    ck_assert_int_eq(mtp_chunker_level(c4), 4);
+    ck_assert_int_eq(mtp_chunker_compress(c1, ptrs, n, SLICE, one, &err), 0);
+    /* Several batches on one pool: each must see every slice exactly once. */
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(mtp_chunker_compress(c4, ptrs, n, SLICE, four, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t *ref;
+            size_t ref_len;
+            reference_deflate(ptrs[i], SLICE, 4, &ref, &ref_len);
+            ck_assert_uint_eq(one[i].size, ref_len);
+            ck_assert_mem_eq(one[i].data, ref, ref_len);
+            ck_assert_uint_eq(four[i].size, ref_len);
+            ck_assert_mem_eq(four[i].data, ref, ref_len);
+            free(ref);
+        }
+        mtp_chunks_release(four, n);
+    }
+    /* A batch smaller than the pool, and an empty one. */
+    ck_assert_int_eq(mtp_chunker_compress(c4, ptrs + 5, 2, SLICE, four, &err), 0);
+    ck_assert_uint_eq(four[0].size, one[5].size);
+    ck_assert_mem_eq(four[0].data, one[5].data, one[5].size);
+    ck_assert_mem_eq(four[1].data, one[6].data, one[6].size);
+    mtp_chunks_release(four, 2);
+    ck_assert_int_eq(mtp_chunker_compress(c4, NULL, 0, SLICE, NULL, &err), 0);
+    mtp_chunks_release(one, n);
+    mtp_chunker_free(c1);
+    mtp_chunker_free(c4);
+    mtp_chunker_free(NULL);
+    free(one);
+    free(four);
+    free(ptrs);
+    free(img);
+}
+END_TEST
+
+START_TEST(default_threads_are_the_online_cores)
+{
+    mtp_chunker *c = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_chunker_new(&c, 0, 6, &err), 0);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(mtp_chunker_threads(c), cores < 1 ? 1 : (int)cores);
+    mtp_chunker_free(c);
+}
+END_TEST
+
+START_TEST(bad_calls_are_refused)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c = (mtp_chunker *)&err;
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, 10, &err), MTP_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert_str_eq(err.msg, "chunker: deflate level 10 is not in 0..9");
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, -1, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_chunker_new(&c, 1000, 4, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: 1000 threads (at most 256)");
+    ck_assert_int_eq(mtp_chunker_new(NULL, 2, 4, &err), MTP_EINVAL);
+
+    uint8_t slice[64] = {1, 2, 3};
+    mtp_chunk one = {(uint8_t *)&err, 99};
+    ck_assert_int_eq(mtp_chunk_deflate_one(slice, 0, 4, &one, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: slice size 0 is not in 1..1073741824");
+    ck_assert_ptr_null(one.data);
+    ck_assert_uint_eq(one.size, 0);
+    ck_assert_int_eq(mtp_chunk_deflate_one(slice, 64, 12, &one, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: deflate level 12 is not in 0..9");
+    ck_assert_int_eq(mtp_chunk_deflate_one(NULL, 64, 4, &one, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: NULL source or output");
+
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    const uint8_t *ptrs[5] = {slice, slice, slice, NULL, slice};
+    mtp_chunk out[5];
+    memset(out, 0x5a, sizeof out);
+    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 5, sizeof slice, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: slice 3 is NULL");
+    for (int i = 0; i < 5; i++) {
+        ck_assert_ptr_null(out[i].data);
+        ck_assert_uint_eq(out[i].size, 0);
+    }
+    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 3, 0, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: slice size 0 is not in 1..1073741824");
+    ck_assert_int_eq(mtp_chunker_compress(c, NULL, 3, 64, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: NULL chunker, slices or output");
+    ck_assert_int_eq(mtp_chunker_compress(NULL, ptrs, 3, 64, out, &err), MTP_EINVAL);
+    /* The pool still works after refused calls. */
+    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 3, sizeof slice, out, &err), 0);
+    ck_assert_uint_gt(out[2].size, 0);
+    mtp_chunks_release(out, 3);
+    mtp_chunks_release(NULL, 3);
+    mtp_chunk_release(NULL);
+    mtp_chunker_free(c);
+}
+END_TEST
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Deflate speed at level 4 on synthetic 256x256 image slices: one thread with
+ * mtp_chunk_deflate_one(), then the pool with 2 threads. Reported, not asserted.
+ * 96 slices by default; MTP_CHUNKS_BENCH=1 uses 1440 (MTNeuro's task 3 images).
+ */
+START_TEST(speed_report)
+{
+    size_t n = getenv("MTP_CHUNKS_BENCH") != NULL ? 1440 : 96;
+    uint8_t *img = image_slices(n);
+    const uint8_t **ptrs = slice_pointers(img, n);
+    mtp_chunk *out = calloc(n, sizeof *out);
+    mtp_error err = MTP_ERROR_INIT;
+    struct timespec t0;
+    size_t packed = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(mtp_chunk_deflate_one(ptrs[i], SLICE, 4, &out[i], &err), 0);
+        packed += out[i].size;
+    }
+    double one = seconds_since(&t0);
+    mtp_chunks_release(out, n);
+    mtp_chunker *c = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, n, SLICE, out, &err), 0);
+    double two = seconds_since(&t0);
+    mtp_chunks_release(out, n);
+    mtp_chunker_free(c);
+    double mb = (double)(n * SLICE) / 1e6;
+    fprintf(stderr,
+            "chunks: %zu slices 256x256 (%.1f MB, ratio %.2f) at level 4: 1 thread %.1f MB/s, "
+            "chunker 2 threads %.1f MB/s (x%.2f)\n",
+            n, mb, (double)(n * SLICE) / (double)packed, mb / one, mb / two, one / two);
+    free(out);
+    free(ptrs);
+    free(img);
+}
+END_TEST
+
+Suite *mtp_test_suite(void)
+{
+    Suite *s = suite_create("chunks");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, deflate_one_equals_compress2_and_round_trips);
+    tcase_add_test(tc, chunker_output_does_not_depend_on_threads);
+    tcase_add_test(tc, default_threads_are_the_online_cores);
+    tcase_add_test(tc, bad_calls_are_refused);
+    tcase_add_test(tc, speed_report);
+    suite_add_tcase(s, tc);
+    return s;
+}

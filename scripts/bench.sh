@@ -8,13 +8,15 @@
 #   warm            the same build again with the cache full
 #   fetch-floor     the cutout URLs of `plan --verbose`, curl --parallel --parallel-max JOBS
 #   compress-floor  build/compress-floor: every unique image slice deflated once, one thread
-#                   (wall and cpu are the compress2 calls alone)
+#                   (wall and cpu are the deflate calls alone)
 #   x4              build configs/bench-x4.yaml (16 regions, 4x the voxels), empty cache
 # Columns: wall, user+sys CPU and peak RSS of the client process (/usr/bin/time), HTTP
 # requests and MB served by the mock during the run (from its --log).
 #
-# usage: scripts/bench.sh [--runs N] [--quick] [--jobs N] [--mock-cache-mb N]
+# usage: scripts/bench.sh [--runs N] [--quick] [--jobs N] [--threads N] [--mock-cache-mb N]
 #                         [--rows LIST] [--keep]
+# --jobs is the builds' concurrent transfers and curl's --parallel-max (default: the
+# config's source.jobs); --threads, when given, is passed to the builds (compression threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,15 +28,17 @@ X4=configs/bench-x4.yaml
 
 runs=3
 jobs=""
+threads=""
 mock_cache_mb=1024 # the demo's bodies are ~112 MB, x4's ~4x that; the mock needs them all
 rows="cold,warm,fetch-floor,compress-floor,x4"
 keep=0
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=${2:?--runs needs a value}; shift 2 ;;
     --quick) runs=1; shift ;;
     --jobs) jobs=${2:?--jobs needs a value}; shift 2 ;;
+    --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --mock-cache-mb) mock_cache_mb=${2:?--mock-cache-mb needs a value}; shift 2 ;;
     --rows) rows=${2:?--rows needs a value}; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -135,6 +139,7 @@ print("wall %.2f s, cpu %.2f s, rss %.0f MB, %d requests, %.1f MB" % (r["wall_s"
       r["rss_mb"], r["requests"], r["mb"]))')"
 }
 BUILD_CMD=("$BUILD/mtneuro-pack" build --source-url "$URL" --quiet --jobs "$jobs")
+[ -n "$threads" ] && BUILD_CMD+=(--threads "$threads")
 WARM_CACHE=$WORK/cache-demo
 for run in $(seq "$runs"); do
   if want cold; then
@@ -170,6 +175,7 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 mock_note="bossdb-mock on loopback, warmed first ($warm_bytes bytes in the check pass);"
 mock_note="$mock_note it shares the $(nproc) cores with the client, its CPU is not in the rows"
 $PY "$LIB" table "$RUNS" "$BUILD/bench.json" "commit=$commit" "runs=$runs" "jobs=$jobs" \
+  "threads=${threads:-default}" \
   "cores=$(nproc)" "loadavg at start=$load_at_start" \
   "loadavg at end=$(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine count)" \
   "mock=$mock_note" "json=$BUILD/bench.json"

@@ -4,11 +4,12 @@
  *
  * The unique image slices are, for every image channel a task uses and every region, the
  * region's cube over the config's z range cut into (H, W) slices — one slice is one HDF5
- * chunk of the bundles. Each slice is compressed with the same single call HDF5's deflate
- * filter makes per chunk (zlib compress2 at output.level). Only the compression is timed:
- * the cubes are loaded from the cache first (blocks missing from the cache are fetched
- * from --source-url, which is also what the cache keys are made of, so pass the URL the
- * build used).
+ * chunk of the bundles. Each slice is compressed with mtp_chunk_deflate_one() — the
+ * single-thread call the writer's chunker makes per chunk, which is HDF5's deflate filter's
+ * zlib compress2 at output.level. Only the compression is timed (with the allocation of each
+ * chunk's buffer, as in the writer): the cubes are loaded from the cache first (blocks
+ * missing from the cache are fetched from --source-url, which is also what the cache keys
+ * are made of, so pass the URL the build used).
  *
  * Prints one line on stdout:
  *   compress-floor slices=N bytes_in=B bytes_out=B level=L compress_s=S compress_cpu_s=S
@@ -23,10 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <zlib.h>
-
 #include "boss.h"
 #include "cache.h"
+#include "chunks.h"
 #include "config.h"
 #include "error.h"
 #include "fetch.h"
@@ -38,9 +38,9 @@
 static const char USAGE[] =
     "usage: compress-floor CONFIG [--source-url URL] [--cache DIR] [--level N] [--help]\n"
     "\n"
-    "Deflate every unique image slice of the release once (zlib compress2, one thread) and\n"
-    "print the time of the compression alone plus the bytes in and out. Cubes come from the\n"
-    "cache (missing blocks are fetched first).\n"
+    "Deflate every unique image slice of the release once, on one thread, with the writer's\n"
+    "zlib call (mtp_chunk_deflate_one), and print the time of the compression alone plus the\n"
+    "bytes in and out. Cubes come from the cache (missing blocks are fetched first).\n"
     "\n"
     "  --source-url URL  the server the build used (default: the config's source.url)\n"
     "  --cache DIR       the block cache (default: the config's default cache directory)\n"
@@ -113,23 +113,22 @@ static int parse_args(int argc, char **argv, floor_options *o)
     return 0;
 }
 
-/* Deflate every z slice of `vol` once, timing only the compress2 calls. */
-static int compress_cube(const mtp_volume *vol, int level, unsigned char *dst, uLong dst_cap,
-                         floor_stats *st, mtp_error *err)
+/* Deflate every z slice of `vol` once, timing only the compression calls. */
+static int compress_cube(const mtp_volume *vol, int level, floor_stats *st, mtp_error *err)
 {
     size_t slice = vol->nx * vol->ny;
     for (size_t z = 0; z < vol->nz; z++) {
-        uLongf len = dst_cap;
+        mtp_chunk chunk = {NULL, 0};
         double w0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
-        int zrc = compress2(dst, &len, vol->data + z * slice, (uLong)slice, level);
+        int rc = mtp_chunk_deflate_one(vol->data + z * slice, slice, level, &chunk, err);
         st->compress_cpu_s += seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
         st->compress_s += seconds(CLOCK_MONOTONIC) - w0;
-        if (zrc != Z_OK)
-            return mtp_error_set(err, MTP_EINVAL, "compress2 failed (zlib %d) on slice %zu",
-                                 zrc, z);
+        if (rc < 0)
+            return rc;
         st->slices++;
         st->bytes_in += slice;
-        st->bytes_out += len;
+        st->bytes_out += chunk.size;
+        mtp_chunk_release(&chunk);
     }
     return 0;
 }
@@ -153,7 +152,6 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
     mtp_plan *plan = NULL;
     mtp_cache *cache = NULL;
     mtp_boss *boss = NULL;
-    unsigned char *dst = NULL;
     mtp_volume vol;
     memset(&vol, 0, sizeof vol);
     mtp_channel_meta meta[MTP_MAX_CHANNELS];
@@ -213,20 +211,12 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
             st->load_s += seconds(CLOCK_MONOTONIC) - t0;
             if (rc < 0)
                 break;
-            uLong cap = compressBound((uLong)(vol.nx * vol.ny));
-            free(dst);
-            dst = malloc(cap);
-            if (dst == NULL) {
-                rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
-                break;
-            }
-            rc = compress_cube(&vol, level, dst, cap, st, err);
+            rc = compress_cube(&vol, level, st, err);
             mtp_volume_release(&vol);
         }
     }
 out:
     mtp_volume_release(&vol);
-    free(dst);
     mtp_boss_free(boss);
     mtp_cache_free(cache);
     mtp_plan_free(plan);

@@ -130,7 +130,7 @@ def table(runs, out, meta):
         fl = rows["compress-floor"]["floor"]
         print()
         print("compress-floor: %d slices, %.1f MB -> %.1f MB at level %d (wall and cpu of the "
-              "row are the compress2 calls alone)" % (fl["slices"], fl["bytes_in"] / 1e6,
+              "row are the deflate calls alone)" % (fl["slices"], fl["bytes_in"] / 1e6,
                                                        fl["bytes_out"] / 1e6, fl["level"]))
     for k, v in meta.items():
         print("%s: %s" % (k, v))

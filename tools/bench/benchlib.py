@@ -122,7 +122,8 @@ def table(runs, out, meta):
         print("%-15s %9.2f %9.2f %9.1f %9d %10.1f  %s" % (
             name, r["wall_s"], r["cpu_s"], r["rss_mb"], r["requests"], r["mb"],
             " ".join("%.2f" % w for w in r["all_wall_s"])))
-    print()
+    if ratios:
+        print()
     for name, value in ratios.items():
         shown = "n/a" if value is None else "%.2f" % value
         print("%-40s %6s   (target %s)" % (name, shown, targets[name]))

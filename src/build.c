@@ -317,6 +317,15 @@ static void stack_release(build_state *st, slice_stack *stack)
 
 /* The mask stack of segmentation task t for region r: the label cube mapped through the
  * task's codes (every code checked), computed and compressed once per distinct mapping. */
+/* True when a task's mapping keeps every declared code as it is (4-class masks). */
+static bool identity_mapping(const mtp_task *task)
+{
+    for (int c = 0; c < MTP_MAX_CODES; c++)
+        if (task->code_class[c] >= 0 && task->code_class[c] != c)
+            return false;
+    return true;
+}
+
 static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
@@ -326,11 +335,28 @@ static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_erro
     if (stack->data != NULL)
         return 0;
     const mtp_volume *labels = &st->cubes[cfg->tasks[t].label_channel];
+    int rc = 0;
+    if (identity_mapping(&cfg->tasks[owner])) {
+        /* The masks are the label cube itself: check every code slice by slice (into a
+         * scratch slice) and share the cube instead of copying it. */
+        uint8_t *scratch = malloc(st->region_slice);
+        if (scratch == NULL)
+            return mtp_error_set(err, MTP_ENOMEM, "out of memory for a mask slice");
+        for (size_t z = 0; z < st->region_nz && rc == 0; z++)
+            rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start + (int64_t)z,
+                                labels->data + z * st->region_slice, scratch, 1, labels->ny,
+                                labels->nx, err);
+        free(scratch);
+        if (rc < 0)
+            return rc;
+        stack->data = labels->data;
+        return stack_compress(st, stack, err);
+    }
     stack->owned = malloc(st->region_nz * st->region_slice);
     if (stack->owned == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "out of memory for a mask cube");
-    int rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start, labels->data, stack->owned,
-                            st->region_nz, labels->ny, labels->nx, err);
+    rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start, labels->data, stack->owned,
+                        st->region_nz, labels->ny, labels->nx, err);
     if (rc < 0)
         return rc;
     stack->data = stack->owned;

@@ -32,6 +32,7 @@ start_mock() {
     local log=$1
     shift
     local out="$TMP/mock.$$.$RANDOM.out"
+    : >"$out" # exists before the mock starts, so the first read below cannot fail
     "$MOCK" --port 0 --log "$log" "$@" >"$out" 2>"$out.err" &
     MOCK_PID=$!
     for _ in $(seq 100); do

@@ -13,6 +13,7 @@
 #include "boss.h"
 #include "cache.h"
 #include "chunks.h"
+#include "digest.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "h5bundle.h"
@@ -554,8 +555,72 @@ static int write_previews(build_state *st, mtp_error *err)
     return rc;
 }
 
+/* The data files' digests, computed on a thread of their own while the previews are
+ * drawn (hashing ~0.5 GB and drawing both take about a second on one core each). */
+typedef struct digest_job {
+    const char *dir;
+    int n;
+    char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
+    const char *path_ptrs[MTP_MAX_TASKS + 2];
+    mtp_digest digests[MTP_MAX_TASKS + 2];
+    int rc;
+    mtp_error err;
+    pthread_t thread;
+    bool started;
+} digest_job;
+
+static void *digest_main(void *arg)
+{
+    digest_job *job = arg;
+    for (int i = 0; i < job->n && job->rc == 0; i++) {
+        char full[4200];
+        snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
+        job->rc = mtp_digest_file(full, &job->digests[i], &job->err);
+    }
+    return NULL;
+}
+
+static void digest_add(digest_job *job, const char *name)
+{
+    snprintf(job->paths[job->n], sizeof job->paths[job->n], "%s", name);
+    job->path_ptrs[job->n] = job->paths[job->n];
+    job->n++;
+}
+
+static int digest_start(build_state *st, digest_job *job, mtp_error *err)
+{
+    memset(job, 0, sizeof *job);
+    job->dir = st->stats->release_dir;
+    for (int t = 0; t < st->cfg->ntasks; t++) {
+        char name[MTP_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
+        if (st->tasks[t].active)
+            digest_add(job, name);
+    }
+    if (st->cfg->output.volumes)
+        digest_add(job, "volumes.h5");
+    digest_add(job, "config.yaml");
+    int e = pthread_create(&job->thread, NULL, digest_main, job);
+    if (e != 0)
+        return mtp_error_set(err, MTP_EIO, "cannot start a digest thread: %s", strerror(e));
+    job->started = true;
+    return 0;
+}
+
+static int digest_finish(digest_job *job, mtp_error *err)
+{
+    if (!job->started)
+        return 0;
+    pthread_join(job->thread, NULL);
+    job->started = false;
+    if (job->rc < 0 && err != NULL)
+        *err = job->err;
+    return job->rc;
+}
+
 /* manifest.json, SUMS, datasheet and citation metadata, from the files as written. */
-static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta, mtp_error *err)
+static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta,
+                                  const digest_job *digests, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
     mtp_bundle_summary *summaries = calloc((size_t)cfg->ntasks, sizeof *summaries);
@@ -577,6 +642,9 @@ static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta, 
     memcpy(info.voxel_size, meta->voxel_size, sizeof info.voxel_size);
     info.voxel_unit = meta->voxel_unit;
     info.source_url = cfg->source.url;
+    info.nknown = digests->n;
+    info.known_paths = digests->path_ptrs;
+    info.known_digests = digests->digests;
     if (rc == 0)
         rc = mtp_release_write(st->stats->release_dir, cfg, summaries, n, &info, err);
     free(summaries);
@@ -716,13 +784,23 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         rc = finish_bundles(&st, err);
     if (rc == 0)
         rc = write_config_copy(&st, err);
+    digest_job digests;
+    memset(&digests, 0, sizeof digests);
+    if (rc == 0)
+        rc = digest_start(&st, &digests, err);
     if (rc == 0 && cfg->output.previews) {
         report(&st, MTP_PHASE_RELEASE, "previews", NULL);
         rc = write_previews(&st, err);
     }
+    mtp_error digest_err = MTP_ERROR_INIT;
+    int digest_rc = digest_finish(&digests, &digest_err);
+    if (rc == 0 && digest_rc < 0) {
+        rc = digest_rc;
+        *err = digest_err;
+    }
     if (rc == 0) {
         report(&st, MTP_PHASE_RELEASE, "metadata", NULL);
-        rc = write_release_metadata(&st, &meta, err);
+        rc = write_release_metadata(&st, &meta, &digests, err);
     }
     if (rc == 0 && opt->archive) {
         report(&st, MTP_PHASE_RELEASE, "archive", NULL);

@@ -1508,10 +1508,25 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
     int rc = check_args(dir, cfg, summaries, nsummaries, info, err);
     if (rc < 0)
         return rc;
-    entries before = {NULL, 0}, after = {NULL, 0};
+    entries before = {NULL, 0}, after = {NULL, 0}, given = {NULL, 0};
     strbuf sb = {0};
 
-    rc = scan_dir(dir, NULL, &before, err);
+    if (info->nknown > 0) {
+        given.items = calloc((size_t)info->nknown, sizeof *given.items);
+        if (given.items == NULL) {
+            rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
+            goto out;
+        }
+        for (; given.n < info->nknown; given.n++) {
+            given.items[given.n].digest = info->known_digests[given.n];
+            given.items[given.n].path = strdup(info->known_paths[given.n]);
+            if (given.items[given.n].path == NULL) {
+                rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
+                goto out;
+            }
+        }
+    }
+    rc = scan_dir(dir, given.n > 0 ? &given : NULL, &before, err);
     if (rc < 0)
         goto out;
     /* Refuse names the SUMS files cannot carry before anything is written. */
@@ -1592,6 +1607,7 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
 
 out:
     free(sb.data);
+    entries_free(&given);
     entries_free(&before);
     entries_free(&after);
     return rc;

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "digest.h"
 #include "error.h"
 #include "summary.h"
 
@@ -63,6 +64,11 @@ typedef struct mtp_release_info {
     double voxel_size[3];      /* z, y, x, from the server's coordinate frame */
     const char *voxel_unit;    /* "micrometer" */
     const char *source_url;    /* the URL actually used (no token); NULL = cfg->source.url */
+    /* Optional: digests the caller already has (e.g. computed while previews were drawn),
+     * for paths relative to `dir`; those files are not read again. */
+    int nknown;
+    const char *const *known_paths;
+    const mtp_digest *known_digests;
 } mtp_release_info;
 
 /*

@@ -229,7 +229,7 @@ static void make_summaries(mtp_bundle_summary s[2])
 }
 
 static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8642"};
+                                      "http://127.0.0.1:8642", 0, NULL, NULL};
 
 /* Make a release in dir: data files + metadata. */
 static void make_release(const char *dir, const mtp_config *cfg)

@@ -174,7 +174,7 @@ static mtp_config *make_config(void)
 
 static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
 static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8080"};
+                                      "http://127.0.0.1:8080", 0, NULL, NULL};
 
 static void write_bundle(const mtp_config *cfg, int task, const char *path)
 {

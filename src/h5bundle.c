@@ -17,6 +17,8 @@
  */
 #include "h5bundle.h"
 
+#include "h5util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,46 +38,20 @@
  * Errors
  */
 
-typedef struct innermost {
-    char msg[512];
-    bool found;
-} innermost;
-
-static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    innermost *in = data;
-    /* Walking upward, entry 0 is the deepest frame: the one that knows what went wrong. */
-    if (in->found || e == NULL)
-        return 0;
-    const char *desc = e->desc;
-    char minor[256] = "";
-    if (desc == NULL || desc[0] == '\0') {
-        H5E_type_t type;
-        if (H5Eget_msg(e->min_num, &type, minor, sizeof minor) > 0)
-            desc = minor;
-    }
-    snprintf(in->msg, sizeof in->msg, "%s", desc != NULL && desc[0] ? desc : "unknown error");
-    in->found = true;
-    return 0;
-}
-
 /* Record the HDF5 failure that just happened as "<path>: <what>: <innermost message>". */
 static int h5_fail(mtp_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int h5_fail(mtp_error *err, const char *path, const char *fmt, ...)
 {
-    innermost in = {.found = false};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &in);
-    H5Eclear2(H5E_DEFAULT);
-    if (!in.found)
-        snprintf(in.msg, sizeof in.msg, "unknown HDF5 error");
+    char reason[512];
+    mtp_h5_reason(reason, sizeof reason);
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return mtp_error_set(err, MTP_EFORMAT, "%s: %s: %s", path, what, in.msg);
+    return mtp_error_set(err, MTP_EFORMAT, "%s: %s: %s", path, what, reason);
 }
 
 static void quiet_hdf5(void)
@@ -84,37 +60,6 @@ static void quiet_hdf5(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-static void close_id(hid_t *id)
-{
-    if (*id < 0)
-        return;
-    switch (H5Iget_type(*id)) {
-    case H5I_FILE:
-        H5Fclose(*id);
-        break;
-    case H5I_GROUP:
-        H5Gclose(*id);
-        break;
-    case H5I_DATASET:
-        H5Dclose(*id);
-        break;
-    case H5I_DATATYPE:
-        H5Tclose(*id);
-        break;
-    case H5I_DATASPACE:
-        H5Sclose(*id);
-        break;
-    case H5I_ATTR:
-        H5Aclose(*id);
-        break;
-    case H5I_GENPROP_LST:
-        H5Pclose(*id);
-        break;
-    default:
-        break;
-    }
-    *id = H5I_INVALID_HID;
-}
 
 /* ---------------------------------------------------------------------------------------
  * Names and checks
@@ -234,8 +179,8 @@ static int attr_write(h5ctx *c, hid_t obj, const char *where, const char *name, 
 fail:
     err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
 out:
-    close_id(&attr);
-    close_id(&space);
+    mtp_h5_close(&attr);
+    mtp_h5_close(&space);
     return err;
 }
 
@@ -276,8 +221,8 @@ static int attr_i64(h5ctx *c, hid_t obj, const char *where, const char *name, co
 fail:
     err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
 out:
-    close_id(&attr);
-    close_id(&space);
+    mtp_h5_close(&attr);
+    mtp_h5_close(&space);
     H5Tclose(type);
     return err;
 }
@@ -296,8 +241,8 @@ static int attr_i32(h5ctx *c, hid_t obj, const char *where, const char *name, in
 fail:
     err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
 out:
-    close_id(&attr);
-    close_id(&space);
+    mtp_h5_close(&attr);
+    mtp_h5_close(&space);
     return err;
 }
 
@@ -316,8 +261,8 @@ static int attr_f64(h5ctx *c, hid_t obj, const char *where, const char *name, co
 fail:
     err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
 out:
-    close_id(&attr);
-    close_id(&space);
+    mtp_h5_close(&attr);
+    mtp_h5_close(&space);
     return err;
 }
 
@@ -397,8 +342,8 @@ static int h5file_create(h5file *f, const char *path, mtp_error *err)
     else
         f->created = true;
 out:
-    close_id(&fcpl);
-    close_id(&fapl);
+    mtp_h5_close(&fcpl);
+    mtp_h5_close(&fapl);
     return rc;
 }
 
@@ -611,12 +556,12 @@ static int regions_table(h5ctx *c, hid_t root, const mtp_config *cfg)
 fail:
     err = h5_fail(c->err, c->path, "create /regions");
 out:
-    close_id(&dset);
-    close_id(&dcpl);
-    close_id(&space);
-    close_id(&disk);
-    close_id(&mem);
-    close_id(&str);
+    mtp_h5_close(&dset);
+    mtp_h5_close(&dcpl);
+    mtp_h5_close(&space);
+    mtp_h5_close(&disk);
+    mtp_h5_close(&mem);
+    mtp_h5_close(&str);
     free(rows);
     return err;
 }
@@ -658,9 +603,9 @@ static hid_t create_slices(h5ctx *c, hid_t loc, const char *name, const char *wh
 fail:
     h5_fail(c->err, c->path, "create %s", where);
 out:
-    close_id(&dapl);
-    close_id(&space);
-    close_id(&dcpl);
+    mtp_h5_close(&dapl);
+    mtp_h5_close(&space);
+    mtp_h5_close(&dcpl);
     return dset;
 }
 
@@ -675,8 +620,8 @@ static hid_t create_small(h5ctx *c, hid_t loc, const char *name, const char *whe
         dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dset < 0)
         h5_fail(c->err, c->path, "create %s", where);
-    close_id(&space);
-    close_id(&dcpl);
+    mtp_h5_close(&space);
+    mtp_h5_close(&dcpl);
     return dset;
 }
 
@@ -822,13 +767,13 @@ struct mtp_bundle {
 
 static void split_release(split_state *s)
 {
-    close_id(&s->targets);
-    close_id(&s->origin);
-    close_id(&s->region);
-    close_id(&s->labels);
-    close_id(&s->masks);
-    close_id(&s->images);
-    close_id(&s->group);
+    mtp_h5_close(&s->targets);
+    mtp_h5_close(&s->origin);
+    mtp_h5_close(&s->region);
+    mtp_h5_close(&s->labels);
+    mtp_h5_close(&s->masks);
+    mtp_h5_close(&s->images);
+    mtp_h5_close(&s->group);
     free(s->written);
     free(s->label);
     free(s->region_of);
@@ -845,12 +790,12 @@ static void bundle_release(mtp_bundle *b)
 {
     for (int i = 0; i < MTP_MAX_SPLITS; i++)
         split_release(&b->splits[i]);
-    close_id(&b->target_disk);
-    close_id(&b->target_mem);
-    close_id(&b->memspace);
-    close_id(&b->region_type);
-    close_id(&b->label_type);
-    close_id(&b->root);
+    mtp_h5_close(&b->target_disk);
+    mtp_h5_close(&b->target_mem);
+    mtp_h5_close(&b->memspace);
+    mtp_h5_close(&b->region_type);
+    mtp_h5_close(&b->label_type);
+    mtp_h5_close(&b->root);
 }
 
 void mtp_bundle_abort(mtp_bundle *b)
@@ -1116,7 +1061,7 @@ static int target_types(mtp_bundle *b, mtp_error *err)
 fail:
     rc = h5_fail(err, b->f.path, "targets row types");
 out:
-    close_id(&mem_region);
+    mtp_h5_close(&mem_region);
     return rc;
 }
 
@@ -1164,8 +1109,8 @@ static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_e
 fail:
     rc = h5_fail(err, b->f.path, "create %s", where);
 out:
-    close_id(&dcpl);
-    close_id(&space);
+    mtp_h5_close(&dcpl);
+    mtp_h5_close(&space);
     if (rc < 0)
         return rc;
 
@@ -1440,7 +1385,7 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err)
     hid_t gcpl = creation_plist(H5P_GROUP_CREATE);
     if (gcpl >= 0)
         s->group = H5Gcreate2(b->root, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    close_id(&gcpl);
+    mtp_h5_close(&gcpl);
     if (s->group < 0)
         return h5_fail(err, b->f.path, "create /%s", name);
     char where[MTP_NAME_MAX + 2];
@@ -1852,12 +1797,12 @@ static int volumes_layout(mtp_volumes *v, const mtp_bundle_meta *meta, mtp_error
         }
         for (int ch = 0; rc == 0 && ch < cfg->nchannels; ch++)
             rc = volume_dataset(v, group, r, ch, meta, err);
-        close_id(&group);
+        mtp_h5_close(&group);
     }
 out:
-    close_id(&group);
-    close_id(&gcpl);
-    close_id(&root);
+    mtp_h5_close(&group);
+    mtp_h5_close(&gcpl);
+    mtp_h5_close(&root);
     return rc;
 }
 
@@ -1943,9 +1888,9 @@ int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint
     }
     v->written[region][channel] = 1;
 out:
-    close_id(&dset);
-    close_id(&dapl);
-    close_id(&memspace);
+    mtp_h5_close(&dset);
+    mtp_h5_close(&dapl);
+    mtp_h5_close(&memspace);
     return rc;
 }
 

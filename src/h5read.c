@@ -8,6 +8,8 @@
  */
 #include "h5read.h"
 
+#include "h5util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,87 +31,15 @@
  */
 
 typedef struct innermost {
-    char msg[256];
-    bool found;
+    char msg[512];
 } innermost;
-
-static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    innermost *in = data;
-    /* Walking upward, entry 0 is the deepest frame: the one that knows what went wrong. */
-    if (in->found || e == NULL)
-        return 0;
-    const char *desc = e->desc;
-    char minor[256] = "";
-    if (desc == NULL || desc[0] == '\0') {
-        H5E_type_t type;
-        if (H5Eget_msg(e->min_num, &type, minor, sizeof minor) > 0)
-            desc = minor;
-    }
-    snprintf(in->msg, sizeof in->msg, "%s", desc != NULL && desc[0] ? desc : "unknown error");
-    in->found = true;
-    return 0;
-}
 
 /* The innermost message of HDF5's error stack (then cleared), into `in`. */
 static const char *h5_reason(innermost *in)
 {
-    in->found = false;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, in);
-    H5Eclear2(H5E_DEFAULT);
-    if (!in->found)
-        snprintf(in->msg, sizeof in->msg, "unknown HDF5 error");
-    return in->msg;
+    return mtp_h5_reason(in->msg, sizeof in->msg);
 }
 
-typedef struct quiet {
-    H5E_auto2_t func;
-    void *data;
-} quiet;
-
-/* The library never prints: silence HDF5 for the call, give the caller's handler back. */
-static void quiet_begin(quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const quiet *q)
-{
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-static void close_id(hid_t *id)
-{
-    if (*id < 0)
-        return;
-    switch (H5Iget_type(*id)) {
-    case H5I_FILE:
-        H5Fclose(*id);
-        break;
-    case H5I_GROUP:
-        H5Gclose(*id);
-        break;
-    case H5I_DATASET:
-        H5Dclose(*id);
-        break;
-    case H5I_DATATYPE:
-        H5Tclose(*id);
-        break;
-    case H5I_DATASPACE:
-        H5Sclose(*id);
-        break;
-    case H5I_ATTR:
-        H5Aclose(*id);
-        break;
-    default:
-        break;
-    }
-    *id = H5I_INVALID_HID;
-}
 
 static void reclaim_strings(hid_t mtype, hid_t space, char **values)
 {
@@ -243,10 +173,10 @@ out:
         free(vbuf);
     }
     free(fbuf);
-    close_id(&mtype);
-    close_id(&space);
-    close_id(&ftype);
-    close_id(&attr);
+    mtp_h5_close(&mtype);
+    mtp_h5_close(&space);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&attr);
     *n = rc == 0 ? count : 0;
     return rc;
 }
@@ -286,9 +216,9 @@ static int read_ints(hid_t obj, const char *where, const char *name, int64_t *ou
     if (rc == 0 && count > 0 && H5Aread(attr, H5T_NATIVE_INT64, out) < 0)
         rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
 out:
-    close_id(&space);
-    close_id(&ftype);
-    close_id(&attr);
+    mtp_h5_close(&space);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&attr);
     *n = rc == 0 ? count : 0;
     return rc;
 }
@@ -358,7 +288,7 @@ static void dtype_name(hid_t type, char *buf, size_t cap)
         hid_t super = H5Tget_super(type);
         if (super >= 0)
             dtype_name(super, base, sizeof base);
-        close_id(&super);
+        mtp_h5_close(&super);
         snprintf(buf, cap, "enum(%s)", base);
         break;
     }
@@ -409,8 +339,8 @@ static int describe(hid_t dset, const char *where, const char *name, mtp_dataset
     ds->raw_bytes = size > 0 && npoints <= UINT64_MAX / size ? npoints * size : UINT64_MAX;
     ds->stored_bytes = H5Dget_storage_size(dset);
 out:
-    close_id(&type);
-    close_id(&space);
+    mtp_h5_close(&type);
+    mtp_h5_close(&space);
     return rc;
 }
 
@@ -478,11 +408,11 @@ static int read_regions(hid_t file, region_row *rows, int *nrows, mtp_dataset_su
     }
     *nrows = (int)ds->shape[0];
 out:
-    close_id(&mem);
-    close_id(&str);
-    close_id(&fname);
-    close_id(&ftype);
-    close_id(&dset);
+    mtp_h5_close(&mem);
+    mtp_h5_close(&str);
+    mtp_h5_close(&fname);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&dset);
     return rc;
 }
 
@@ -683,7 +613,7 @@ static int summarize_split(hid_t file, const mtp_bundle_summary *b, const char *
         rc = open_dataset(group, where, dataset_names[k], &dset, e);
         if (rc == 0)
             rc = describe(dset, dwhere, dataset_names[k], ds, e);
-        close_id(&dset);
+        mtp_h5_close(&dset);
         if (rc < 0)
             break;
         s->ndatasets++;
@@ -712,8 +642,8 @@ static int summarize_split(hid_t file, const mtp_bundle_summary *b, const char *
         rc = read_int(group, where, "label_region_mismatches", &s->label_region_mismatches, e);
 out:
     H5Eclear2(H5E_DEFAULT);
-    close_id(&dset);
-    close_id(&group);
+    mtp_h5_close(&dset);
+    mtp_h5_close(&group);
     return rc;
 }
 
@@ -751,9 +681,9 @@ static int summarize_volumes(hid_t file, hid_t root, mtp_bundle_summary *out, mt
                 rc = describe(dset, name, name, &out->datasets[out->ndatasets], e);
             if (rc == 0)
                 out->ndatasets++;
-            close_id(&dset);
+            mtp_h5_close(&dset);
         }
-        close_id(&group);
+        mtp_h5_close(&group);
     }
     return rc;
 }
@@ -766,8 +696,8 @@ int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err
     mtp_error e = MTP_ERROR_INIT;
     bundle_root *br = NULL;
     hid_t file = H5I_INVALID_HID, root = H5I_INVALID_HID;
-    quiet q;
-    quiet_begin(&q);
+    mtp_h5_quiet q;
+    mtp_h5_quiet_begin(&q);
     int rc = open_file(path, &file, &e);
     if (rc == 0) {
         root = H5Gopen2(file, "/", H5P_DEFAULT);
@@ -797,9 +727,9 @@ int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err
     }
 out:
     free(br);
-    close_id(&root);
-    close_id(&file);
-    quiet_end(&q);
+    mtp_h5_close(&root);
+    mtp_h5_close(&file);
+    mtp_h5_quiet_end(&q);
     if (rc < 0) {
         int code = e.code;
         memset(out, 0, sizeof *out);
@@ -915,7 +845,7 @@ static hid_t split_dataset(split_check *sc, const char *name, int *rank, hsize_t
     if (open_dataset(sc->group, sc->where, name, &dset, &e) < 0 ||
         describe(dset, where, name, &ds, &e) < 0) {
         problem_from(sc->ck, &e);
-        close_id(&dset);
+        mtp_h5_close(&dset);
         return H5I_INVALID_HID;
     }
     *rank = ds.ndims;
@@ -932,7 +862,7 @@ static bool is_byte_type(hid_t dset, bool enum_ok)
     hid_t type = H5Dget_type(dset);
     H5T_class_t cls = H5Tget_class(type);
     bool ok = H5Tget_size(type) == 1 && (cls == H5T_INTEGER || (enum_ok && cls == H5T_ENUM));
-    close_id(&type);
+    mtp_h5_close(&type);
     return ok;
 }
 
@@ -1002,10 +932,10 @@ static void check_pixels(split_check *sc)
             shape_text(a, sizeof a, mrank, mdims);
             shape_text(b, sizeof b, rank, dims);
             problem(ck, "%s/masks: shape %s differs from images %s", sc->where, a, b);
-            close_id(&masks);
+            mtp_h5_close(&masks);
         } else if (!is_byte_type(masks, false)) {
             problem(ck, "%s/masks: not uint8", sc->where);
-            close_id(&masks);
+            mtp_h5_close(&masks);
         }
     }
     hsize_t one[4] = {1, 1, h, w};
@@ -1049,9 +979,9 @@ static void check_pixels(split_check *sc)
     sc->masks_read = masks_ok;
 out:
     free(slice);
-    close_id(&memspace);
-    close_id(&masks);
-    close_id(&images);
+    mtp_h5_close(&memspace);
+    mtp_h5_close(&masks);
+    mtp_h5_close(&images);
 }
 
 /* A 1-D byte dataset (labels, region): read whole, values checked against 0..n-1. */
@@ -1093,8 +1023,8 @@ static uint8_t *check_bytes(split_check *sc, const char *name, const char *what,
             note_bad(&bad, values[i], (int64_t)i);
     report_bad(sc->ck, where, &bad, what, n);
 out:
-    close_id(&type);
-    close_id(&dset);
+    mtp_h5_close(&type);
+    mtp_h5_close(&dset);
     return values;
 }
 
@@ -1127,7 +1057,7 @@ static void check_origin(split_check *sc)
     for (hsize_t start = 0; start < dims[0]; start += ROWS_PER_READ) {
         hsize_t count[2] = {dims[0] - start < ROWS_PER_READ ? dims[0] - start : ROWS_PER_READ, 3};
         hsize_t offset[2] = {start, 0};
-        close_id(&memspace);
+        mtp_h5_close(&memspace);
         memspace = H5Screate_simple(2, count, NULL);
         if (memspace < 0 ||
             H5Sselect_hyperslab(fspace, H5S_SELECT_SET, offset, NULL, count, NULL) < 0 ||
@@ -1161,9 +1091,9 @@ static void check_origin(split_check *sc)
         problem(sc->ck, "%s: %s (%" PRIu64 " samples in all)", where, first, nbad);
 out:
     free(rows);
-    close_id(&fspace);
-    close_id(&memspace);
-    close_id(&dset);
+    mtp_h5_close(&fspace);
+    mtp_h5_close(&memspace);
+    mtp_h5_close(&dset);
 }
 
 /* class_counts, region_counts and label_region_mismatches against the data. */
@@ -1255,7 +1185,7 @@ static hid_t target_mem_type(split_check *sc, hid_t dset, const char *where, boo
             *region_u8 = true;
             continue;
         }
-        close_id(&mt);
+        mtp_h5_close(&mt);
         if (cls != H5T_INTEGER) {
             problem(sc->ck, "%s: field %s is not an integer%s", where, names[k],
                     k == 0 ? " or a 1-byte enum" : "");
@@ -1272,11 +1202,11 @@ static hid_t target_mem_type(split_check *sc, hid_t dset, const char *where, boo
         H5Tinsert(mem, "slice_index", offsetof(target_row, slice_index), H5T_NATIVE_INT64) < 0) {
         innermost in;
         problem(sc->ck, "%s: cannot make a row type: %s", where, h5_reason(&in));
-        close_id(&mem);
+        mtp_h5_close(&mem);
     }
 out:
-    close_id(&region);
-    close_id(&ftype);
+    mtp_h5_close(&region);
+    mtp_h5_close(&ftype);
     return mem;
 }
 
@@ -1333,7 +1263,7 @@ static void check_targets(split_check *sc)
         hsize_t count[1] = {
             (hsize_t)(total - start < ROWS_PER_READ ? total - start : ROWS_PER_READ)};
         hsize_t offset[1] = {(hsize_t)start};
-        close_id(&memspace);
+        mtp_h5_close(&memspace);
         memspace = H5Screate_simple(1, count, NULL);
         if (memspace < 0 ||
             H5Sselect_hyperslab(fspace, H5S_SELECT_SET, offset, NULL, count, NULL) < 0 ||
@@ -1382,10 +1312,10 @@ static void check_targets(split_check *sc)
         problem(ck, "%s: %s (%" PRIu64 " rows in all)", where, first, nbad);
 out:
     free(rows);
-    close_id(&memspace);
-    close_id(&fspace);
-    close_id(&mem);
-    close_id(&dset);
+    mtp_h5_close(&memspace);
+    mtp_h5_close(&fspace);
+    mtp_h5_close(&mem);
+    mtp_h5_close(&dset);
 }
 
 static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_root *br, int k,
@@ -1418,7 +1348,7 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
     if (sc.n < 0 || sc.n > MTP_BUNDLE_MAX_SAMPLES) {
         problem(ck, "%s: count %" PRId64 " is not in 0..%u", sc.where, sc.n,
                 MTP_BUNDLE_MAX_SAMPLES);
-        close_id(&sc.group);
+        mtp_h5_close(&sc.group);
         return;
     }
     size_t nz = 0;
@@ -1439,7 +1369,7 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
     check_balance(&sc);
     free(sc.labels);
     free(sc.region);
-    close_id(&sc.group);
+    mtp_h5_close(&sc.group);
 }
 
 static void check_bundle(hid_t file, hid_t root, checker *ck)
@@ -1527,8 +1457,8 @@ static void check_volume(hid_t group, const char *gwhere, const char *channel, c
     }
 out:
     free(slice);
-    close_id(&memspace);
-    close_id(&dset);
+    mtp_h5_close(&memspace);
+    mtp_h5_close(&dset);
 }
 
 static void check_volumes(hid_t file, hid_t root, checker *ck)
@@ -1556,7 +1486,7 @@ static void check_volumes(hid_t file, hid_t root, checker *ck)
         snprintf(gwhere, sizeof gwhere, "/%.*s", MTP_NAME_MAX - 1, regions[r].name);
         for (size_t c = 0; c < nch; c++)
             check_volume(group, gwhere, channels[c], &regions[r], &nz, &z0, ck);
-        close_id(&group);
+        mtp_h5_close(&group);
     }
 }
 
@@ -1567,8 +1497,8 @@ int mtp_h5read_check(const char *path, mtp_h5read_problem_fn fn, void *userdata,
         *nproblems = 0;
     mtp_error e = MTP_ERROR_INIT;
     hid_t file = H5I_INVALID_HID, root = H5I_INVALID_HID;
-    quiet q;
-    quiet_begin(&q);
+    mtp_h5_quiet q;
+    mtp_h5_quiet_begin(&q);
     int rc = open_file(path, &file, &e);
     if (rc == 0) {
         root = H5Gopen2(file, "/", H5P_DEFAULT);
@@ -1593,8 +1523,8 @@ int mtp_h5read_check(const char *path, mtp_h5read_problem_fn fn, void *userdata,
     if (nproblems != NULL)
         *nproblems = ck.nproblems;
 out:
-    close_id(&root);
-    close_id(&file);
-    quiet_end(&q);
+    mtp_h5_close(&root);
+    mtp_h5_close(&file);
+    mtp_h5_quiet_end(&q);
     return rc;
 }

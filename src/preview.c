@@ -11,6 +11,7 @@
 #include <png.h>
 
 #include "fsutil.h"
+#include "h5util.h"
 
 /* ---- layout constants (the header documents the formula they make) ----------------------- */
 enum {
@@ -264,26 +265,9 @@ static void free_strings(char **v, size_t n)
     free(v);
 }
 
-static void close_id(hid_t *id, herr_t (*close)(hid_t))
-{
-    if (*id >= 0)
-        close(*id);
-    *id = -1;
-}
-
-/* The innermost HDF5 message on the default error stack: the cause, not the API wrapper. */
-static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc != NULL)
-        snprintf(data, 128, "%s", e->desc);
-    return 0;
-}
-
 static const char *h5_detail(char buf[128])
 {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, buf);
-    return buf[0] ? buf : "HDF5 error";
+    return mtp_h5_reason(buf, 128);
 }
 
 /* Copy at most `cap` bytes of `src` into a new NUL-terminated string. */
@@ -414,10 +398,10 @@ out:
     }
     free(fbuf);
     free_strings(list, count);
-    close_id(&mtype, H5Tclose);
-    close_id(&space, H5Sclose);
-    close_id(&ftype, H5Tclose);
-    close_id(&attr, H5Aclose);
+    mtp_h5_close(&mtype);
+    mtp_h5_close(&space);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&attr);
     return rc;
 }
 
@@ -435,7 +419,7 @@ static int read_one_string(const bundle *b, const char *name, char **out, mtp_er
 
 static void bundle_close(bundle *b)
 {
-    close_id(&b->file, H5Fclose);
+    mtp_h5_close(&b->file);
     free(b->task);
     free_strings(b->classes, b->nclasses);
     free_strings(b->splits, b->nsplits);
@@ -458,7 +442,7 @@ static int bundle_open(bundle *b, const char *path, mtp_error *err)
         long long version = 0;
         hid_t attr = H5Aopen(b->file, "format_version", H5P_DEFAULT);
         herr_t st = attr >= 0 ? H5Aread(attr, H5T_NATIVE_LLONG, &version) : -1;
-        close_id(&attr, H5Aclose);
+        mtp_h5_close(&attr);
         if (st < 0 || version != 1)
             return mtp_error_set(err, MTP_EFORMAT, "%s: unsupported format_version (want 1)", path);
     }
@@ -526,7 +510,7 @@ static int dataset_shape(const split_data *sd, hid_t dset, const char *name, int
     int r = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     if (r >= min_rank && r <= max_rank)
         H5Sget_simple_extent_dims(space, dims, NULL);
-    close_id(&space, H5Sclose);
+    mtp_h5_close(&space);
     if (r < min_rank || r > max_rank) {
         char what[64];
         if (max_rank == min_rank)
@@ -545,7 +529,7 @@ static int check_u8(const split_data *sd, hid_t dset, const char *name, mtp_erro
     hid_t type = H5Dget_type(dset);
     int ok = type >= 0 && H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 &&
              H5Tget_sign(type) == H5T_SGN_NONE;
-    close_id(&type, H5Tclose);
+    mtp_h5_close(&type);
     return ok ? 0 : split_error(sd, name, MTP_EFORMAT, "not uint8", err);
 }
 
@@ -562,10 +546,10 @@ static int enum_mtype(const split_data *sd, hid_t dset, const char *name, hid_t 
     if (ok && cls == H5T_ENUM) {
         hid_t super = H5Tget_super(type);
         ok = super >= 0 && H5Tget_sign(super) == H5T_SGN_NONE;
-        close_id(&super, H5Tclose);
+        mtp_h5_close(&super);
     }
     *out = ok ? H5Tget_native_type(type, H5T_DIR_ASCEND) : -1;
-    close_id(&type, H5Tclose);
+    mtp_h5_close(&type);
     if (*out < 0)
         return split_error(sd, name, MTP_EFORMAT, "not enum(uint8)", err);
     return 0;
@@ -583,8 +567,8 @@ static int read_1d(const split_data *sd, hid_t dset, hid_t mtype, const char *na
                     : -1;
     if (st >= 0)
         st = H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, out);
-    close_id(&fspace, H5Sclose);
-    close_id(&mspace, H5Sclose);
+    mtp_h5_close(&fspace);
+    mtp_h5_close(&mspace);
     return st < 0 ? split_error(sd, name, MTP_EFORMAT, h5_detail(detail), err) : 0;
 }
 
@@ -605,19 +589,19 @@ static int read_slice(const split_data *sd, hid_t dset, const char *name, hsize_
                     : -1;
     if (st >= 0)
         st = H5Dread(dset, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, out);
-    close_id(&fspace, H5Sclose);
-    close_id(&mspace, H5Sclose);
+    mtp_h5_close(&fspace);
+    mtp_h5_close(&mspace);
     return st < 0 ? split_error(sd, name, MTP_EFORMAT, h5_detail(detail), err) : 0;
 }
 
 static void split_close(split_data *sd)
 {
-    close_id(&sd->images, H5Dclose);
-    close_id(&sd->masks, H5Dclose);
-    close_id(&sd->labels, H5Dclose);
-    close_id(&sd->region, H5Dclose);
-    close_id(&sd->region_mtype, H5Tclose);
-    close_id(&sd->labels_mtype, H5Tclose);
+    mtp_h5_close(&sd->images);
+    mtp_h5_close(&sd->masks);
+    mtp_h5_close(&sd->labels);
+    mtp_h5_close(&sd->region);
+    mtp_h5_close(&sd->region_mtype);
+    mtp_h5_close(&sd->labels_mtype);
 }
 
 static int split_open(split_data *sd, mtp_error *err)
@@ -1028,16 +1012,14 @@ int mtp_preview_bundle(const char *h5_path, const char *out_dir, int *nwritten, 
 {
     int rc = 0;
     bundle b = {.path = h5_path, .file = -1};
-    H5E_auto2_t old_func = NULL;
-    void *old_data = NULL;
+    mtp_h5_quiet quiet;
 
     if (nwritten != NULL)
         *nwritten = 0;
     if (h5_path == NULL || out_dir == NULL)
         return mtp_error_set(err, MTP_EINVAL, "preview: NULL bundle path or output directory");
     /* Silence HDF5's printing for this call only; errors are reported through err. */
-    H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    mtp_h5_quiet_begin(&quiet);
 
     rc = bundle_open(&b, h5_path, err);
     if (rc == 0)
@@ -1048,6 +1030,6 @@ int mtp_preview_bundle(const char *h5_path, const char *out_dir, int *nwritten, 
             (*nwritten)++;
     }
     bundle_close(&b);
-    H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+    mtp_h5_quiet_end(&quiet);
     return rc;
 }

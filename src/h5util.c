@@ -1,0 +1,85 @@
+#include "h5util.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct innermost {
+    char *buf;
+    size_t n;
+    bool found;
+} innermost;
+
+static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    innermost *in = data;
+    /* Walking upward, entry 0 is the deepest frame. */
+    if (in->found || e == NULL)
+        return 0;
+    const char *desc = e->desc;
+    char minor[256] = "";
+    if (desc == NULL || desc[0] == '\0') {
+        H5E_type_t type;
+        if (H5Eget_msg(e->min_num, &type, minor, sizeof minor) > 0)
+            desc = minor;
+    }
+    snprintf(in->buf, in->n, "%s", desc != NULL && desc[0] ? desc : "unknown error");
+    in->found = true;
+    return 0;
+}
+
+const char *mtp_h5_reason(char *buf, size_t n)
+{
+    innermost in = {buf, n, false};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &in);
+    H5Eclear2(H5E_DEFAULT);
+    if (!in.found)
+        snprintf(buf, n, "unknown HDF5 error");
+    return buf;
+}
+
+void mtp_h5_quiet_begin(mtp_h5_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void mtp_h5_quiet_end(const mtp_h5_quiet *q)
+{
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+void mtp_h5_close(hid_t *id)
+{
+    if (*id < 0)
+        return;
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE:
+        H5Fclose(*id);
+        break;
+    case H5I_GROUP:
+        H5Gclose(*id);
+        break;
+    case H5I_DATASET:
+        H5Dclose(*id);
+        break;
+    case H5I_DATATYPE:
+        H5Tclose(*id);
+        break;
+    case H5I_DATASPACE:
+        H5Sclose(*id);
+        break;
+    case H5I_ATTR:
+        H5Aclose(*id);
+        break;
+    case H5I_GENPROP_LST:
+        H5Pclose(*id);
+        break;
+    default:
+        break;
+    }
+    *id = H5I_INVALID_HID;
+}

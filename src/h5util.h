@@ -1,0 +1,36 @@
+/*
+ * h5util.h — small HDF5 helpers shared by the modules that read or write HDF5 (h5bundle,
+ * h5read, preview): the innermost message of the error stack, silencing HDF5's own
+ * printing for the duration of a call, and closing any identifier.
+ * Only those modules include this header (it exposes hid_t).
+ */
+#ifndef MTP_H5UTIL_H
+#define MTP_H5UTIL_H
+
+#include <stddef.h>
+
+#include <hdf5.h>
+
+/*
+ * The message of the deepest frame of HDF5's error stack (the one that knows what went
+ * wrong) into buf, "unknown HDF5 error" when the stack is empty; the stack is cleared.
+ * Returns buf.
+ */
+const char *mtp_h5_reason(char *buf, size_t n);
+
+/* HDF5's automatic error printing, saved so it can be given back. */
+typedef struct mtp_h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} mtp_h5_quiet;
+
+/* The library never prints: silence HDF5 until mtp_h5_quiet_end(). */
+void mtp_h5_quiet_begin(mtp_h5_quiet *q);
+/* Clear the error stack and give the caller's handler back. */
+void mtp_h5_quiet_end(const mtp_h5_quiet *q);
+
+/* Close whatever kind of object *id is (file, group, dataset, type, space, attribute,
+ * property list) and set it to H5I_INVALID_HID; a negative id is left alone. */
+void mtp_h5_close(hid_t *id);
+
+#endif

@@ -61,13 +61,13 @@ struct mtp_cache {
 static atomic_uint_fast64_t tmp_counter;
 
 typedef struct blk_header {
-    size_t length;          /* header bytes: BLK1_HEADER or BLK2_HEADER */
-    uint32_t dtype;         /* the key's dtype */
-    uint32_t stored_dtype;  /* the stored voxels' dtype */
+    size_t length;         /* header bytes: BLK1_HEADER or BLK2_HEADER */
+    uint32_t dtype;        /* the key's dtype */
+    uint32_t stored_dtype; /* the stored voxels' dtype */
     mtp_box box;
-    uint64_t nbytes;        /* decoded bytes as stored */
+    uint64_t nbytes; /* decoded bytes as stored */
     unsigned char sha[MTP_SHA256_LEN];
-    uint64_t stored;        /* compressed bytes after the header */
+    uint64_t stored; /* compressed bytes after the header */
 } blk_header;
 
 static void put_u32(unsigned char *p, uint32_t v)

@@ -18,24 +18,37 @@
 #include "sha256.h"
 
 /*
- * .blk file format, version 1 (all integers little-endian, no padding):
+ * .blk file format, version 2 (all integers little-endian, no padding):
  *   offset  size  field
- *        0     8  magic "MTPBLK1\n"
- *        8     4  dtype (u32, the mtp_dtype value: 1 uint8, 2 uint16, 3 uint64)
- *       12    48  box x0 x1 y0 y1 z0 z1 (6 × i64)
- *       60     8  decoded byte count (u64) = voxels × dtype size
- *       68    32  SHA-256 of the decoded bytes
- *      100     8  stored byte count (u64) = file size − 108
- *      108     …  one blosc1 chunk: lz4, clevel 1, byte shuffle by dtype size
+ *        0     8  magic "MTPBLK2\n"
+ *        8     4  dtype (u32): the key's mtp_dtype (1 uint8, 2 uint16, 3 uint64), what
+ *                 mtp_cache_get returns
+ *       12     4  stored dtype (u32): the dtype of the voxels as stored: the key's dtype, or
+ *                 1 (uint8) when the key's dtype is wider and every value is <= 255
+ *                 ("narrowed"; mtp_cache_get widens them again)
+ *       16    48  box x0 x1 y0 y1 z0 z1 (6 × i64)
+ *       64     8  decoded byte count (u64) = voxels × stored dtype size
+ *       72    32  SHA-256 of the decoded bytes as stored (after narrowing, if narrowed)
+ *      104     8  stored byte count (u64) = file size − 112
+ *      112     …  one blosc1 chunk: lz4, clevel 1, byte shuffle by the stored dtype size
+ * Narrowing is why the build's uint64 label channels (codes 0..8) cost 1 byte per voxel to
+ * decode and checksum instead of 8.
+ *
+ * Version 1 (magic "MTPBLK1\n", written before narrowing existed) is still read, so old
+ * caches stay valid: no stored dtype field (it is the key's dtype), so every later field
+ * sits 4 bytes earlier — box at 12, decoded byte count at 60, SHA-256 at 68, stored byte
+ * count at 100, blosc chunk at 108. Only version 2 is written.
  */
-#define BLK_MAGIC "MTPBLK1\n"
 #define BLK_MAGIC_LEN 8
 #define BLK_OFF_DTYPE 8
-#define BLK_OFF_BOX 12
-#define BLK_OFF_NBYTES 60
-#define BLK_OFF_SHA 68
-#define BLK_OFF_STORED 100
-#define BLK_HEADER 108
+
+#define BLK1_MAGIC "MTPBLK1\n"
+#define BLK1_HEADER 108
+
+#define BLK2_MAGIC "MTPBLK2\n"
+#define BLK2_OFF_STORED_DTYPE 12
+#define BLK2_HEADER 112
+#define BLK_HEADER_MAX BLK2_HEADER
 
 /* Longest path the cache builds (file names are short; the root is the caller's). */
 #define CACHE_PATH_MAX 4096
@@ -48,11 +61,13 @@ struct mtp_cache {
 static atomic_uint_fast64_t tmp_counter;
 
 typedef struct blk_header {
-    uint32_t dtype;
+    size_t length;         /* header bytes: BLK1_HEADER or BLK2_HEADER */
+    uint32_t dtype;        /* the key's dtype */
+    uint32_t stored_dtype; /* the stored voxels' dtype */
     mtp_box box;
-    uint64_t nbytes;
+    uint64_t nbytes; /* decoded bytes as stored */
     unsigned char sha[MTP_SHA256_LEN];
-    uint64_t stored;
+    uint64_t stored; /* compressed bytes after the header */
 } blk_header;
 
 static void put_u32(unsigned char *p, uint32_t v)
@@ -83,30 +98,50 @@ static uint64_t get_u64(const unsigned char *p)
     return v;
 }
 
-static void encode_header(const blk_header *h, unsigned char out[BLK_HEADER])
+static void encode_header(const blk_header *h, unsigned char out[BLK2_HEADER])
 {
     const int64_t box[6] = {h->box.x0, h->box.x1, h->box.y0, h->box.y1, h->box.z0, h->box.z1};
-    memcpy(out, BLK_MAGIC, BLK_MAGIC_LEN);
+    unsigned char *p = out + BLK2_OFF_STORED_DTYPE + 4;
+    memcpy(out, BLK2_MAGIC, BLK_MAGIC_LEN);
     put_u32(out + BLK_OFF_DTYPE, h->dtype);
-    for (int i = 0; i < 6; i++)
-        put_u64(out + BLK_OFF_BOX + 8 * i, (uint64_t)box[i]);
-    put_u64(out + BLK_OFF_NBYTES, h->nbytes);
-    memcpy(out + BLK_OFF_SHA, h->sha, MTP_SHA256_LEN);
-    put_u64(out + BLK_OFF_STORED, h->stored);
+    put_u32(out + BLK2_OFF_STORED_DTYPE, h->stored_dtype);
+    for (int i = 0; i < 6; i++, p += 8)
+        put_u64(p, (uint64_t)box[i]);
+    put_u64(p, h->nbytes);
+    memcpy(p + 8, h->sha, MTP_SHA256_LEN);
+    put_u64(p + 8 + MTP_SHA256_LEN, h->stored);
 }
 
-/* 0 if the magic matches, else -1; fills *h either way. */
-static int decode_header(const unsigned char in[BLK_HEADER], blk_header *h)
+/* The header length a file's first 8 bytes announce; 0 if they are no known magic. */
+static size_t header_length(const unsigned char magic[BLK_MAGIC_LEN])
+{
+    if (memcmp(magic, BLK2_MAGIC, BLK_MAGIC_LEN) == 0)
+        return BLK2_HEADER;
+    if (memcmp(magic, BLK1_MAGIC, BLK_MAGIC_LEN) == 0)
+        return BLK1_HEADER;
+    return 0;
+}
+
+/* Decode a header of header_length(in) bytes. */
+static void decode_header(const unsigned char *in, blk_header *h)
 {
     int64_t box[6];
+    const unsigned char *p;
+    h->length = header_length(in);
     h->dtype = get_u32(in + BLK_OFF_DTYPE);
-    for (int i = 0; i < 6; i++)
-        box[i] = (int64_t)get_u64(in + BLK_OFF_BOX + 8 * i);
+    if (h->length == BLK2_HEADER) {
+        h->stored_dtype = get_u32(in + BLK2_OFF_STORED_DTYPE);
+        p = in + BLK2_OFF_STORED_DTYPE + 4;
+    } else {
+        h->stored_dtype = h->dtype;
+        p = in + BLK_OFF_DTYPE + 4;
+    }
+    for (int i = 0; i < 6; i++, p += 8)
+        box[i] = (int64_t)get_u64(p);
     h->box = (mtp_box){box[0], box[1], box[2], box[3], box[4], box[5]};
-    h->nbytes = get_u64(in + BLK_OFF_NBYTES);
-    memcpy(h->sha, in + BLK_OFF_SHA, MTP_SHA256_LEN);
-    h->stored = get_u64(in + BLK_OFF_STORED);
-    return memcmp(in, BLK_MAGIC, BLK_MAGIC_LEN) == 0 ? 0 : -1;
+    h->nbytes = get_u64(p);
+    memcpy(h->sha, p + 8, MTP_SHA256_LEN);
+    h->stored = get_u64(p + 8 + MTP_SHA256_LEN);
 }
 
 static int same_box(const mtp_box *a, const mtp_box *b)
@@ -334,29 +369,67 @@ int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t
     return build_path(cache, key, buf, n, err);
 }
 
-/* Cheap header checks shared by has() and get(): what the file size alone can confirm. */
+/* Cheap header checks shared by has() and the readers: what the file size alone can confirm. */
 static const char *header_problem(const blk_header *h, const mtp_block_key *key,
                                   uint64_t file_size)
 {
     if (h->dtype != (uint32_t)key->dtype)
         return "dtype mismatch";
+    if (h->stored_dtype != h->dtype && h->stored_dtype != (uint32_t)MTP_DTYPE_UINT8)
+        return "stored dtype invalid";
     if (!same_box(&h->box, &key->box))
         return "box mismatch";
-    if (h->nbytes != key_nbytes(key))
+    if (h->nbytes != mtp_box_voxels(&key->box) * mtp_dtype_size((mtp_dtype)h->stored_dtype))
         return "decoded size mismatch";
-    if (h->stored != file_size - BLK_HEADER)
+    if (h->stored != file_size - h->length)
         return "stored size does not match the file size";
     if (h->stored < BLOSC_MIN_HEADER_LENGTH || h->stored > h->nbytes + BLOSC_MAX_OVERHEAD)
         return "stored size implausible";
     return NULL;
 }
 
+/*
+ * Read and decode the header of an open file of `file_size` bytes: 0 with *h filled; a
+ * positive errno on a read error; -1 with *problem set if the file is no block file.
+ */
+static int read_header(int fd, uint64_t file_size, blk_header *h, const char **problem)
+{
+    unsigned char raw[BLK_HEADER_MAX];
+    size_t length;
+    int r;
+    if (file_size < BLK_MAGIC_LEN) {
+        *problem = "truncated header";
+        return -1;
+    }
+    r = read_all(fd, raw, BLK_MAGIC_LEN);
+    if (r != 0) {
+        *problem = "truncated header";
+        return r;
+    }
+    length = header_length(raw);
+    if (length == 0) {
+        *problem = "bad magic";
+        return -1;
+    }
+    if (file_size < length) {
+        *problem = "truncated header";
+        return -1;
+    }
+    r = read_all(fd, raw + BLK_MAGIC_LEN, length - BLK_MAGIC_LEN);
+    if (r != 0) {
+        *problem = "truncated header";
+        return r;
+    }
+    decode_header(raw, h);
+    return 0;
+}
+
 int mtp_cache_has(mtp_cache *cache, const mtp_block_key *key)
 {
     char path[CACHE_PATH_MAX];
-    unsigned char raw[BLK_HEADER];
     blk_header h;
     struct stat st;
+    const char *problem = NULL;
     int present = 0;
     if (cache == NULL || key_ok(key, NULL) < 0 ||
         build_path(cache, key, path, sizeof path, NULL) < 0)
@@ -364,8 +437,8 @@ int mtp_cache_has(mtp_cache *cache, const mtp_block_key *key)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= BLK_HEADER &&
-        read_all(fd, raw, sizeof raw) == 0 && decode_header(raw, &h) == 0 &&
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        read_header(fd, (uint64_t)st.st_size, &h, &problem) == 0 &&
         header_problem(&h, key, (uint64_t)st.st_size) == NULL)
         present = 1;
     close(fd);
@@ -379,107 +452,256 @@ static int discard(const char *path, const char *what, mtp_error *err)
     return mtp_error_set(err, MTP_ECORRUPT, "cache: %s: %s (discarded)", path, what);
 }
 
+/* A block file read into memory: its header and compressed payload. */
+typedef struct blk_file {
+    char path[CACHE_PATH_MAX];
+    blk_header h;
+    unsigned char *payload; /* owned: h.stored bytes */
+} blk_file;
+
+/*
+ * Read the file for `key` into f (free f->payload afterwards, also on failure). Returns 0;
+ * MTP_ENOTFOUND; MTP_EIO; MTP_ENOMEM; or MTP_ECORRUPT after discarding a file whose header
+ * is damaged. On success the header agrees with the key and the file size.
+ */
+static int load_file(mtp_cache *cache, const mtp_block_key *key, blk_file *f, mtp_error *err)
+{
+    int rc = 0;
+    int fd = -1;
+    struct stat st;
+    const char *problem = NULL;
+    int r;
+
+    f->payload = NULL;
+    rc = build_path(cache, key, f->path, sizeof f->path, err);
+    if (rc < 0)
+        return rc;
+    fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return mtp_error_set(err, MTP_ENOTFOUND, "cache: %s: not cached", f->path);
+        return io_error(err, f->path, errno);
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = io_error(err, f->path, errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = io_error(err, f->path, EISDIR);
+        goto out;
+    }
+    r = read_header(fd, (uint64_t)st.st_size, &f->h, &problem);
+    if (r > 0) {
+        problem = NULL;
+        rc = io_error(err, f->path, r);
+        goto out;
+    }
+    if (r < 0)
+        goto out;
+    /* After this every size is bounded by the key's box and the real file size. */
+    problem = header_problem(&f->h, key, (uint64_t)st.st_size);
+    if (problem != NULL)
+        goto out;
+    f->payload = malloc(f->h.stored);
+    if (f->payload == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
+    r = read_all(fd, f->payload, f->h.stored);
+    if (r > 0) {
+        rc = io_error(err, f->path, r);
+        goto out;
+    }
+    if (r < 0)
+        problem = "truncated payload";
+out:
+    if (fd >= 0)
+        close(fd);
+    if (problem != NULL)
+        rc = discard(f->path, problem, err);
+    return rc;
+}
+
+/*
+ * Decompress f's payload into dst (f->h.nbytes bytes) and check its SHA-256. Returns 0;
+ * MTP_ECORRUPT after discarding the file; or the hash's error.
+ */
+static int unpack(const blk_file *f, void *dst, mtp_error *err)
+{
+    size_t chunk_nbytes = 0, chunk_cbytes = 0, chunk_blocksize = 0;
+    unsigned char sha[MTP_SHA256_LEN];
+    size_t nbytes = (size_t)f->h.nbytes;
+    blosc_cbuffer_sizes(f->payload, &chunk_nbytes, &chunk_cbytes, &chunk_blocksize);
+    if (chunk_nbytes != nbytes || chunk_cbytes != f->h.stored ||
+        blosc_cbuffer_validate(f->payload, f->h.stored, &chunk_nbytes) != 0)
+        return discard(f->path, "bad blosc header", err);
+    if (blosc_decompress_ctx(f->payload, dst, nbytes, 1) != (int)nbytes)
+        return discard(f->path, "decompression failed", err);
+    int rc = mtp_sha256(dst, nbytes, sha);
+    if (rc < 0)
+        return mtp_error_set(err, rc, "cache: cannot hash");
+    if (memcmp(sha, f->h.sha, sizeof sha) != 0)
+        return discard(f->path, "checksum mismatch", err);
+    return 0;
+}
+
+/* Arguments shared by get() and get_u8(); the block's decoded size is checked here too. */
+static int get_args_ok(mtp_cache *cache, const mtp_block_key *key, const void *dst,
+                       mtp_error *err)
+{
+    if (cache == NULL || dst == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no cache or destination");
+    int rc = key_ok(key, err);
+    if (rc < 0)
+        return rc;
+    if (key_nbytes(key) > MTP_BLOSC_MAX_NBYTES)
+        return mtp_error_set(err, MTP_ERANGE, "cache: block of %llu bytes exceeds one blosc "
+                                              "chunk", (unsigned long long)key_nbytes(key));
+    return 0;
+}
+
+/*
+ * Wide values (uint16 or uint64, host order) to uint8. Returns 1 if all fit, else 0 (out
+ * then holds their low bytes). `in` may be unaligned: it is read with memcpy, which the
+ * compiler turns into plain loads.
+ */
+static int narrow(const unsigned char *in, size_t size, size_t voxels, uint8_t *out)
+{
+    if (size == 2) {
+        uint16_t high = 0;
+        for (size_t i = 0; i < voxels; i++) {
+            uint16_t v;
+            memcpy(&v, in + 2 * i, 2);
+            high |= v;
+            out[i] = (uint8_t)v;
+        }
+        return high <= 255;
+    }
+    uint64_t high = 0;
+    for (size_t i = 0; i < voxels; i++) {
+        uint64_t v;
+        memcpy(&v, in + 8 * i, 8);
+        high |= v;
+        out[i] = (uint8_t)v;
+    }
+    return high <= 255;
+}
+
+/* uint8 values to `size`-byte ones (host order); `out` may be unaligned. */
+static void widen(const uint8_t *in, size_t voxels, size_t size, unsigned char *out)
+{
+    if (size == 2) {
+        for (size_t i = 0; i < voxels; i++) {
+            uint16_t v = in[i];
+            memcpy(out + 2 * i, &v, 2);
+        }
+        return;
+    }
+    for (size_t i = 0; i < voxels; i++) {
+        uint64_t v = in[i];
+        memcpy(out + 8 * i, &v, 8);
+    }
+}
+
+/* The first value > 255 of `voxels` wide values: its index and value in *over. */
+static void first_overflow(const unsigned char *in, size_t size, size_t voxels,
+                           mtp_cache_overflow *over)
+{
+    for (size_t i = 0; i < voxels; i++) {
+        uint64_t v;
+        if (size == 2) {
+            uint16_t v16;
+            memcpy(&v16, in + 2 * i, 2);
+            v = v16;
+        } else {
+            memcpy(&v, in + 8 * i, 8);
+        }
+        if (v > 255) {
+            over->index = i;
+            over->value = v;
+            return;
+        }
+    }
+}
+
 int mtp_cache_get(mtp_cache *cache, const mtp_block_key *key, void *dst, size_t nbytes,
                   mtp_error *err)
 {
     int rc = 0;
-    int fd = -1;
-    unsigned char *payload = NULL;
-    char path[CACHE_PATH_MAX];
-    unsigned char raw[BLK_HEADER];
-    unsigned char sha[MTP_SHA256_LEN];
-    blk_header h;
-    struct stat st;
-    const char *problem = NULL;
-    size_t chunk_nbytes = 0, chunk_cbytes = 0, chunk_blocksize = 0;
-    int r;
+    uint8_t *narrowed = NULL;
+    blk_file f = {.payload = NULL};
 
-    if (cache == NULL || dst == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "cache: no cache or destination");
-    rc = key_ok(key, err);
+    rc = get_args_ok(cache, key, dst, err);
     if (rc < 0)
         return rc;
     if (nbytes != key_nbytes(key))
         return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes asked for a block of %llu",
                              nbytes, (unsigned long long)key_nbytes(key));
-    if (nbytes > MTP_BLOSC_MAX_NBYTES)
-        return mtp_error_set(err, MTP_ERANGE, "cache: block of %zu bytes exceeds one blosc "
-                                              "chunk", nbytes);
-    rc = build_path(cache, key, path, sizeof path, err);
+    rc = load_file(cache, key, &f, err);
     if (rc < 0)
-        return rc;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return mtp_error_set(err, MTP_ENOTFOUND, "cache: %s: not cached", path);
-        return io_error(err, path, errno);
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = io_error(err, path, errno);
+        goto out;
+    if (f.h.stored_dtype == f.h.dtype) {
+        rc = unpack(&f, dst, err);
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = io_error(err, path, EISDIR);
-        goto out;
-    }
-    if (st.st_size < BLK_HEADER) {
-        problem = "truncated header";
-        goto out;
-    }
-    r = read_all(fd, raw, sizeof raw);
-    if (r > 0) {
-        rc = io_error(err, path, r);
-        goto out;
-    }
-    if (r < 0) {
-        problem = "truncated header";
-        goto out;
-    }
-    if (decode_header(raw, &h) < 0) {
-        problem = "bad magic";
-        goto out;
-    }
-    /* After this every size is bounded by the caller's nbytes and the real file size. */
-    problem = header_problem(&h, key, (uint64_t)st.st_size);
-    if (problem != NULL)
-        goto out;
-    payload = malloc(h.stored);
-    if (payload == NULL) {
+    /* Narrowed: decode the uint8 voxels aside (an eighth of dst at most), then widen. */
+    narrowed = malloc((size_t)f.h.nbytes);
+    if (narrowed == NULL) {
         rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
         goto out;
     }
-    r = read_all(fd, payload, h.stored);
-    if (r > 0) {
-        rc = io_error(err, path, r);
+    rc = unpack(&f, narrowed, err);
+    if (rc < 0)
         goto out;
-    }
-    if (r < 0) {
-        problem = "truncated payload";
-        goto out;
-    }
-    blosc_cbuffer_sizes(payload, &chunk_nbytes, &chunk_cbytes, &chunk_blocksize);
-    if (chunk_nbytes != nbytes || chunk_cbytes != h.stored ||
-        blosc_cbuffer_validate(payload, h.stored, &chunk_nbytes) != 0) {
-        problem = "bad blosc header";
-        goto out;
-    }
-    if (blosc_decompress_ctx(payload, dst, nbytes, 1) != (int)nbytes) {
-        problem = "decompression failed";
-        goto out;
-    }
-    rc = mtp_sha256(dst, nbytes, sha);
-    if (rc < 0) {
-        mtp_error_set(err, rc, "cache: cannot hash");
-        goto out;
-    }
-    if (memcmp(sha, h.sha, sizeof sha) != 0)
-        problem = "checksum mismatch";
+    widen(narrowed, (size_t)f.h.nbytes, mtp_dtype_size(key->dtype), dst);
 out:
-    if (fd >= 0)
-        close(fd);
-    free(payload);
-    if (problem != NULL)
-        rc = discard(path, problem, err);
+    free(f.payload);
+    free(narrowed);
+    return rc;
+}
+
+int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, size_t voxels,
+                     mtp_cache_overflow *over, mtp_error *err)
+{
+    int rc = 0;
+    unsigned char *wide = NULL;
+    blk_file f = {.payload = NULL};
+
+    rc = get_args_ok(cache, key, dst, err);
+    if (rc < 0)
+        return rc;
+    if (voxels != mtp_box_voxels(&key->box))
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu voxels asked for a block of %llu",
+                             voxels, (unsigned long long)mtp_box_voxels(&key->box));
+    rc = load_file(cache, key, &f, err);
+    if (rc < 0)
+        goto out;
+    if (f.h.stored_dtype == (uint32_t)MTP_DTYPE_UINT8) {
+        rc = unpack(&f, dst, err);
+        goto out;
+    }
+    /* Stored wide (a value > 255 when it was put, or a version 1 file): decode, narrow. */
+    size_t size = mtp_dtype_size(key->dtype);
+    wide = malloc((size_t)f.h.nbytes);
+    if (wide == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
+    rc = unpack(&f, wide, err);
+    if (rc < 0)
+        goto out;
+    if (!narrow(wide, size, voxels, dst)) {
+        mtp_cache_overflow first = {0, 0};
+        first_overflow(wide, size, voxels, &first);
+        if (over != NULL)
+            *over = first;
+        rc = mtp_error_set(err, MTP_EDATA, "cache: %s: value %llu at voxel %llu does not fit "
+                                           "in uint8", f.path, (unsigned long long)first.value,
+                           (unsigned long long)first.index);
+    }
+out:
+    free(f.payload);
+    free(wide);
     return rc;
 }
 
@@ -490,6 +712,7 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
     int fd = -1;
     int tmp_exists = 0;
     unsigned char *buf = NULL;
+    uint8_t *narrowed = NULL;
     char path[CACHE_PATH_MAX];
     char tmp[CACHE_PATH_MAX];
     blk_header h = {0};
@@ -509,18 +732,40 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
     if (rc < 0)
         return rc;
 
+    /* Narrow when every value fits in a byte (label codes): what the build reads is then
+     * a byte per voxel to decompress and hash, not 8. */
+    const void *stored_data = data;
+    size_t stored_size = mtp_dtype_size(key->dtype);
+    size_t stored_nbytes = nbytes;
+    if (key->dtype != MTP_DTYPE_UINT8) {
+        size_t voxels = nbytes / stored_size;
+        narrowed = malloc(voxels);
+        if (narrowed == NULL)
+            return mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        if (narrow(data, stored_size, voxels, narrowed)) {
+            stored_data = narrowed;
+            stored_size = 1;
+            stored_nbytes = voxels;
+        }
+    }
     h.dtype = (uint32_t)key->dtype;
+    h.stored_dtype = (uint32_t)(stored_size == 1 ? MTP_DTYPE_UINT8 : key->dtype);
     h.box = key->box;
-    h.nbytes = nbytes;
-    rc = mtp_sha256(data, nbytes, h.sha);
-    if (rc < 0)
-        return mtp_error_set(err, rc, "cache: cannot hash");
-    buf = malloc(BLK_HEADER + nbytes + BLOSC_MAX_OVERHEAD);
-    if (buf == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+    h.nbytes = stored_nbytes;
+    rc = mtp_sha256(stored_data, stored_nbytes, h.sha);
+    if (rc < 0) {
+        mtp_error_set(err, rc, "cache: cannot hash");
+        goto out;
+    }
+    buf = malloc(BLK2_HEADER + stored_nbytes + BLOSC_MAX_OVERHEAD);
+    if (buf == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
+        goto out;
+    }
     /* Fast lz4 at level 1: the cache trades a little disk for speed on every run. */
-    int cbytes = blosc_compress_ctx(1, BLOSC_SHUFFLE, mtp_dtype_size(key->dtype), nbytes, data,
-                                    buf + BLK_HEADER, nbytes + BLOSC_MAX_OVERHEAD, "lz4", 0, 1);
+    int cbytes = blosc_compress_ctx(1, BLOSC_SHUFFLE, stored_size, stored_nbytes, stored_data,
+                                    buf + BLK2_HEADER, stored_nbytes + BLOSC_MAX_OVERHEAD, "lz4",
+                                    0, 1);
     if (cbytes <= 0) {
         rc = mtp_error_set(err, MTP_ECORRUPT, "cache: %s: blosc compression failed (%d)", path,
                            cbytes);
@@ -547,7 +792,7 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
         goto out;
     }
     tmp_exists = 1;
-    int e = write_all(fd, buf, BLK_HEADER + (size_t)cbytes);
+    int e = write_all(fd, buf, BLK2_HEADER + (size_t)cbytes);
     if (e == 0 && fsync(fd) != 0)
         e = errno;
     if (e != 0) {
@@ -574,5 +819,6 @@ out:
     if (tmp_exists)
         (void)unlink(tmp);
     free(buf);
+    free(narrowed);
     return rc;
 }

@@ -4,16 +4,22 @@
  * Layout under the cache directory:
  *   <dir>/v1/<sha256(server url)[0:16]>/<coll>/<exp>/<chan>/res<r>/
  *       x<x0>-<x1>_y<y0>-<y1>_z<z0>-<z1>.<dtype>.blk
- * A .blk file is a fixed header (magic "MTPBLK1\n", dtype, box, decoded byte count,
- * SHA-256 of the decoded bytes, stored byte count) followed by the decoded voxels,
- * compressed with blosc (lz4, shuffle by dtype). Writes go to a unique temporary name
- * in the same directory, are fsync'ed, then renamed into place (and the directory
- * fsync'ed), so a crash leaves either the whole block or nothing.
+ * ("v1" is the layout of the tree; the files inside carry their own format version.)
+ * A .blk file is a fixed header (magic "MTPBLK2\n", the key's dtype, the stored dtype, box,
+ * decoded byte count, SHA-256 of the decoded bytes as stored, stored byte count) followed
+ * by the voxels, compressed with blosc (lz4, shuffle by the stored dtype's size). A uint16
+ * or uint64 block whose values are all <= 255 is stored narrowed to uint8 (a label
+ * channel's codes: an eighth of the bytes to decompress and hash); get() widens it back.
+ * Files of format 1 ("MTPBLK1\n", never narrowed) are still read. The byte layout is in
+ * cache.c. Writes go to a unique temporary name in the same directory, are fsync'ed, then
+ * renamed into place (and the directory fsync'ed), so a crash leaves either the whole
+ * block or nothing. Every function may be called from several threads at once.
  */
 #ifndef MTP_CACHE_H
 #define MTP_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "types.h"
@@ -46,15 +52,40 @@ int mtp_cache_default_dir(char *buf, size_t n, mtp_error *err);
 int mtp_cache_has(mtp_cache *cache, const mtp_block_key *key);
 
 /*
- * Read the block into dst, which must hold exactly `nbytes` = voxels × dtype size.
- * Verifies the header and the SHA-256 of the decoded bytes.
+ * Read the block into dst, which must hold exactly `nbytes` = voxels × dtype size, at the
+ * key's dtype: the exact bytes given to put() (a narrowed file is widened back).
+ * Verifies the header and the SHA-256 of the decoded bytes as stored.
  * Returns 0; MTP_ENOTFOUND if absent; MTP_ECORRUPT if damaged — in that case the file
- * has been deleted (so the next fetch gets it again) and err names it.
+ * has been deleted (so the next fetch gets it again) and err names it:
+ * "cache: <path>: <what> (discarded)".
  */
 int mtp_cache_get(mtp_cache *cache, const mtp_block_key *key, void *dst, size_t nbytes,
                   mtp_error *err);
 
-/* Store `nbytes` decoded bytes for `key` atomically (tmp -> fsync -> rename). */
+/* Where mtp_cache_get_u8 found the first value that does not fit in uint8. */
+typedef struct mtp_cache_overflow {
+    uint64_t index; /* voxel index in the block, C order (z, y, x) */
+    uint64_t value;
+} mtp_cache_overflow;
+
+/*
+ * Read the block as uint8 values into dst, which must hold exactly `voxels` = the key's
+ * box's voxel count (whatever the key's dtype). A narrowed file decodes straight into dst;
+ * a file stored at full width (uint16/uint64 with a value > 255, or a format 1 file) is
+ * decoded aside, checked, then narrowed. The SHA-256 is verified either way.
+ * Returns 0; MTP_EDATA if a value is > 255 — then *over (if not NULL) holds the first
+ * such voxel's index and value, err says "cache: <path>: value V at voxel I does not fit
+ * in uint8", and dst holds every voxel's low byte; otherwise the same as mtp_cache_get
+ * (MTP_ENOTFOUND, MTP_ECORRUPT with the file deleted, ...).
+ */
+int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, size_t voxels,
+                     mtp_cache_overflow *over, mtp_error *err);
+
+/*
+ * Store `nbytes` (= voxels × the key's dtype size) decoded bytes for `key` atomically
+ * (tmp -> fsync -> rename), narrowed to uint8 when the dtype is wider and every value is
+ * <= 255. `data` need not be aligned.
+ */
 int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
                   size_t nbytes, mtp_error *err);
 

@@ -26,57 +26,106 @@ mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block
     return key;
 }
 
-/* Copy the part `part` of a decoded block into the cube, narrowing to uint8. */
-static int copy_part(mtp_volume *vol, const mtp_box *block_box, const void *block_data,
-                     mtp_dtype dtype, const mtp_box *part, const char *channel_name,
-                     mtp_error *err)
+/* Copy the part `part` of a uint8 block into the cube: one memcpy per row. */
+static void copy_part(mtp_volume *vol, const mtp_box *block_box, const uint8_t *block,
+                      const mtp_box *part)
 {
     size_t bx = (size_t)(block_box->x1 - block_box->x0);
     size_t by = (size_t)(block_box->y1 - block_box->y0);
     size_t row = (size_t)(part->x1 - part->x0);
-    for (int64_t z = part->z0; z < part->z1; z++) {
-        for (int64_t y = part->y0; y < part->y1; y++) {
-            size_t src = ((size_t)(z - block_box->z0) * by + (size_t)(y - block_box->y0)) * bx +
+    size_t rows = (size_t)(part->y1 - part->y0);
+    size_t src_plane = bx * by, dst_plane = vol->nx * vol->ny;
+    const uint8_t *src = block + ((size_t)(part->z0 - block_box->z0) * by +
+                                  (size_t)(part->y0 - block_box->y0)) * bx +
                          (size_t)(part->x0 - block_box->x0);
-            size_t dst = ((size_t)(z - vol->box.z0) * vol->ny + (size_t)(y - vol->box.y0)) *
-                             vol->nx +
-                         (size_t)(part->x0 - vol->box.x0);
-            uint8_t *out = vol->data + dst;
-            if (dtype == MTP_DTYPE_UINT8) {
-                memcpy(out, (const uint8_t *)block_data + src, row);
-                continue;
-            }
-            uint64_t over = 0;
-            size_t over_at = 0;
-            if (dtype == MTP_DTYPE_UINT16) {
-                const uint16_t *in = (const uint16_t *)block_data + src;
-                for (size_t i = 0; i < row; i++) {
-                    out[i] = (uint8_t)in[i];
-                    if (in[i] > 255 && over == 0) {
-                        over = in[i];
-                        over_at = i;
-                    }
-                }
-            } else {
-                const uint64_t *in = (const uint64_t *)block_data + src;
-                for (size_t i = 0; i < row; i++) {
-                    out[i] = (uint8_t)in[i];
-                    if (in[i] > 255 && over == 0) {
-                        over = in[i];
-                        over_at = i;
-                    }
-                }
-            }
-            if (over != 0)
-                return mtp_error_set(err, MTP_EDATA,
-                                     "%s: value %llu at (x=%lld, y=%lld, z=%lld) does not fit "
-                                     "in uint8",
-                                     channel_name, (unsigned long long)over,
-                                     (long long)(part->x0 + (int64_t)over_at), (long long)y,
-                                     (long long)z);
-        }
+    uint8_t *dst = vol->data + ((size_t)(part->z0 - vol->box.z0) * vol->ny +
+                                (size_t)(part->y0 - vol->box.y0)) * vol->nx +
+                   (size_t)(part->x0 - vol->box.x0);
+    for (int64_t z = part->z0; z < part->z1; z++, src += src_plane, dst += dst_plane) {
+        const uint8_t *s = src;
+        uint8_t *d = dst;
+        for (size_t y = 0; y < rows; y++, s += bx, d += vol->nx)
+            memcpy(d, s, row);
     }
-    return 0;
+}
+
+static int overflow_error(mtp_error *err, const char *channel_name, uint64_t value, int64_t x,
+                          int64_t y, int64_t z)
+{
+    return mtp_error_set(err, MTP_EDATA, "%s: value %llu at (x=%lld, y=%lld, z=%lld) does not fit "
+                                         "in uint8",
+                         channel_name, (unsigned long long)value, (long long)x, (long long)y,
+                         (long long)z);
+}
+
+static uint64_t wide_value(const unsigned char *block, size_t size, size_t index)
+{
+    if (size == 2) {
+        uint16_t v;
+        memcpy(&v, block + 2 * index, 2);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, block + 8 * index, 8);
+    return v;
+}
+
+/*
+ * The block holds a value > 255, but its first one (in the block's order) lies outside
+ * `part`. Read the block at full width and report the first one inside `part` in the
+ * cube's order, or return 0 if there is none (the low bytes the caller has are then exact).
+ * Rare (only blocks shared with another region), so the extra block buffer is fine here.
+ */
+static int check_part_wide(mtp_cache *cache, const mtp_block_key *key, const mtp_box *part,
+                           const char *channel_name, mtp_error *err)
+{
+    int rc = 0;
+    size_t size = mtp_dtype_size(key->dtype);
+    size_t voxels = (size_t)mtp_box_voxels(&key->box);
+    const mtp_box *b = &key->box;
+    size_t bx = (size_t)(b->x1 - b->x0), by = (size_t)(b->y1 - b->y0);
+    unsigned char *wide = malloc(voxels * size);
+    if (wide == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", voxels * size);
+    rc = mtp_cache_get(cache, key, wide, voxels * size, err);
+    if (rc < 0)
+        goto out;
+    for (int64_t z = part->z0; z < part->z1; z++)
+        for (int64_t y = part->y0; y < part->y1; y++)
+            for (int64_t x = part->x0; x < part->x1; x++) {
+                size_t i = ((size_t)(z - b->z0) * by + (size_t)(y - b->y0)) * bx +
+                           (size_t)(x - b->x0);
+                uint64_t v = wide_value(wide, size, i);
+                if (v > 255) {
+                    rc = overflow_error(err, channel_name, v, x, y, z);
+                    goto out;
+                }
+            }
+out:
+    free(wide);
+    return rc;
+}
+
+/* Read one block as uint8 into block_data and check the voxels of `part` fit. */
+static int load_block(mtp_cache *cache, const mtp_block_key *key, uint8_t *block_data,
+                      const mtp_box *part, const char *channel_name, mtp_error *err)
+{
+    mtp_cache_overflow over = {0, 0};
+    size_t voxels = (size_t)mtp_box_voxels(&key->box);
+    int rc = mtp_cache_get_u8(cache, key, block_data, voxels, &over, err);
+    if (rc != MTP_EDATA)
+        return rc;
+    const mtp_box *b = &key->box;
+    uint64_t bx = (uint64_t)(b->x1 - b->x0), by = (uint64_t)(b->y1 - b->y0);
+    int64_t x = b->x0 + (int64_t)(over.index % bx);
+    int64_t y = b->y0 + (int64_t)(over.index / bx % by);
+    int64_t z = b->z0 + (int64_t)(over.index / (bx * by));
+    /* The block's first bad voxel is also the part's first if it lies in the part: the
+     * part's voxels come in the same (z, y, x) order. */
+    if (x >= part->x0 && x < part->x1 && y >= part->y0 && y < part->y1 && z >= part->z0 &&
+        z < part->z1)
+        return overflow_error(err, channel_name, over.value, x, y, z);
+    return check_part_wide(cache, key, part, channel_name, err);
 }
 
 int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
@@ -84,11 +133,10 @@ int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan
                     mtp_error *err)
 {
     int rc = 0;
-    void *block_data = NULL;
+    uint8_t *block_data = NULL;
     size_t block_capacity = 0;
-    size_t voxel_size = mtp_dtype_size(dtype);
     memset(vol, 0, sizeof *vol);
-    if (voxel_size == 0 || mtp_box_voxels(box) == 0)
+    if (mtp_dtype_size(dtype) == 0 || mtp_box_voxels(box) == 0)
         return mtp_error_set(err, MTP_EINVAL, "volume: empty box or unknown dtype");
     vol->box = *box;
     vol->nx = (size_t)(box->x1 - box->x0);
@@ -100,37 +148,36 @@ int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan
                              vol->nx * vol->ny * vol->nz);
 
     uint64_t covered = 0;
+    const char *channel_name = cfg->channels[channel].name;
     size_t first = plan->first_block[channel];
     for (size_t i = first; i < first + plan->nblocks_of[channel]; i++) {
         const mtp_block *block = &plan->blocks[i];
         mtp_box part;
         if (!mtp_box_intersect(&block->box, box, &part))
             continue;
-        size_t nbytes = (size_t)mtp_box_voxels(&block->box) * voxel_size;
-        if (nbytes > block_capacity) {
+        /* One byte per voxel whatever the dtype: the cache narrows (or checks) for us. */
+        size_t voxels = (size_t)mtp_box_voxels(&block->box);
+        if (voxels > block_capacity) {
             free(block_data);
-            block_data = malloc(nbytes);
-            block_capacity = block_data != NULL ? nbytes : 0;
+            block_data = malloc(voxels);
+            block_capacity = block_data != NULL ? voxels : 0;
             if (block_data == NULL) {
-                rc = mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", nbytes);
+                rc = mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", voxels);
                 goto out;
             }
         }
         mtp_block_key key = mtp_volume_block_key(cfg, block, dtype);
-        rc = mtp_cache_get(cache, &key, block_data, nbytes, err);
+        rc = load_block(cache, &key, block_data, &part, channel_name, err);
         if (rc < 0)
             goto out;
-        rc = copy_part(vol, &block->box, block_data, dtype, &part, cfg->channels[channel].name,
-                       err);
-        if (rc < 0)
-            goto out;
+        copy_part(vol, &block->box, block_data, &part);
         covered += mtp_box_voxels(&part);
     }
     if (covered != mtp_box_voxels(box))
         rc = mtp_error_set(err, MTP_EINVAL,
                            "volume: the plan covers %llu of the %llu voxels of channel %s",
                            (unsigned long long)covered,
-                           (unsigned long long)mtp_box_voxels(box), cfg->channels[channel].name);
+                           (unsigned long long)mtp_box_voxels(box), channel_name);
 out:
     free(block_data);
     if (rc < 0)

@@ -3,8 +3,10 @@
  *
  * The build works one region at a time: for each channel it needs, the region's box over
  * the config's z range is copied out of the cached blocks that cover it and narrowed to
- * uint8 (images are uint8 already; label codes are checked to fit). Memory is the cube
- * plus one block.
+ * uint8 (images are uint8 already; label codes are checked to fit). Blocks are read with
+ * mtp_cache_get_u8, so label blocks the cache stores narrowed cost a byte per voxel to
+ * decode and checksum. Memory is the cube plus one block at one byte per voxel (plus, only
+ * when a block holds a value > 255 outside the box, that block at full width).
  */
 #ifndef MTP_VOLUME_H
 #define MTP_VOLUME_H

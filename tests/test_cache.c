@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <blosc.h>
+
 #include "cache.h"
 #include "sha256.h"
 
@@ -102,10 +104,42 @@ static void patch_u64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
 static int exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+/* The stored dtype field of a format 2 file. */
+static uint32_t stored_dtype(const char *path)
+{
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    ck_assert_uint_ge(len, 112);
+    ck_assert_mem_eq(f, "MTPBLK2\n", 8);
+    uint32_t d = get_u32(f + 12);
+    free(f);
+    return d;
 }
 
 START_TEST(sha256_known_vector)
@@ -148,17 +182,20 @@ START_TEST(round_trip_uint8)
     ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
     ck_assert_mem_eq(back, data, n);
 
-    /* The header as documented: magic, dtype 1, box, sizes, sha, stored = rest of file. */
+    /* The header as documented: magic, dtype 1, stored dtype 1, box, sizes, sha, stored =
+     * rest of file. */
     size_t len;
     unsigned char *file = read_file(path, &len);
-    ck_assert_mem_eq(file, "MTPBLK1\n", 8);
-    ck_assert_int_eq(file[8], 1);
-    ck_assert_int_eq(file[12] | file[13] << 8, 512);
-    ck_assert_int_eq(file[60] | file[61] << 8, (int)n);
+    ck_assert_mem_eq(file, "MTPBLK2\n", 8);
+    ck_assert_uint_eq(get_u64(file + 8), 0x0000000100000001ull);
+    ck_assert_uint_eq(get_u64(file + 16), 512);
+    ck_assert_uint_eq(get_u64(file + 24), 576);
+    ck_assert_uint_eq(get_u64(file + 56), 24);
+    ck_assert_uint_eq(get_u64(file + 64), n);
     unsigned char sha[MTP_SHA256_LEN];
     mtp_sha256(data, n, sha);
-    ck_assert_mem_eq(file + 68, sha, 32);
-    ck_assert_uint_eq((size_t)(file[100] | file[101] << 8 | file[102] << 16), len - 108);
+    ck_assert_mem_eq(file + 72, sha, 32);
+    ck_assert_uint_eq(get_u64(file + 104), len - 112);
     free(file);
 
     /* Putting again replaces the file atomically; no temporary is left behind. */
@@ -196,6 +233,14 @@ START_TEST(round_trip_uint64)
     char path[1024];
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     ck_assert_ptr_nonnull(strstr(path, "/pixel_labels/res2/x0-100_y0-50_z0-3.uint64.blk"));
+    /* Values > 255: stored at full width; get_u8 names the first. */
+    ck_assert_uint_eq(stored_dtype(path), 3);
+    uint8_t *back8 = malloc(nvox);
+    mtp_cache_overflow over = {9, 9};
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, &over, &err), MTP_EDATA);
+    ck_assert_uint_eq(over.index, 0);
+    ck_assert_uint_eq(over.value, 0x0123456789abcdefull);
+    free(back8);
     /* Same box, other dtype: another key, absent. */
     key.dtype = MTP_DTYPE_UINT16;
     ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
@@ -264,14 +309,14 @@ static void flip_blosc_nbytes(const char *path)
 {
     size_t len;
     unsigned char *f = read_file(path, &len);
-    f[108 + 5] ^= 0x01; /* blosc header nbytes, second byte */
+    f[112 + 5] ^= 0x01; /* blosc header nbytes, second byte */
     write_file(path, f, len);
     free(f);
 }
 
 static void truncate_payload(const char *path)
 {
-    ck_assert_int_eq(truncate(path, 108 + 10), 0);
+    ck_assert_int_eq(truncate(path, 112 + 10), 0);
 }
 
 static void truncate_header(const char *path)
@@ -283,7 +328,7 @@ static void huge_nbytes(const char *path)
 {
     size_t len;
     unsigned char *f = read_file(path, &len);
-    patch_u64(f + 60, 1ull << 60);
+    patch_u64(f + 64, 1ull << 60);
     write_file(path, f, len);
     free(f);
 }
@@ -292,7 +337,7 @@ static void huge_stored(const char *path)
 {
     size_t len;
     unsigned char *f = read_file(path, &len);
-    patch_u64(f + 100, 1ull << 60);
+    patch_u64(f + 104, 1ull << 60);
     write_file(path, f, len);
     free(f);
 }
@@ -310,7 +355,7 @@ static void wrong_box(const char *path)
 {
     size_t len;
     unsigned char *f = read_file(path, &len);
-    patch_u64(f + 12 + 8 * 4, 1); /* z0 */
+    patch_u64(f + 16 + 8 * 4, 1); /* z0 */
     write_file(path, f, len);
     free(f);
 }
@@ -319,7 +364,7 @@ static void bad_magic(const char *path)
 {
     size_t len;
     unsigned char *f = read_file(path, &len);
-    f[6] = '2';
+    f[6] = 'X';
     write_file(path, f, len);
     free(f);
 }
@@ -356,6 +401,322 @@ START_TEST(wrong_header_fields)
     expect_discarded(wrong_dtype, "dtype mismatch", 0);
     expect_discarded(wrong_box, "box mismatch", 0);
     expect_discarded(bad_magic, "bad magic", 0);
+}
+END_TEST
+
+START_TEST(narrowed_uint64)
+{
+    /* Label codes 0..8 and some 255s in a uint64 block: stored as uint8. */
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 100, 0, 50, 0, 3);
+    key.channel = "pixel_labels";
+    size_t nvox = 100 * 50 * 3, n = nvox * 8;
+    uint64_t *data = malloc(n), *back = malloc(n);
+    uint8_t *codes = malloc(nvox), *back8 = malloc(nvox);
+    for (size_t i = 0; i < nvox; i++) {
+        data[i] = i % 977 == 5 ? 255 : (i / 7) % 9;
+        codes[i] = (uint8_t)data[i];
+    }
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    char path[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    size_t len;
+    unsigned char *file = read_file(path, &len);
+    ck_assert_mem_eq(file, "MTPBLK2\n", 8);
+    ck_assert_uint_eq(get_u32(file + 8), 3);  /* the key's dtype */
+    ck_assert_uint_eq(get_u32(file + 12), 1); /* stored as uint8 */
+    ck_assert_uint_eq(get_u64(file + 64), nvox);
+    unsigned char sha[MTP_SHA256_LEN];
+    mtp_sha256(codes, nvox, sha); /* of the bytes as stored */
+    ck_assert_mem_eq(file + 72, sha, 32);
+    ck_assert_uint_eq(get_u64(file + 104), len - 112);
+    free(file);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+
+    memset(back, 0xAA, n);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    memset(back8, 0xAA, nvox);
+    mtp_cache_overflow over = {7, 7};
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, &over, &err), 0);
+    ck_assert_mem_eq(back8, codes, nvox);
+    ck_assert_uint_eq(over.index, 7); /* untouched */
+
+    /* The same values plus one 300 (the last voxel), under the next key: stored wide. */
+    mtp_block_key wide_key = key;
+    wide_key.box.z0 = 3;
+    wide_key.box.z1 = 6;
+    data[nvox - 1] = 300;
+    ck_assert_int_eq(mtp_cache_put(cache, &wide_key, data, n, &err), 0);
+    char wide_path[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &wide_key, wide_path, sizeof wide_path, &err), 0);
+    ck_assert_uint_eq(stored_dtype(wide_path), 3);
+    long long narrow_size = file_size(path), wide_size = file_size(wide_path);
+    printf("narrowed uint64 block (%zu voxels): %lld bytes; wide: %lld bytes\n", nvox,
+           narrow_size, wide_size);
+    ck_assert_int_lt(narrow_size * 3, wide_size * 2);
+    memset(back, 0xAA, n);
+    ck_assert_int_eq(mtp_cache_get(cache, &wide_key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    memset(back8, 0xAA, nvox);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &wide_key, back8, nvox, &over, &err), MTP_EDATA);
+    ck_assert_uint_eq(over.index, nvox - 1);
+    ck_assert_uint_eq(over.value, 300);
+    char want[1200];
+    snprintf(want, sizeof want, "cache: %s: value 300 at voxel 14999 does not fit in uint8",
+             wide_path);
+    ck_assert_str_eq(err.msg, want);
+    codes[nvox - 1] = 300 & 0xFF; /* dst holds the low bytes */
+    ck_assert_mem_eq(back8, codes, nvox);
+    /* A block with an error is kept: it is the data, not the file, that is wrong. */
+    ck_assert_int_eq(mtp_cache_has(cache, &wide_key), 1);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &wide_key, back8, nvox, NULL, &err), MTP_EDATA);
+    free(data);
+    free(back);
+    free(codes);
+    free(back8);
+}
+END_TEST
+
+START_TEST(uint16_unaligned)
+{
+    /* uint16 blocks, given and read back through odd addresses: narrowed, then wide. */
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT16, 0, 30, 0, 20, 0, 5);
+    size_t nvox = 30 * 20 * 5, n = nvox * 2;
+    unsigned char *data = malloc(n + 1), *back = malloc(n + 1);
+    uint8_t *back8 = malloc(nvox + 1);
+    for (size_t i = 0; i < nvox; i++) {
+        data[1 + 2 * i] = (unsigned char)(i * 31 % 256);
+        data[2 + 2 * i] = 0;
+    }
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data + 1, n, &err), 0);
+    char path[1024];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    ck_assert_uint_eq(stored_dtype(path), 1);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back + 1, n, &err), 0);
+    ck_assert_mem_eq(back + 1, data + 1, n);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8 + 1, nvox, NULL, &err), 0);
+    for (size_t i = 0; i < nvox; i++)
+        ck_assert_uint_eq(back8[1 + i], i * 31 % 256);
+
+    data[2 + 2 * 123] = 1; /* voxel 123 becomes 256 + its low byte */
+    data[2 + 2 * 500] = 0xFF;
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data + 1, n, &err), 0);
+    ck_assert_uint_eq(stored_dtype(path), 2);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back + 1, n, &err), 0);
+    ck_assert_mem_eq(back + 1, data + 1, n);
+    mtp_cache_overflow over = {0, 0};
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8 + 1, nvox, &over, &err), MTP_EDATA);
+    ck_assert_uint_eq(over.index, 123);
+    ck_assert_uint_eq(over.value, 256 + 123 * 31 % 256);
+    free(data);
+    free(back);
+    free(back8);
+}
+END_TEST
+
+START_TEST(get_u8_of_uint8_and_arguments)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
+    unsigned char data[512], back[512];
+    fill_noise(data, sizeof data, 9);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err),
+                     MTP_ENOTFOUND);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err), 0);
+    ck_assert_mem_eq(back, data, sizeof data);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, 511, NULL, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: 511 voxels asked for a block of 512");
+    key.dtype = MTP_DTYPE_UINT64; /* voxels, not bytes, whatever the dtype */
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, 4096, NULL, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: 4096 voxels asked for a block of 512");
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, NULL, 512, NULL, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: no cache or destination");
+    ck_assert_int_eq(mtp_cache_get_u8(NULL, &key, back, 512, NULL, &err), MTP_EINVAL);
+    key = make_key(MTP_DTYPE_UINT64, 0, 4096, 0, 4096, 0, 16);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, (size_t)4096 * 4096 * 16, NULL, &err),
+                     MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "cache: block of 2147483648 bytes exceeds one blosc chunk");
+}
+END_TEST
+
+/* A uint64 block of noise bytes: narrowed, and incompressible so blosc stores it verbatim. */
+static void put_noise_u64(const mtp_block_key *key, uint64_t *data, size_t nvox)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    unsigned char *bytes = malloc(nvox);
+    fill_noise(bytes, nvox, 11);
+    for (size_t i = 0; i < nvox; i++)
+        data[i] = bytes[i];
+    free(bytes);
+    ck_assert_int_eq(mtp_cache_put(cache, key, data, nvox * 8, &err), 0);
+}
+
+START_TEST(narrowed_damage)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 64, 0, 64, 0, 2);
+    size_t nvox = 64 * 64 * 2;
+    uint64_t *data = malloc(nvox * 8), *back = malloc(nvox * 8);
+    uint8_t *back8 = malloc(nvox);
+    char path[1024], want[1200];
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    snprintf(want, sizeof want, "cache: %s: checksum mismatch (discarded)", path);
+
+    /* A flipped payload byte, seen by get_u8 and by get. */
+    put_noise_u64(&key, data, nvox);
+    ck_assert_uint_eq(stored_dtype(path), 1);
+    ck_assert_int_lt(file_size(path), (long long)nvox + 200);
+    flip_last_byte(path);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ECORRUPT);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path));
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ENOTFOUND);
+    put_noise_u64(&key, data, nvox);
+    flip_last_byte(path);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, nvox * 8, &err), MTP_ECORRUPT);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path));
+
+    /* Header fields that contradict each other. */
+    const struct {
+        uint32_t stored;
+        const char *what;
+    } cases[] = {{2, "stored dtype invalid"}, {0, "stored dtype invalid"},
+                 {3, "decoded size mismatch"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        put_noise_u64(&key, data, nvox);
+        size_t len;
+        unsigned char *f = read_file(path, &len);
+        f[12] = (unsigned char)cases[c].stored;
+        write_file(path, f, len);
+        free(f);
+        ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
+        ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ECORRUPT);
+        snprintf(want, sizeof want, "cache: %s: %s (discarded)", path, cases[c].what);
+        ck_assert_str_eq(err.msg, want);
+        ck_assert(!exists(path));
+    }
+    /* Healed by the next put. */
+    put_noise_u64(&key, data, nvox);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, nvox * 8, &err), 0);
+    ck_assert_mem_eq(back, data, nvox * 8);
+    free(data);
+    free(back);
+    free(back8);
+}
+END_TEST
+
+/* Write `n` bytes for `key` as a format 1 file, the way the code before narrowing did. */
+static void write_v1(const mtp_block_key *key, const void *data, size_t n, char *path,
+                     size_t path_size)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    size_t size = mtp_dtype_size(key->dtype);
+    ck_assert_int_eq(mtp_cache_put(cache, key, data, n, &err), 0); /* makes the directories */
+    ck_assert_int_eq(mtp_cache_path(cache, key, path, path_size, &err), 0);
+    unsigned char *buf = malloc(108 + n + BLOSC_MAX_OVERHEAD);
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 0, 108);
+    memcpy(buf, "MTPBLK1\n", 8);
+    buf[8] = (unsigned char)key->dtype;
+    const int64_t box[6] = {key->box.x0, key->box.x1, key->box.y0,
+                            key->box.y1, key->box.z0, key->box.z1};
+    for (int i = 0; i < 6; i++)
+        patch_u64(buf + 12 + 8 * i, (uint64_t)box[i]);
+    patch_u64(buf + 60, n);
+    mtp_sha256(data, n, buf + 68);
+    int cbytes = blosc_compress_ctx(1, BLOSC_SHUFFLE, size, n, data, buf + 108,
+                                    n + BLOSC_MAX_OVERHEAD, "lz4", 0, 1);
+    ck_assert_int_gt(cbytes, 0);
+    patch_u64(buf + 100, (uint64_t)cbytes);
+    write_file(path, buf, 108 + (size_t)cbytes);
+    free(buf);
+}
+
+START_TEST(format_1_files_still_read)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 40, 0, 30, 0, 4);
+    key.channel = "roi_labels";
+    size_t nvox = 40 * 30 * 4, n = nvox * 8;
+    uint64_t *data = malloc(n), *back = malloc(n);
+    uint8_t *back8 = malloc(nvox);
+    for (size_t i = 0; i < nvox; i++)
+        data[i] = (i / 13) % 9;
+    char path[1024], want[1200];
+
+    /* Small values: get returns them, get_u8 narrows them. */
+    write_v1(&key, data, n, path, sizeof path);
+    size_t len;
+    unsigned char *f = read_file(path, &len);
+    ck_assert_mem_eq(f, "MTPBLK1\n", 8);
+    free(f);
+    ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+    memset(back, 0xAA, n);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), 0);
+    for (size_t i = 0; i < nvox; i++)
+        ck_assert_uint_eq(back8[i], data[i]);
+
+    /* A value > 255: get_u8 names it. */
+    data[777] = 1000;
+    write_v1(&key, data, n, path, sizeof path);
+    mtp_cache_overflow over = {0, 0};
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, &over, &err), MTP_EDATA);
+    ck_assert_uint_eq(over.index, 777);
+    ck_assert_uint_eq(over.value, 1000);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+
+    /* A uint8 block. */
+    mtp_block_key key8 = make_key(MTP_DTYPE_UINT8, 8, 16, 0, 8, 0, 8);
+    unsigned char img[512], img_back[512];
+    char path8[1024];
+    fill_noise(img, sizeof img, 12);
+    write_v1(&key8, img, sizeof img, path8, sizeof path8);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err), 0);
+    ck_assert_mem_eq(img_back, img, sizeof img);
+    memset(img_back, 0, sizeof img_back);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key8, img_back, sizeof img_back, NULL, &err), 0);
+    ck_assert_mem_eq(img_back, img, sizeof img);
+
+    /* Damage is found as before. */
+    flip_last_byte(path8);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key8, img_back, sizeof img_back, NULL, &err),
+                     MTP_ECORRUPT);
+    snprintf(want, sizeof want, "cache: %s: checksum mismatch (discarded)", path8);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert(!exists(path8));
+    write_v1(&key8, img, sizeof img, path8, sizeof path8);
+    ck_assert_int_eq(truncate(path8, 100), 0); /* shorter than a format 1 header */
+    ck_assert_int_eq(mtp_cache_has(cache, &key8), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
+                     MTP_ECORRUPT);
+    snprintf(want, sizeof want, "cache: %s: truncated header (discarded)", path8);
+    ck_assert_str_eq(err.msg, want);
+    write_v1(&key8, img, sizeof img, path8, sizeof path8);
+    ck_assert_int_eq(truncate(path8, 108 + 10), 0);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
+                     MTP_ECORRUPT);
+    snprintf(want, sizeof want, "cache: %s: stored size does not match the file size "
+                                "(discarded)", path8);
+    ck_assert_str_eq(err.msg, want);
+
+    /* A put replaces a format 1 file with a format 2 one. */
+    data[777] = 7;
+    write_v1(&key, data, n, path, sizeof path);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
+    ck_assert_uint_eq(stored_dtype(path), 1);
+    ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
+    ck_assert_mem_eq(back, data, n);
+    free(data);
+    free(back);
+    free(back8);
 }
 END_TEST
 
@@ -537,8 +898,10 @@ START_TEST(throughput_256x256x64_uint64)
     ck_assert_ptr_nonnull(back);
     for (size_t i = 0; i < nvox; i++)
         data[i] = ((i / 37) ^ (i / 256 / 11)) % 4;
+    uint8_t *back8 = malloc(nvox);
+    ck_assert_ptr_nonnull(back8);
     const int reps = 5;
-    double put = 0, get = 0;
+    double put = 0, get = 0, get_u8 = 0;
     for (int r = 0; r < reps; r++) {
         mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 256, 0, 256, 64 * r, 64 * r + 64);
         double t0 = now_s();
@@ -546,19 +909,26 @@ START_TEST(throughput_256x256x64_uint64)
         double t1 = now_s();
         ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
         double t2 = now_s();
+        ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), 0);
+        double t3 = now_s();
         put += t1 - t0;
         get += t2 - t1;
+        get_u8 += t3 - t2;
     }
     ck_assert_mem_eq(back, data, n);
+    for (size_t i = 0; i < nvox; i++)
+        ck_assert_uint_eq(back8[i], data[i]);
+    free(back8);
     mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 256, 0, 256, 0, 64);
     char path[1024];
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
+    /* MB/s of uint64 voxels (8 bytes each) for all three, to compare them. */
     printf("cache throughput (256x256x64 uint64, %zu MB, file %lld bytes): put %.0f MB/s, "
-           "get %.0f MB/s\n",
+           "get %.0f MB/s, get_u8 %.0f MB/s\n",
            n >> 20, (long long)st.st_size, reps * (double)n / 1e6 / put,
-           reps * (double)n / 1e6 / get);
+           reps * (double)n / 1e6 / get, reps * (double)n / 1e6 / get_u8);
     free(data);
     free(back);
 }
@@ -579,6 +949,11 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, truncated_files);
     tcase_add_test(tc, huge_header_sizes);
     tcase_add_test(tc, wrong_header_fields);
+    tcase_add_test(tc, narrowed_uint64);
+    tcase_add_test(tc, uint16_unaligned);
+    tcase_add_test(tc, get_u8_of_uint8_and_arguments);
+    tcase_add_test(tc, narrowed_damage);
+    tcase_add_test(tc, format_1_files_still_read);
     tcase_add_test(tc, stray_tmp_file_is_not_a_block);
     tcase_add_test(tc, server_is_part_of_the_key);
     tcase_add_test(tc, invalid_arguments);

@@ -8,6 +8,7 @@ Usage: fetch_helper.py COMMAND ARGS...   (run with /usr/bin/python3: needs numpy
   cache-boxes DIR             the boxes in a cache, same format, sorted
   check-data DIR URL N        N blocks of the cache (spread over channels) equal the mock's voxels
   tree DIR                    'relative-path sha256' of every block file, below v1/<server>/
+  stored-dtypes DIR           'chan dtype stored-dtype count' per kind of block file
   edit-config SRC DST K=V...  copy a YAML config setting keys (dotted paths; V is YAML)
   flip-byte FILE OFFSET       invert one byte (negative OFFSET counts from the end)
 """
@@ -20,7 +21,8 @@ import struct
 import sys
 import urllib.request
 
-BLK_HEADER = 108
+BLK1_HEADER = 108
+BLK2_HEADER = 112
 DTYPES = {1: "uint8", 2: "uint16", 3: "uint64"}
 CUTOUT = re.compile(r"^/v1/cutout/([^/]+)/([^/]+)/([^/]+)/(\d+)/(\d+):(\d+)/(\d+):(\d+)/(\d+):(\d+)/?$")
 BLOCK_FILE = re.compile(r"x(\d+)-(\d+)_y(\d+)-(\d+)_z(\d+)-(\d+)\.(\w+)\.blk$")
@@ -62,23 +64,54 @@ def block_info(path):
     return coll, exp, chan, res, box, m.group(7)
 
 
+def read_header(data, path, file_size=None):
+    """The header of a .blk file (format in src/cache.c) at the start of data (the whole
+    file unless file_size is given): a dict, and the header's length.
+
+    Format 2 ("MTPBLK2\\n") has a stored dtype (uint8 when the block was narrowed);
+    format 1 ("MTPBLK1\\n", still read by the cache) stores every block at its own dtype.
+    """
+    if data[:8] == b"MTPBLK2\n":
+        dtype, stored_dtype = struct.unpack_from("<II", data, 8)
+        off, length = 16, BLK2_HEADER
+    else:
+        assert data[:8] == b"MTPBLK1\n", path
+        dtype, = struct.unpack_from("<I", data, 8)
+        stored_dtype = dtype
+        off, length = 12, BLK1_HEADER
+    box = struct.unpack_from("<6q", data, off)
+    nbytes, = struct.unpack_from("<Q", data, off + 48)
+    sha = data[off + 56:off + 88]
+    stored, = struct.unpack_from("<Q", data, off + 88)
+    assert stored == (len(data) if file_size is None else file_size) - length, path
+    return {"dtype": DTYPES[dtype], "stored_dtype": DTYPES[stored_dtype], "box": box,
+            "nbytes": nbytes, "sha": sha}, length
+
+
 def read_block(path):
-    """Decode a .blk file (format in src/cache.c) and check its SHA-256."""
+    """Decode a .blk file and check its SHA-256 (of the bytes as stored); the voxels at the
+    block's own dtype (a narrowed block is widened back), and the box."""
     import blosc
     import numpy as np
     with open(path, "rb") as f:
         data = f.read()
-    assert data[:8] == b"MTPBLK1\n", path
-    dtype = DTYPES[struct.unpack_from("<I", data, 8)[0]]
-    box = struct.unpack_from("<6q", data, 12)
-    nbytes, = struct.unpack_from("<Q", data, 60)
-    sha = data[68:100]
-    stored, = struct.unpack_from("<Q", data, 100)
-    assert stored == len(data) - BLK_HEADER, path
-    raw = blosc.decompress(data[BLK_HEADER:])
-    assert len(raw) == nbytes and hashlib.sha256(raw).digest() == sha, path
-    x0, x1, y0, y1, z0, z1 = box
-    return np.frombuffer(raw, dtype=dtype).reshape(z1 - z0, y1 - y0, x1 - x0), box
+    h, length = read_header(data, path)
+    raw = blosc.decompress(data[length:])
+    assert len(raw) == h["nbytes"] and hashlib.sha256(raw).digest() == h["sha"], path
+    x0, x1, y0, y1, z0, z1 = h["box"]
+    voxels = np.frombuffer(raw, dtype=h["stored_dtype"]).astype(h["dtype"])
+    return voxels.reshape(z1 - z0, y1 - y0, x1 - x0), h["box"]
+
+
+def stored_dtypes(cache):
+    """'chan dtype stored_dtype count' per channel and kind of block, sorted."""
+    counts = {}
+    for p in block_files(cache):
+        with open(p, "rb") as f:
+            h, _ = read_header(f.read(BLK2_HEADER), p, os.path.getsize(p))
+        k = (block_info(p)[2], h["dtype"], h["stored_dtype"])
+        counts[k] = counts.get(k, 0) + 1
+    return [f"{c} {d} {s} {n}" for (c, d, s), n in sorted(counts.items())]
 
 
 def mock_cutout(url, coll, exp, chan, res, box, dtype):
@@ -169,6 +202,8 @@ def main(argv):
         return check_data(args[0], args[1], int(args[2]))
     elif cmd == "tree":
         tree(args[0])
+    elif cmd == "stored-dtypes":
+        print("\n".join(stored_dtypes(args[0])))
     elif cmd == "edit-config":
         edit_config(args[0], args[1], args[2:])
     elif cmd == "flip-byte":

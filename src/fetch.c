@@ -222,18 +222,24 @@ static int scan_cache(struct fetch_state *s, size_t *nmissing, mtp_error *err)
          * truncated or otherwise damaged file instead of just not seeing it. */
         bool present = s->opt->verify_cached || mtp_cache_has(s->cache, &key) == 1;
         if (s->opt->verify_cached) {
-            if (nbytes > scratch_len) {
-                void *p = realloc(scratch, (size_t)nbytes);
+            /* The uint8 read checks the same SHA-256 and costs 8x less for label blocks
+             * stored narrowed; a value over 255 (MTP_EDATA) is data, not damage. */
+            uint64_t voxels = mtp_box_voxels(&b->box);
+            if (voxels > scratch_len) {
+                void *p = realloc(scratch, (size_t)voxels);
                 if (p == NULL) {
                     rc =
-                        mtp_error_set(err, MTP_ENOMEM, "out of memory (%" PRIu64 " bytes)", nbytes);
+                        mtp_error_set(err, MTP_ENOMEM, "out of memory (%" PRIu64 " bytes)", voxels);
                     goto out;
                 }
                 scratch = p;
-                scratch_len = (size_t)nbytes;
+                scratch_len = (size_t)voxels;
             }
             mtp_error cerr = MTP_ERROR_INIT;
-            int grc = mtp_cache_get(s->cache, &key, scratch, (size_t)nbytes, &cerr);
+            mtp_cache_overflow over;
+            int grc = mtp_cache_get_u8(s->cache, &key, scratch, (size_t)voxels, &over, &cerr);
+            if (grc == MTP_EDATA)
+                grc = 0;
             if (grc == MTP_ECORRUPT) {
                 char note[NOTE_MAX];
                 snprintf(note, sizeof note, "damaged cache file, fetching again: %s", cerr.msg);

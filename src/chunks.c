@@ -59,6 +59,7 @@ static int deflate_slice(const uint8_t *src, size_t nbytes, int level, mtp_chunk
 {
     out->data = NULL;
     out->size = 0;
+    out->source = NULL;
     uLongf dst_len = compressBound((uLong)nbytes);
     uint8_t *dst = malloc(dst_len);
     if (dst == NULL)
@@ -73,6 +74,7 @@ static int deflate_slice(const uint8_t *src, size_t nbytes, int level, mtp_chunk
     uint8_t *shrunk = realloc(dst, dst_len);
     out->data = shrunk != NULL ? shrunk : dst;
     out->size = dst_len;
+    out->source = src;
     return 0;
 }
 

@@ -30,6 +30,10 @@
 typedef struct mtp_chunk {
     uint8_t *data;
     size_t size;
+    /* The slice it was deflated from (set by this module; borrowed, never dereferenced
+     * here). A writer handed the chunk together with that same pointer knows the pair
+     * belongs together without hashing the slice again. */
+    const uint8_t *source;
 } mtp_chunk;
 
 /* Free c->data and set *c to {NULL, 0}. NULL is fine. */

@@ -67,7 +67,7 @@ START_TEST(deflate_one_equals_compress2_and_round_trips)
     uint8_t *img = image_slices(3);
     for (int level = 0; level <= 9; level += 3) {
         for (size_t i = 0; i < 3; i++) {
-            mtp_chunk c = {NULL, 0};
+            mtp_chunk c = {NULL, 0, NULL};
             mtp_error err = MTP_ERROR_INIT;
             ck_assert_int_eq(mtp_chunk_deflate_one(img + i * SLICE, SLICE, level, &c, &err), 0);
             uint8_t *ref;
@@ -162,7 +162,7 @@ START_TEST(bad_calls_are_refused)
     ck_assert_int_eq(mtp_chunker_new(NULL, 2, 4, &err), MTP_EINVAL);
 
     uint8_t slice[64] = {1, 2, 3};
-    mtp_chunk one = {(uint8_t *)&err, 99};
+    mtp_chunk one = {(uint8_t *)&err, 99, NULL};
     ck_assert_int_eq(mtp_chunk_deflate_one(slice, 0, 4, &one, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "chunker: slice size 0 is not in 1..1073741824");
     ck_assert_ptr_null(one.data);

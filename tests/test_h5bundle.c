@@ -1547,7 +1547,7 @@ START_TEST(bad_chunks_are_refused)
     uint8_t image[2 * EDGE * EDGE], mask[2 * EDGE * EDGE] = {0};
     for (size_t k = 0; k < sizeof image; k++)
         image[k] = (uint8_t)(k * 7);
-    mtp_chunk good[2], lvl9 = {NULL, 0};
+    mtp_chunk good[2], lvl9 = {NULL, 0, NULL};
     for (int d = 0; d < 2; d++)
         ck_assert_int_eq(
             mtp_chunk_deflate_one(image + d * EDGE * EDGE, EDGE * EDGE, 4, &good[d], &err), 0);
@@ -1556,7 +1556,7 @@ START_TEST(bad_chunks_are_refused)
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 4, &err), 0);
     mtp_bundle_sample s = {image, mask, 0, 0, {0, 200, 100}};
-    mtp_chunk chunks[2] = {good[0], {NULL, 0}};
+    mtp_chunk chunks[2] = {good[0], {NULL, 0, NULL}};
     ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
                      MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: image chunk 1: no bytes", path);
@@ -1576,13 +1576,13 @@ START_TEST(bad_chunks_are_refused)
     snprintf(want, sizeof want,
              "%s: /train sample 0: image chunk 0: deflated at another level than 4", path);
     ck_assert_str_eq(err.msg, want);
-    chunks[0] = (mtp_chunk){image, EDGE * EDGE}; /* raw bytes */
+    chunks[0] = (mtp_chunk){image, EDGE * EDGE, NULL}; /* raw bytes */
     ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
                      MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /train sample 0: image chunk 0: not a zlib deflate stream",
              path);
     ck_assert_str_eq(err.msg, want);
-    chunks[0] = (mtp_chunk){good[0].data, 100000};
+    chunks[0] = (mtp_chunk){good[0].data, 100000, NULL};
     ck_assert_int_eq(mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, 0, &s, chunks, NULL, &err),
                      MTP_EINVAL);
     snprintf(want, sizeof want,

@@ -118,7 +118,7 @@ static int compress_cube(const mtp_volume *vol, int level, floor_stats *st, mtp_
 {
     size_t slice = vol->nx * vol->ny;
     for (size_t z = 0; z < vol->nz; z++) {
-        mtp_chunk chunk = {NULL, 0};
+        mtp_chunk chunk = {NULL, 0, NULL};
         double w0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
         int rc = mtp_chunk_deflate_one(vol->data + z * slice, slice, level, &chunk, err);
         st->compress_cpu_s += seconds(CLOCK_THREAD_CPUTIME_ID) - c0;

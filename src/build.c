@@ -31,12 +31,12 @@
 typedef struct split_work {
     mtp_sample *samples;
     size_t n;
-    size_t next;            /* index of the next sample to write */
-    int64_t mismatches;     /* classification: labels that differ from the tile's region */
+    size_t next;        /* index of the next sample to write */
+    int64_t mismatches; /* classification: labels that differ from the tile's region */
 } split_work;
 
 typedef struct task_work {
-    bool active;            /* false for kinds this version does not build */
+    bool active; /* false for kinds this version does not build */
     mtp_bundle *bundle;
     split_work splits[MTP_MAX_SPLITS]; /* indexed like cfg->tasks[t].splits[] */
 } task_work;
@@ -44,9 +44,9 @@ typedef struct task_work {
 /* One region's stack of slices (z, y, x) and, with compression on, one compressed chunk per
  * slice, made once and written into every file that holds the slice. */
 typedef struct slice_stack {
-    const uint8_t *data;    /* region_nz slices; NULL until made */
-    uint8_t *owned;         /* data, when this stack computed it (masks) */
-    mtp_chunk *chunks;      /* region_nz chunks, or NULL */
+    const uint8_t *data; /* region_nz slices; NULL until made */
+    uint8_t *owned;      /* data, when this stack computed it (masks) */
+    mtp_chunk *chunks;   /* region_nz chunks, or NULL */
 } slice_stack;
 
 typedef struct build_state {
@@ -67,7 +67,7 @@ typedef struct build_state {
     mtp_chunker *chunker;   /* compresses slices on worker threads; NULL without gzip */
     mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
     pthread_mutex_t progress_mu;
-    bool writing;           /* the first region is being written */
+    bool writing; /* the first region is being written */
     uint64_t samples_total, samples_done;
     struct timespec started;
 } build_state;
@@ -199,8 +199,7 @@ static int remove_stale_temporaries(const char *release_dir, mtp_error *err)
             if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) != 0) {
                 int saved = errno;
                 closedir(d);
-                return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path,
-                                     strerror(saved));
+                return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path, strerror(saved));
             }
         }
         closedir(d);
@@ -250,8 +249,8 @@ static int load_region(build_state *st, int r, mtp_error *err)
     for (int c = 0; c < st->cfg->nchannels; c++) {
         if (!st->plan->used[c])
             continue;
-        int rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c,
-                                 st->meta[c].dtype, &box, err);
+        int rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c, st->meta[c].dtype,
+                                 &box, err);
         if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
             report(st, MTP_PHASE_WRITE, "refetch", err->msg);
             rc = fetch_missing(st, err);
@@ -356,8 +355,8 @@ static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_erro
     stack->owned = malloc(st->region_nz * st->region_slice);
     if (stack->owned == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "out of memory for a mask cube");
-    rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start, labels->data, stack->owned,
-                        st->region_nz, labels->ny, labels->nx, err);
+    rc = mtp_tasks_mask(cfg, owner, r, cfg->z.start, labels->data, stack->owned, st->region_nz,
+                        labels->ny, labels->nx, err);
     if (rc < 0)
         return rc;
     stack->data = stack->owned;
@@ -380,8 +379,8 @@ static int write_targets(build_state *st, int t, int k, int r, size_t first, mtp
     int rc = mtp_features_region(cfg, t, r, labels->data + offset, nz, labels->ny, labels->nx,
                                  split->z.start, (int64_t)first, rows, err);
     if (rc == 0)
-        rc = mtp_bundle_write_targets(st->tasks[t].bundle, task->splits[k], first * per_slice,
-                                      rows, nz * per_slice, err);
+        rc = mtp_bundle_write_targets(st->tasks[t].bundle, task->splits[k], first * per_slice, rows,
+                                      nz * per_slice, err);
     free(rows);
     return rc;
 }
@@ -450,8 +449,7 @@ static int write_volumes_region(build_state *st, int r, mtp_error *err)
         }
         int rc = stack_compress(st, stack, err);
         if (rc == 0)
-            rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, stack->chunks,
-                                          err);
+            rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, stack->chunks, err);
         if (rc < 0)
             return rc;
     }
@@ -710,8 +708,8 @@ static int prepare(build_state *st, mtp_error *err)
     }
     if (rc == 0) {
         mtp_fetch_options fopt = fetch_options(st);
-        rc = mtp_prefetch_start(&st->prefetch, st->boss, cfg, st->plan, st->cache, st->meta,
-                                &fopt, err);
+        rc = mtp_prefetch_start(&st->prefetch, st->boss, cfg, st->plan, st->cache, st->meta, &fopt,
+                                err);
     }
     return rc;
 }

@@ -16,26 +16,29 @@
 #include "progress.h"
 
 typedef struct mtp_build_options {
-    const char *out_dir;     /* parent of <name>-<version>/; required */
-    const char *cache_dir;   /* required (the tool resolves the default) */
-    int jobs;                /* 0 = cfg->source.jobs */
-    mtp_progress_cb progress;/* optional */
+    const char *out_dir;      /* parent of <name>-<version>/; required */
+    const char *cache_dir;    /* required (the tool resolves the default) */
+    int jobs;                 /* 0 = cfg->source.jobs */
+    mtp_progress_cb progress; /* optional */
     void *progress_userdata;
     const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
-    bool archive;            /* also write <out>/<name>-<version>.tar.gz */
-    int threads;             /* compression threads; 0 = one per online core */
+    bool archive;                        /* also write <out>/<name>-<version>.tar.gz */
+    int threads;                         /* compression threads; 0 = one per online core */
 } mtp_build_options;
 
-#define MTP_BUILD_OPTIONS_INIT {NULL, NULL, 0, NULL, NULL, NULL, false, 0}
+#define MTP_BUILD_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        NULL, NULL, 0, NULL, NULL, NULL, false, 0                                                  \
+    }
 
 typedef struct mtp_build_stats {
     uint64_t blocks_total, blocks_cached, blocks_fetched; /* of the fetch stage */
     uint64_t requests, retries, bytes_body, bytes_decoded;
     double fetch_s, write_s;
-    int nfiles;                              /* files written into the release */
-    char release_dir[MTP_TEXT_MAX];          /* <out>/<name>-<version> */
-    char archive[MTP_TEXT_MAX + 8];          /* the .tar.gz written, "" if none */
-    int nskipped;                            /* tasks whose kind is not built yet */
+    int nfiles;                     /* files written into the release */
+    char release_dir[MTP_TEXT_MAX]; /* <out>/<name>-<version> */
+    char archive[MTP_TEXT_MAX + 8]; /* the .tar.gz written, "" if none */
+    int nskipped;                   /* tasks whose kind is not built yet */
     char skipped[MTP_MAX_TASKS][MTP_NAME_MAX];
 } mtp_build_stats;
 

@@ -146,8 +146,8 @@ static void decode_header(const unsigned char *in, blk_header *h)
 
 static int same_box(const mtp_box *a, const mtp_box *b)
 {
-    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 &&
-           a->z0 == b->z0 && a->z1 == b->z1;
+    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
+           a->z1 == b->z1;
 }
 
 /* strerror is not thread-safe; the XSI strerror_r (what _POSIX_C_SOURCE selects) is. */
@@ -180,16 +180,16 @@ static int key_ok(const mtp_block_key *key, mtp_error *err)
         return mtp_error_set(err, MTP_EINVAL, "cache: no key or no server");
     if (!component_ok(key->collection) || !component_ok(key->experiment) ||
         !component_ok(key->channel))
-        return mtp_error_set(err, MTP_EINVAL, "cache: collection/experiment/channel must be "
-                                              "plain names");
+        return mtp_error_set(err, MTP_EINVAL,
+                             "cache: collection/experiment/channel must be "
+                             "plain names");
     if (key->resolution < 0 || key->resolution > 9)
-        return mtp_error_set(err, MTP_EINVAL, "cache: resolution %d out of range",
-                             key->resolution);
+        return mtp_error_set(err, MTP_EINVAL, "cache: resolution %d out of range", key->resolution);
     if (mtp_dtype_size(key->dtype) == 0)
         return mtp_error_set(err, MTP_EINVAL, "cache: unknown dtype");
     const mtp_box *b = &key->box;
-    if (b->x0 < 0 || b->y0 < 0 || b->z0 < 0 || b->x1 > MTP_MAX_COORD ||
-        b->y1 > MTP_MAX_COORD || b->z1 > MTP_MAX_COORD || mtp_box_voxels(b) == 0)
+    if (b->x0 < 0 || b->y0 < 0 || b->z0 < 0 || b->x1 > MTP_MAX_COORD || b->y1 > MTP_MAX_COORD ||
+        b->z1 > MTP_MAX_COORD || mtp_box_voxels(b) == 0)
         return mtp_error_set(err, MTP_EINVAL, "cache: empty or out-of-range box");
     return 0;
 }
@@ -209,11 +209,11 @@ static int build_path(const mtp_cache *cache, const mtp_block_key *key, char *bu
         return mtp_error_set(err, rc, "cache: cannot hash the server URL");
     server_hex[16] = '\0';
     const mtp_box *b = &key->box;
-    int len = snprintf(buf, n, "%s/v1/%s/%s/%s/%s/res%d/x%lld-%lld_y%lld-%lld_z%lld-%lld.%s.blk",
-                       cache->dir, server_hex, key->collection, key->experiment, key->channel,
-                       key->resolution, (long long)b->x0, (long long)b->x1, (long long)b->y0,
-                       (long long)b->y1, (long long)b->z0, (long long)b->z1,
-                       mtp_dtype_name(key->dtype));
+    int len =
+        snprintf(buf, n, "%s/v1/%s/%s/%s/%s/res%d/x%lld-%lld_y%lld-%lld_z%lld-%lld.%s.blk",
+                 cache->dir, server_hex, key->collection, key->experiment, key->channel,
+                 key->resolution, (long long)b->x0, (long long)b->x1, (long long)b->y0,
+                 (long long)b->y1, (long long)b->z0, (long long)b->z1, mtp_dtype_name(key->dtype));
     if (len < 0 || (size_t)len >= n)
         return mtp_error_set(err, MTP_ERANGE, "cache: path longer than %zu bytes", n);
     return 0;
@@ -350,16 +350,13 @@ int mtp_cache_default_dir(char *buf, size_t n, mtp_error *err)
     else if (home != NULL && home[0] != '\0')
         len = snprintf(buf, n, "%s/.cache/mtneuro-pack", home);
     else
-        return mtp_error_set(err, MTP_ENOTFOUND,
-                             "cache: neither XDG_CACHE_HOME nor HOME is set");
+        return mtp_error_set(err, MTP_ENOTFOUND, "cache: neither XDG_CACHE_HOME nor HOME is set");
     if (len < 0 || (size_t)len >= n)
-        return mtp_error_set(err, MTP_ERANGE, "cache: default directory longer than %zu bytes",
-                             n);
+        return mtp_error_set(err, MTP_ERANGE, "cache: default directory longer than %zu bytes", n);
     return 0;
 }
 
-int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n,
-                   mtp_error *err)
+int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n, mtp_error *err)
 {
     if (cache == NULL || buf == NULL)
         return mtp_error_set(err, MTP_EINVAL, "cache: no cache or buffer");
@@ -370,8 +367,7 @@ int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t
 }
 
 /* Cheap header checks shared by has() and the readers: what the file size alone can confirm. */
-static const char *header_problem(const blk_header *h, const mtp_block_key *key,
-                                  uint64_t file_size)
+static const char *header_problem(const blk_header *h, const mtp_block_key *key, uint64_t file_size)
 {
     if (h->dtype != (uint32_t)key->dtype)
         return "dtype mismatch";
@@ -546,8 +542,7 @@ static int unpack(const blk_file *f, void *dst, mtp_error *err)
 }
 
 /* Arguments shared by get() and get_u8(); the block's decoded size is checked here too. */
-static int get_args_ok(mtp_cache *cache, const mtp_block_key *key, const void *dst,
-                       mtp_error *err)
+static int get_args_ok(mtp_cache *cache, const mtp_block_key *key, const void *dst, mtp_error *err)
 {
     if (cache == NULL || dst == NULL)
         return mtp_error_set(err, MTP_EINVAL, "cache: no cache or destination");
@@ -555,8 +550,10 @@ static int get_args_ok(mtp_cache *cache, const mtp_block_key *key, const void *d
     if (rc < 0)
         return rc;
     if (key_nbytes(key) > MTP_BLOSC_MAX_NBYTES)
-        return mtp_error_set(err, MTP_ERANGE, "cache: block of %llu bytes exceeds one blosc "
-                                              "chunk", (unsigned long long)key_nbytes(key));
+        return mtp_error_set(err, MTP_ERANGE,
+                             "cache: block of %llu bytes exceeds one blosc "
+                             "chunk",
+                             (unsigned long long)key_nbytes(key));
     return 0;
 }
 
@@ -635,8 +632,8 @@ int mtp_cache_get(mtp_cache *cache, const mtp_block_key *key, void *dst, size_t 
     if (rc < 0)
         return rc;
     if (nbytes != key_nbytes(key))
-        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes asked for a block of %llu",
-                             nbytes, (unsigned long long)key_nbytes(key));
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes asked for a block of %llu", nbytes,
+                             (unsigned long long)key_nbytes(key));
     rc = load_file(cache, key, &f, err);
     if (rc < 0)
         goto out;
@@ -671,8 +668,8 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
     if (rc < 0)
         return rc;
     if (voxels != mtp_box_voxels(&key->box))
-        return mtp_error_set(err, MTP_EINVAL, "cache: %zu voxels asked for a block of %llu",
-                             voxels, (unsigned long long)mtp_box_voxels(&key->box));
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu voxels asked for a block of %llu", voxels,
+                             (unsigned long long)mtp_box_voxels(&key->box));
     rc = load_file(cache, key, &f, err);
     if (rc < 0)
         goto out;
@@ -695,9 +692,11 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
         first_overflow(wide, size, voxels, &first);
         if (over != NULL)
             *over = first;
-        rc = mtp_error_set(err, MTP_EDATA, "cache: %s: value %llu at voxel %llu does not fit "
-                                           "in uint8", f.path, (unsigned long long)first.value,
-                           (unsigned long long)first.index);
+        rc =
+            mtp_error_set(err, MTP_EDATA,
+                          "cache: %s: value %llu at voxel %llu does not fit "
+                          "in uint8",
+                          f.path, (unsigned long long)first.value, (unsigned long long)first.index);
     }
 out:
     free(f.payload);
@@ -705,8 +704,8 @@ out:
     return rc;
 }
 
-int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
-                  size_t nbytes, mtp_error *err)
+int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, size_t nbytes,
+                  mtp_error *err)
 {
     int rc = 0;
     int fd = -1;
@@ -723,11 +722,13 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
     if (rc < 0)
         return rc;
     if (nbytes > MTP_BLOSC_MAX_NBYTES)
-        return mtp_error_set(err, MTP_ERANGE, "cache: block of %zu bytes exceeds one blosc "
-                                              "chunk", nbytes);
+        return mtp_error_set(err, MTP_ERANGE,
+                             "cache: block of %zu bytes exceeds one blosc "
+                             "chunk",
+                             nbytes);
     if (nbytes != key_nbytes(key))
-        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes given for a block of %llu",
-                             nbytes, (unsigned long long)key_nbytes(key));
+        return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes given for a block of %llu", nbytes,
+                             (unsigned long long)key_nbytes(key));
     rc = build_path(cache, key, path, sizeof path, err);
     if (rc < 0)
         return rc;
@@ -763,9 +764,9 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
         goto out;
     }
     /* Fast lz4 at level 1: the cache trades a little disk for speed on every run. */
-    int cbytes = blosc_compress_ctx(1, BLOSC_SHUFFLE, stored_size, stored_nbytes, stored_data,
-                                    buf + BLK2_HEADER, stored_nbytes + BLOSC_MAX_OVERHEAD, "lz4",
-                                    0, 1);
+    int cbytes =
+        blosc_compress_ctx(1, BLOSC_SHUFFLE, stored_size, stored_nbytes, stored_data,
+                           buf + BLK2_HEADER, stored_nbytes + BLOSC_MAX_OVERHEAD, "lz4", 0, 1);
     if (cbytes <= 0) {
         rc = mtp_error_set(err, MTP_ECORRUPT, "cache: %s: blosc compression failed (%d)", path,
                            cbytes);

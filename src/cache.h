@@ -28,7 +28,7 @@ typedef struct mtp_cache mtp_cache;
 
 /* Identifies one block: the same key in two configs means the same bytes. */
 typedef struct mtp_block_key {
-    const char *server;     /* source URL, e.g. "https://api.bossdb.io" */
+    const char *server; /* source URL, e.g. "https://api.bossdb.io" */
     const char *collection;
     const char *experiment;
     const char *channel;
@@ -86,11 +86,10 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
  * (tmp -> fsync -> rename), narrowed to uint8 when the dtype is wider and every value is
  * <= 255. `data` need not be aligned.
  */
-int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data,
-                  size_t nbytes, mtp_error *err);
+int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, size_t nbytes,
+                  mtp_error *err);
 
 /* The path a key maps to (for messages and tests); MTP_ERANGE if buf is too small. */
-int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n,
-                   mtp_error *err);
+int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n, mtp_error *err);
 
 #endif

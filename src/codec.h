@@ -31,14 +31,13 @@ int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_er
  * MTP_ECORRUPT with a message naming the lie (cbytes vs length, nbytes vs expected,
  * decoder failure).
  */
-int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected,
-                     mtp_error *err);
+int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, mtp_error *err);
 
 /*
  * Compress like the real server (python-blosc defaults: clevel 9, byte shuffle,
  * blosclz, typesize = the *bit* depth 8/16/64). *out is malloc'ed, owned by the caller.
  */
-int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out,
-                          size_t *out_len, mtp_error *err);
+int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out, size_t *out_len,
+                          mtp_error *err);
 
 #endif

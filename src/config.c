@@ -50,23 +50,23 @@ typedef enum node_kind { NODE_SCALAR, NODE_SEQ, NODE_MAP } node_kind;
 
 typedef struct node {
     node_kind kind;
-    bool quoted;          /* quoted or block scalar: always a string, never int/bool/null */
-    bool block;           /* literal (|) or folded (>) scalar */
-    char *value;          /* scalar text, NUL-terminated; may hold inner NULs (see len) */
+    bool quoted; /* quoted or block scalar: always a string, never int/bool/null */
+    bool block;  /* literal (|) or folded (>) scalar */
+    char *value; /* scalar text, NUL-terminated; may hold inner NULs (see len) */
     size_t len;
     yaml_mark_t start;
     yaml_mark_t end;
-    struct node **kids;   /* list: items; mapping: key, value, key, value, ... */
+    struct node **kids; /* list: items; mapping: key, value, key, value, ... */
     size_t nkids;
     size_t cap;
 } node;
 
 typedef struct parse_ctx {
-    const char *name;        /* file name for messages */
+    const char *name; /* file name for messages */
     mtp_error *err;
     mtp_config *cfg;
-    const node *token_node;  /* source.token's value, for redaction */
-    bool no_token;           /* a release's copy: the token is neither checked nor resolved */
+    const node *token_node; /* source.token's value, for redaction */
+    bool no_token;          /* a release's copy: the token is neither checked nor resolved */
 } parse_ctx;
 
 static void node_free(node *n)
@@ -87,8 +87,7 @@ static int fail_mark(const parse_ctx *pc, const yaml_mark_t *mark, const char *p
 {
     char where[MTP_TEXT_MAX + 48];
     if (mark != NULL)
-        snprintf(where, sizeof where, "%s:%zu:%zu", pc->name, mark->line + 1,
-                 mark->column + 1);
+        snprintf(where, sizeof where, "%s:%zu:%zu", pc->name, mark->line + 1, mark->column + 1);
     else
         snprintf(where, sizeof where, "%s", pc->name);
     if (path != NULL && path[0] != '\0')
@@ -314,9 +313,8 @@ static int syntax_error(const parse_ctx *pc, const yaml_parser_t *parser, const 
         mark = mark_at_offset(text, len, parser->problem_offset);
     const char *problem = parser->problem != NULL ? parser->problem : "unknown problem";
     if (parser->context != NULL)
-        return mtp_error_set(pc->err, MTP_ECONFIG, "%s:%zu:%zu: syntax error: %s (%s)",
-                             pc->name, mark.line + 1, mark.column + 1, problem,
-                             parser->context);
+        return mtp_error_set(pc->err, MTP_ECONFIG, "%s:%zu:%zu: syntax error: %s (%s)", pc->name,
+                             mark.line + 1, mark.column + 1, problem, parser->context);
     return mtp_error_set(pc->err, MTP_ECONFIG, "%s:%zu:%zu: syntax error: %s", pc->name,
                          mark.line + 1, mark.column + 1, problem);
 }
@@ -435,8 +433,8 @@ static int check_keys(const parse_ctx *pc, const node *map, const char *path,
 }
 
 /* A list with min (0 or 1) to max items; `what` names the items in messages ("creators"). */
-static int expect_seq(const parse_ctx *pc, const node *n, const char *path, size_t min,
-                      size_t max, const char *what)
+static int expect_seq(const parse_ctx *pc, const node *n, const char *path, size_t min, size_t max,
+                      const char *what)
 {
     char shown[SHOWN_LEN];
     if (n->kind != NODE_SEQ)
@@ -486,21 +484,19 @@ static enum int_parse parse_int(const char *s, size_t len, int64_t *out)
     return INT_OK;
 }
 
-static int get_int(const parse_ctx *pc, const node *n, const char *path, int64_t lo,
-                   int64_t hi, int64_t *out)
+static int get_int(const parse_ctx *pc, const node *n, const char *path, int64_t lo, int64_t hi,
+                   int64_t *out)
 {
     char shown[SHOWN_LEN];
     if (n->kind != NODE_SCALAR || is_null(n))
-        return fail(pc, n, path, "expected an integer, got %s",
-                    describe(n, shown, sizeof shown));
+        return fail(pc, n, path, "expected an integer, got %s", describe(n, shown, sizeof shown));
     if (n->quoted)
         return fail(pc, n, path, "expected an integer, got the string %s",
                     describe(n, shown, sizeof shown));
     int64_t v = 0;
     enum int_parse r = parse_int(n->value, n->len, &v);
     if (r == INT_BAD)
-        return fail(pc, n, path, "expected an integer, got %s",
-                    describe(n, shown, sizeof shown));
+        return fail(pc, n, path, "expected an integer, got %s", describe(n, shown, sizeof shown));
     if (r == INT_HUGE && n->value[0] == '-')
         return fail(pc, n, path, "%s is below the minimum %" PRId64, n->value, lo);
     if (r == INT_HUGE || v > hi)
@@ -511,8 +507,7 @@ static int get_int(const parse_ctx *pc, const node *n, const char *path, int64_t
     return 0;
 }
 
-static int get_int32(const parse_ctx *pc, const node *n, const char *path, int lo, int hi,
-                     int *out)
+static int get_int32(const parse_ctx *pc, const node *n, const char *path, int lo, int hi, int *out)
 {
     int64_t v = 0;
     int err = get_int(pc, n, path, lo, hi, &v);
@@ -608,8 +603,8 @@ static int opt_str(const parse_ctx *pc, const node *map, const char *path, const
     return get_str(pc, v, sub, buf, cap, kind);
 }
 
-static int opt_int(const parse_ctx *pc, const node *map, const char *path, const char *key,
-                   int lo, int hi, int *out)
+static int opt_int(const parse_ctx *pc, const node *map, const char *path, const char *key, int lo,
+                   int hi, int *out)
 {
     const node *v = map_value(map, key);
     if (v == NULL)
@@ -685,8 +680,8 @@ static const char *normalize_source_url(const char *in, size_t len, char *out, s
         i = 1;
         while (i < hlen && host[i] != ']') {
             char ch = host[i];
-            bool hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                       (ch >= 'A' && ch <= 'F');
+            bool hex =
+                (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
             if (!hex && ch != ':' && ch != '.')
                 return "invalid host";
             i++;
@@ -787,8 +782,8 @@ static bool digits_at(const char *s, size_t n)
 
 static bool valid_date(const char *s)
 {
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 4) ||
-        !digits_at(s + 5, 2) || !digits_at(s + 8, 2))
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 4) || !digits_at(s + 5, 2) ||
+        !digits_at(s + 8, 2))
         return false;
     int year = atoi(s), month = atoi(s + 5), day = atoi(s + 8);
     static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -820,8 +815,8 @@ static bool valid_web_url(const char *s)
     return skip > 0 && s[skip] != '\0' && s[skip] != '/' && strchr(s, ' ') == NULL;
 }
 
-static int check_web_url(const parse_ctx *pc, const node *map, const char *path,
-                         const char *key, const char *value)
+static int check_web_url(const parse_ctx *pc, const node *map, const char *path, const char *key,
+                         const char *value)
 {
     if (value[0] == '\0' || valid_web_url(value))
         return 0;
@@ -840,8 +835,7 @@ static int parse_person(const parse_ctx *pc, const node *n, const char *path, mt
     if (err == 0)
         err = opt_str(pc, n, path, "name", p->name, sizeof p->name, STR_LINE);
     if (err == 0)
-        err = opt_str(pc, n, path, "affiliation", p->affiliation, sizeof p->affiliation,
-                      STR_LINE);
+        err = opt_str(pc, n, path, "affiliation", p->affiliation, sizeof p->affiliation, STR_LINE);
     if (err == 0)
         err = opt_str(pc, n, path, "orcid", p->orcid, sizeof p->orcid, STR_LINE);
     if (err == 0 && p->orcid[0] != '\0' && !valid_orcid(p->orcid)) {
@@ -852,13 +846,11 @@ static int parse_person(const parse_ctx *pc, const node *n, const char *path, mt
     return err;
 }
 
-static int parse_citation(const parse_ctx *pc, const node *n, const char *path,
-                          mtp_citation *c)
+static int parse_citation(const parse_ctx *pc, const node *n, const char *path, mtp_citation *c)
 {
     if (n->kind == NODE_SCALAR)
         return get_str(pc, n, path, c->text, sizeof c->text, STR_LONGTEXT);
-    static const char *const known[] = {"text", "doi", "title", "year", "venue", "authors",
-                                        NULL};
+    static const char *const known[] = {"text", "doi", "title", "year", "venue", "authors", NULL};
     static const char *const required[] = {"text", NULL};
     char sub[PATH_LEN];
     int err = check_keys(pc, n, path, known, required);
@@ -885,8 +877,8 @@ static int parse_citation(const parse_ctx *pc, const node *n, const char *path,
         for (size_t i = 0; err == 0 && i < authors->nkids; i++) {
             char item[PATH_LEN];
             join_index(item, sizeof item, sub, i);
-            err = get_str(pc, authors->kids[i], item, c->authors[i], sizeof c->authors[i],
-                          STR_LINE);
+            err =
+                get_str(pc, authors->kids[i], item, c->authors[i], sizeof c->authors[i], STR_LINE);
         }
         if (err == 0)
             c->nauthors = (int)authors->nkids;
@@ -896,8 +888,8 @@ static int parse_citation(const parse_ctx *pc, const node *n, const char *path,
 
 static int parse_release(const parse_ctx *pc, const node *n, mtp_release *r)
 {
-    static const char *const known[] = {"name",     "version",  "title",     "description",
-                                        "license",  "date",     "url",       "creators",
+    static const char *const known[] = {"name",      "version",  "title", "description",
+                                        "license",   "date",     "url",   "creators",
                                         "citations", "keywords", NULL};
     static const char *const required[] = {"name",    "version",  "title", "description",
                                            "license", "creators", NULL};
@@ -970,8 +962,8 @@ static int parse_block(const parse_ctx *pc, const node *n, const char *path, int
     char shown[SHOWN_LEN];
     if (n->kind != NODE_SEQ || n->nkids != 3)
         return fail(pc, n, path, "expected [x, y, z], got %s",
-                    n->kind == NODE_SEQ ? "a list of another length" :
-                                          describe(n, shown, sizeof shown));
+                    n->kind == NODE_SEQ ? "a list of another length"
+                                        : describe(n, shown, sizeof shown));
     for (int axis = 0; axis < 3; axis++) {
         int64_t v = 0;
         int err = get_int(pc, n->kids[axis], path, 1, MTP_MAX_BLOCK, &v);
@@ -990,8 +982,8 @@ static int parse_block(const parse_ctx *pc, const node *n, const char *path, int
 
 static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
 {
-    static const char *const known[] = {"url",        "token",   "token_env", "resolution",
-                                        "block",      "jobs",    "retries",   "timeout_s",
+    static const char *const known[] = {"url",        "token",          "token_env", "resolution",
+                                        "block",      "jobs",           "retries",   "timeout_s",
                                         "backoff_ms", "backoff_max_ms", NULL};
     static const char *const required[] = {"url", NULL};
     const char *path = "source";
@@ -1024,25 +1016,24 @@ static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
                         describe(token, shown, sizeof shown));
         if (token->block)
             return fail(pc, token, "source.token", "must be a plain or quoted scalar");
-        why = strlen(token->value) != token->len ? "contains a NUL character" :
-              pc->no_token                        ? NULL :
-                                                    check_token(token->value, token->len);
+        why = strlen(token->value) != token->len ? "contains a NUL character"
+              : pc->no_token                     ? NULL
+                                                 : check_token(token->value, token->len);
         if (why != NULL)
             return fail(pc, token, "source.token", "%s", why);
         memcpy(s->token, token->value, token->len + 1);
         pc->token_node = token;
     }
     if (token_env != NULL) {
-        err = get_str(pc, token_env, "source.token_env", s->token_env, sizeof s->token_env,
-                      STR_LINE);
+        err =
+            get_str(pc, token_env, "source.token_env", s->token_env, sizeof s->token_env, STR_LINE);
         if (err < 0)
             return err;
         why = check_env_name(s->token_env);
         if (why != NULL)
             return fail(pc, token_env, "source.token_env", "%s", why);
         char because[MTP_TEXT_MAX];
-        if (!pc->no_token &&
-            token_from_env(s->token_env, s->token, because, sizeof because) < 0)
+        if (!pc->no_token && token_from_env(s->token_env, s->token, because, sizeof because) < 0)
             return fail(pc, token_env, "source.token_env", "%s", because);
     }
 
@@ -1062,8 +1053,8 @@ static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
         err = opt_int(pc, n, path, "backoff_max_ms", 1, MAX_BACKOFF_MAX_MS, &s->backoff_max_ms);
     if (err == 0 && s->backoff_max_ms < s->backoff_ms) {
         v = map_value(n, "backoff_max_ms");
-        err = fail(pc, v != NULL ? v : n, "source.backoff_max_ms",
-                   "%d is below backoff_ms %d", s->backoff_max_ms, s->backoff_ms);
+        err = fail(pc, v != NULL ? v : n, "source.backoff_max_ms", "%d is below backoff_ms %d",
+                   s->backoff_max_ms, s->backoff_ms);
     }
     return err;
 }
@@ -1082,8 +1073,8 @@ static bool split_boss_uri(const char *uri, mtp_channel *ch)
         size_t len = 0;
         while (p[len] != '\0' && p[len] != '/') {
             char c = p[len];
-            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == '_' || c == '-';
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-';
             if (!ok)
                 return false;
             len++;
@@ -1183,8 +1174,8 @@ static const struct task_key {
     const char *key;
     unsigned kinds; /* which task kinds may use it */
 } task_keys[] = {
-    {"kind", KIND_ANY},    {"labels", KIND_ANY},         {"images", KIND_ANY},
-    {"rule", KIND_CLS},    {"classes", KIND_ANY},        {"map", KIND_CLS},
+    {"kind", KIND_ANY},    {"labels", KIND_ANY},           {"images", KIND_ANY},
+    {"rule", KIND_CLS},    {"classes", KIND_ANY},          {"map", KIND_CLS},
     {"exclude", KIND_ANY}, {"remap", KIND_SEG | KIND_FEA}, {"depth", KIND_ANY},
     {"splits", KIND_ANY},  {"quadrant", KIND_FEA},
 };
@@ -1194,8 +1185,9 @@ static const char *const default_task_splits[] = {"train", "val", "test"};
 
 static const char *kind_name(unsigned kind_bit)
 {
-    return kind_bit == KIND_CLS ? "classification" : kind_bit == KIND_SEG ? "segmentation"
-                                                                          : "features";
+    return kind_bit == KIND_CLS   ? "classification"
+           : kind_bit == KIND_SEG ? "segmentation"
+                                  : "features";
 }
 
 static int find_class(const mtp_task *t, const char *name)
@@ -1209,9 +1201,8 @@ static int find_class(const mtp_task *t, const char *name)
 static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_task *t,
                      unsigned *kind_bit)
 {
-    static const char *const known[] = {"kind",  "labels", "images", "rule",
-                                        "classes", "map",  "exclude", "remap",
-                                        "depth", "splits", "quadrant", NULL};
+    static const char *const known[] = {"kind",    "labels", "images", "rule",   "classes",  "map",
+                                        "exclude", "remap",  "depth",  "splits", "quadrant", NULL};
     static const char *const required[] = {"kind", "labels", NULL};
     char sub[PATH_LEN], kind[MTP_NAME_MAX];
     int err = check_keys(pc, n, path, known, required);
@@ -1239,8 +1230,7 @@ static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_t
             if (strcmp(n->kids[i]->value, task_keys[k].key) == 0 &&
                 (task_keys[k].kinds & *kind_bit) == 0) {
                 join_key(sub, sizeof sub, path, task_keys[k].key);
-                return fail(pc, n->kids[i], sub, "not allowed in a %s task",
-                            kind_name(*kind_bit));
+                return fail(pc, n->kids[i], sub, "not allowed in a %s task", kind_name(*kind_bit));
             }
     return 0;
 }
@@ -1316,9 +1306,9 @@ static int task_map(const parse_ctx *pc, const node *n, const char *path, mtp_ta
             int code = 0;
             err = get_code(pc, codes->kids[k], cls_path, &code);
             if (err == 0 && t->code_class[code] >= 0)
-                err = fail(pc, codes->kids[k], cls_path,
-                           "code %d is already mapped to class \"%s\"", code,
-                           t->classes[t->code_class[code]]);
+                err =
+                    fail(pc, codes->kids[k], cls_path, "code %d is already mapped to class \"%s\"",
+                         code, t->classes[t->code_class[code]]);
             if (err == 0)
                 t->code_class[code] = cls;
         }
@@ -1435,8 +1425,7 @@ static int task_quadrant(const parse_ctx *pc, const node *n, const char *path, m
     int64_t w = r->x.stop - r->x.start, h = r->y.stop - r->y.start;
     if (w % t->quadrant != 0 || h % t->quadrant != 0)
         return fail(pc, v != NULL ? v : n, sub,
-                    "%d does not divide the region size %" PRId64 " x %" PRId64, t->quadrant,
-                    w, h);
+                    "%d does not divide the region size %" PRId64 " x %" PRId64, t->quadrant, w, h);
     return 0;
 }
 
@@ -1498,8 +1487,8 @@ static int parse_tasks(const parse_ctx *pc, const node *n, mtp_config *cfg)
 
 static int parse_output(const parse_ctx *pc, const node *n, mtp_output *o)
 {
-    static const char *const known[] = {"compression", "level", "volumes", "previews", "mtime",
-                                        NULL};
+    static const char *const known[] = {"compression", "level", "volumes",
+                                        "previews",    "mtime", NULL};
     const char *path = "output";
     char name[MTP_NAME_MAX];
     int err = check_keys(pc, n, path, known, NULL);
@@ -1655,8 +1644,8 @@ static int parse_text(mtp_config **out, const char *name, const char *text, size
     if (len > MAX_FILE_BYTES)
         return mtp_error_set(err, MTP_ECONFIG, "%s: file is larger than 1 MiB", name);
     if (strlen(name) >= MTP_TEXT_MAX)
-        return mtp_error_set(err, MTP_ECONFIG, "%.64s...: path longer than %d characters",
-                             name, MTP_TEXT_MAX - 1);
+        return mtp_error_set(err, MTP_ECONFIG, "%.64s...: path longer than %d characters", name,
+                             MTP_TEXT_MAX - 1);
     int rc = 0;
     node *root = NULL;
     mtp_config *cfg = calloc(1, sizeof *cfg);

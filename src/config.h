@@ -19,20 +19,20 @@
 #include "types.h"
 
 /* Caps on every list and string in a config; exceeding one is a config error. */
-#define MTP_NAME_MAX 64        /* names of regions, splits, tasks, channels, classes */
-#define MTP_TEXT_MAX 512       /* titles, URLs, URIs, citation lines */
-#define MTP_LONGTEXT_MAX 8192  /* descriptions */
+#define MTP_NAME_MAX 64       /* names of regions, splits, tasks, channels, classes */
+#define MTP_TEXT_MAX 512      /* titles, URLs, URIs, citation lines */
+#define MTP_LONGTEXT_MAX 8192 /* descriptions */
 #define MTP_MAX_CHANNELS 8
 #define MTP_MAX_REGIONS 64
 #define MTP_MAX_SPLITS 16
 #define MTP_MAX_TASKS 32
 #define MTP_MAX_CLASSES 32
-#define MTP_MAX_CODES 256      /* label codes are 0..255 (they are stored as uint8) */
+#define MTP_MAX_CODES 256 /* label codes are 0..255 (they are stored as uint8) */
 #define MTP_MAX_CREATORS 64
 #define MTP_MAX_CITATIONS 16
 #define MTP_MAX_KEYWORDS 32
-#define MTP_MAX_COORD 1000000  /* cap on any voxel coordinate */
-#define MTP_MAX_BLOCK 4096     /* cap on source.block per axis */
+#define MTP_MAX_COORD 1000000 /* cap on any voxel coordinate */
+#define MTP_MAX_BLOCK 4096    /* cap on source.block per axis */
 #define MTP_MAX_JOBS 64
 #define MTP_MAX_RETRIES 100
 
@@ -53,13 +53,13 @@ typedef struct mtp_citation {
 } mtp_citation;
 
 typedef struct mtp_release {
-    char name[MTP_NAME_MAX];   /* file-name safe: [A-Za-z0-9._-] */
+    char name[MTP_NAME_MAX]; /* file-name safe: [A-Za-z0-9._-] */
     char version[MTP_NAME_MAX];
     char title[MTP_TEXT_MAX];
     char description[MTP_LONGTEXT_MAX];
-    char license[MTP_NAME_MAX];  /* SPDX id, e.g. "CC-BY-4.0" */
-    char date[32];               /* publication date "YYYY-MM-DD", "" if not given */
-    char url[MTP_TEXT_MAX];      /* landing page, "" if not given */
+    char license[MTP_NAME_MAX]; /* SPDX id, e.g. "CC-BY-4.0" */
+    char date[32];              /* publication date "YYYY-MM-DD", "" if not given */
+    char url[MTP_TEXT_MAX];     /* landing page, "" if not given */
     int ncreators;
     mtp_person creators[MTP_MAX_CREATORS];
     int ncitations;
@@ -69,21 +69,21 @@ typedef struct mtp_release {
 } mtp_release;
 
 typedef struct mtp_source {
-    char url[MTP_TEXT_MAX];      /* scheme://host[:port], no trailing slash */
-    char token[MTP_TEXT_MAX];    /* default "public"; never printed */
-    char token_env[MTP_NAME_MAX];/* if set, the token is read from this variable */
-    int resolution;              /* 0..9 */
-    int64_t block[3];            /* max block size per axis, x y z */
-    int jobs;                    /* concurrent transfers, 1..MTP_MAX_JOBS */
-    int retries;                 /* retries per block, 0..MTP_MAX_RETRIES */
-    int timeout_s;               /* per-request stall/overall timeout in seconds */
-    int backoff_ms;              /* first retry delay; doubles up to backoff_max_ms */
+    char url[MTP_TEXT_MAX];       /* scheme://host[:port], no trailing slash */
+    char token[MTP_TEXT_MAX];     /* default "public"; never printed */
+    char token_env[MTP_NAME_MAX]; /* if set, the token is read from this variable */
+    int resolution;               /* 0..9 */
+    int64_t block[3];             /* max block size per axis, x y z */
+    int jobs;                     /* concurrent transfers, 1..MTP_MAX_JOBS */
+    int retries;                  /* retries per block, 0..MTP_MAX_RETRIES */
+    int timeout_s;                /* per-request stall/overall timeout in seconds */
+    int backoff_ms;               /* first retry delay; doubles up to backoff_max_ms */
     int backoff_max_ms;
 } mtp_source;
 
 typedef struct mtp_channel {
-    char name[MTP_NAME_MAX];   /* the key in `channels:` ("image", "roi_labels", ...) */
-    char uri[MTP_TEXT_MAX];    /* "bossdb://coll/exp/chan" */
+    char name[MTP_NAME_MAX]; /* the key in `channels:` ("image", "roi_labels", ...) */
+    char uri[MTP_TEXT_MAX];  /* "bossdb://coll/exp/chan" */
     char collection[MTP_NAME_MAX];
     char experiment[MTP_NAME_MAX];
     char channel[MTP_NAME_MAX];
@@ -91,7 +91,7 @@ typedef struct mtp_channel {
 
 typedef struct mtp_region {
     char name[MTP_NAME_MAX];
-    mtp_range x, y;            /* half-open voxel ranges at the configured resolution */
+    mtp_range x, y; /* half-open voxel ranges at the configured resolution */
 } mtp_region;
 
 typedef struct mtp_split {
@@ -108,9 +108,9 @@ typedef enum mtp_task_kind {
 typedef struct mtp_task {
     char name[MTP_NAME_MAX];
     mtp_task_kind kind;
-    int image_channel;         /* index into config.channels (key `images`, default "image") */
-    int label_channel;         /* index into config.channels (key `labels`) */
-    char rule[MTP_NAME_MAX];   /* classification rule, "roi_mode" */
+    int image_channel;       /* index into config.channels (key `images`, default "image") */
+    int label_channel;       /* index into config.channels (key `labels`) */
+    char rule[MTP_NAME_MAX]; /* classification rule, "roi_mode" */
     int nclasses;
     char classes[MTP_MAX_CLASSES][MTP_NAME_MAX];
     /*
@@ -121,15 +121,15 @@ typedef struct mtp_task {
      */
     int code_class[MTP_MAX_CODES];
     bool excluded[MTP_MAX_REGIONS]; /* by region index, from `exclude` */
-    int depth;                 /* slices per sample: 1 (2D) or more (3D windows) */
+    int depth;                      /* slices per sample: 1 (2D) or more (3D windows) */
     int nsplits;
-    int splits[MTP_MAX_SPLITS];/* indices into config.splits, in the task's order */
-    int quadrant;              /* features: quadrant edge in pixels (128) */
+    int splits[MTP_MAX_SPLITS]; /* indices into config.splits, in the task's order */
+    int quadrant;               /* features: quadrant edge in pixels (128) */
 } mtp_task;
 
 typedef enum mtp_compression {
-    MTP_COMPRESS_GZIP = 1,     /* deflate, readable everywhere */
-    MTP_COMPRESS_BLOSC,        /* HDF5 filter 32001 (zstd); readers need hdf5plugin */
+    MTP_COMPRESS_GZIP = 1, /* deflate, readable everywhere */
+    MTP_COMPRESS_BLOSC,    /* HDF5 filter 32001 (zstd); readers need hdf5plugin */
     MTP_COMPRESS_NONE,
 } mtp_compression;
 
@@ -142,8 +142,8 @@ typedef struct mtp_output {
 } mtp_output;
 
 typedef struct mtp_config {
-    char path[MTP_TEXT_MAX];     /* the file it was read from */
-    char sha256[65];             /* hex SHA-256 of the file's bytes */
+    char path[MTP_TEXT_MAX]; /* the file it was read from */
+    char sha256[65];         /* hex SHA-256 of the file's bytes */
     mtp_release release;
     mtp_source source;
     int nchannels;

@@ -7,20 +7,34 @@
 const char *mtp_strerror(int code)
 {
     switch (code) {
-    case MTP_OK: return "success";
-    case MTP_ENOMEM: return "out of memory";
-    case MTP_EINVAL: return "invalid argument";
-    case MTP_ECONFIG: return "invalid configuration";
-    case MTP_EIO: return "file system error";
-    case MTP_ENET: return "network error";
-    case MTP_ESERVER: return "server refused the request";
-    case MTP_ECORRUPT: return "corrupt data";
-    case MTP_ERANGE: return "value out of range";
-    case MTP_EFORMAT: return "file format error";
-    case MTP_ENOTFOUND: return "not found";
-    case MTP_ECANCEL: return "cancelled";
-    case MTP_EDATA: return "invalid source data";
-    default: return "unknown error";
+    case MTP_OK:
+        return "success";
+    case MTP_ENOMEM:
+        return "out of memory";
+    case MTP_EINVAL:
+        return "invalid argument";
+    case MTP_ECONFIG:
+        return "invalid configuration";
+    case MTP_EIO:
+        return "file system error";
+    case MTP_ENET:
+        return "network error";
+    case MTP_ESERVER:
+        return "server refused the request";
+    case MTP_ECORRUPT:
+        return "corrupt data";
+    case MTP_ERANGE:
+        return "value out of range";
+    case MTP_EFORMAT:
+        return "file format error";
+    case MTP_ENOTFOUND:
+        return "not found";
+    case MTP_ECANCEL:
+        return "cancelled";
+    case MTP_EDATA:
+        return "invalid source data";
+    default:
+        return "unknown error";
     }
 }
 

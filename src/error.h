@@ -13,28 +13,34 @@
 
 enum {
     MTP_OK = 0,
-    MTP_ENOMEM = -1,   /* allocation failed */
-    MTP_EINVAL = -2,   /* invalid argument (a caller bug or bad user input) */
-    MTP_ECONFIG = -3,  /* invalid config file or command line: exit 2 */
-    MTP_EIO = -4,      /* file system error */
-    MTP_ENET = -5,     /* network failed after every retry */
-    MTP_ESERVER = -6,  /* the server refused (4xx) */
-    MTP_ECORRUPT = -7, /* data failed validation (body, cache file, checksum) */
-    MTP_ERANGE = -8,   /* a size or value beyond its cap */
-    MTP_EFORMAT = -9,  /* HDF5 or file-format error */
+    MTP_ENOMEM = -1,     /* allocation failed */
+    MTP_EINVAL = -2,     /* invalid argument (a caller bug or bad user input) */
+    MTP_ECONFIG = -3,    /* invalid config file or command line: exit 2 */
+    MTP_EIO = -4,        /* file system error */
+    MTP_ENET = -5,       /* network failed after every retry */
+    MTP_ESERVER = -6,    /* the server refused (4xx) */
+    MTP_ECORRUPT = -7,   /* data failed validation (body, cache file, checksum) */
+    MTP_ERANGE = -8,     /* a size or value beyond its cap */
+    MTP_EFORMAT = -9,    /* HDF5 or file-format error */
     MTP_ENOTFOUND = -10, /* the thing asked for does not exist (e.g. a cache miss) */
-    MTP_ECANCEL = -11, /* cancelled by the caller (e.g. a signal) */
-    MTP_EDATA = -12,   /* source data violates the release's rules (e.g. unknown label code) */
+    MTP_ECANCEL = -11,   /* cancelled by the caller (e.g. a signal) */
+    MTP_EDATA = -12,     /* source data violates the release's rules (e.g. unknown label code) */
 };
 
 #define MTP_ERROR_MSG_MAX 1024
 
 typedef struct mtp_error {
-    int code;                     /* the last MTP_E* code set, 0 if none */
-    char msg[MTP_ERROR_MSG_MAX];  /* one line, no trailing newline */
+    int code;                    /* the last MTP_E* code set, 0 if none */
+    char msg[MTP_ERROR_MSG_MAX]; /* one line, no trailing newline */
 } mtp_error;
 
-#define MTP_ERROR_INIT {0, {0}}
+#define MTP_ERROR_INIT                                                                             \
+    {                                                                                              \
+        0,                                                                                         \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* A static, human-readable name for an MTP_E* code ("out of memory", ...). */
 const char *mtp_strerror(int code);

@@ -36,7 +36,10 @@ typedef struct mtp_fetch_options {
     void *stored_userdata;
 } mtp_fetch_options;
 
-#define MTP_FETCH_OPTIONS_INIT {NULL, NULL, NULL, 1, NULL, NULL, NULL}
+#define MTP_FETCH_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        NULL, NULL, NULL, 1, NULL, NULL, NULL                                                      \
+    }
 
 typedef struct mtp_fetch_stats {
     uint64_t blocks_total;   /* blocks in the plan */

@@ -41,8 +41,7 @@ int mtp_fsync_parent(const char *path, mtp_error *err)
     const char *dir = dirname(buf);
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", dir,
-                             strerror(errno));
+        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
     int rc = fsync(fd);
     int saved = errno;
     close(fd);

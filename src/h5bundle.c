@@ -60,7 +60,6 @@ static void quiet_hdf5(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-
 /* ---------------------------------------------------------------------------------------
  * Names and checks
  */

@@ -40,7 +40,6 @@ static const char *h5_reason(innermost *in)
     return mtp_h5_reason(in->msg, sizeof in->msg);
 }
 
-
 static void reclaim_strings(hid_t mtype, hid_t space, char **values)
 {
 #if H5_VERSION_GE(1, 12, 0)

@@ -100,8 +100,8 @@ static int range_ok(const mtp_range *r)
 }
 
 /* Append the box region × z for channel use; checks the ranges first. */
-static int add_box(box_list *boxes, const mtp_region *region, const mtp_range *z,
-                   const char *what, mtp_error *err)
+static int add_box(box_list *boxes, const mtp_region *region, const mtp_range *z, const char *what,
+                   mtp_error *err)
 {
     if (!range_ok(&region->x) || !range_ok(&region->y))
         return mtp_error_set(err, MTP_EINVAL, "plan: region %s: empty or out-of-range box",
@@ -131,8 +131,8 @@ static int collect_boxes(const mtp_config *cfg, int c, box_list *boxes, mtp_erro
             for (int r = 0; r < cfg->nregions && rc == 0; r++) {
                 if (task->excluded[r])
                     continue;
-                rc = add_box(boxes, &cfg->regions[r], &cfg->splits[si].z,
-                             cfg->splits[si].name, err);
+                rc =
+                    add_box(boxes, &cfg->regions[r], &cfg->splits[si].z, cfg->splits[si].name, err);
             }
         }
     }
@@ -189,8 +189,8 @@ static int cut_pieces(const box_list *boxes, cell_size cs, piece **out, size_t *
         for (int64_t cz = b->z0 / cs.z; cz * cs.z < b->z1; cz++)
             for (int64_t cy = b->y0 / cs.y; cy * cs.y < b->y1; cy++)
                 for (int64_t cx = b->x0 / cs.x; cx * cs.x < b->x1; cx++) {
-                    mtp_box cell = {cx * cs.x, (cx + 1) * cs.x, cy * cs.y,
-                                    (cy + 1) * cs.y, cz * cs.z, (cz + 1) * cs.z};
+                    mtp_box cell = {cx * cs.x,       (cx + 1) * cs.x, cy * cs.y,
+                                    (cy + 1) * cs.y, cz * cs.z,       (cz + 1) * cs.z};
                     piece *p = &pieces[n++];
                     p->cz = cz;
                     p->cy = cy;
@@ -298,7 +298,7 @@ static int decompose_cell(const piece *pieces, size_t k, int channel, block_list
         rc = MTP_ENOMEM;
         goto out;
     }
-#define AT(x, y, z) grid[((z) * ny + (y)) * nx + (x)]
+#define AT(x, y, z) grid[((z)*ny + (y)) * nx + (x)]
     for (size_t i = 0; i < k; i++) {
         const mtp_box *b = &pieces[i].box;
         size_t ix0 = edge_index(xs, nx + 1, b->x0), ix1 = edge_index(xs, nx + 1, b->x1);
@@ -386,8 +386,7 @@ static int plan_channel(mtp_plan *plan, block_list *blocks, const mtp_config *cf
     }
     size_t first = plan->first_block[c];
     plan->nblocks_of[c] = blocks->n - first;
-    qsort(blocks->items + first, plan->nblocks_of[c], sizeof *blocks->items,
-          cmp_block_qsort);
+    qsort(blocks->items + first, plan->nblocks_of[c], sizeof *blocks->items, cmp_block_qsort);
     for (size_t i = first; i < blocks->n; i++) {
         const mtp_box *b = &blocks->items[i].box;
         uint64_t voxels = mtp_box_voxels(b);
@@ -420,15 +419,14 @@ int mtp_plan_new(mtp_plan **out, const mtp_config *cfg, mtp_error *err)
     *out = NULL;
     if (cfg == NULL)
         return mtp_error_set(err, MTP_EINVAL, "plan: no config");
-    if (cfg->nchannels < 0 || cfg->nchannels > MTP_MAX_CHANNELS ||
-        cfg->nregions < 0 || cfg->nregions > MTP_MAX_REGIONS ||
-        cfg->nsplits < 0 || cfg->nsplits > MTP_MAX_SPLITS ||
+    if (cfg->nchannels < 0 || cfg->nchannels > MTP_MAX_CHANNELS || cfg->nregions < 0 ||
+        cfg->nregions > MTP_MAX_REGIONS || cfg->nsplits < 0 || cfg->nsplits > MTP_MAX_SPLITS ||
         cfg->ntasks < 0 || cfg->ntasks > MTP_MAX_TASKS)
         return mtp_error_set(err, MTP_EINVAL, "plan: config counts out of range");
     for (int a = 0; a < 3; a++)
         if (cfg->source.block[a] < 1 || cfg->source.block[a] > MTP_MAX_BLOCK)
-            return mtp_error_set(err, MTP_EINVAL, "plan: source.block[%d] = %lld out of range",
-                                 a, (long long)cfg->source.block[a]);
+            return mtp_error_set(err, MTP_EINVAL, "plan: source.block[%d] = %lld out of range", a,
+                                 (long long)cfg->source.block[a]);
     for (int t = 0; t < cfg->ntasks; t++) {
         const mtp_task *task = &cfg->tasks[t];
         /* A negative index means the task has no such channel. */
@@ -436,8 +434,7 @@ int mtp_plan_new(mtp_plan **out, const mtp_config *cfg, mtp_error *err)
             return mtp_error_set(err, MTP_EINVAL, "plan: task %s: channel index invalid",
                                  task->name);
         if (task->nsplits < 0 || task->nsplits > MTP_MAX_SPLITS)
-            return mtp_error_set(err, MTP_EINVAL, "plan: task %s: split count invalid",
-                                 task->name);
+            return mtp_error_set(err, MTP_EINVAL, "plan: task %s: split count invalid", task->name);
     }
 
     plan = calloc(1, sizeof *plan);

@@ -31,13 +31,13 @@
 #define MTP_SERVER_CUTOUT_CAP 545259520ull
 
 typedef struct mtp_block {
-    int channel;   /* index into config.channels */
-    mtp_box box;   /* voxel box at source.resolution */
+    int channel; /* index into config.channels */
+    mtp_box box; /* voxel box at source.resolution */
 } mtp_block;
 
 typedef struct mtp_plan {
     size_t nblocks;
-    mtp_block *blocks;              /* owned */
+    mtp_block *blocks; /* owned */
     /* Per channel (index into config.channels): whether any stage uses it, its blocks
      * [first_block[c], first_block[c] + nblocks_of[c]) and voxel count. */
     bool used[MTP_MAX_CHANNELS];

@@ -16,14 +16,14 @@ struct mtp_prefetch {
     mtp_cache *cache;
     const mtp_channel_meta *meta;
     mtp_fetch_options fopt;
-    size_t *order;            /* plan block indices, region by region */
-    size_t *pending;          /* per region: blocks not yet in the cache */
+    size_t *order;   /* plan block indices, region by region */
+    size_t *pending; /* per region: blocks not yet in the cache */
     pthread_t thread;
     bool started, joined;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool done;                /* the fetch returned */
-    int rc;                   /* its result */
+    bool done; /* the fetch returned */
+    int rc;    /* its result */
     mtp_error err;
     mtp_fetch_stats stats;
     volatile sig_atomic_t stop;
@@ -96,8 +96,8 @@ static int make_order(mtp_prefetch *p, mtp_error *err)
 
 int mtp_prefetch_start(mtp_prefetch **out, mtp_boss *boss, const mtp_config *cfg,
                        const mtp_plan *plan, mtp_cache *cache,
-                       const mtp_channel_meta meta[MTP_MAX_CHANNELS],
-                       const mtp_fetch_options *base, mtp_error *err)
+                       const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *base,
+                       mtp_error *err)
 {
     *out = NULL;
     mtp_prefetch *p = calloc(1, sizeof *p);

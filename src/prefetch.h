@@ -27,8 +27,8 @@ typedef struct mtp_prefetch mtp_prefetch;
  */
 int mtp_prefetch_start(mtp_prefetch **out, mtp_boss *boss, const mtp_config *cfg,
                        const mtp_plan *plan, mtp_cache *cache,
-                       const mtp_channel_meta meta[MTP_MAX_CHANNELS],
-                       const mtp_fetch_options *base, mtp_error *err);
+                       const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *base,
+                       mtp_error *err);
 
 /*
  * Wait until every block region r needs is in the cache: 0; the fetch's own error if it

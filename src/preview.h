@@ -43,9 +43,9 @@
  * `masks` (segmentation) or `labels` (classification, enum(uint8) or uint8). Label and mask
  * values are drawn, not validated (that is `verify`'s job): any index gets a palette colour.
  *
- * PNGs are RGB, 8 bit, no interlace, zlib level 3 (fast; previews are small), a single fixed filter (Up), no tIME/text
- * chunks: the same input gives the same bytes. Each is written atomically (temp file, fsync,
- * rename).
+ * PNGs are RGB, 8 bit, no interlace, zlib level 3 (fast; previews are small), a single fixed filter
+ * (Up), no tIME/text chunks: the same input gives the same bytes. Each is written atomically (temp
+ * file, fsync, rename).
  */
 #ifndef MTP_PREVIEW_H
 #define MTP_PREVIEW_H

@@ -16,13 +16,13 @@ typedef enum mtp_phase {
 
 typedef struct mtp_progress {
     mtp_phase phase;
-    const char *what;        /* short label: "fetch", "task1.h5", ... (borrowed) */
-    uint64_t done, total;    /* units of work (blocks, samples) */
+    const char *what;                 /* short label: "fetch", "task1.h5", ... (borrowed) */
+    uint64_t done, total;             /* units of work (blocks, samples) */
     uint64_t bytes_done, bytes_total; /* uncompressed bytes */
-    uint64_t requests;       /* HTTP requests made so far (fetch) */
-    uint64_t retries;        /* retried requests so far (fetch) */
-    double elapsed_s;        /* since the phase started */
-    const char *note;        /* an event worth a line (a retry, a re-fetch), or NULL */
+    uint64_t requests;                /* HTTP requests made so far (fetch) */
+    uint64_t retries;                 /* retried requests so far (fetch) */
+    double elapsed_s;                 /* since the phase started */
+    const char *note;                 /* an event worth a line (a retry, a re-fetch), or NULL */
 } mtp_progress;
 
 /* Called from the thread doing the work; must be quick. */

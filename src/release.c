@@ -154,8 +154,7 @@ static int walk(const char *root, const char *rel, int depth, file_list *fl, mtp
                              MTP_RELEASE_MAX_DEPTH);
     DIR *d = opendir(path);
     if (d == NULL)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", path,
-                             strerror(errno));
+        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", path, strerror(errno));
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
@@ -230,7 +229,7 @@ int mtp_release_list_files(const char *dir, char ***out, int *n, mtp_error *err)
 /* Files with their digests */
 
 typedef struct entry {
-    char *path;         /* owned */
+    char *path; /* owned */
     mtp_digest digest;
 } entry;
 
@@ -345,8 +344,11 @@ static const char *source_url(const mtp_config *cfg, const mtp_release_info *inf
 /* A DOI without a resolver prefix ("https://doi.org/10.1/x" -> "10.1/x"). */
 static const char *doi_bare(const char *doi)
 {
-    static const char *const prefixes[] = {"https://doi.org/", "http://doi.org/",
-                                           "https://dx.doi.org/", "http://dx.doi.org/", "doi:",
+    static const char *const prefixes[] = {"https://doi.org/",
+                                           "http://doi.org/",
+                                           "https://dx.doi.org/",
+                                           "http://dx.doi.org/",
+                                           "doi:",
                                            NULL};
     for (int i = 0; prefixes[i] != NULL; i++) {
         size_t n = strlen(prefixes[i]);
@@ -416,8 +418,8 @@ static bool split_name(const char *name, char *family, size_t fn, char *given, s
 
 static bool venue_is_conference(const char *venue)
 {
-    static const char *const words[] = {"Conference", "Proceedings", "NeurIPS", "Workshop",
-                                        "Symposium", NULL};
+    static const char *const words[] = {"Conference", "Proceedings", "NeurIPS",
+                                        "Workshop",   "Symposium",   NULL};
     for (int i = 0; words[i] != NULL; i++)
         if (strstr(venue, words[i]) != NULL)
             return true;
@@ -488,8 +490,8 @@ static json_t *manifest_split(const mtp_bundle_summary *s, const mtp_split_summa
     json_t *counts = json_object(), *fractions = json_object();
     for (int c = 0; balance && c < s->nclasses; c++) {
         jset(counts, s->classes[c], json_integer(sp->class_counts[c]), bad);
-        jset(fractions, s->classes[c],
-             json_real(rounded_fraction(sp->class_counts[c], total, 1e6)), bad);
+        jset(fractions, s->classes[c], json_real(rounded_fraction(sp->class_counts[c], total, 1e6)),
+             bad);
     }
     jset(o, "class_counts", counts, bad);
     jset(o, "class_fraction", fractions, bad);
@@ -581,12 +583,24 @@ static void html_escape(strbuf *sb, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         switch (s[i]) {
-        case '&': sb_puts(sb, "&amp;"); break;
-        case '<': sb_puts(sb, "&lt;"); break;
-        case '>': sb_puts(sb, "&gt;"); break;
-        case '"': sb_puts(sb, "&quot;"); break;
-        case '\n': sb_puts(sb, " "); break;
-        default: sb_append(sb, &s[i], 1); break;
+        case '&':
+            sb_puts(sb, "&amp;");
+            break;
+        case '<':
+            sb_puts(sb, "&lt;");
+            break;
+        case '>':
+            sb_puts(sb, "&gt;");
+            break;
+        case '"':
+            sb_puts(sb, "&quot;");
+            break;
+        case '\n':
+            sb_puts(sb, " ");
+            break;
+        default:
+            sb_append(sb, &s[i], 1);
+            break;
         }
     }
 }
@@ -643,9 +657,9 @@ static int zenodo_build(strbuf *sb, const mtp_config *cfg)
     char license[MTP_NAME_MAX];
     size_t i = 0;
     for (; rel->license[i] != '\0' && i + 1 < sizeof license; i++)
-        license[i] = (char)(rel->license[i] >= 'A' && rel->license[i] <= 'Z'
-                                ? rel->license[i] - 'A' + 'a'
-                                : rel->license[i]);
+        license[i] =
+            (char)(rel->license[i] >= 'A' && rel->license[i] <= 'Z' ? rel->license[i] - 'A' + 'a'
+                                                                    : rel->license[i]);
     license[i] = '\0';
     jset(root, "license", json_string(license), &bad);
     jset(root, "keywords", jstrings(rel->keywords, rel->nkeywords, &bad), &bad);
@@ -815,11 +829,21 @@ static void yaml_quoted(strbuf *sb, const char *s)
     sb_puts(sb, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         switch (*p) {
-        case '"': sb_puts(sb, "\\\""); break;
-        case '\\': sb_puts(sb, "\\\\"); break;
-        case '\n': sb_puts(sb, "\\n"); break;
-        case '\t': sb_puts(sb, "\\t"); break;
-        case '\r': sb_puts(sb, "\\r"); break;
+        case '"':
+            sb_puts(sb, "\\\"");
+            break;
+        case '\\':
+            sb_puts(sb, "\\\\");
+            break;
+        case '\n':
+            sb_puts(sb, "\\n");
+            break;
+        case '\t':
+            sb_puts(sb, "\\t");
+            break;
+        case '\r':
+            sb_puts(sb, "\\r");
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 sb_printf(sb, "\\x%02x", *p);
@@ -862,7 +886,8 @@ static void cff_person(strbuf *sb, const char *indent, const char *name, const c
 static int cff_build(strbuf *sb, const mtp_config *cfg)
 {
     const mtp_release *rel = &cfg->release;
-    sb_puts(sb, "# This CITATION.cff file was generated by mtneuro-pack from the release config.\n");
+    sb_puts(sb,
+            "# This CITATION.cff file was generated by mtneuro-pack from the release config.\n");
     sb_puts(sb, "cff-version: 1.2.0\n");
     yaml_key_str(sb, "", "message",
                  "If you use this dataset, please cite it using the metadata from this file, "
@@ -1026,8 +1051,8 @@ static void readme_splits(strbuf *sb, const mtp_config *cfg)
         if (!split_contains_other(cfg, i))
             order[n++] = i;
     for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && cfg->splits[order[j]].z.start <
-                                     cfg->splits[order[j - 1]].z.start; j--) {
+        for (int j = i; j > 0 && cfg->splits[order[j]].z.start < cfg->splits[order[j - 1]].z.start;
+             j--) {
             int t = order[j];
             order[j] = order[j - 1];
             order[j - 1] = t;
@@ -1077,10 +1102,11 @@ static void readme_classification(strbuf *sb, const mtp_config *cfg, const mtp_t
 {
     const mtp_channel *ch = &cfg->channels[t->label_channel];
     if (strcmp(t->rule, "roi_mode") == 0)
-        sb_printf(sb,
-                  "Label rule `roi_mode` (as in the reference): the most frequent code of `%s` "
-                  "(`%s`) in the tile, ties going to the smallest code, then mapped to a class:\n\n",
-                  ch->name, ch->uri);
+        sb_printf(
+            sb,
+            "Label rule `roi_mode` (as in the reference): the most frequent code of `%s` "
+            "(`%s`) in the tile, ties going to the smallest code, then mapped to a class:\n\n",
+            ch->name, ch->uri);
     else
         sb_printf(sb, "Label rule `%s` on `%s` (`%s`), then mapped to a class:\n\n", t->rule,
                   ch->name, ch->uri);
@@ -1190,15 +1216,14 @@ static void readme_features(strbuf *sb, const mtp_config *cfg, const mtp_task *t
     for (int i = 0; i < s->nsplits; i++)
         sb_printf(sb, "%s %s %" PRId64, i ? "," : "", s->splits[i].name, s->splits[i].target_rows);
     sb_puts(sb, ".\n\n");
-    sb_puts(sb,
-            "Where this differs from the reference code (which computes these targets at "
-            "evaluation time): the reference labels connected components over all regions "
-            "stacked into one volume, so a cell touching the edge of one region's stack can "
-            "join a cell of the next region; here each region's stack is labelled on its own. "
-            "The reference's nearest-neighbour distance averages in each cell's zero distance "
-            "to itself, which roughly halves the value; here each cell's distance is to the "
-            "nearest other cell. The R² of a linear readout is unaffected by such a scaling, "
-            "but absolute values are not comparable.\n\n");
+    sb_puts(sb, "Where this differs from the reference code (which computes these targets at "
+                "evaluation time): the reference labels connected components over all regions "
+                "stacked into one volume, so a cell touching the edge of one region's stack can "
+                "join a cell of the next region; here each region's stack is labelled on its own. "
+                "The reference's nearest-neighbour distance averages in each cell's zero distance "
+                "to itself, which roughly halves the value; here each cell's distance is to the "
+                "nearest other cell. The R² of a linear readout is unaffected by such a scaling, "
+                "but absolute values are not comparable.\n\n");
 }
 
 static void readme_tasks(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summary *summaries,
@@ -1221,8 +1246,8 @@ static void readme_tasks(strbuf *sb, const mtp_config *cfg, const mtp_bundle_sum
                 r0 = &cfg->regions[r];
         int64_t h = r0 ? r0->y.stop - r0->y.start : 0, w = r0 ? r0->x.stop - r0->x.start : 0;
         if (t->depth > 1)
-            sb_printf(sb, "Input: a window of %d consecutive slices (%d × %" PRId64 " × %" PRId64
-                          "). ",
+            sb_printf(sb,
+                      "Input: a window of %d consecutive slices (%d × %" PRId64 " × %" PRId64 "). ",
                       t->depth, t->depth, h, w);
         else
             sb_printf(sb, "Input: one %" PRId64 " × %" PRId64 " slice. ", h, w);
@@ -1332,8 +1357,8 @@ static void readme_reading(strbuf *sb, const mtp_config *cfg, const mtp_bundle_s
                   "    print(h5py.check_enum_dtype(f[\"%s/labels\"].dtype))  # class name -> "
                   "index\n"
                   "    x = images.astype(np.float32) / 255  # model input as in the reference\n",
-                  cls->task, sp->name, sp->shape[0], sp->shape[1], sp->shape[2], sp->name,
-                  sp->name, sp->name);
+                  cls->task, sp->name, sp->shape[0], sp->shape[1], sp->shape[2], sp->name, sp->name,
+                  sp->name);
     }
     if (seg != NULL) {
         const mtp_split_summary *sp = &seg->splits[0];
@@ -1388,20 +1413,19 @@ static void readme_balance(strbuf *sb, const mtp_bundle_summary *summaries, int 
 
 static void readme_baselines(strbuf *sb)
 {
-    sb_puts(sb,
-            "## Published baseline results\n\n"
-            "For comparison, the numbers the MTNeuro paper (Quesada et al., NeurIPS 2022 "
-            "Datasets and Benchmarks) reports on the real prasad2020 data. They are the "
-            "paper's numbers, not measured on this release; a release built from other data "
-            "(such as the demo's synthetic volume) will not reproduce them.\n\n"
-            "| task | metric | model | result |\n|---|---|---|---|\n"
-            "| Task 1 (region classification) | accuracy (ROI-C1) | supervised | 0.88 |\n"
-            "| Task 1 (region classification) | accuracy (ROI-C1) | MYOW-m | 0.94 |\n"
-            "| Task 2 2D, 3-class | mean F1 | U-Net | 0.87 |\n"
-            "| Task 2 2D, 4-class | mean F1 | U-Net | 0.90 |\n"
-            "| Task 3 | R² vessels (ROI-C1) | BYOL | 0.85 |\n"
-            "| Task 3 | R² axons (ROI-C1) | BYOL | 0.94 |\n"
-            "| Task 3 | R² cell count (ROI-C1) | BYOL | 0.75 |\n\n");
+    sb_puts(sb, "## Published baseline results\n\n"
+                "For comparison, the numbers the MTNeuro paper (Quesada et al., NeurIPS 2022 "
+                "Datasets and Benchmarks) reports on the real prasad2020 data. They are the "
+                "paper's numbers, not measured on this release; a release built from other data "
+                "(such as the demo's synthetic volume) will not reproduce them.\n\n"
+                "| task | metric | model | result |\n|---|---|---|---|\n"
+                "| Task 1 (region classification) | accuracy (ROI-C1) | supervised | 0.88 |\n"
+                "| Task 1 (region classification) | accuracy (ROI-C1) | MYOW-m | 0.94 |\n"
+                "| Task 2 2D, 3-class | mean F1 | U-Net | 0.87 |\n"
+                "| Task 2 2D, 4-class | mean F1 | U-Net | 0.90 |\n"
+                "| Task 3 | R² vessels (ROI-C1) | BYOL | 0.85 |\n"
+                "| Task 3 | R² axons (ROI-C1) | BYOL | 0.94 |\n"
+                "| Task 3 | R² cell count (ROI-C1) | BYOL | 0.75 |\n\n");
 }
 
 static void readme_license_cite(strbuf *sb, const mtp_config *cfg)
@@ -1439,8 +1463,9 @@ static int readme_build(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summ
 {
     const mtp_release *rel = &cfg->release;
     sb_printf(sb, "# %s\n\n", rel->title);
-    sb_printf(sb, "Release `%s` version %s. This datasheet was generated by %s from the files "
-                  "it describes; every count in it is read from them.\n\n",
+    sb_printf(sb,
+              "Release `%s` version %s. This datasheet was generated by %s from the files "
+              "it describes; every count in it is read from them.\n\n",
               rel->name, rel->version, info->builder);
     sb_printf(sb, "## What this is\n\n%s", rel->description);
     if (rel->description[0] != '\0' && !has_suffix(rel->description, "\n"))
@@ -1484,13 +1509,15 @@ static int check_args(const char *dir, const mtp_config *cfg, const mtp_bundle_s
         nsummaries < 0)
         return mtp_error_set(err, MTP_EINVAL, "mtp_release_write: NULL or invalid argument");
     if (info->builder == NULL || info->voxel_unit == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "mtp_release_write: info needs builder and "
-                                              "voxel_unit");
+        return mtp_error_set(err, MTP_EINVAL,
+                             "mtp_release_write: info needs builder and "
+                             "voxel_unit");
     for (int i = 0; i < nsummaries; i++) {
         const mtp_bundle_summary *s = &summaries[i];
         if (strcmp(s->kind, "volumes") == 0)
-            return mtp_error_set(err, MTP_EINVAL, "release: summaries are for task files only "
-                                                  "(volumes.h5 is listed from the directory)");
+            return mtp_error_set(err, MTP_EINVAL,
+                                 "release: summaries are for task files only "
+                                 "(volumes.h5 is listed from the directory)");
         if (summary_task(cfg, s) == NULL)
             return mtp_error_set(err, MTP_EINVAL, "release: summary of unknown task \"%s\"",
                                  s->task);

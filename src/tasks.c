@@ -42,8 +42,8 @@ static int window_grid(const mtp_config *cfg, const mtp_task *task, int s, int64
     *first = 0;
     *count = 0;
     if (s < 0 || s >= cfg->nsplits || cfg->nsplits > MTP_MAX_SPLITS)
-        return mtp_error_set(err, MTP_EINVAL, "task %s: split index %d out of range",
-                             task->name, s);
+        return mtp_error_set(err, MTP_EINVAL, "task %s: split index %d out of range", task->name,
+                             s);
     const mtp_split *split = &cfg->splits[s];
     if (task->depth < 1 || task->depth > MTP_MAX_COORD)
         return mtp_error_set(err, MTP_EINVAL, "task %s: depth %d out of range", task->name,
@@ -137,8 +137,8 @@ size_t mtp_tasks_count(const mtp_config *cfg, int t, int s)
 static int class_table(const mtp_task *task, uint8_t lut[MTP_MAX_CODES], mtp_error *err)
 {
     if (task->nclasses < 1 || task->nclasses > MTP_MAX_CLASSES)
-        return mtp_error_set(err, MTP_EINVAL, "task %s: class count %d out of range",
-                             task->name, task->nclasses);
+        return mtp_error_set(err, MTP_EINVAL, "task %s: class count %d out of range", task->name,
+                             task->nclasses);
     for (int c = 0; c < MTP_MAX_CODES; c++) {
         int cls = task->code_class[c];
         if (cls < -1 || cls >= task->nclasses)
@@ -156,24 +156,22 @@ static int check_shape(const mtp_config *cfg, const mtp_task *task, int region,
 {
     *reg = region_at(cfg, region);
     if (*reg == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "task %s: region index %d out of range",
-                             task->name, region);
+        return mtp_error_set(err, MTP_EINVAL, "task %s: region index %d out of range", task->name,
+                             region);
     const mtp_region *r = *reg;
-    if (!range_ok(r->x) || !range_ok(r->y) || r->x.stop <= r->x.start ||
-        r->y.stop <= r->y.start)
+    if (!range_ok(r->x) || !range_ok(r->y) || r->x.stop <= r->x.start || r->y.stop <= r->y.start)
         return mtp_error_set(err, MTP_EINVAL, "region %s: empty or out-of-bounds box", r->name);
     if ((int64_t)h != r->y.stop - r->y.start || (int64_t)w != r->x.stop - r->x.start)
-        return mtp_error_set(err, MTP_EINVAL,
-                             "region %s: tile %zux%zu is not the region's %lldx%lld", r->name,
-                             h, w, (long long)(r->y.stop - r->y.start),
-                             (long long)(r->x.stop - r->x.start));
+        return mtp_error_set(
+            err, MTP_EINVAL, "region %s: tile %zux%zu is not the region's %lldx%lld", r->name, h, w,
+            (long long)(r->y.stop - r->y.start), (long long)(r->x.stop - r->x.start));
     if (depth < 1 || depth > MTP_MAX_COORD || !coord_ok(z))
         return mtp_error_set(err, MTP_EINVAL, "region %s: %zu slices at z=%lld out of bounds",
                              r->name, depth, (long long)z);
     if (task->label_channel < 0 || task->label_channel >= cfg->nchannels ||
         cfg->nchannels > MTP_MAX_CHANNELS)
-        return mtp_error_set(err, MTP_EINVAL, "task %s: label channel %d out of range",
-                             task->name, task->label_channel);
+        return mtp_error_set(err, MTP_EINVAL, "task %s: label channel %d out of range", task->name,
+                             task->label_channel);
     /* h, w <= MTP_MAX_COORD (1e6) each: h*w fits; the depth factor is checked. */
     size_t plane = h * w;
     if (depth > SIZE_MAX / plane)
@@ -230,8 +228,8 @@ static int unexpected_code(const mtp_config *cfg, const mtp_task *task, const mt
                          (long long)z + slice, task->name, codes);
 }
 
-int mtp_tasks_tile_label(const mtp_config *cfg, int t, int region, int64_t z,
-                         const uint8_t *tile, size_t h, size_t w, int *label, mtp_error *err)
+int mtp_tasks_tile_label(const mtp_config *cfg, int t, int region, int64_t z, const uint8_t *tile,
+                         size_t h, size_t w, int *label, mtp_error *err)
 {
     const mtp_task *task = task_at(cfg, t);
     if (task == NULL)
@@ -290,8 +288,7 @@ int mtp_tasks_mask(const mtp_config *cfg, int t, int region, int64_t z, const ui
     if (task == NULL)
         return mtp_error_set(err, MTP_EINVAL, "task index %d out of range", t);
     if (src == NULL || dst == NULL || src == dst)
-        return mtp_error_set(err, MTP_EINVAL, "task %s: NULL or aliased mask buffers",
-                             task->name);
+        return mtp_error_set(err, MTP_EINVAL, "task %s: NULL or aliased mask buffers", task->name);
     const mtp_region *reg;
     size_t voxels;
     int rc = check_shape(cfg, task, region, &reg, z, depth, h, w, &voxels, err);

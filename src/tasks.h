@@ -31,8 +31,8 @@
 
 /* One sample: a region and the absolute z of the first slice of its window. */
 typedef struct mtp_sample {
-    int region;  /* index into cfg->regions */
-    int64_t z;   /* first slice; the window is [z, z + task.depth) */
+    int region; /* index into cfg->regions */
+    int64_t z;  /* first slice; the window is [z, z + task.depth) */
 } mtp_sample;
 
 /*
@@ -65,8 +65,8 @@ size_t mtp_tasks_count(const mtp_config *cfg, int t, int s);
  * (one line; the channel is the task's label channel, coordinates are absolute voxels);
  * MTP_EINVAL for bad arguments. *label is untouched on failure.
  */
-int mtp_tasks_tile_label(const mtp_config *cfg, int t, int region, int64_t z,
-                         const uint8_t *tile, size_t h, size_t w, int *label, mtp_error *err);
+int mtp_tasks_tile_label(const mtp_config *cfg, int t, int region, int64_t z, const uint8_t *tile,
+                         size_t h, size_t w, int *label, mtp_error *err);
 
 /*
  * The mask of `depth` consecutive tiles starting at absolute slice `z`:

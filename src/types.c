@@ -5,20 +5,28 @@
 size_t mtp_dtype_size(mtp_dtype dtype)
 {
     switch (dtype) {
-    case MTP_DTYPE_UINT8: return 1;
-    case MTP_DTYPE_UINT16: return 2;
-    case MTP_DTYPE_UINT64: return 8;
-    default: return 0;
+    case MTP_DTYPE_UINT8:
+        return 1;
+    case MTP_DTYPE_UINT16:
+        return 2;
+    case MTP_DTYPE_UINT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
 const char *mtp_dtype_name(mtp_dtype dtype)
 {
     switch (dtype) {
-    case MTP_DTYPE_UINT8: return "uint8";
-    case MTP_DTYPE_UINT16: return "uint16";
-    case MTP_DTYPE_UINT64: return "uint64";
-    default: return "unknown";
+    case MTP_DTYPE_UINT8:
+        return "uint8";
+    case MTP_DTYPE_UINT16:
+        return "uint16";
+    case MTP_DTYPE_UINT64:
+        return "uint64";
+    default:
+        return "unknown";
     }
 }
 

@@ -36,7 +36,7 @@ typedef struct verifier {
     mtp_verify_result *result;
     file_rec *files; /* sorted by path; SUMS files excluded */
     int nfiles, cap;
-    json_t *manifest; /* NULL when missing, unparsable or of another format */
+    json_t *manifest;  /* NULL when missing, unparsable or of another format */
     char tmpdir[4096]; /* "" until an archive member needs extracting */
 } verifier;
 
@@ -219,8 +219,7 @@ static int read_text(verifier *v, const char *name, char **out, size_t *len, mtp
         goto out;
     }
     if ((uint64_t)st.st_size > MTP_VERIFY_TEXT_MAX) {
-        rc = mtp_error_set(err, MTP_ERANGE, "%s: larger than %zu bytes", name,
-                           MTP_VERIFY_TEXT_MAX);
+        rc = mtp_error_set(err, MTP_ERANGE, "%s: larger than %zu bytes", name, MTP_VERIFY_TEXT_MAX);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -329,8 +328,9 @@ static void load_manifest(verifier *v, mtp_error *err)
     }
     if (!json_is_integer(version) || json_integer_value(version) != MTP_RELEASE_MANIFEST_VERSION) {
         if (json_is_integer(version))
-            report(v, "manifest.json: manifest_version %" JSON_INTEGER_FORMAT
-                      " is not supported (this reader reads %d)",
+            report(v,
+                   "manifest.json: manifest_version %" JSON_INTEGER_FORMAT
+                   " is not supported (this reader reads %d)",
                    json_integer_value(version), MTP_RELEASE_MANIFEST_VERSION);
         else
             report(v, "manifest.json: manifest_version missing or not an integer");
@@ -495,13 +495,13 @@ static void compare_int(verifier *v, const char *task, const char *split, const 
                         json_t *m, int64_t file_value)
 {
     if (!json_is_integer(m)) {
-        report(v, "manifest.json: %s /%s %s missing in manifest, %" PRId64 " in file", task,
-               split, what, file_value);
+        report(v, "manifest.json: %s /%s %s missing in manifest, %" PRId64 " in file", task, split,
+               what, file_value);
         return;
     }
     if (json_integer_value(m) != file_value)
-        report(v, "manifest.json: %s /%s %s %" JSON_INTEGER_FORMAT " in manifest, %" PRId64
-                  " in file",
+        report(v,
+               "manifest.json: %s /%s %s %" JSON_INTEGER_FORMAT " in manifest, %" PRId64 " in file",
                task, split, what, json_integer_value(m), file_value);
 }
 
@@ -514,23 +514,24 @@ static void compare_list(verifier *v, const char *task, const char *split, const
     format_int_list(a, sizeof a, m, &ok);
     format_i64_list(b, sizeof b, file, nfile);
     if (!ok)
-        report(v, "manifest.json: %s /%s %s missing or not a list of integers", task, split,
-               what);
+        report(v, "manifest.json: %s /%s %s missing or not a list of integers", task, split, what);
     else if (strcmp(a, b) != 0)
-        report(v, "manifest.json: %s /%s %s %s%s%s in manifest, %s%s%s in file", task, split,
-               what, open, a, close, open, b, close);
+        report(v, "manifest.json: %s /%s %s %s%s%s in manifest, %s%s%s in file", task, split, what,
+               open, a, close, open, b, close);
 }
 
-static void compare_split(verifier *v, const char *task, json_t *ms,
-                          const mtp_bundle_summary *s, const mtp_split_summary *sp)
+static void compare_split(verifier *v, const char *task, json_t *ms, const mtp_bundle_summary *s,
+                          const mtp_split_summary *sp)
 {
     const char *name = sp->name;
     char what[MTP_NAME_MAX + 32];
     compare_int(v, task, name, "count", json_object_get(ms, "count"), sp->count);
-    compare_list(v, task, name, "z_range", "[", ")", json_object_get(ms, "z_range"),
-                 sp->z_range, 2);
+    compare_list(v, task, name, "z_range", "[", ")", json_object_get(ms, "z_range"), sp->z_range,
+                 2);
     compare_list(v, task, name, "shape", "(", ")", json_object_get(ms, "shape"), sp->shape,
-                 sp->ndims < 0 ? 0 : sp->ndims > 4 ? 4 : sp->ndims);
+                 sp->ndims < 0   ? 0
+                 : sp->ndims > 4 ? 4
+                                 : sp->ndims);
     json_t *cc = json_object_get(ms, "class_counts");
     bool balance = strcmp(s->kind, "features") != 0; /* features carry targets instead */
     if (!balance)
@@ -538,14 +539,12 @@ static void compare_split(verifier *v, const char *task, json_t *ms,
                     sp->target_rows);
     for (int c = 0; balance && c < s->nclasses; c++) {
         snprintf(what, sizeof what, "class_counts.%s", s->classes[c]);
-        compare_int(v, task, name, what, json_object_get(cc, s->classes[c]),
-                    sp->class_counts[c]);
+        compare_int(v, task, name, what, json_object_get(cc, s->classes[c]), sp->class_counts[c]);
     }
     json_t *rc = json_object_get(ms, "region_counts");
     for (int r = 0; r < s->nregions; r++) {
         snprintf(what, sizeof what, "region_counts.%s", s->regions[r]);
-        compare_int(v, task, name, what, json_object_get(rc, s->regions[r]),
-                    sp->region_counts[r]);
+        compare_int(v, task, name, what, json_object_get(rc, s->regions[r]), sp->region_counts[r]);
     }
     json_t *lrm = json_object_get(ms, "label_region_mismatches");
     if (lrm != NULL)
@@ -658,8 +657,8 @@ static const char *task_file(json_t *t)
 
 /* Check one .h5 file on disk at `local` (its release path `rel`) and compare the manifest's
  * tasks stored in it. */
-static int check_h5_file(verifier *v, const char *rel, const char *local,
-                         const task_marks *marks, mtp_error *err)
+static int check_h5_file(verifier *v, const char *rel, const char *local, const task_marks *marks,
+                         mtp_error *err)
 {
     forward_ctx fc = {v, rel, 0};
     mtp_error local_err = MTP_ERROR_INIT;

@@ -59,8 +59,8 @@
 
 #include "error.h"
 
-#define MTP_VERIFY_TEXT_MAX ((size_t)64 << 20)      /* manifest.json, SHA256SUMS, MD5SUMS */
-#define MTP_VERIFY_EXTRACT_MAX ((size_t)4 << 30)    /* one .h5 member of an archive */
+#define MTP_VERIFY_TEXT_MAX ((size_t)64 << 20)   /* manifest.json, SHA256SUMS, MD5SUMS */
+#define MTP_VERIFY_EXTRACT_MAX ((size_t)4 << 30) /* one .h5 member of an archive */
 
 /* Receives one problem line (no newline); the line is borrowed for the call. */
 typedef void (*mtp_verify_problem_fn)(void *userdata, const char *line);

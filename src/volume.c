@@ -10,8 +10,7 @@ mtp_box mtp_volume_region_box(const mtp_config *cfg, int region)
     return box;
 }
 
-mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block,
-                                   mtp_dtype dtype)
+mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block, mtp_dtype dtype)
 {
     const mtp_channel *ch = &cfg->channels[block->channel];
     mtp_block_key key = {
@@ -35,12 +34,14 @@ static void copy_part(mtp_volume *vol, const mtp_box *block_box, const uint8_t *
     size_t row = (size_t)(part->x1 - part->x0);
     size_t rows = (size_t)(part->y1 - part->y0);
     size_t src_plane = bx * by, dst_plane = vol->nx * vol->ny;
-    const uint8_t *src = block + ((size_t)(part->z0 - block_box->z0) * by +
-                                  (size_t)(part->y0 - block_box->y0)) * bx +
-                         (size_t)(part->x0 - block_box->x0);
-    uint8_t *dst = vol->data + ((size_t)(part->z0 - vol->box.z0) * vol->ny +
-                                (size_t)(part->y0 - vol->box.y0)) * vol->nx +
-                   (size_t)(part->x0 - vol->box.x0);
+    const uint8_t *src =
+        block +
+        ((size_t)(part->z0 - block_box->z0) * by + (size_t)(part->y0 - block_box->y0)) * bx +
+        (size_t)(part->x0 - block_box->x0);
+    uint8_t *dst =
+        vol->data +
+        ((size_t)(part->z0 - vol->box.z0) * vol->ny + (size_t)(part->y0 - vol->box.y0)) * vol->nx +
+        (size_t)(part->x0 - vol->box.x0);
     for (int64_t z = part->z0; z < part->z1; z++, src += src_plane, dst += dst_plane) {
         const uint8_t *s = src;
         uint8_t *d = dst;
@@ -52,8 +53,9 @@ static void copy_part(mtp_volume *vol, const mtp_box *block_box, const uint8_t *
 static int overflow_error(mtp_error *err, const char *channel_name, uint64_t value, int64_t x,
                           int64_t y, int64_t z)
 {
-    return mtp_error_set(err, MTP_EDATA, "%s: value %llu at (x=%lld, y=%lld, z=%lld) does not fit "
-                                         "in uint8",
+    return mtp_error_set(err, MTP_EDATA,
+                         "%s: value %llu at (x=%lld, y=%lld, z=%lld) does not fit "
+                         "in uint8",
                          channel_name, (unsigned long long)value, (long long)x, (long long)y,
                          (long long)z);
 }
@@ -93,8 +95,8 @@ static int check_part_wide(mtp_cache *cache, const mtp_block_key *key, const mtp
     for (int64_t z = part->z0; z < part->z1; z++)
         for (int64_t y = part->y0; y < part->y1; y++)
             for (int64_t x = part->x0; x < part->x1; x++) {
-                size_t i = ((size_t)(z - b->z0) * by + (size_t)(y - b->y0)) * bx +
-                           (size_t)(x - b->x0);
+                size_t i =
+                    ((size_t)(z - b->z0) * by + (size_t)(y - b->y0)) * bx + (size_t)(x - b->x0);
                 uint64_t v = wide_value(wide, size, i);
                 if (v > 255) {
                     rc = overflow_error(err, channel_name, v, x, y, z);
@@ -128,9 +130,8 @@ static int load_block(mtp_cache *cache, const mtp_block_key *key, uint8_t *block
     return check_part_wide(cache, key, part, channel_name, err);
 }
 
-int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
-                    mtp_cache *cache, int channel, mtp_dtype dtype, const mtp_box *box,
-                    mtp_error *err)
+int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                    int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err)
 {
     int rc = 0;
     uint8_t *block_data = NULL;
@@ -174,10 +175,9 @@ int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan
         covered += mtp_box_voxels(&part);
     }
     if (covered != mtp_box_voxels(box))
-        rc = mtp_error_set(err, MTP_EINVAL,
-                           "volume: the plan covers %llu of the %llu voxels of channel %s",
-                           (unsigned long long)covered,
-                           (unsigned long long)mtp_box_voxels(box), channel_name);
+        rc = mtp_error_set(
+            err, MTP_EINVAL, "volume: the plan covers %llu of the %llu voxels of channel %s",
+            (unsigned long long)covered, (unsigned long long)mtp_box_voxels(box), channel_name);
 out:
     free(block_data);
     if (rc < 0)

@@ -24,7 +24,7 @@
 typedef struct mtp_volume {
     mtp_box box;
     size_t nx, ny, nz;
-    uint8_t *data;   /* owned, nz*ny*nx bytes */
+    uint8_t *data; /* owned, nz*ny*nx bytes */
 } mtp_volume;
 
 /* The box of region r over the config's z range. */
@@ -38,15 +38,13 @@ mtp_box mtp_volume_region_box(const mtp_config *cfg, int region);
  * MTP_ENOTFOUND; a damaged one MTP_ECORRUPT (the cache has discarded it, so a fetch
  * gets it again). Voxels of `box` no block covers are an MTP_EINVAL (a planning bug).
  */
-int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
-                    mtp_cache *cache, int channel, mtp_dtype dtype, const mtp_box *box,
-                    mtp_error *err);
+int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                    int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err);
 
 /* Free the cube's data (the struct itself is the caller's). NULL ok. */
 void mtp_volume_release(mtp_volume *vol);
 
 /* The cache key of a planned block (pointers borrow from cfg). */
-mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block,
-                                   mtp_dtype dtype);
+mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block, mtp_dtype dtype);
 
 #endif

@@ -206,8 +206,7 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
         for (int r = 0; r < cfg->nregions && rc == 0; r++) {
             mtp_box box = mtp_volume_region_box(cfg, r);
             t0 = seconds(CLOCK_MONOTONIC);
-            rc = mtp_volume_load(&vol, cfg, plan, cache, chans[i], meta[chans[i]].dtype, &box,
-                                 err);
+            rc = mtp_volume_load(&vol, cfg, plan, cache, chans[i], meta[chans[i]].dtype, &box, err);
             st->load_s += seconds(CLOCK_MONOTONIC) - t0;
             if (rc < 0)
                 break;
@@ -246,7 +245,7 @@ int main(int argc, char **argv)
     }
     printf("compress-floor slices=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
            " level=%d compress_s=%.3f compress_cpu_s=%.3f load_s=%.3f fetched=%" PRIu64 "\n",
-           st.slices, st.bytes_in, st.bytes_out, level, st.compress_s, st.compress_cpu_s,
-           st.load_s, st.fetched);
+           st.slices, st.bytes_in, st.bytes_out, level, st.compress_s, st.compress_cpu_s, st.load_s,
+           st.fetched);
     return 0;
 }

@@ -50,7 +50,6 @@ struct command {
     int (*run)(const struct cli_options *opt);
 };
 
-
 static int run_inspect(const struct cli_options *opt)
 {
     return cli_inspect(opt->target, opt->verbose);
@@ -72,8 +71,8 @@ static const struct command commands[] = {
     {"inspect", "inspect FILE.h5 [--verbose]",
      "summarise a bundle file: tree, shapes, class balance", run_inspect},
     {"preview", "preview FILE.h5 --out DIR", "write PNG montages of a bundle file", cli_preview},
-    {"archive", "archive DIR [--out FILE.tar.gz]",
-     "pack a release into a deterministic DIR.tar.gz", cli_archive},
+    {"archive", "archive DIR [--out FILE.tar.gz]", "pack a release into a deterministic DIR.tar.gz",
+     cli_archive},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -34,8 +34,10 @@ int cli_build(const struct cli_options *opt)
     rc = mtp_build_run(cfg, &bopt, &stats, &err);
     cli_progress_clear(&view);
     if (rc == MTP_ECANCEL) {
-        fprintf(stderr, "%s: interrupted; nothing half-written was kept, and every fetched block "
-                        "stays cached for the next run\n", PROG);
+        fprintf(stderr,
+                "%s: interrupted; nothing half-written was kept, and every fetched block "
+                "stays cached for the next run\n",
+                PROG);
         rc = 1;
         goto out_quiet;
     }

@@ -80,8 +80,6 @@ double cli_mb(uint64_t bytes)
 
 /* ---- fetch progress (drawn on stderr) -------------------------------------------------- */
 
-
-
 void cli_progress_clear(struct cli_progress_view *v)
 {
     if (v->line_open) {
@@ -153,7 +151,6 @@ void cli_on_progress(const mtp_progress *p, void *userdata)
         draw_line(v, p);
     fflush(stderr);
 }
-
 
 void cli_progress_init(struct cli_progress_view *v, bool quiet, bool verbose)
 {

@@ -24,7 +24,7 @@ struct cli_options {
     const char *cache;
     const char *source_url;
     const char *token_env;
-    int jobs; /* 0 = the config's value */
+    int jobs;    /* 0 = the config's value */
     int threads; /* compression threads; 0 = one per online core */
     bool quiet;
     bool verbose;
@@ -32,7 +32,10 @@ struct cli_options {
     bool archive;
 };
 
-#define CLI_OPTIONS_INIT {NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false, false, false}
+#define CLI_OPTIONS_INIT                                                                           \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false, false, false                       \
+    }
 
 /* Set by SIGINT/SIGTERM once cli_install_signal_handlers() ran; the library polls it. */
 extern volatile sig_atomic_t cli_interrupted;

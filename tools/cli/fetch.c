@@ -184,4 +184,3 @@ out_quiet:
     mtp_config_free(cfg);
     return rc;
 }
-

@@ -23,9 +23,9 @@ int cli_verify(const struct cli_options *opt)
     if (rc < 0)
         return cli_fail(rc, &err);
     if (result.nproblems > 0) {
-        printf("%s: FAILED: %d problem%s in %d files checked (%d HDF5 files read)\n",
-               opt->target, result.nproblems, result.nproblems == 1 ? "" : "s",
-               result.nfiles_checked, result.nhdf5_checked);
+        printf("%s: FAILED: %d problem%s in %d files checked (%d HDF5 files read)\n", opt->target,
+               result.nproblems, result.nproblems == 1 ? "" : "s", result.nfiles_checked,
+               result.nhdf5_checked);
         return 1;
     }
     if (!opt->quiet)

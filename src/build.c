@@ -561,21 +561,37 @@ typedef struct digest_job {
     char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
     const char *path_ptrs[MTP_MAX_TASKS + 2];
     mtp_digest digests[MTP_MAX_TASKS + 2];
+    pthread_mutex_t mu;
+    int next; /* the next file to take */
     int rc;
     mtp_error err;
-    pthread_t thread;
-    bool started;
+    pthread_t threads[2];
+    int nthreads;
 } digest_job;
 
+/* Two of these share the files (the previews use the other core only part of the time). */
 static void *digest_main(void *arg)
 {
     digest_job *job = arg;
-    for (int i = 0; i < job->n && job->rc == 0; i++) {
+    for (;;) {
+        pthread_mutex_lock(&job->mu);
+        int i = job->rc == 0 && job->next < job->n ? job->next++ : -1;
+        pthread_mutex_unlock(&job->mu);
+        if (i < 0)
+            return NULL;
         char full[4200];
         snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
-        job->rc = mtp_digest_file(full, &job->digests[i], &job->err);
+        mtp_error err = MTP_ERROR_INIT;
+        int rc = mtp_digest_file(full, &job->digests[i], &err);
+        if (rc < 0) {
+            pthread_mutex_lock(&job->mu);
+            if (job->rc == 0) {
+                job->rc = rc;
+                job->err = err;
+            }
+            pthread_mutex_unlock(&job->mu);
+        }
     }
-    return NULL;
 }
 
 static void digest_add(digest_job *job, const char *name)
@@ -598,19 +614,28 @@ static int digest_start(build_state *st, digest_job *job, mtp_error *err)
     if (st->cfg->output.volumes)
         digest_add(job, "volumes.h5");
     digest_add(job, "config.yaml");
-    int e = pthread_create(&job->thread, NULL, digest_main, job);
-    if (e != 0)
-        return mtp_error_set(err, MTP_EIO, "cannot start a digest thread: %s", strerror(e));
-    job->started = true;
+    pthread_mutex_init(&job->mu, NULL);
+    for (int k = 0; k < 2; k++) {
+        int e = pthread_create(&job->threads[k], NULL, digest_main, job);
+        if (e != 0) {
+            if (job->nthreads > 0)
+                return 0; /* one thread does all the files */
+            pthread_mutex_destroy(&job->mu);
+            return mtp_error_set(err, MTP_EIO, "cannot start a digest thread: %s", strerror(e));
+        }
+        job->nthreads++;
+    }
     return 0;
 }
 
 static int digest_finish(digest_job *job, mtp_error *err)
 {
-    if (!job->started)
+    if (job->nthreads == 0)
         return 0;
-    pthread_join(job->thread, NULL);
-    job->started = false;
+    for (int k = 0; k < job->nthreads; k++)
+        pthread_join(job->threads[k], NULL);
+    job->nthreads = 0;
+    pthread_mutex_destroy(&job->mu);
     if (job->rc < 0 && err != NULL)
         *err = job->err;
     return job->rc;

@@ -311,6 +311,7 @@ static void stack_release(build_state *st, slice_stack *stack)
 {
     if (stack->chunks != NULL)
         mtp_chunks_release(stack->chunks, st->region_nz);
+    free(stack->chunks);
     free(stack->owned);
     memset(stack, 0, sizeof *stack);
 }

@@ -1015,7 +1015,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
         b->stats.splits++;
         if (r->h->note != NULL) {
             char line[DESCR_MAX * 2];
-            snprintf(line, sizeof line, "split %s: %s", what, last);
+            snprintf(line, sizeof line, "split %.500s: %.500s", what, last);
             r->h->note(r->h->userdata, line);
         }
         p->box = a;
@@ -1044,7 +1044,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     b->stats.retries++;
     if (r->h->note != NULL) {
         char line[DESCR_MAX * 2];
-        snprintf(line, sizeof line, "retry %d/%d %s: %s", job->retries, b->opt.retries, what, last);
+        snprintf(line, sizeof line, "retry %d/%d %.480s: %.480s", job->retries, b->opt.retries,
+                 what, last);
         r->h->note(r->h->userdata, line);
     }
     p->not_before = now_s() + (double)delay / 1000.0;

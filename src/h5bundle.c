@@ -1128,7 +1128,7 @@ out:
     char defs[TARGET_FIELDS][1024];
     snprintf(defs[0], sizeof defs[0], "region of the slice (enum: region name -> row of /regions)");
     snprintf(defs[1], sizeof defs[1], "absolute z of the slice in the frame, in voxels");
-    snprintf(defs[2], sizeof defs[2], "quadrant of the slice, 0..%zu, row-major: %s",
+    snprintf(defs[2], sizeof defs[2], "quadrant of the slice, 0..%zu, row-major: %.900s",
              b->rows_per_slice - 1, order);
     snprintf(defs[3], sizeof defs[3],
              "index of the slice in this split's images, region and origin");

@@ -20,7 +20,7 @@
 #include "h5read.h"
 #include "preview.h"
 #include "release.h"
-#include "archive.h"
+#include "tarball.h"
 #include "plan.h"
 #include "prefetch.h"
 #include "task_features.h"

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "digest.h"
 #include "h5read.h"
 #include "release.h"

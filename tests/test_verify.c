@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "config.h"
 #include "digest.h"
 #include "h5bundle.h"

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "common.h"
 #include "config.h"
 #include "preview.h"

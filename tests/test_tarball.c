@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "digest.h"
 
 #define TOP "mtneuro-demo-1.0.0"

@@ -1,5 +1,5 @@
 /*
- * archive.h — the deterministic release archive (<name>-<version>.tar.gz), made and read
+ * tarball.h — the deterministic release archive (<name>-<version>.tar.gz), made and read
  * with libarchive.
  *
  * The same directory contents always give the same archive bytes, whatever the files'
@@ -16,8 +16,8 @@
  * Note: this header shares its name with libarchive's <archive.h>; src/archive.c reaches the
  * library's header through src/libarchive_api.h. Other modules never need libarchive.
  */
-#ifndef MTP_ARCHIVE_H
-#define MTP_ARCHIVE_H
+#ifndef MTP_TARBALL_H
+#define MTP_TARBALL_H
 
 #include <stddef.h>
 #include <stdint.h>

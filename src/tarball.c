@@ -2,7 +2,7 @@
  * path inside the tree. */
 #define _XOPEN_SOURCE 700
 
-#include "archive.h"
+#include "tarball.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +18,12 @@
 
 #include <zlib.h>
 
-/* Angle brackets on purpose: see libarchive_api.h. */
-#include <libarchive_api.h>
+#include <archive.h>
+#include <archive_entry.h>
+
+#if ARCHIVE_VERSION_NUMBER < 3002000
+#error "libarchive >= 3.2 is needed (gzip:!timestamp, pax restricted)"
+#endif
 
 #define CHUNK_SIZE ((size_t)1 << 20)
 /* zlib's default level. Fixed, so the archive bytes never follow a library default. On 100 MB

@@ -111,7 +111,10 @@ static void report(build_state *st, mtp_phase phase, const char *what, const cha
 static void on_fetch_progress(const mtp_progress *p, void *userdata)
 {
     build_state *st = userdata;
-    if (!st->writing)
+    pthread_mutex_lock(&st->progress_mu);
+    bool writing = st->writing;
+    pthread_mutex_unlock(&st->progress_mu);
+    if (!writing)
         forward(st, p);
     else if (p->note != NULL)
         report(st, MTP_PHASE_WRITE, "fetch", p->note);
@@ -244,7 +247,9 @@ static int load_region(build_state *st, int r, mtp_error *err)
         if (rc < 0)
             return rc;
     }
+    pthread_mutex_lock(&st->progress_mu);
     st->writing = true;
+    pthread_mutex_unlock(&st->progress_mu);
     mtp_box box = mtp_volume_region_box(st->cfg, r);
     for (int c = 0; c < st->cfg->nchannels; c++) {
         if (!st->plan->used[c])

@@ -36,7 +36,6 @@ typedef struct split_work {
 } split_work;
 
 typedef struct task_work {
-    bool active; /* false for kinds this version does not build */
     mtp_bundle *bundle;
     split_work splits[MTP_MAX_SPLITS]; /* indexed like cfg->tasks[t].splits[] */
 } task_work;
@@ -217,7 +216,6 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
     for (int t = 0; t < cfg->ntasks; t++) {
         const mtp_task *task = &cfg->tasks[t];
         task_work *tw = &st->tasks[t];
-        tw->active = true;
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", task->name);
         int rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
@@ -474,7 +472,7 @@ static int write_region(build_state *st, int r, mtp_error *err)
     for (int c = 0; c < cfg->nchannels; c++)
         st->channels[c].data = st->cubes[c].data;
     for (int t = 0; t < cfg->ntasks; t++) {
-        if (!st->tasks[t].active || cfg->tasks[t].excluded[r])
+        if (cfg->tasks[t].excluded[r])
             continue;
         for (int k = 0; k < cfg->tasks[t].nsplits; k++) {
             int rc = write_split_region(st, t, k, r, err);
@@ -495,8 +493,6 @@ static int finish_bundles(build_state *st, mtp_error *err)
     const mtp_config *cfg = st->cfg;
     for (int t = 0; t < cfg->ntasks; t++) {
         task_work *tw = &st->tasks[t];
-        if (!tw->active)
-            continue;
         int rc = 0;
         for (int k = 0; rc == 0 && k < cfg->tasks[t].nsplits; k++) {
             if (cfg->tasks[t].kind != MTP_TASK_CLASSIFICATION || tw->splits[k].n == 0)
@@ -546,8 +542,6 @@ static int write_previews(build_state *st, mtp_error *err)
     char dir[4096];
     int rc = join_path(dir, sizeof dir, st->stats->release_dir, "previews", err);
     for (int t = 0; rc == 0 && t < st->cfg->ntasks; t++) {
-        if (!st->tasks[t].active)
-            continue;
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
         int n = 0;
@@ -614,8 +608,7 @@ static int digest_start(build_state *st, digest_job *job, mtp_error *err)
     for (int t = 0; t < st->cfg->ntasks; t++) {
         char name[MTP_NAME_MAX + 8];
         snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
-        if (st->tasks[t].active)
-            digest_add(job, name);
+        digest_add(job, name);
     }
     if (st->cfg->output.volumes)
         digest_add(job, "volumes.h5");
@@ -657,8 +650,6 @@ static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta,
         return mtp_error_set(err, MTP_ENOMEM, "out of memory for task summaries");
     int n = 0, rc = 0;
     for (int t = 0; rc == 0 && t < cfg->ntasks; t++) {
-        if (!st->tasks[t].active)
-            continue;
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", cfg->tasks[t].name);
         rc = join_path(path, sizeof path, st->stats->release_dir, name, err);

@@ -38,8 +38,6 @@ typedef struct mtp_build_stats {
     int nfiles;                     /* files written into the release */
     char release_dir[MTP_TEXT_MAX]; /* <out>/<name>-<version> */
     char archive[MTP_TEXT_MAX + 8]; /* the .tar.gz written, "" if none */
-    int nskipped;                   /* tasks whose kind is not built yet */
-    char skipped[MTP_MAX_TASKS][MTP_NAME_MAX];
 } mtp_build_stats;
 
 /* Run the build. On failure nothing half-written is left under a final file name, and

@@ -3,6 +3,8 @@
  */
 #include "fetch.h"
 
+#include "volume.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -104,14 +106,7 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
 void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,
                          const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_block_key *out)
 {
-    const mtp_channel *ch = &cfg->channels[b->channel];
-    out->server = cfg->source.url;
-    out->collection = ch->collection;
-    out->experiment = ch->experiment;
-    out->channel = ch->channel;
-    out->resolution = cfg->source.resolution;
-    out->dtype = meta[b->channel].dtype;
-    out->box = b->box;
+    *out = mtp_volume_block_key(cfg, b, meta[b->channel].dtype);
 }
 
 struct fetch_state {

@@ -161,9 +161,10 @@ static hid_t vlen_string_type(void)
     return t;
 }
 
-/* Write attribute `name` of type `type` and `n` elements (n == 0: scalar) on `obj`. */
+/* Write attribute `name` of file type `type` and `n` elements (n == 0: scalar) on `obj`,
+ * from `data` laid out as `mem_type`. */
 static int attr_write(h5ctx *c, hid_t obj, const char *where, const char *name, hid_t type,
-                      size_t n, const void *data)
+                      hid_t mem_type, size_t n, const void *data)
 {
     int err = 0;
     hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
@@ -172,7 +173,7 @@ static int attr_write(h5ctx *c, hid_t obj, const char *where, const char *name, 
     if (space < 0)
         goto fail;
     attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, type, data) < 0)
+    if (attr < 0 || H5Awrite(attr, mem_type, data) < 0)
         goto fail;
     goto out;
 fail:
@@ -189,7 +190,7 @@ static int attr_strings(h5ctx *c, hid_t obj, const char *where, const char *name
     hid_t type = vlen_string_type();
     if (type < 0)
         return h5_fail(c->err, c->path, "string type for attribute %s", name);
-    int err = attr_write(c, obj, where, name, type, scalar ? 0 : n, values);
+    int err = attr_write(c, obj, where, name, type, type, scalar ? 0 : n, values);
     H5Tclose(type);
     return err;
 }
@@ -204,65 +205,19 @@ static int attr_i64(h5ctx *c, hid_t obj, const char *where, const char *name, co
                     size_t n)
 {
     /* Stored little-endian whatever the host; HDF5 converts from the native layout. */
-    hid_t type = H5Tcopy(H5T_NATIVE_INT64);
-    if (type < 0)
-        return h5_fail(c->err, c->path, "int64 type for attribute %s", name);
-    int err = 0;
-    hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    hsize_t dims[1] = {n};
-    space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
-    if (space < 0)
-        goto fail;
-    attr = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, type, v) < 0)
-        goto fail;
-    goto out;
-fail:
-    err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
-out:
-    mtp_h5_close(&attr);
-    mtp_h5_close(&space);
-    H5Tclose(type);
-    return err;
+    return attr_write(c, obj, where, name, H5T_STD_I64LE, H5T_NATIVE_INT64, n, v);
 }
 
 static int attr_i32(h5ctx *c, hid_t obj, const char *where, const char *name, int v)
 {
-    int err = 0;
-    hid_t space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
     int32_t value = v;
-    if (space < 0)
-        goto fail;
-    attr = H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, H5T_NATIVE_INT32, &value) < 0)
-        goto fail;
-    goto out;
-fail:
-    err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
-out:
-    mtp_h5_close(&attr);
-    mtp_h5_close(&space);
-    return err;
+    return attr_write(c, obj, where, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 0, &value);
 }
 
 static int attr_f64(h5ctx *c, hid_t obj, const char *where, const char *name, const double *v,
                     size_t n)
 {
-    int err = 0;
-    hsize_t dims[1] = {n};
-    hid_t space = H5Screate_simple(1, dims, NULL), attr = H5I_INVALID_HID;
-    if (space < 0)
-        goto fail;
-    attr = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, H5T_NATIVE_DOUBLE, v) < 0)
-        goto fail;
-    goto out;
-fail:
-    err = h5_fail(c->err, c->path, "write attribute %s of %s", name, where);
-out:
-    mtp_h5_close(&attr);
-    mtp_h5_close(&space);
-    return err;
+    return attr_write(c, obj, where, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, v);
 }
 
 /* The common tail of a dataset's description: description, axes, unit, H5DS labels. */

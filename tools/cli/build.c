@@ -43,9 +43,6 @@ int cli_build(const struct cli_options *opt)
     }
     if (rc < 0)
         goto out;
-    for (int i = 0; i < stats.nskipped && !opt->quiet; i++)
-        fprintf(stderr, "%s: warning: task %s skipped: its kind is not built by this version\n",
-                PROG, stats.skipped[i]);
     if (!opt->quiet)
         printf("wrote %d files to %s: fetched %" PRIu64 " blocks (%" PRIu64 " cached), %" PRIu64
                " requests, %.1f MB transferred; fetch %.1f s, write %.1f s\n",

@@ -41,12 +41,22 @@ typedef struct task_work {
 } task_work;
 
 /* One region's stack of slices (z, y, x) and, with compression on, one compressed chunk per
- * slice, made once and written into every file that holds the slice. */
+ * slice, made once (in the background) and written into every file that holds the slice. */
 typedef struct slice_stack {
-    const uint8_t *data; /* region_nz slices; NULL until made */
-    uint8_t *owned;      /* data, when this stack computed it (masks) */
-    mtp_chunk *chunks;   /* region_nz chunks, or NULL */
+    const uint8_t *data;    /* region_nz slices; NULL until made */
+    uint8_t *owned;         /* data, when this stack computed it (masks) */
+    mtp_chunk_batch *batch; /* its chunks, queued on the chunker; NULL until submitted */
 } slice_stack;
+
+/* A thread that asks the kernel to write the files' pages to disk while the next region is
+ * made, so the fsyncs at the end have little left to wait for (and no computing thread
+ * blocks on the disk queue). */
+typedef struct writeback {
+    pthread_t thread;
+    bool running;
+    int fds[MTP_MAX_TASKS + 1];
+    int n;
+} writeback;
 
 typedef struct build_state {
     const mtp_config *cfg;
@@ -63,8 +73,9 @@ typedef struct build_state {
     slice_stack channels[MTP_MAX_CHANNELS]; /* raw cubes (data borrowed from cubes[]) */
     slice_stack masks[MTP_MAX_TASKS];       /* by owning task (see mask_owner) */
     size_t region_nz, region_slice;         /* slices per region cube, bytes per slice */
-    mtp_chunker *chunker;   /* compresses slices on worker threads; NULL without gzip */
+    mtp_chunker *chunker;   /* compresses slices in the background; NULL without gzip */
     mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
+    writeback writeback;
     pthread_mutex_t progress_mu;
     bool writing; /* the first region is being written */
     uint64_t samples_total, samples_done;
@@ -234,7 +245,76 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
     return 0;
 }
 
-static void stack_release(build_state *st, slice_stack *stack);
+static void stack_release(slice_stack *stack);
+
+/* The blocks of region r's cubes, read on the chunker's threads (the calling one helps). */
+typedef struct load_part {
+    int channel;
+    size_t block; /* index into plan->blocks */
+} load_part;
+
+typedef struct load_job {
+    build_state *st;
+    load_part *parts;
+} load_job;
+
+static int load_part_run(void *arg, size_t i, mtp_error *err)
+{
+    const load_job *job = arg;
+    build_state *st = job->st;
+    const load_part *p = &job->parts[i];
+    return mtp_volume_load_block(&st->cubes[p->channel], st->cfg, st->plan, st->cache,
+                                 st->meta[p->channel].dtype, p->block, err);
+}
+
+static void release_cubes(build_state *st)
+{
+    for (int c = 0; c < st->cfg->nchannels; c++)
+        mtp_volume_release(&st->cubes[c]);
+}
+
+/* Fill the cube of every used channel over `box`, in parallel when there is a chunker. */
+static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    const mtp_plan *plan = st->plan;
+    int rc = 0;
+    if (st->chunker == NULL) {
+        for (int c = 0; c < cfg->nchannels && rc == 0; c++)
+            if (plan->used[c])
+                rc = mtp_volume_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype,
+                                     box, err);
+        if (rc < 0)
+            release_cubes(st);
+        return rc;
+    }
+    load_part *parts = calloc(plan->nblocks > 0 ? plan->nblocks : 1, sizeof *parts);
+    if (parts == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %zu block reads", plan->nblocks);
+    size_t n = 0;
+    for (int c = 0; c < cfg->nchannels && rc == 0; c++) {
+        if (!plan->used[c])
+            continue;
+        rc = mtp_volume_begin(&st->cubes[c], cfg, plan, c, box, err);
+        size_t first = plan->first_block[c];
+        for (size_t b = first; rc == 0 && b < first + plan->nblocks_of[c]; b++) {
+            mtp_box part;
+            if (mtp_box_intersect(&plan->blocks[b].box, box, &part))
+                parts[n++] = (load_part){c, b};
+        }
+    }
+    load_job job = {st, parts};
+    mtp_chunk_batch *batch = NULL;
+    if (rc == 0)
+        rc = mtp_chunker_run(st->chunker, load_part_run, &job, n, &batch, err);
+    if (rc == 0)
+        rc = mtp_chunk_batch_wait(batch, 0, n, NULL, err);
+    mtp_chunk_batch_free(batch);
+    free(parts);
+    if (rc < 0)
+        release_cubes(st);
+    return rc;
+}
 
 /* Load the cubes of region r for every channel the plan uses (retrying once through the
  * fetcher when a cached block went missing or bad since the fetch stage). */
@@ -249,32 +329,24 @@ static int load_region(build_state *st, int r, mtp_error *err)
     st->writing = true;
     pthread_mutex_unlock(&st->progress_mu);
     mtp_box box = mtp_volume_region_box(st->cfg, r);
-    for (int c = 0; c < st->cfg->nchannels; c++) {
-        if (!st->plan->used[c])
-            continue;
-        int rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c, st->meta[c].dtype,
-                                 &box, err);
-        if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
-            report(st, MTP_PHASE_WRITE, "refetch", err->msg);
-            rc = fetch_missing(st, err);
-            if (rc == 0)
-                rc = mtp_volume_load(&st->cubes[c], st->cfg, st->plan, st->cache, c,
-                                     st->meta[c].dtype, &box, err);
-        }
-        if (rc < 0)
-            return rc;
+    int rc = load_cubes(st, &box, err);
+    if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
+        report(st, MTP_PHASE_WRITE, "refetch", err->msg);
+        rc = fetch_missing(st, err);
+        if (rc == 0)
+            rc = load_cubes(st, &box, err);
     }
-    return 0;
+    return rc;
 }
 
+/* Masks first: an identity mask stack's chunks are still reading the label cube. */
 static void release_region(build_state *st)
 {
-    for (int c = 0; c < st->cfg->nchannels; c++) {
-        stack_release(st, &st->channels[c]);
-        mtp_volume_release(&st->cubes[c]);
-    }
     for (int t = 0; t < st->cfg->ntasks; t++)
-        stack_release(st, &st->masks[t]);
+        stack_release(&st->masks[t]);
+    for (int c = 0; c < st->cfg->nchannels; c++)
+        stack_release(&st->channels[c]);
+    release_cubes(st);
 }
 
 /* Mask stacks are shared by tasks that map the same label channel the same way (the 2-D and
@@ -291,30 +363,29 @@ static int mask_owner(const mtp_config *cfg, int t)
     return t;
 }
 
-/* Compress the stack's slices once (in parallel); a no-op without compression or when done. */
-static int stack_compress(build_state *st, slice_stack *stack, mtp_error *err)
+/* Queue the stack's slices for compression (once); a no-op without compression. */
+static int stack_submit(build_state *st, slice_stack *stack, mtp_error *err)
 {
-    if (st->chunker == NULL || stack->chunks != NULL)
+    if (st->chunker == NULL || stack->batch != NULL)
         return 0;
-    size_t nz = st->region_nz, slice = st->region_slice;
-    const uint8_t **slices = malloc(nz * sizeof *slices);
-    stack->chunks = calloc(nz, sizeof *stack->chunks);
-    if (slices == NULL || stack->chunks == NULL) {
-        free(slices);
-        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %zu chunk pointers", nz);
-    }
-    for (size_t z = 0; z < nz; z++)
-        slices[z] = stack->data + z * slice;
-    int rc = mtp_chunker_compress(st->chunker, slices, nz, slice, stack->chunks, err);
-    free(slices);
-    return rc;
+    return mtp_chunker_submit(st->chunker, stack->data, st->region_nz, st->region_slice,
+                              &stack->batch, err);
 }
 
-static void stack_release(build_state *st, slice_stack *stack)
+/* The chunks of slices [z, z + count) of a submitted stack, waiting for them if need be;
+ * *out is NULL without compression. */
+static int stack_chunks(const slice_stack *stack, size_t z, size_t count, const mtp_chunk **out,
+                        mtp_error *err)
 {
-    if (stack->chunks != NULL)
-        mtp_chunks_release(stack->chunks, st->region_nz);
-    free(stack->chunks);
+    *out = NULL;
+    if (stack->batch == NULL)
+        return 0;
+    return mtp_chunk_batch_wait(stack->batch, z, count, out, err);
+}
+
+static void stack_release(slice_stack *stack)
+{
+    mtp_chunk_batch_free(stack->batch); /* first: it may still be reading the data */
     free(stack->owned);
     memset(stack, 0, sizeof *stack);
 }
@@ -341,8 +412,12 @@ static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_erro
     const mtp_volume *labels = &st->cubes[cfg->tasks[t].label_channel];
     int rc = 0;
     if (identity_mapping(&cfg->tasks[owner])) {
-        /* The masks are the label cube itself: check every code slice by slice (into a
-         * scratch slice) and share the cube instead of copying it. */
+        /* The masks are the label cube itself: share the cube instead of copying it, and
+         * check every code slice by slice (into a scratch slice) while it compresses. */
+        stack->data = labels->data;
+        rc = stack_submit(st, stack, err);
+        if (rc < 0)
+            return rc;
         uint8_t *scratch = malloc(st->region_slice);
         if (scratch == NULL)
             return mtp_error_set(err, MTP_ENOMEM, "out of memory for a mask slice");
@@ -351,10 +426,7 @@ static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_erro
                                 labels->data + z * st->region_slice, scratch, 1, labels->ny,
                                 labels->nx, err);
         free(scratch);
-        if (rc < 0)
-            return rc;
-        stack->data = labels->data;
-        return stack_compress(st, stack, err);
+        return rc;
     }
     stack->owned = malloc(st->region_nz * st->region_slice);
     if (stack->owned == NULL)
@@ -364,7 +436,7 @@ static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_erro
     if (rc < 0)
         return rc;
     stack->data = stack->owned;
-    return stack_compress(st, stack, err);
+    return stack_submit(st, stack, err);
 }
 
 /* Task 3: the per-quadrant targets of region r over split slot k. */
@@ -395,14 +467,14 @@ static int write_split_region(build_state *st, int t, int k, int r, mtp_error *e
     const mtp_config *cfg = st->cfg;
     const mtp_task *task = &cfg->tasks[t];
     split_work *sw = &st->tasks[t].splits[k];
-    slice_stack *images = &st->channels[task->image_channel];
+    const slice_stack *images = &st->channels[task->image_channel];
     const mtp_volume *labels = &st->cubes[task->label_channel];
-    slice_stack *masks = NULL;
+    const slice_stack *masks =
+        task->kind == MTP_TASK_SEGMENTATION ? &st->masks[mask_owner(cfg, t)] : NULL;
+    size_t depth = (size_t)task->depth;
     int region_class = mtp_tasks_region_class(cfg, t, r);
     size_t first = sw->next;
-    int rc = stack_compress(st, images, err);
-    if (rc == 0 && task->kind == MTP_TASK_SEGMENTATION)
-        rc = mask_stack(st, t, r, &masks, err);
+    int rc = 0;
     while (rc == 0 && sw->next < sw->n && sw->samples[sw->next].region == r) {
         const mtp_sample *sample = &sw->samples[sw->next];
         size_t z = (size_t)(sample->z - cfg->z.start);
@@ -420,9 +492,11 @@ static int write_split_region(build_state *st, int t, int k, int r, mtp_error *e
             if (rc == 0 && out.label != region_class)
                 sw->mismatches++;
         }
-        const mtp_chunk *image_chunks = images->chunks != NULL ? images->chunks + z : NULL;
-        const mtp_chunk *mask_chunks =
-            masks != NULL && masks->chunks != NULL ? masks->chunks + z : NULL;
+        const mtp_chunk *image_chunks = NULL, *mask_chunks = NULL;
+        if (rc == 0)
+            rc = stack_chunks(images, z, depth, &image_chunks, err);
+        if (rc == 0 && masks != NULL)
+            rc = stack_chunks(masks, z, depth, &mask_chunks, err);
         if (rc == 0)
             rc = mtp_bundle_write_sample_chunks(st->tasks[t].bundle, task->splits[k], sw->next,
                                                 &out, image_chunks, mask_chunks, err);
@@ -436,24 +510,52 @@ static int write_split_region(build_state *st, int t, int k, int r, mtp_error *e
     return rc;
 }
 
-/* volumes.h5 gets the raw cubes; a label cube equal to a mask stack (an identity mapping)
- * reuses that stack's chunks instead of compressing the same bytes again. */
+/* The stack volumes.h5 takes channel c's cube from: a mask stack that holds the same bytes
+ * (an identity mapping shares the label cube) is reused instead of compressing them again. */
+static slice_stack *volume_stack(build_state *st, int c)
+{
+    slice_stack *stack = &st->channels[c];
+    size_t bytes = st->region_nz * st->region_slice;
+    for (int t = 0; t < st->cfg->ntasks; t++) {
+        slice_stack *m = &st->masks[t];
+        if (m->data != NULL && (m->data == stack->data || memcmp(m->data, stack->data, bytes) == 0))
+            return m;
+    }
+    return stack;
+}
+
+/* Everything region r's files need compressed, queued in the order the writer uses it:
+ * images, then each distinct mask (computed here while the workers start on the images),
+ * then the cubes only volumes.h5 holds. */
+static int submit_region(build_state *st, int r, mtp_error *err)
+{
+    const mtp_config *cfg = st->cfg;
+    int rc = 0;
+    for (int t = 0; t < cfg->ntasks && rc == 0; t++)
+        if (!cfg->tasks[t].excluded[r])
+            rc = stack_submit(st, &st->channels[cfg->tasks[t].image_channel], err);
+    for (int t = 0; t < cfg->ntasks && rc == 0; t++) {
+        slice_stack *masks;
+        if (!cfg->tasks[t].excluded[r] && cfg->tasks[t].kind == MTP_TASK_SEGMENTATION)
+            rc = mask_stack(st, t, r, &masks, err);
+    }
+    for (int c = 0; c < cfg->nchannels && rc == 0 && st->volumes != NULL; c++)
+        if (st->plan->used[c])
+            rc = stack_submit(st, volume_stack(st, c), err);
+    return rc;
+}
+
+/* volumes.h5 gets the raw cubes. */
 static int write_volumes_region(build_state *st, int r, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
-    size_t bytes = st->region_nz * st->region_slice;
     for (int c = 0; c < cfg->nchannels; c++) {
         if (!st->plan->used[c])
             continue;
-        slice_stack *stack = &st->channels[c];
-        for (int t = 0; t < cfg->ntasks && stack->chunks == NULL; t++) {
-            const slice_stack *m = &st->masks[t];
-            if (m->chunks != NULL && memcmp(m->data, stack->data, bytes) == 0)
-                stack = &st->masks[t];
-        }
-        int rc = stack_compress(st, stack, err);
+        const mtp_chunk *chunks = NULL;
+        int rc = stack_chunks(volume_stack(st, c), 0, st->region_nz, &chunks, err);
         if (rc == 0)
-            rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, stack->chunks, err);
+            rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, chunks, err);
         if (rc < 0)
             return rc;
     }
@@ -471,11 +573,14 @@ static int write_region(build_state *st, int r, mtp_error *err)
     st->region_slice = st->cubes[first].ny * st->cubes[first].nx;
     for (int c = 0; c < cfg->nchannels; c++)
         st->channels[c].data = st->cubes[c].data;
+    int rc = submit_region(st, r, err);
+    if (rc < 0)
+        return rc;
     for (int t = 0; t < cfg->ntasks; t++) {
         if (cfg->tasks[t].excluded[r])
             continue;
         for (int k = 0; k < cfg->tasks[t].nsplits; k++) {
-            int rc = write_split_region(st, t, k, r, err);
+            rc = write_split_region(st, t, k, r, err);
             if (rc < 0)
                 return rc;
         }
@@ -488,8 +593,39 @@ static int write_region(build_state *st, int r, mtp_error *err)
     return write_volumes_region(st, r, err);
 }
 
+static void *writeback_main(void *arg)
+{
+    const writeback *w = arg;
+    for (int i = 0; i < w->n; i++)
+        mtp_writeback_start(w->fds[i]);
+    return NULL;
+}
+
+/* Before the files are closed: the descriptors must outlive the thread's use of them. */
+static void writeback_wait(build_state *st)
+{
+    if (st->writeback.running)
+        pthread_join(st->writeback.thread, NULL);
+    st->writeback.running = false;
+}
+
+static void writeback_start(build_state *st)
+{
+    writeback *w = &st->writeback;
+    writeback_wait(st);
+    w->n = 0;
+    for (int t = 0; t < st->cfg->ntasks; t++)
+        if (mtp_bundle_fd(st->tasks[t].bundle) >= 0)
+            w->fds[w->n++] = mtp_bundle_fd(st->tasks[t].bundle);
+    if (mtp_volumes_fd(st->volumes) >= 0)
+        w->fds[w->n++] = mtp_volumes_fd(st->volumes);
+    /* Only a hint: without a thread the fsyncs simply wait longer. */
+    w->running = w->n > 0 && pthread_create(&w->thread, NULL, writeback_main, w) == 0;
+}
+
 static int finish_bundles(build_state *st, mtp_error *err)
 {
+    writeback_wait(st);
     const mtp_config *cfg = st->cfg;
     for (int t = 0; t < cfg->ntasks; t++) {
         task_work *tw = &st->tasks[t];
@@ -697,6 +833,7 @@ static void free_state(build_state *st)
 {
     mtp_error ignored = MTP_ERROR_INIT;
     finish_prefetch(st, 1, &ignored);
+    writeback_wait(st);
     for (int t = 0; t < MTP_MAX_TASKS; t++) {
         mtp_bundle_abort(st->tasks[t].bundle);
         for (int k = 0; k < MTP_MAX_SPLITS; k++)
@@ -797,6 +934,7 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         if (rc == 0)
             rc = write_region(&st, r, err);
         release_region(&st);
+        writeback_start(&st);
     }
     if (rc == 0)
         rc = finish_prefetch(&st, 0, err);

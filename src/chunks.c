@@ -6,10 +6,12 @@
  * same file bytes as the same slice pushed through the filter (tests/test_h5bundle.c
  * compares whole files).
  *
- * The pool: slices are handed out one at a time from a shared counter under the mutex. A
- * 64 KiB slice takes about a millisecond to deflate, so one lock per slice costs nothing
- * measurable and balances uneven slices better than fixed ranges. Each result lands in its
- * own out[i], so nothing about the order in which threads finish reaches the output.
+ * The pool: batches wait in a FIFO; workers take one slice at a time from the batch at its
+ * head, under the mutex. A 64 KiB slice takes about a millisecond to deflate, so one lock
+ * per slice costs nothing measurable and balances uneven slices better than fixed ranges.
+ * Each result lands in its own out[i], so nothing about the order in which threads finish
+ * reaches the output. Being asynchronous lets the build's writer thread compute masks,
+ * labels and features and write finished chunks while the workers compress the rest.
  */
 #include "chunks.h"
 
@@ -94,75 +96,105 @@ int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chun
 }
 
 /* ---------------------------------------------------------------------------------------
- * The pool
+ * The pool: a FIFO of batches, workers take one slice at a time from the batch at its head.
  */
 
-struct mtp_chunker {
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv; /* a new batch (or stop) for the workers */
-    pthread_cond_t done_cv; /* a worker left the batch */
-    pthread_t *workers;
-    int nworkers; /* started; the caller is thread nworkers + 1 */
-    int level;
-    bool stop;
-    /* The current batch, valid while busy > 0 or the caller works on it. */
-    unsigned long generation;
+struct mtp_chunk_batch {
+    mtp_chunker *owner;
+    struct mtp_chunk_batch *next_queued; /* in owner's queue while queued */
+    bool queued;
+    /* A job (mtp_chunker_run): part i is fn(arg, i); no slices, no chunks. */
+    mtp_job_fn fn;
+    void *arg;
+    /* Slice i is slices[i] when slices != NULL, else data + i * slice_bytes. */
     const uint8_t *const *slices;
-    size_t nslices, slice_bytes, next;
-    mtp_chunk *out;
-    int busy; /* workers still inside the batch */
+    const uint8_t *data;
+    size_t nslices, slice_bytes;
+    mtp_chunk *out;       /* nslices results: the batch's own (submit), the caller's, or NULL */
+    bool owns_out;
+    uint8_t *state;       /* per slice: 0 waiting, 1 running, 2 done, 3 failed */
+    size_t next;          /* the next slice to hand out */
+    size_t running;       /* slices being compressed now */
     /* The failure of the lowest failing slice, if any. */
     bool failed;
     size_t fail_index;
     mtp_error fail;
 };
 
-/* Take slices from the shared counter until none are left. */
-static void work_batch(mtp_chunker *c)
+enum { SLICE_WAITING, SLICE_RUNNING, SLICE_DONE, SLICE_FAILED };
+
+struct mtp_chunker {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* a batch was queued (or stop) */
+    pthread_cond_t done_cv; /* a slice was finished */
+    pthread_t *workers;
+    int nworkers;
+    int level;
+    bool stop;
+    mtp_chunk_batch *head, *tail; /* batches with slices not yet handed out */
+};
+
+static const uint8_t *batch_slice(const mtp_chunk_batch *b, size_t i)
 {
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        size_t i = c->next;
-        if (i < c->nslices)
-            c->next++;
-        const uint8_t *src = i < c->nslices ? c->slices[i] : NULL;
-        size_t nbytes = c->slice_bytes;
-        int level = c->level;
-        mtp_chunk *dst = i < c->nslices ? &c->out[i] : NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (dst == NULL)
-            return;
-        mtp_error e = MTP_ERROR_INIT;
-        int rc = deflate_slice(src, nbytes, level, dst, &e);
-        if (rc < 0) {
-            pthread_mutex_lock(&c->mu);
-            if (!c->failed || i < c->fail_index) {
-                c->failed = true;
-                c->fail_index = i;
-                c->fail = e;
-            }
-            pthread_mutex_unlock(&c->mu);
-        }
+    return b->slices != NULL ? b->slices[i] : b->data + i * b->slice_bytes;
+}
+
+/* Unlink b from its chunker's queue (mutex held). */
+static void dequeue(mtp_chunker *c, mtp_chunk_batch *b)
+{
+    mtp_chunk_batch **link = &c->head, *prev = NULL;
+    while (*link != NULL && *link != b) {
+        prev = *link;
+        link = &(*link)->next_queued;
     }
+    if (*link == b) {
+        *link = b->next_queued;
+        if (c->tail == b)
+            c->tail = prev;
+    }
+    b->next_queued = NULL;
+    b->queued = false;
+}
+
+/* Take the next unstarted item of b and do it, unlocking while it runs (mutex held on entry
+ * and on return). */
+static void run_next(mtp_chunker *c, mtp_chunk_batch *b)
+{
+    size_t i = b->next++;
+    if (b->next == b->nslices && b->queued)
+        dequeue(c, b);
+    b->state[i] = SLICE_RUNNING;
+    b->running++;
+    pthread_mutex_unlock(&c->mu);
+
+    mtp_error e = MTP_ERROR_INIT;
+    int rc;
+    if (b->fn != NULL)
+        rc = b->fn(b->arg, i, &e);
+    else
+        rc = deflate_slice(batch_slice(b, i), b->slice_bytes, c->level, &b->out[i], &e);
+
+    pthread_mutex_lock(&c->mu);
+    b->running--;
+    b->state[i] = rc < 0 ? SLICE_FAILED : SLICE_DONE;
+    if (rc < 0 && (!b->failed || i < b->fail_index)) {
+        b->failed = true;
+        b->fail_index = i;
+        b->fail = e;
+    }
+    pthread_cond_broadcast(&c->done_cv);
 }
 
 static void *worker_main(void *arg)
 {
     mtp_chunker *c = arg;
-    unsigned long seen = 0;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->stop && c->generation == seen)
+        while (!c->stop && c->head == NULL)
             pthread_cond_wait(&c->work_cv, &c->mu);
         if (c->stop)
             break;
-        seen = c->generation;
-        pthread_mutex_unlock(&c->mu);
-        work_batch(c);
-        pthread_mutex_lock(&c->mu);
-        c->busy--;
-        if (c->busy == 0)
-            pthread_cond_signal(&c->done_cv);
+        run_next(c, c->head);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -231,17 +263,15 @@ int mtp_chunker_new(mtp_chunker **out, int nthreads, int level, mtp_error *err)
         free(c);
         return mtp_error_set(err, MTP_ENOMEM, "chunker: cannot create a condition variable");
     }
-    if (nthreads > 1) {
-        c->workers = calloc((size_t)(nthreads - 1), sizeof *c->workers);
-        if (c->workers == NULL) {
-            rc = mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
-            goto out;
-        }
+    c->workers = calloc((size_t)nthreads, sizeof *c->workers);
+    if (c->workers == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+        goto out;
     }
-    for (int i = 0; i < nthreads - 1; i++) {
+    for (int i = 0; i < nthreads; i++) {
         int e = pthread_create(&c->workers[i], NULL, worker_main, c);
         if (e != 0) {
-            rc = mtp_error_set(err, MTP_EIO, "chunker: cannot start thread %d of %d: %s", i + 2,
+            rc = mtp_error_set(err, MTP_EIO, "chunker: cannot start thread %d of %d: %s", i + 1,
                                nthreads, strerror(e));
             goto out;
         }
@@ -258,12 +288,171 @@ out:
 
 int mtp_chunker_threads(const mtp_chunker *c)
 {
-    return c == NULL ? 0 : c->nworkers + 1;
+    return c == NULL ? 0 : c->nworkers;
 }
 
 int mtp_chunker_level(const mtp_chunker *c)
 {
     return c == NULL ? -1 : c->level;
+}
+
+static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
+                   const uint8_t *data, size_t nslices, size_t slice_bytes, mtp_chunk *out,
+                   mtp_chunk_batch **batch, mtp_error *err);
+
+/* A batch over slices[] or data, results into out (or its own array), queued at once. */
+static int submit(mtp_chunker *c, const uint8_t *const *slices, const uint8_t *data,
+                  size_t nslices, size_t slice_bytes, mtp_chunk *out, mtp_chunk_batch **batch,
+                  mtp_error *err)
+{
+    return enqueue(c, NULL, NULL, slices, data, nslices, slice_bytes, out, batch, err);
+}
+
+static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
+                   const uint8_t *data, size_t nslices, size_t slice_bytes, mtp_chunk *out,
+                   mtp_chunk_batch **batch, mtp_error *err)
+{
+    *batch = NULL;
+    if (fn == NULL) {
+        int rc = check_size(slice_bytes, err);
+        if (rc < 0)
+            return rc;
+    }
+    mtp_chunk_batch *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+    b->owner = c;
+    b->fn = fn;
+    b->arg = arg;
+    b->slices = slices;
+    b->data = data;
+    b->nslices = nslices;
+    b->slice_bytes = slice_bytes;
+    b->out = out;
+    if (out == NULL && fn == NULL) {
+        b->out = calloc(nslices > 0 ? nslices : 1, sizeof *b->out);
+        b->owns_out = true;
+    }
+    b->state = calloc(nslices > 0 ? nslices : 1, 1);
+    if ((fn == NULL && b->out == NULL) || b->state == NULL) {
+        if (b->owns_out)
+            free(b->out);
+        free(b->state);
+        free(b);
+        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory for %zu chunks", nslices);
+    }
+    for (size_t i = 0; fn == NULL && i < nslices; i++)
+        b->out[i] = (mtp_chunk){NULL, 0, NULL};
+    if (nslices > 0) {
+        pthread_mutex_lock(&c->mu);
+        b->queued = true;
+        if (c->tail != NULL)
+            c->tail->next_queued = b;
+        else
+            c->head = b;
+        c->tail = b;
+        pthread_cond_broadcast(&c->work_cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    *batch = b;
+    return 0;
+}
+
+int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
+                       mtp_chunk_batch **out, mtp_error *err)
+{
+    if (out == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
+    *out = NULL;
+    if (c == NULL || (nslices > 0 && data == NULL))
+        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker or data");
+    return submit(c, NULL, data, nslices, slice_bytes, NULL, out, err);
+}
+
+int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts,
+                    mtp_chunk_batch **out, mtp_error *err)
+{
+    if (out == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
+    *out = NULL;
+    if (c == NULL || fn == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker or job");
+    return enqueue(c, fn, arg, NULL, NULL, nparts, 0, NULL, out, err);
+}
+
+size_t mtp_chunk_batch_size(const mtp_chunk_batch *b)
+{
+    return b == NULL ? 0 : b->nslices;
+}
+
+int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const mtp_chunk **out,
+                         mtp_error *err)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (b == NULL || first > b->nslices || count > b->nslices - first)
+        return mtp_error_set(err, MTP_EINVAL, "chunker: chunks %zu..+%zu outside the batch",
+                             first, count);
+    mtp_chunker *c = b->owner;
+    pthread_mutex_lock(&c->mu);
+    size_t i = first;
+    for (;;) {
+        while (i < first + count && b->state[i] >= SLICE_DONE)
+            i++;
+        if (i == first + count)
+            break;
+        /* Rather than sleep, do the batch's next item here (it comes before the awaited one). */
+        if (b->next < b->nslices)
+            run_next(c, b);
+        else
+            pthread_cond_wait(&c->done_cv, &c->mu);
+    }
+    size_t bad = first + count;
+    for (size_t k = first; k < first + count; k++)
+        if (b->state[k] == SLICE_FAILED) {
+            bad = k;
+            break;
+        }
+    mtp_error fail = b->fail;
+    bool lowest = b->failed && b->fail_index == bad;
+    pthread_mutex_unlock(&c->mu);
+    if (bad < first + count && b->fn != NULL && lowest) {
+        if (err != NULL)
+            *err = fail; /* a job's part said what went wrong */
+        return fail.code;
+    }
+    if (bad < first + count)
+        return mtp_error_set(err, lowest ? fail.code : MTP_EFORMAT, "%s (slice %zu)",
+                             lowest ? fail.msg : "chunker: compression failed", bad);
+    if (out != NULL && b->out != NULL)
+        *out = &b->out[first];
+    return 0;
+}
+
+/* Take b's unstarted slices back and wait for the running ones; b is idle afterwards. */
+static void batch_quiesce(mtp_chunk_batch *b)
+{
+    mtp_chunker *c = b->owner;
+    pthread_mutex_lock(&c->mu);
+    if (b->queued)
+        dequeue(c, b);
+    b->next = b->nslices;
+    while (b->running > 0)
+        pthread_cond_wait(&c->done_cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void mtp_chunk_batch_free(mtp_chunk_batch *b)
+{
+    if (b == NULL)
+        return;
+    batch_quiesce(b);
+    if (b->owns_out && b->out != NULL) {
+        mtp_chunks_release(b->out, b->nslices);
+        free(b->out);
+    }
+    free(b->state);
+    free(b);
 }
 
 int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t nslices,
@@ -273,45 +462,17 @@ int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t ns
         return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker, slices or output");
     if (nslices == 0)
         return 0;
-    for (size_t i = 0; i < nslices; i++) {
-        out[i].data = NULL;
-        out[i].size = 0;
-    }
-    int rc = check_size(slice_bytes, err);
-    if (rc < 0)
-        return rc;
+    for (size_t i = 0; i < nslices; i++)
+        out[i] = (mtp_chunk){NULL, 0, NULL};
     for (size_t i = 0; i < nslices; i++)
         if (slices[i] == NULL)
             return mtp_error_set(err, MTP_EINVAL, "chunker: slice %zu is NULL", i);
-
-    pthread_mutex_lock(&c->mu);
-    c->slices = slices;
-    c->nslices = nslices;
-    c->slice_bytes = slice_bytes;
-    c->out = out;
-    c->next = 0;
-    c->failed = false;
-    c->busy = c->nworkers;
-    c->generation++;
-    pthread_cond_broadcast(&c->work_cv);
-    pthread_mutex_unlock(&c->mu);
-
-    work_batch(c);
-
-    pthread_mutex_lock(&c->mu);
-    while (c->busy > 0)
-        pthread_cond_wait(&c->done_cv, &c->mu);
-    bool failed = c->failed;
-    size_t fail_index = c->fail_index;
-    mtp_error fail = c->fail;
-    c->slices = NULL;
-    c->out = NULL;
-    c->nslices = 0;
-    pthread_mutex_unlock(&c->mu);
-
-    if (failed) {
+    mtp_chunk_batch *b = NULL;
+    int rc = submit(c, slices, NULL, nslices, slice_bytes, out, &b, err);
+    if (rc == 0)
+        rc = mtp_chunk_batch_wait(b, 0, nslices, NULL, err);
+    mtp_chunk_batch_free(b);
+    if (rc < 0)
         mtp_chunks_release(out, nslices);
-        return mtp_error_set(err, fail.code, "%s (slice %zu)", fail.msg, fail_index);
-    }
-    return 0;
+    return rc;
 }

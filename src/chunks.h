@@ -51,28 +51,67 @@ int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chun
                           mtp_error *err);
 
 typedef struct mtp_chunker mtp_chunker;
+typedef struct mtp_chunk_batch mtp_chunk_batch;
 
 /*
- * A pool that compresses batches of slices at `level` (0..9) with `nthreads` threads in all:
- * the calling thread of mtp_chunker_compress() plus nthreads - 1 workers started here and
- * kept until mtp_chunker_free(). nthreads <= 0 means the number of online cores
- * (sysconf(_SC_NPROCESSORS_ONLN), 1 if unknown); at most MTP_CHUNKER_MAX_THREADS.
- * On success *out is a new chunker the caller frees; on failure *out is NULL.
+ * A pool of `nthreads` worker threads that compress slices at `level` (0..9) in the
+ * background: batches are queued and taken in the order they were submitted, one slice at
+ * a time, so the caller can go on with other work and collect each chunk when it needs it.
+ * nthreads <= 0 means the number of online cores (sysconf(_SC_NPROCESSORS_ONLN), 1 if
+ * unknown); at most MTP_CHUNKER_MAX_THREADS. On success *out is a new chunker the caller
+ * frees; on failure *out is NULL. The workers never call into HDF5.
  */
 int mtp_chunker_new(mtp_chunker **out, int nthreads, int level, mtp_error *err);
 
-/* Threads in all (the caller's included) and the level of a chunker. */
+/* Worker threads and the level of a chunker. */
 int mtp_chunker_threads(const mtp_chunker *c);
 int mtp_chunker_level(const mtp_chunker *c);
 
 /*
- * Deflate slices[0..nslices), each `slice_bytes` long, in parallel; returns when all are
- * done. out[i] receives slice i's chunk, byte for byte what mtp_chunk_deflate_one() gives
- * (the caller releases them, e.g. with mtp_chunks_release()). `slices` and their bytes are
- * borrowed for the call and only read. nslices == 0 does nothing.
+ * Queue `nslices` slices of `slice_bytes` bytes each, slice i at data + i * slice_bytes, and
+ * return at once with *out a new batch that owns their chunks. The bytes are borrowed until
+ * mtp_chunk_batch_free(); they must not change before then. Chunk i is byte for byte what
+ * mtp_chunk_deflate_one() gives for slice i, whatever the thread count or timing.
+ */
+int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
+                       mtp_chunk_batch **out, mtp_error *err);
+
+/*
+ * Other work for the same workers, queued behind the batches submitted before it: part i of
+ * the job is fn(arg, i, err), for i in [0, nparts), on any thread, in any order; a part
+ * returns 0 or a negative error it set in err. Collect it like slices with
+ * mtp_chunk_batch_wait() (*out stays NULL: a job has no chunks) and mtp_chunk_batch_free().
+ * `arg` is borrowed until the batch is freed.
+ */
+typedef int (*mtp_job_fn)(void *arg, size_t i, mtp_error *err);
+int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts,
+                    mtp_chunk_batch **out, mtp_error *err);
+
+/* The number of slices (or parts) of a batch (0 for NULL). */
+size_t mtp_chunk_batch_size(const mtp_chunk_batch *b);
+
+/*
+ * Wait until chunks [first, first + count) of `b` are made; *out (optional) then points at
+ * chunk `first` of `count` consecutive chunks, valid until the batch is freed. While the
+ * batch has items no worker has started, the calling thread does them itself instead of
+ * sleeping (the output is the same whoever makes a chunk). A slice whose
+ * compression failed gives that slice's error ("... (slice 7)"), the lowest such slice in the
+ * range; a range outside the batch is MTP_EINVAL.
+ */
+int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const mtp_chunk **out,
+                         mtp_error *err);
+
+/* Drop the slices not started yet, wait for those being compressed, and free the batch with
+ * its chunks. NULL is fine. */
+void mtp_chunk_batch_free(mtp_chunk_batch *b);
+
+/*
+ * Deflate slices[0..nslices), each `slice_bytes` long, on the pool; returns when all are
+ * done. out[i] receives slice i's chunk (the caller releases them, e.g. with
+ * mtp_chunks_release()). `slices` and their bytes are borrowed for the call and only read.
+ * nslices == 0 does nothing.
  * On failure every out[i] is {NULL, 0} and the error is that of the lowest failing slice;
  * MTP_EINVAL for a NULL array or slice pointer ("chunker: slice 3 is NULL").
- * One call at a time per chunker (it is not reentrant); the workers never call into HDF5.
  */
 int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t nslices,
                          size_t slice_bytes, mtp_chunk *out, mtp_error *err);

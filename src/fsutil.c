@@ -1,3 +1,6 @@
+/* sync_file_range() (mtp_writeback_start) is Linux's, behind _GNU_SOURCE. */
+#define _GNU_SOURCE
+
 #include "fsutil.h"
 
 #include <errno.h>
@@ -85,4 +88,14 @@ int mtp_write_file_atomic(const char *path, const void *data, size_t len, mtp_er
         return mtp_error_set(err, MTP_EIO, "%s: rename: %s", path, strerror(saved));
     }
     return mtp_fsync_parent(path, err);
+}
+
+void mtp_writeback_start(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (fd >= 0)
+        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
 }

@@ -18,6 +18,12 @@ int mtp_mkdir_p(const char *path, mtp_error *err);
  */
 int mtp_write_file_atomic(const char *path, const void *data, size_t len, mtp_error *err);
 
+/* Ask the kernel to start writing fd's dirty pages to disk now, without waiting for them
+ * (Linux sync_file_range; elsewhere nothing). A hint: the fsync that makes the file durable
+ * later has less to wait for. It may block while the disk's queue is full, so call it off
+ * the threads that compute. Errors are ignored. */
+void mtp_writeback_start(int fd);
+
 /* fsync the directory holding `path` (so a rename into it is durable). */
 int mtp_fsync_parent(const char *path, mtp_error *err);
 

@@ -334,6 +334,19 @@ static int fsync_path(const char *path, int flags, mtp_error *err)
     return rc;
 }
 
+/* The descriptor the sec2 driver writes the temporary file through, or -1. */
+static int h5file_fd(const h5file *f)
+{
+    if (f->file < 0)
+        return -1;
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(f->file, H5P_DEFAULT, &handle) < 0 || handle == NULL) {
+        H5Eclear2(H5E_DEFAULT);
+        return -1;
+    }
+    return *(int *)handle;
+}
+
 /* Close the file (all its objects must be closed), make it durable and give it its name.
  * Frees f's strings; on failure the temporary is removed. */
 static int h5file_finish(h5file *f, mtp_error *err)
@@ -1863,6 +1876,16 @@ out:
     mtp_h5_close(&dapl);
     mtp_h5_close(&memspace);
     return rc;
+}
+
+int mtp_bundle_fd(const mtp_bundle *b)
+{
+    return b == NULL ? -1 : h5file_fd(&b->f);
+}
+
+int mtp_volumes_fd(const mtp_volumes *v)
+{
+    return v == NULL ? -1 : h5file_fd(&v->f);
 }
 
 int mtp_volumes_finish(mtp_volumes *v, mtp_error *err)

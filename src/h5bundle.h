@@ -248,6 +248,12 @@ int mtp_volumes_write(mtp_volumes *v, int region, int channel, const uint8_t *cu
 int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint8_t *cube,
                              const mtp_chunk *chunks, mtp_error *err);
 
+/* The file descriptor HDF5 writes the temporary file through, or -1 (NULL handle, another
+ * driver). Only for hints such as mtp_writeback_start(): never write, close or seek it. Valid
+ * until finish or abort. */
+int mtp_bundle_fd(const mtp_bundle *b);
+int mtp_volumes_fd(const mtp_volumes *v);
+
 /* Check every (region, channel) was written, then close, fsync and rename. Frees v. */
 int mtp_volumes_finish(mtp_volumes *v, mtp_error *err);
 

@@ -210,7 +210,7 @@ static int encode_png(const uint8_t *rgb, size_t w, size_t h, png_sink *sink)
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     /* Every encoder choice is pinned so the bytes depend on the pixels only. */
-    png_set_compression_level(png, 3);
+    png_set_compression_level(png, 2);
     png_set_compression_mem_level(png, 8);
     png_set_compression_strategy(png, 0 /* Z_DEFAULT_STRATEGY */);
     png_set_compression_window_bits(png, 15);

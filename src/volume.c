@@ -130,15 +130,24 @@ static int load_block(mtp_cache *cache, const mtp_block_key *key, uint8_t *block
     return check_part_wide(cache, key, part, channel_name, err);
 }
 
-int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
-                    int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err)
+int mtp_volume_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, int channel,
+                     const mtp_box *box, mtp_error *err)
 {
-    int rc = 0;
-    uint8_t *block_data = NULL;
-    size_t block_capacity = 0;
     memset(vol, 0, sizeof *vol);
-    if (mtp_dtype_size(dtype) == 0 || mtp_box_voxels(box) == 0)
-        return mtp_error_set(err, MTP_EINVAL, "volume: empty box or unknown dtype");
+    if (mtp_box_voxels(box) == 0)
+        return mtp_error_set(err, MTP_EINVAL, "volume: empty box");
+    uint64_t covered = 0;
+    size_t first = plan->first_block[channel];
+    for (size_t i = first; i < first + plan->nblocks_of[channel]; i++) {
+        mtp_box part;
+        if (mtp_box_intersect(&plan->blocks[i].box, box, &part))
+            covered += mtp_box_voxels(&part);
+    }
+    if (covered != mtp_box_voxels(box))
+        return mtp_error_set(err, MTP_EINVAL,
+                             "volume: the plan covers %llu of the %llu voxels of channel %s",
+                             (unsigned long long)covered, (unsigned long long)mtp_box_voxels(box),
+                             cfg->channels[channel].name);
     vol->box = *box;
     vol->nx = (size_t)(box->x1 - box->x0);
     vol->ny = (size_t)(box->y1 - box->y0);
@@ -147,39 +156,42 @@ int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan
     if (vol->data == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes",
                              vol->nx * vol->ny * vol->nz);
+    return 0;
+}
 
-    uint64_t covered = 0;
-    const char *channel_name = cfg->channels[channel].name;
-    size_t first = plan->first_block[channel];
-    for (size_t i = first; i < first + plan->nblocks_of[channel]; i++) {
-        const mtp_block *block = &plan->blocks[i];
-        mtp_box part;
-        if (!mtp_box_intersect(&block->box, box, &part))
-            continue;
-        /* One byte per voxel whatever the dtype: the cache narrows (or checks) for us. */
-        size_t voxels = (size_t)mtp_box_voxels(&block->box);
-        if (voxels > block_capacity) {
-            free(block_data);
-            block_data = malloc(voxels);
-            block_capacity = block_data != NULL ? voxels : 0;
-            if (block_data == NULL) {
-                rc = mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", voxels);
-                goto out;
-            }
-        }
-        mtp_block_key key = mtp_volume_block_key(cfg, block, dtype);
-        rc = load_block(cache, &key, block_data, &part, channel_name, err);
-        if (rc < 0)
-            goto out;
-        copy_part(vol, &block->box, block_data, &part);
-        covered += mtp_box_voxels(&part);
-    }
-    if (covered != mtp_box_voxels(box))
-        rc = mtp_error_set(
-            err, MTP_EINVAL, "volume: the plan covers %llu of the %llu voxels of channel %s",
-            (unsigned long long)covered, (unsigned long long)mtp_box_voxels(box), channel_name);
-out:
+int mtp_volume_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
+                          mtp_cache *cache, mtp_dtype dtype, size_t block, mtp_error *err)
+{
+    if (mtp_dtype_size(dtype) == 0)
+        return mtp_error_set(err, MTP_EINVAL, "volume: unknown dtype");
+    const mtp_block *b = &plan->blocks[block];
+    mtp_box part;
+    if (!mtp_box_intersect(&b->box, &vol->box, &part))
+        return 0;
+    /* One byte per voxel whatever the dtype: the cache narrows (or checks) for us. */
+    size_t voxels = (size_t)mtp_box_voxels(&b->box);
+    uint8_t *block_data = malloc(voxels);
+    if (block_data == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", voxels);
+    mtp_block_key key = mtp_volume_block_key(cfg, b, dtype);
+    int rc = load_block(cache, &key, block_data, &part, cfg->channels[b->channel].name, err);
+    if (rc == 0)
+        copy_part(vol, &b->box, block_data, &part);
     free(block_data);
+    return rc;
+}
+
+int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
+                    int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err)
+{
+    if (mtp_dtype_size(dtype) == 0 || mtp_box_voxels(box) == 0) {
+        memset(vol, 0, sizeof *vol);
+        return mtp_error_set(err, MTP_EINVAL, "volume: empty box or unknown dtype");
+    }
+    int rc = mtp_volume_begin(vol, cfg, plan, channel, box, err);
+    size_t first = plan->first_block[channel];
+    for (size_t i = first; rc == 0 && i < first + plan->nblocks_of[channel]; i++)
+        rc = mtp_volume_load_block(vol, cfg, plan, cache, dtype, i, err);
     if (rc < 0)
         mtp_volume_release(vol);
     return rc;

@@ -41,6 +41,19 @@ mtp_box mtp_volume_region_box(const mtp_config *cfg, int region);
 int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
                     int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err);
 
+/*
+ * mtp_volume_load() in two steps, so the blocks can be read on several threads:
+ * mtp_volume_begin() checks that the plan's blocks of `channel` cover `box` (MTP_EINVAL
+ * otherwise) and allocates the cube (contents undefined until every block is loaded);
+ * mtp_volume_load_block() reads plan block `block` (an index into plan->blocks) and copies
+ * its part inside the box, if any, into the cube, with the errors of mtp_volume_load().
+ * Distinct blocks write distinct voxels, so they may be loaded concurrently.
+ */
+int mtp_volume_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, int channel,
+                     const mtp_box *box, mtp_error *err);
+int mtp_volume_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
+                          mtp_cache *cache, mtp_dtype dtype, size_t block, mtp_error *err);
+
 /* Free the cube's data (the struct itself is the caller's). NULL ok. */
 void mtp_volume_release(mtp_volume *vol);
 

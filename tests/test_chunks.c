@@ -1,8 +1,9 @@
 /*
  * test_chunks.c — compress-once chunks: the bytes equal zlib's compress2() per slice (the
  * call of HDF5's deflate filter), do not depend on the thread count, decompress back to the
- * slice, and bad calls are refused with exact reasons. A reported (not asserted) speed test
- * uses the mock's synthetic image slices.
+ * slice, and bad calls are refused with exact reasons; submitted batches can be collected in
+ * any order and range, freed early, and jobs run each part once with the failing part's own
+ * error. A reported (not asserted) speed test uses the mock's synthetic image slices.
  */
 #include "mtp_test.h"
 
@@ -197,6 +198,126 @@ START_TEST(bad_calls_are_refused)
 }
 END_TEST
 
+/* Batches queue behind each other and are collected in any order, range by range. */
+START_TEST(submitted_batches_are_collected_in_any_order)
+{
+    const size_t n = 24;
+    uint8_t *img = image_slices(n);
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    mtp_chunk_batch *a = NULL, *b = NULL, *empty = NULL;
+    ck_assert_int_eq(mtp_chunker_submit(c, img, n / 2, SLICE, &a, &err), 0);
+    ck_assert_int_eq(mtp_chunker_submit(c, img + (n / 2) * SLICE, n / 2, SLICE, &b, &err), 0);
+    ck_assert_int_eq(mtp_chunker_submit(c, img, 0, SLICE, &empty, &err), 0);
+    ck_assert_uint_eq(mtp_chunk_batch_size(a), n / 2);
+    ck_assert_uint_eq(mtp_chunk_batch_size(empty), 0);
+    ck_assert_uint_eq(mtp_chunk_batch_size(NULL), 0);
+    ck_assert_int_eq(mtp_chunk_batch_wait(empty, 0, 0, NULL, &err), 0);
+    /* The second batch's last chunks first, then the first batch a window at a time. */
+    const mtp_chunk *got = NULL;
+    ck_assert_int_eq(mtp_chunk_batch_wait(b, n / 2 - 3, 3, &got, &err), 0);
+    for (size_t k = 0; k < 3; k++) {
+        uint8_t *ref;
+        size_t ref_len;
+        reference_deflate(img + (n - 3 + k) * SLICE, SLICE, 4, &ref, &ref_len);
+        ck_assert_uint_eq(got[k].size, ref_len);
+        ck_assert_mem_eq(got[k].data, ref, ref_len);
+        free(ref);
+    }
+    for (size_t z = 0; z + 4 <= n / 2; z += 4) {
+        ck_assert_int_eq(mtp_chunk_batch_wait(a, z, 4, &got, &err), 0);
+        for (size_t k = 0; k < 4; k++) {
+            uint8_t *ref;
+            size_t ref_len;
+            reference_deflate(img + (z + k) * SLICE, SLICE, 4, &ref, &ref_len);
+            ck_assert_uint_eq(got[k].size, ref_len);
+            ck_assert_mem_eq(got[k].data, ref, ref_len);
+            ck_assert_ptr_eq(got[k].source, img + (z + k) * SLICE);
+            free(ref);
+        }
+    }
+    ck_assert_int_eq(mtp_chunk_batch_wait(a, n / 2, 1, &got, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: chunks 12..+1 outside the batch");
+    ck_assert_ptr_null(got);
+    mtp_chunk_batch_free(a);
+    mtp_chunk_batch_free(b);
+    mtp_chunk_batch_free(empty);
+    mtp_chunk_batch_free(NULL);
+    ck_assert_int_eq(mtp_chunker_submit(c, NULL, 3, SLICE, &a, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: NULL chunker or data");
+    ck_assert_ptr_null(a);
+    mtp_chunker_free(c);
+    free(img);
+}
+END_TEST
+
+/* Freeing a batch no one waited for drops its queued slices; the pool goes on. */
+START_TEST(a_batch_freed_early_is_dropped)
+{
+    const size_t n = 200;
+    uint8_t *img = image_slices(n);
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c, 1, 4, &err), 0);
+    mtp_chunk_batch *big = NULL, *small = NULL;
+    ck_assert_int_eq(mtp_chunker_submit(c, img, n, SLICE, &big, &err), 0);
+    ck_assert_int_eq(mtp_chunker_submit(c, img, 2, SLICE, &small, &err), 0);
+    mtp_chunk_batch_free(big); /* long before one thread could do 200 slices */
+    const mtp_chunk *got = NULL;
+    ck_assert_int_eq(mtp_chunk_batch_wait(small, 0, 2, &got, &err), 0);
+    ck_assert_uint_gt(got[1].size, 0);
+    mtp_chunk_batch_free(small);
+    mtp_chunker_free(c);
+    free(img);
+}
+END_TEST
+
+typedef struct job_state {
+    int hits[64];
+    size_t fail_at; /* parts >= this fail, with their index in the message */
+} job_state;
+
+static int count_part(void *arg, size_t i, mtp_error *err)
+{
+    job_state *js = arg;
+    js->hits[i]++; /* each part runs once, on one thread: no race */
+    if (i >= js->fail_at)
+        return mtp_error_set(err, MTP_EIO, "part %zu failed", i);
+    return 0;
+}
+
+/* Jobs run every part exactly once; the lowest failing part's own error comes back. */
+START_TEST(jobs_run_every_part_once)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c, 3, 4, &err), 0);
+    job_state js;
+    memset(&js, 0, sizeof js);
+    js.fail_at = 64;
+    mtp_chunk_batch *b = NULL;
+    ck_assert_int_eq(mtp_chunker_run(c, count_part, &js, 64, &b, &err), 0);
+    const mtp_chunk *got = (const mtp_chunk *)&err;
+    ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 64, &got, &err), 0);
+    ck_assert_ptr_null(got);
+    mtp_chunk_batch_free(b);
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(js.hits[i], 1);
+
+    memset(&js, 0, sizeof js);
+    js.fail_at = 40;
+    ck_assert_int_eq(mtp_chunker_run(c, count_part, &js, 64, &b, &err), 0);
+    ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 40, NULL, &err), 0);
+    ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 64, NULL, &err), MTP_EIO);
+    ck_assert_str_eq(err.msg, "part 40 failed");
+    mtp_chunk_batch_free(b);
+    ck_assert_int_eq(mtp_chunker_run(c, NULL, &js, 4, &b, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "chunker: NULL chunker or job");
+    mtp_chunker_free(c);
+}
+END_TEST
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -252,6 +373,9 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, chunker_output_does_not_depend_on_threads);
     tcase_add_test(tc, default_threads_are_the_online_cores);
     tcase_add_test(tc, bad_calls_are_refused);
+    tcase_add_test(tc, submitted_batches_are_collected_in_any_order);
+    tcase_add_test(tc, a_batch_freed_early_is_dropped);
+    tcase_add_test(tc, jobs_run_every_part_once);
     tcase_add_test(tc, speed_report);
     suite_add_tcase(s, tc);
     return s;

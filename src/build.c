@@ -697,8 +697,9 @@ typedef struct digest_job {
     char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
     const char *path_ptrs[MTP_MAX_TASKS + 2];
     mtp_digest digests[MTP_MAX_TASKS + 2];
+    int order[MTP_MAX_TASKS + 2]; /* largest file first, so no thread ends with a big one */
     pthread_mutex_t mu;
-    int next; /* the next file to take */
+    int next; /* the next file to take, in `order` */
     int rc;
     mtp_error err;
     pthread_t threads[2];
@@ -711,7 +712,7 @@ static void *digest_main(void *arg)
     digest_job *job = arg;
     for (;;) {
         pthread_mutex_lock(&job->mu);
-        int i = job->rc == 0 && job->next < job->n ? job->next++ : -1;
+        int i = job->rc == 0 && job->next < job->n ? job->order[job->next++] : -1;
         pthread_mutex_unlock(&job->mu);
         if (i < 0)
             return NULL;
@@ -749,6 +750,19 @@ static int digest_start(build_state *st, digest_job *job, mtp_error *err)
     if (st->cfg->output.volumes)
         digest_add(job, "volumes.h5");
     digest_add(job, "config.yaml");
+    off_t sizes[MTP_MAX_TASKS + 2];
+    for (int i = 0; i < job->n; i++) {
+        char full[4200];
+        struct stat sb;
+        snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
+        sizes[i] = stat(full, &sb) == 0 ? sb.st_size : 0;
+        int k = i; /* insertion sort: a handful of files */
+        while (k > 0 && sizes[job->order[k - 1]] < sizes[i]) {
+            job->order[k] = job->order[k - 1];
+            k--;
+        }
+        job->order[k] = i;
+    }
     pthread_mutex_init(&job->mu, NULL);
     for (int k = 0; k < 2; k++) {
         int e = pthread_create(&job->threads[k], NULL, digest_main, job);

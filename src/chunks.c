@@ -121,7 +121,10 @@ struct mtp_chunk_batch {
     mtp_error fail;
 };
 
-enum { SLICE_WAITING, SLICE_RUNNING, SLICE_DONE, SLICE_FAILED };
+/* Per slice. REPEAT: equal to the slice before it, so it gets that slice's chunk when that
+ * one is made (never compressed itself). Everything from DONE on is finished; SHARED is a
+ * finished REPEAT, whose bytes belong to an earlier slice. */
+enum { SLICE_WAITING, SLICE_RUNNING, SLICE_REPEAT, SLICE_DONE, SLICE_SHARED, SLICE_FAILED };
 
 struct mtp_chunker {
     pthread_mutex_t mu;
@@ -160,6 +163,14 @@ static void dequeue(mtp_chunker *c, mtp_chunk_batch *b)
  * and on return). */
 static void run_next(mtp_chunker *c, mtp_chunk_batch *b)
 {
+    /* Repeats are not compressed (and may be finished already, by their original). */
+    while (b->next < b->nslices && b->state[b->next] != SLICE_WAITING)
+        b->next++;
+    if (b->next == b->nslices) { /* only repeats were left */
+        if (b->queued)
+            dequeue(c, b);
+        return;
+    }
     size_t i = b->next++;
     if (b->next == b->nslices && b->queued)
         dequeue(c, b);
@@ -177,6 +188,12 @@ static void run_next(mtp_chunker *c, mtp_chunk_batch *b)
     pthread_mutex_lock(&c->mu);
     b->running--;
     b->state[i] = rc < 0 ? SLICE_FAILED : SLICE_DONE;
+    /* The repeats that follow share the chunk (or the failure). */
+    for (size_t k = i + 1; k < b->nslices && b->state[k] == SLICE_REPEAT; k++) {
+        b->state[k] = rc < 0 ? SLICE_FAILED : SLICE_SHARED;
+        if (rc == 0)
+            b->out[k] = (mtp_chunk){b->out[i].data, b->out[i].size, batch_slice(b, k)};
+    }
     if (rc < 0 && (!b->failed || i < b->fail_index)) {
         b->failed = true;
         b->fail_index = i;
@@ -343,6 +360,12 @@ static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *cons
     }
     for (size_t i = 0; fn == NULL && i < nslices; i++)
         b->out[i] = (mtp_chunk){NULL, 0, NULL};
+    /* Slices equal to the one before are compressed once: label stacks repeat (a region
+     * inside one ROI has the same ROI slice 360 times). Unequal slices differ early, so
+     * the comparison costs little. Only where the batch owns the chunks it can share. */
+    for (size_t i = 1; b->owns_out && i < nslices; i++)
+        if (memcmp(batch_slice(b, i), batch_slice(b, i - 1), slice_bytes) == 0)
+            b->state[i] = SLICE_REPEAT;
     if (nslices > 0) {
         pthread_mutex_lock(&c->mu);
         b->queued = true;
@@ -448,7 +471,9 @@ void mtp_chunk_batch_free(mtp_chunk_batch *b)
         return;
     batch_quiesce(b);
     if (b->owns_out && b->out != NULL) {
-        mtp_chunks_release(b->out, b->nslices);
+        for (size_t i = 0; i < b->nslices; i++)
+            if (b->state[i] != SLICE_SHARED)
+                mtp_chunk_release(&b->out[i]);
         free(b->out);
     }
     free(b->state);

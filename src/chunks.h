@@ -71,7 +71,9 @@ int mtp_chunker_level(const mtp_chunker *c);
  * Queue `nslices` slices of `slice_bytes` bytes each, slice i at data + i * slice_bytes, and
  * return at once with *out a new batch that owns their chunks. The bytes are borrowed until
  * mtp_chunk_batch_free(); they must not change before then. Chunk i is byte for byte what
- * mtp_chunk_deflate_one() gives for slice i, whatever the thread count or timing.
+ * mtp_chunk_deflate_one() gives for slice i, whatever the thread count or timing. A slice
+ * equal to the one before it is not compressed again: its chunk shares that slice's bytes
+ * (`data`), with `source` still its own slice.
  */
 int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
                        mtp_chunk_batch **out, mtp_error *err);

@@ -252,6 +252,45 @@ START_TEST(submitted_batches_are_collected_in_any_order)
 }
 END_TEST
 
+/* A run of equal slices (a region inside one ROI) is compressed once and shared. */
+START_TEST(repeated_slices_share_one_chunk)
+{
+    const size_t n = 6;
+    uint8_t *stack = malloc(n * SLICE);
+    ck_assert_ptr_nonnull(stack);
+    memset(stack, 3, 3 * SLICE);                  /* slices 0-2 equal */
+    uint8_t *img = image_slices(1);
+    memcpy(stack + 3 * SLICE, img, SLICE);       /* slice 3 different */
+    memset(stack + 4 * SLICE, 3, 2 * SLICE);      /* 4-5 equal to each other and to 0 */
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *c = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    mtp_chunk_batch *b = NULL;
+    ck_assert_int_eq(mtp_chunker_submit(c, stack, n, SLICE, &b, &err), 0);
+    const mtp_chunk *got = NULL;
+    ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, n, &got, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *ref;
+        size_t ref_len;
+        reference_deflate(stack + i * SLICE, SLICE, 4, &ref, &ref_len);
+        ck_assert_uint_eq(got[i].size, ref_len);
+        ck_assert_mem_eq(got[i].data, ref, ref_len);
+        ck_assert_ptr_eq(got[i].source, stack + i * SLICE);
+        free(ref);
+    }
+    /* Only runs of consecutive equal slices share: 1 and 2 with 0, 5 with 4, not 4 with 0. */
+    ck_assert_ptr_eq(got[1].data, got[0].data);
+    ck_assert_ptr_eq(got[2].data, got[0].data);
+    ck_assert_ptr_ne(got[3].data, got[0].data);
+    ck_assert_ptr_ne(got[4].data, got[0].data);
+    ck_assert_ptr_eq(got[5].data, got[4].data);
+    mtp_chunk_batch_free(b); /* each shared buffer freed once (ASan builds check) */
+    mtp_chunker_free(c);
+    free(img);
+    free(stack);
+}
+END_TEST
+
 /* Freeing a batch no one waited for drops its queued slices; the pool goes on. */
 START_TEST(a_batch_freed_early_is_dropped)
 {
@@ -375,6 +414,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, bad_calls_are_refused);
     tcase_add_test(tc, submitted_batches_are_collected_in_any_order);
     tcase_add_test(tc, a_batch_freed_early_is_dropped);
+    tcase_add_test(tc, repeated_slices_share_one_chunk);
     tcase_add_test(tc, jobs_run_every_part_once);
     tcase_add_test(tc, speed_report);
     suite_add_tcase(s, tc);

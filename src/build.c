@@ -133,7 +133,9 @@ static void on_fetch_progress(const mtp_progress *p, void *userdata)
 static void add_fetch_stats(build_state *st, const mtp_fetch_stats *fs)
 {
     st->stats->blocks_total = fs->blocks_total;
-    st->stats->blocks_cached += fs->blocks_cached;
+    /* A later run (a refetch after a damaged block) sees the earlier run's blocks cached:
+     * its count is the one that holds. */
+    st->stats->blocks_cached = fs->blocks_cached;
     st->stats->blocks_fetched += fs->blocks_fetched;
     st->stats->requests += fs->requests;
     st->stats->retries += fs->retries;

@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "sha256.h"
+
 #define CHUNK_SIZE ((size_t)1 << 20)
 
 struct mtp_digest_ctx {
@@ -17,16 +19,6 @@ struct mtp_digest_ctx {
     EVP_MD_CTX *md5;
     uint64_t size;
 };
-
-static void to_hex(char *dst, const unsigned char *src, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        dst[2 * i] = digits[src[i] >> 4];
-        dst[2 * i + 1] = digits[src[i] & 0x0f];
-    }
-    dst[2 * len] = '\0';
-}
 
 void mtp_digest_free(mtp_digest_ctx *ctx)
 {
@@ -76,8 +68,8 @@ int mtp_digest_end(mtp_digest_ctx *ctx, mtp_digest *out, mtp_error *err)
         rc = mtp_error_set(err, MTP_ENOMEM, "digest: finalisation failed");
         goto out;
     }
-    to_hex(out->sha256, sha, sha_len);
-    to_hex(out->md5, md5, md5_len);
+    mtp_hex(sha, sha_len, out->sha256);
+    mtp_hex(md5, md5_len, out->md5);
     out->size = ctx->size;
 out:
     mtp_digest_free(ctx);

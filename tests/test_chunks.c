@@ -63,6 +63,17 @@ static void reference_deflate(const uint8_t *src, size_t n, int level, uint8_t *
     *len = dst_len;
 }
 
+/* The chunk holds exactly what compress2 makes of the slice at level 4. */
+static void assert_level4_chunk(const mtp_chunk *c, const uint8_t *slice)
+{
+    uint8_t *ref;
+    size_t ref_len;
+    reference_deflate(slice, SLICE, 4, &ref, &ref_len);
+    ck_assert_uint_eq(c->size, ref_len);
+    ck_assert_mem_eq(c->data, ref, ref_len);
+    free(ref);
+}
+
 START_TEST(deflate_one_equals_compress2_and_round_trips)
 {
     uint8_t *img = image_slices(3);
@@ -217,24 +228,13 @@ START_TEST(submitted_batches_are_collected_in_any_order)
     /* The second batch's last chunks first, then the first batch a window at a time. */
     const mtp_chunk *got = NULL;
     ck_assert_int_eq(mtp_chunk_batch_wait(b, n / 2 - 3, 3, &got, &err), 0);
-    for (size_t k = 0; k < 3; k++) {
-        uint8_t *ref;
-        size_t ref_len;
-        reference_deflate(img + (n - 3 + k) * SLICE, SLICE, 4, &ref, &ref_len);
-        ck_assert_uint_eq(got[k].size, ref_len);
-        ck_assert_mem_eq(got[k].data, ref, ref_len);
-        free(ref);
-    }
+    for (size_t k = 0; k < 3; k++)
+        assert_level4_chunk(&got[k], img + (n - 3 + k) * SLICE);
     for (size_t z = 0; z + 4 <= n / 2; z += 4) {
         ck_assert_int_eq(mtp_chunk_batch_wait(a, z, 4, &got, &err), 0);
         for (size_t k = 0; k < 4; k++) {
-            uint8_t *ref;
-            size_t ref_len;
-            reference_deflate(img + (z + k) * SLICE, SLICE, 4, &ref, &ref_len);
-            ck_assert_uint_eq(got[k].size, ref_len);
-            ck_assert_mem_eq(got[k].data, ref, ref_len);
+            assert_level4_chunk(&got[k], img + (z + k) * SLICE);
             ck_assert_ptr_eq(got[k].source, img + (z + k) * SLICE);
-            free(ref);
         }
     }
     ck_assert_int_eq(mtp_chunk_batch_wait(a, n / 2, 1, &got, &err), MTP_EINVAL);
@@ -270,13 +270,8 @@ START_TEST(repeated_slices_share_one_chunk)
     const mtp_chunk *got = NULL;
     ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, n, &got, &err), 0);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *ref;
-        size_t ref_len;
-        reference_deflate(stack + i * SLICE, SLICE, 4, &ref, &ref_len);
-        ck_assert_uint_eq(got[i].size, ref_len);
-        ck_assert_mem_eq(got[i].data, ref, ref_len);
+        assert_level4_chunk(&got[i], stack + i * SLICE);
         ck_assert_ptr_eq(got[i].source, stack + i * SLICE);
-        free(ref);
     }
     /* Only runs of consecutive equal slices share: 1 and 2 with 0, 5 with 4, not 4 with 0. */
     ck_assert_ptr_eq(got[1].data, got[0].data);

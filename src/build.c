@@ -284,8 +284,8 @@ static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
     if (st->chunker == NULL) {
         for (int c = 0; c < cfg->nchannels && rc == 0; c++)
             if (plan->used[c])
-                rc = mtp_volume_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype,
-                                     box, err);
+                rc = mtp_volume_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype, box,
+                                     err);
         if (rc < 0)
             release_cubes(st);
         return rc;

@@ -110,11 +110,11 @@ struct mtp_chunk_batch {
     const uint8_t *const *slices;
     const uint8_t *data;
     size_t nslices, slice_bytes;
-    mtp_chunk *out;       /* nslices results: the batch's own (submit), the caller's, or NULL */
+    mtp_chunk *out; /* nslices results: the batch's own (submit), the caller's, or NULL */
     bool owns_out;
-    uint8_t *state;       /* per slice: 0 waiting, 1 running, 2 done, 3 failed */
-    size_t next;          /* the next slice to hand out */
-    size_t running;       /* slices being compressed now */
+    uint8_t *state; /* per slice, SLICE_* below */
+    size_t next;    /* the next slice to hand out */
+    size_t running; /* slices being compressed now */
     /* The failure of the lowest failing slice, if any. */
     bool failed;
     size_t fail_index;
@@ -313,18 +313,8 @@ int mtp_chunker_level(const mtp_chunker *c)
     return c == NULL ? -1 : c->level;
 }
 
-static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
-                   const uint8_t *data, size_t nslices, size_t slice_bytes, mtp_chunk *out,
-                   mtp_chunk_batch **batch, mtp_error *err);
-
-/* A batch over slices[] or data, results into out (or its own array), queued at once. */
-static int submit(mtp_chunker *c, const uint8_t *const *slices, const uint8_t *data,
-                  size_t nslices, size_t slice_bytes, mtp_chunk *out, mtp_chunk_batch **batch,
-                  mtp_error *err)
-{
-    return enqueue(c, NULL, NULL, slices, data, nslices, slice_bytes, out, batch, err);
-}
-
+/* A new batch, queued at once: a job (fn), or slices (slices[] or data) whose chunks go
+ * into `out` or, with out NULL, an array of the batch's own. */
 static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
                    const uint8_t *data, size_t nslices, size_t slice_bytes, mtp_chunk *out,
                    mtp_chunk_batch **batch, mtp_error *err)
@@ -389,11 +379,11 @@ int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size
     *out = NULL;
     if (c == NULL || (nslices > 0 && data == NULL))
         return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker or data");
-    return submit(c, NULL, data, nslices, slice_bytes, NULL, out, err);
+    return enqueue(c, NULL, NULL, NULL, data, nslices, slice_bytes, NULL, out, err);
 }
 
-int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts,
-                    mtp_chunk_batch **out, mtp_error *err)
+int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
+                    mtp_error *err)
 {
     if (out == NULL)
         return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
@@ -414,8 +404,8 @@ int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const m
     if (out != NULL)
         *out = NULL;
     if (b == NULL || first > b->nslices || count > b->nslices - first)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: chunks %zu..+%zu outside the batch",
-                             first, count);
+        return mtp_error_set(err, MTP_EINVAL, "chunker: chunks %zu..+%zu outside the batch", first,
+                             count);
     mtp_chunker *c = b->owner;
     pthread_mutex_lock(&c->mu);
     size_t i = first;
@@ -493,7 +483,7 @@ int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t ns
         if (slices[i] == NULL)
             return mtp_error_set(err, MTP_EINVAL, "chunker: slice %zu is NULL", i);
     mtp_chunk_batch *b = NULL;
-    int rc = submit(c, slices, NULL, nslices, slice_bytes, out, &b, err);
+    int rc = enqueue(c, NULL, NULL, slices, NULL, nslices, slice_bytes, out, &b, err);
     if (rc == 0)
         rc = mtp_chunk_batch_wait(b, 0, nslices, NULL, err);
     mtp_chunk_batch_free(b);

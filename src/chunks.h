@@ -86,8 +86,8 @@ int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size
  * `arg` is borrowed until the batch is freed.
  */
 typedef int (*mtp_job_fn)(void *arg, size_t i, mtp_error *err);
-int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts,
-                    mtp_chunk_batch **out, mtp_error *err);
+int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
+                    mtp_error *err);
 
 /* The number of slices (or parts) of a batch (0 for NULL). */
 size_t mtp_chunk_batch_size(const mtp_chunk_batch *b);

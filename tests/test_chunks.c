@@ -258,10 +258,10 @@ START_TEST(repeated_slices_share_one_chunk)
     const size_t n = 6;
     uint8_t *stack = malloc(n * SLICE);
     ck_assert_ptr_nonnull(stack);
-    memset(stack, 3, 3 * SLICE);                  /* slices 0-2 equal */
+    memset(stack, 3, 3 * SLICE); /* slices 0-2 equal */
     uint8_t *img = image_slices(1);
-    memcpy(stack + 3 * SLICE, img, SLICE);       /* slice 3 different */
-    memset(stack + 4 * SLICE, 3, 2 * SLICE);      /* 4-5 equal to each other and to 0 */
+    memcpy(stack + 3 * SLICE, img, SLICE);   /* slice 3 different */
+    memset(stack + 4 * SLICE, 3, 2 * SLICE); /* 4-5 equal to each other and to 0 */
     mtp_error err = MTP_ERROR_INIT;
     mtp_chunker *c = NULL;
     ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);

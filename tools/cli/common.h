@@ -25,7 +25,7 @@ struct cli_options {
     const char *source_url;
     const char *token_env;
     int jobs;    /* 0 = the config's value */
-    int threads; /* compression threads; 0 = one per online core */
+    int threads; /* chunker workers (compression, cache reads); 0 = one per core */
     bool quiet;
     bool verbose;
     bool help;

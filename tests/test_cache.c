@@ -447,8 +447,8 @@ START_TEST(narrowed_uint64)
     ck_assert_int_eq(mtp_cache_path(cache, &wide_key, wide_path, sizeof wide_path, &err), 0);
     ck_assert_uint_eq(stored_dtype(wide_path), 3);
     long long narrow_size = file_size(path), wide_size = file_size(wide_path);
-    printf("narrowed uint64 block (%zu voxels): %lld bytes; wide: %lld bytes\n", nvox,
-           narrow_size, wide_size);
+    printf("narrowed uint64 block (%zu voxels): %lld bytes; wide: %lld bytes\n", nvox, narrow_size,
+           wide_size);
     ck_assert_int_lt(narrow_size * 3, wide_size * 2);
     memset(back, 0xAA, n);
     ck_assert_int_eq(mtp_cache_get(cache, &wide_key, back, n, &err), 0);
@@ -517,8 +517,7 @@ START_TEST(get_u8_of_uint8_and_arguments)
     mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
     unsigned char data[512], back[512];
     fill_noise(data, sizeof data, 9);
-    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err),
-                     MTP_ENOTFOUND);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err), MTP_ENOTFOUND);
     ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
     ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err), 0);
     ck_assert_mem_eq(back, data, sizeof data);
@@ -580,8 +579,8 @@ START_TEST(narrowed_damage)
     const struct {
         uint32_t stored;
         const char *what;
-    } cases[] = {{2, "stored dtype invalid"}, {0, "stored dtype invalid"},
-                 {3, "decoded size mismatch"}};
+    } cases[] = {
+        {2, "stored dtype invalid"}, {0, "stored dtype invalid"}, {3, "decoded size mismatch"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         put_noise_u64(&key, data, nvox);
         size_t len;
@@ -690,16 +689,16 @@ START_TEST(format_1_files_still_read)
     write_v1(&key8, img, sizeof img, path8, sizeof path8);
     ck_assert_int_eq(truncate(path8, 100), 0); /* shorter than a format 1 header */
     ck_assert_int_eq(mtp_cache_has(cache, &key8), 0);
-    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
-                     MTP_ECORRUPT);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err), MTP_ECORRUPT);
     snprintf(want, sizeof want, "cache: %s: truncated header (discarded)", path8);
     ck_assert_str_eq(err.msg, want);
     write_v1(&key8, img, sizeof img, path8, sizeof path8);
     ck_assert_int_eq(truncate(path8, 108 + 10), 0);
-    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
-                     MTP_ECORRUPT);
-    snprintf(want, sizeof want, "cache: %s: stored size does not match the file size "
-                                "(discarded)", path8);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err), MTP_ECORRUPT);
+    snprintf(want, sizeof want,
+             "cache: %s: stored size does not match the file size "
+             "(discarded)",
+             path8);
     ck_assert_str_eq(err.msg, want);
 
     /* A put replaces a format 1 file with a format 2 one. */
@@ -839,8 +838,8 @@ static void *worker_run(void *arg)
     unsigned char data[16 * 16 * 4], back[sizeof data];
     for (int i = 0; i < 50; i++) {
         mtp_error err = MTP_ERROR_INIT;
-        mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * w->id, 16 * w->id + 16, 0, 16,
-                                     4 * i, 4 * i + 4);
+        mtp_block_key key =
+            make_key(MTP_DTYPE_UINT8, 16 * w->id, 16 * w->id + 16, 0, 16, 4 * i, 4 * i + 4);
         fill_noise(data, sizeof data, (uint64_t)(w->id * 1000 + i));
         if (i % 2)
             memset(data, i, sizeof data / 2); /* some compressible blocks too */
@@ -869,8 +868,8 @@ START_TEST(concurrent_put_get)
     mtp_error err = MTP_ERROR_INIT;
     for (int t = 0; t < 4; t++)
         for (int i = 0; i < 50; i++) {
-            mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * t, 16 * t + 16, 0, 16, 4 * i,
-                                         4 * i + 4);
+            mtp_block_key key =
+                make_key(MTP_DTYPE_UINT8, 16 * t, 16 * t + 16, 0, 16, 4 * i, 4 * i + 4);
             ck_assert_int_eq(mtp_cache_get(cache, &key, back, sizeof back, &err), 0);
         }
 }

@@ -33,7 +33,8 @@ static const char CONFIG_YAML[] =
     "  license: CC-BY-4.0\n"
     "  creators:\n"
     "    - \"Quesada, Jorge\"\n"
-    "    - {name: \"Dyer, Eva L.\", affiliation: \"Georgia Tech\", orcid: \"0000-0002-1825-0097\"}\n"
+    "    - {name: \"Dyer, Eva L.\", affiliation: \"Georgia Tech\", orcid: "
+    "\"0000-0002-1825-0097\"}\n"
     "    - \"The MTNeuro Team\"\n"
     "  citations:\n"
     "    - text: \"Quesada, J., Dyer, E. L. (2022). MTNeuro. NeurIPS Datasets and Benchmarks.\"\n"
@@ -228,8 +229,14 @@ static void make_summaries(mtp_bundle_summary s[2])
     }
 }
 
-static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8642", 0, NULL, NULL};
+static const mtp_release_info INFO = {"mtneuro-pack 0.1.0",
+                                      1,
+                                      {1.17, 1.17, 1.17},
+                                      "micrometer",
+                                      "http://127.0.0.1:8642",
+                                      0,
+                                      NULL,
+                                      NULL};
 
 /* Make a release in dir: data files + metadata. */
 static void make_release(const char *dir, const mtp_config *cfg)
@@ -273,22 +280,23 @@ START_TEST(test_manifest)
                        "  \"bundle_format_version\": 1,\n"
                        "  \"config_sha256\": \"";
     ck_assert_msg(strncmp(text, head, strlen(head)) == 0, "manifest head:\n%.600s", text);
-    const char *source = "  \"source\": {\n"
-                         "    \"url\": \"http://127.0.0.1:8642\",\n"
-                         "    \"resolution\": 0,\n"
-                         "    \"channels\": {\n"
-                         "      \"image\": \"bossdb://prasad/prasad2020/image\",\n"
-                         "      \"pixel_labels\": \"bossdb://prasad/prasad_analysis/pixel_labels\",\n"
-                         "      \"roi_labels\": \"bossdb://prasad/prasad_analysis/roi_labels\"\n"
-                         "    }\n"
-                         "  },\n"
-                         "  \"voxel_size\": [\n"
-                         "    1.17,\n"
-                         "    1.17,\n"
-                         "    1.17\n"
-                         "  ],\n"
-                         "  \"voxel_unit\": \"micrometer\",\n"
-                         "  \"files\": [\n";
+    const char *source =
+        "  \"source\": {\n"
+        "    \"url\": \"http://127.0.0.1:8642\",\n"
+        "    \"resolution\": 0,\n"
+        "    \"channels\": {\n"
+        "      \"image\": \"bossdb://prasad/prasad2020/image\",\n"
+        "      \"pixel_labels\": \"bossdb://prasad/prasad_analysis/pixel_labels\",\n"
+        "      \"roi_labels\": \"bossdb://prasad/prasad_analysis/roi_labels\"\n"
+        "    }\n"
+        "  },\n"
+        "  \"voxel_size\": [\n"
+        "    1.17,\n"
+        "    1.17,\n"
+        "    1.17\n"
+        "  ],\n"
+        "  \"voxel_unit\": \"micrometer\",\n"
+        "  \"files\": [\n";
     ck_assert_msg(strstr(text, source) != NULL, "manifest:\n%s", text);
     ck_assert_ptr_null(strstr(text, "\"date\""));
     ck_assert_int_eq(text[strlen(text) - 1], '\n');
@@ -330,9 +338,9 @@ START_TEST(test_manifest)
     ck_assert_msg(root != NULL, "manifest.json: %s", jerr.text);
     ck_assert_str_eq(json_string_value(json_object_get(root, "config_sha256")), cfg->sha256);
     json_t *files = json_object_get(root, "files");
-    const char *expect[] = {".zenodo.json", "CITATION.cff", "README.md", "config.yaml",
-                            "croissant.json", "previews/task1_train.png", "task1.h5",
-                            "task2_3d_3class.h5", "volumes.h5"};
+    const char *expect[] = {".zenodo.json", "CITATION.cff",       "README.md",
+                            "config.yaml",  "croissant.json",     "previews/task1_train.png",
+                            "task1.h5",     "task2_3d_3class.h5", "volumes.h5"};
     ck_assert_int_eq(json_array_size(files), 9);
     for (size_t i = 0; i < 9; i++)
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(files, i), "path")),
@@ -358,14 +366,13 @@ START_TEST(test_manifest)
     ck_assert_int_eq(json_integer_value(json_object_get(val, "count")), 9);
     ck_assert_int_eq(json_array_size(json_object_get(val, "shape")), 4);
     ck_assert_ptr_null(json_object_get(val, "label_region_mismatches"));
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(val, "class_counts"),
-                                                        "vessel")),
-                     471859);
-    ck_assert(json_real_value(json_object_get(json_object_get(val, "class_fraction"),
-                                              "vessel")) == 0.1);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(val, "region_counts"),
-                                                        "zi")),
-                     0);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(val, "class_counts"), "vessel")),
+        471859);
+    ck_assert(json_real_value(json_object_get(json_object_get(val, "class_fraction"), "vessel")) ==
+              0.1);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(val, "region_counts"), "zi")), 0);
     json_decref(root);
     free(readme);
     free(text);
@@ -385,10 +392,16 @@ START_TEST(test_sums)
     mtp_digest d;
     ck_assert_int_eq(mtp_digest_buffer("png\n", 4, &d), 0);
     /* Sorted bytewise, manifest.json included, SUMS and temporaries not. */
-    const char *order[] = {"  .zenodo.json\n", "  CITATION.cff\n", "  README.md\n",
-                           "  config.yaml\n", "  croissant.json\n", "  manifest.json\n",
-                           "  previews/task1_train.png\n", "  task1.h5\n",
-                           "  task2_3d_3class.h5\n", "  volumes.h5\n"};
+    const char *order[] = {"  .zenodo.json\n",
+                           "  CITATION.cff\n",
+                           "  README.md\n",
+                           "  config.yaml\n",
+                           "  croissant.json\n",
+                           "  manifest.json\n",
+                           "  previews/task1_train.png\n",
+                           "  task1.h5\n",
+                           "  task2_3d_3class.h5\n",
+                           "  volumes.h5\n"};
     const char *at = sums;
     for (size_t i = 0; i < 10; i++) {
         const char *p = strstr(at, order[i]);
@@ -512,18 +525,18 @@ START_TEST(test_dois_and_date)
     ck_assert_str_eq(json_string_value(json_object_get(c, "url")), "https://zenodo.org/records/1");
     ck_assert_str_eq(json_string_value(json_object_get(c, "datePublished")), "2024-05-01");
     json_decref(c);
-    const char *script =
-        "/usr/bin/python3 -c '\n"
-        "import yaml\n"
-        "c = yaml.safe_load(open(\"CITATION.cff\"))\n"
-        "assert c[\"date-released\"] == \"2024-05-01\", c\n"
-        "assert c[\"url\"] == \"https://zenodo.org/records/1\"\n"
-        "assert c[\"references\"][0][\"doi\"] == \"10.5555/mtneuro\"\n"
-        "assert c[\"references\"][1][\"doi\"] == \"10.1038/x-y\"\n"
-        "'";
+    const char *script = "/usr/bin/python3 -c '\n"
+                         "import yaml\n"
+                         "c = yaml.safe_load(open(\"CITATION.cff\"))\n"
+                         "assert c[\"date-released\"] == \"2024-05-01\", c\n"
+                         "assert c[\"url\"] == \"https://zenodo.org/records/1\"\n"
+                         "assert c[\"references\"][0][\"doi\"] == \"10.5555/mtneuro\"\n"
+                         "assert c[\"references\"][1][\"doi\"] == \"10.1038/x-y\"\n"
+                         "'";
     ck_assert_int_eq(run_in(tmpdir, script), 0);
     char *readme = slurp(path_in(tmpdir, "README.md"), NULL);
-    ck_assert_ptr_nonnull(strstr(readme, "Scientific Data, 7(1), 1-7. https://doi.org/10.1038/x-y\n"));
+    ck_assert_ptr_nonnull(
+        strstr(readme, "Scientific Data, 7(1), 1-7. https://doi.org/10.1038/x-y\n"));
     ck_assert_ptr_nonnull(strstr(readme, "Cite this release: Quesada, Jorge; Dyer, Eva L.; The "
                                          "MTNeuro Team (2024). Mini release: a \"test\" (version "
                                          "1.0.0) [Data set]. https://zenodo.org/records/1\n"));
@@ -654,7 +667,7 @@ START_TEST(test_readme)
 }
 END_TEST
 
-static const char *const META_FILES[] = {"README.md", "CITATION.cff", ".zenodo.json",
+static const char *const META_FILES[] = {"README.md",      "CITATION.cff",  ".zenodo.json",
                                          "croissant.json", "manifest.json", "SHA256SUMS",
                                          "MD5SUMS"};
 
@@ -675,8 +688,7 @@ START_TEST(test_deterministic_no_token)
     for (int i = 0; i < 7; i++) {
         size_t n;
         char *again = slurp(path_in(tmpdir, META_FILES[i]), &n);
-        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s changed",
-                      META_FILES[i]);
+        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s changed", META_FILES[i]);
         ck_assert_ptr_null(strstr(again, TOKEN));
         free(again);
     }
@@ -688,8 +700,7 @@ START_TEST(test_deterministic_no_token)
     for (int i = 0; i < 7; i++) {
         size_t n;
         char *again = slurp(path_in(other, META_FILES[i]), &n);
-        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s differs",
-                      META_FILES[i]);
+        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s differs", META_FILES[i]);
         free(again);
         free(first[i]);
     }
@@ -719,7 +730,7 @@ START_TEST(test_list_files)
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), 0);
     const char *expect[] = {"config.yaml", "previews/sub/MD5SUMS", "previews/task1_train.png",
-                            "task1.h5", "task2_3d_3class.h5", "volumes.h5"};
+                            "task1.h5",    "task2_3d_3class.h5",   "volumes.h5"};
     ck_assert_int_eq(n, 6);
     for (int i = 0; i < n; i++)
         ck_assert_str_eq(files[i], expect[i]);

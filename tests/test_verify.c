@@ -173,8 +173,14 @@ static mtp_config *make_config(void)
 }
 
 static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
-static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8080", 0, NULL, NULL};
+static const mtp_release_info INFO = {"mtneuro-pack 0.1.0",
+                                      1,
+                                      {1.17, 1.17, 1.17},
+                                      "micrometer",
+                                      "http://127.0.0.1:8080",
+                                      0,
+                                      NULL,
+                                      NULL};
 
 static void write_bundle(const mtp_config *cfg, int task, const char *path)
 {
@@ -290,8 +296,8 @@ static mtp_verify_result verify_expect(const char *path, const char *const *expe
         n++;
     ck_assert_msg(got.n == n, "expected %d problems, got %d:\n%s", n, got.n, joined(&got));
     for (int i = 0; i < n; i++)
-        ck_assert_msg(strcmp(got.text[i], expect[i]) == 0, "problem %d: expected\n%s\ngot:\n%s",
-                      i, expect[i], joined(&got));
+        ck_assert_msg(strcmp(got.text[i], expect[i]) == 0, "problem %d: expected\n%s\ngot:\n%s", i,
+                      expect[i], joined(&got));
     return res;
 }
 
@@ -404,9 +410,9 @@ END_TEST
 START_TEST(test_flip_byte_every_file)
 {
     mtp_config *cfg = make_release();
-    const char *files[] = {".zenodo.json", "CITATION.cff", "README.md", "config.yaml",
-                           "croissant.json", "previews/task1_train.png", "task1.h5",
-                           "task2.h5"};
+    const char *files[] = {".zenodo.json", "CITATION.cff",   "README.md",
+                           "config.yaml",  "croissant.json", "previews/task1_train.png",
+                           "task1.h5",     "task2.h5"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         for (int where = 0; where < 3; where++) {
             size_t len;
@@ -418,13 +424,14 @@ START_TEST(test_flip_byte_every_file)
             digest_of(rel_path(files[i]), &after);
             lines got = verify_lines(reldir);
             char line[3][256];
-            snprintf(line[0], sizeof line[0], "%s: sha256 mismatch (manifest %.12s..., file %.12s...)",
-                     files[i], before.sha256, after.sha256);
+            snprintf(line[0], sizeof line[0],
+                     "%s: sha256 mismatch (manifest %.12s..., file %.12s...)", files[i],
+                     before.sha256, after.sha256);
             snprintf(line[1], sizeof line[1], "SHA256SUMS: %s: checksum mismatch", files[i]);
             snprintf(line[2], sizeof line[2], "MD5SUMS: %s: checksum mismatch", files[i]);
             for (int k = 0; k < 3; k++)
-                ck_assert_msg(has_line(&got, line[k]), "%s at %ld: no line\n%s\nin\n%s",
-                              files[i], offset, line[k], joined(&got));
+                ck_assert_msg(has_line(&got, line[k]), "%s at %ld: no line\n%s\nin\n%s", files[i],
+                              offset, line[k], joined(&got));
             ck_assert_str_eq(got.text[0], line[0]);
             write_bytes(rel_path(files[i]), orig, len);
             free(orig);
@@ -503,7 +510,7 @@ END_TEST
 START_TEST(test_forged_manifest_content)
 {
     mtp_config *cfg = make_release();
-    edit_manifest("\"vessel\": ", "\"vessel\": 1");   /* task2 /train class_counts.vessel */
+    edit_manifest("\"vessel\": ", "\"vessel\": 1"); /* task2 /train class_counts.vessel */
     edit_manifest("\"region_counts\": {\n            \"cortex\": 4",
                   "\"region_counts\": {\n            \"cortex\": 5"); /* task1 /train */
     char cmd[1024];
@@ -517,7 +524,8 @@ START_TEST(test_forged_manifest_content)
     ck_assert_msg(got.n == 2, "%s", joined(&got));
     ck_assert_str_eq(got.text[0], "manifest.json: task1 /train region_counts.cortex 5 in manifest, "
                                   "4 in file");
-    ck_assert_msg(strncmp(got.text[1], "manifest.json: task2 /train class_counts.vessel 1", 49) == 0,
+    ck_assert_msg(strncmp(got.text[1], "manifest.json: task2 /train class_counts.vessel 1", 49) ==
+                      0,
                   "%s", got.text[1]);
     ck_assert_ptr_nonnull(strstr(got.text[1], " in manifest, "));
     mtp_config_free(cfg);
@@ -553,25 +561,23 @@ START_TEST(test_manifest_problems)
     verify_expect(reldir, missing);
 
     put_file(rel_path("manifest.json"), "{\"format\": \"mtneuro-release\",\n\"files\": [}\n");
-    const char *bad_json[] = {
-        "manifest.json: not valid JSON: unexpected token near '}' (line 2)",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+    const char *bad_json[] = {"manifest.json: not valid JSON: unexpected token near '}' (line 2)",
+                              "SHA256SUMS: manifest.json: checksum mismatch",
+                              "MD5SUMS: manifest.json: checksum mismatch", NULL};
     verify_expect(reldir, bad_json);
 
     put_file(rel_path("manifest.json"), "{\"format\": \"other\", \"manifest_version\": 1}\n");
-    const char *bad_format[] = {
-        "manifest.json: format is \"other\", expected \"mtneuro-release\"",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+    const char *bad_format[] = {"manifest.json: format is \"other\", expected \"mtneuro-release\"",
+                                "SHA256SUMS: manifest.json: checksum mismatch",
+                                "MD5SUMS: manifest.json: checksum mismatch", NULL};
     verify_expect(reldir, bad_format);
 
     put_file(rel_path("manifest.json"),
              "{\"format\": \"mtneuro-release\", \"manifest_version\": 2}\n");
     const char *bad_version[] = {
         "manifest.json: manifest_version 2 is not supported (this reader reads 1)",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+        "SHA256SUMS: manifest.json: checksum mismatch", "MD5SUMS: manifest.json: checksum mismatch",
+        NULL};
     verify_expect(reldir, bad_version);
 
     put_file(rel_path("manifest.json"), orig);
@@ -597,8 +603,7 @@ START_TEST(test_sums_problems)
     snprintf(edited, n, "%.*sgarbage\n%s%.*s", (int)(second - orig), orig, third,
              (int)(third - second), orig);
     put_file(rel_path("SHA256SUMS"), edited);
-    const char *bad[] = {"SHA256SUMS:2: malformed line",
-                         "SHA256SUMS: .zenodo.json: listed twice",
+    const char *bad[] = {"SHA256SUMS:2: malformed line", "SHA256SUMS: .zenodo.json: listed twice",
                          "SHA256SUMS: CITATION.cff: not listed", "MD5SUMS: missing", NULL};
     verify_expect(reldir, bad);
     free(edited);

@@ -261,8 +261,7 @@ START_TEST(value_over_255_names_the_position)
     /* A box that leaves the first bad voxel out reports the second. */
     mtp_box part = {64, 98, 32, 50, 16, 19};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err),
-        MTP_EDATA);
+        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err), MTP_EDATA);
     ck_assert_str_eq(err.msg, "labels: value 81985529216486895 at (x=70, y=40, z=17) does not "
                               "fit in uint8");
 
@@ -292,8 +291,8 @@ START_TEST(missing_damaged_and_uncovered)
         mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_ENOTFOUND);
     char path[1024], want[1200];
-    mtp_block_key key = mtp_volume_block_key(cfg, &plan.blocks[plan.first_block[LABELS]],
-                                             MTP_DTYPE_UINT64);
+    mtp_block_key key =
+        mtp_volume_block_key(cfg, &plan.blocks[plan.first_block[LABELS]], MTP_DTYPE_UINT64);
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     snprintf(want, sizeof want, "cache: %s: not cached", path);
     ck_assert_str_eq(err.msg, want);
@@ -350,8 +349,7 @@ START_TEST(timing_mtneuro_region_uint64)
     for (int r = 0; r < reps; r++) {
         double t0 = now_s();
         ck_assert_int_eq(
-            mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
-            0);
+            mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
         double t = now_s() - t0;
         best = t < best ? t : best;
         if (r + 1 < reps)

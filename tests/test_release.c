@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "digest.h"
+#include "fixtures.h"
 #include "release.h"
 #include "summary.h"
 
@@ -89,49 +90,17 @@ static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-release-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "release");
 }
 
 static void remove_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
+    fixture_remove_tree(tmpdir);
 }
 
 static void put_file(const char *dir, const char *name, const char *content)
 {
-    FILE *f = fopen(path_in(dir, name), "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fputs(content, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len != NULL)
-        *len = (size_t)n;
-    return buf;
+    fixture_write_text(fixture_path(dir, name), content);
 }
 
 static mtp_config *load_config(void)
@@ -150,7 +119,7 @@ static void make_data_files(const char *dir)
     put_file(dir, "task2_3d_3class.h5", "task2 bytes\n");
     put_file(dir, "volumes.h5", "volumes\n");
     put_file(dir, "config.yaml", "release: {name: mini}\n");
-    ck_assert_int_eq(mkdir(path_in(dir, "previews"), 0755), 0);
+    ck_assert_int_eq(mkdir(fixture_path(dir, "previews"), 0755), 0);
     put_file(dir, "previews/task1_train.png", "png\n");
     put_file(dir, "task1.h5.tmp.123", "leftover of a crashed write\n");
 }
@@ -268,7 +237,7 @@ START_TEST(test_manifest)
     make_tmpdir();
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
-    char *text = slurp(path_in(tmpdir, "manifest.json"), NULL);
+    char *text = fixture_slurp(fixture_path(tmpdir, "manifest.json"), NULL);
     const char *head = "{\n"
                        "  \"format\": \"mtneuro-release\",\n"
                        "  \"manifest_version\": 1,\n"
@@ -352,7 +321,7 @@ START_TEST(test_manifest)
     ck_assert_str_eq(json_string_value(json_object_get(f, "sha256")), d.sha256);
     ck_assert_str_eq(json_string_value(json_object_get(f, "md5")), d.md5);
     /* The README's entry is the README as written. */
-    char *readme = slurp(path_in(tmpdir, "README.md"), NULL);
+    char *readme = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     ck_assert_int_eq(mtp_digest_buffer(readme, strlen(readme), &d), 0);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 2), "sha256")),
                      d.sha256);
@@ -388,7 +357,7 @@ START_TEST(test_sums)
     make_release(tmpdir, cfg);
     ck_assert_int_eq(run_in(tmpdir, "sha256sum --quiet -c SHA256SUMS"), 0);
     ck_assert_int_eq(run_in(tmpdir, "md5sum --quiet -c MD5SUMS"), 0);
-    char *sums = slurp(path_in(tmpdir, "SHA256SUMS"), NULL);
+    char *sums = fixture_slurp(fixture_path(tmpdir, "SHA256SUMS"), NULL);
     mtp_digest d;
     ck_assert_int_eq(mtp_digest_buffer("png\n", 4, &d), 0);
     /* Sorted bytewise, manifest.json included, SUMS and temporaries not. */
@@ -415,7 +384,7 @@ START_TEST(test_sums)
     ck_assert_ptr_nonnull(strstr(sums, line));
     ck_assert_ptr_null(strstr(sums, "SUMS"));
     ck_assert_ptr_null(strstr(sums, ".tmp"));
-    char *md5 = slurp(path_in(tmpdir, "MD5SUMS"), NULL);
+    char *md5 = fixture_slurp(fixture_path(tmpdir, "MD5SUMS"), NULL);
     snprintf(line, sizeof line, "%s  previews/task1_train.png\n", d.md5);
     ck_assert_ptr_nonnull(strstr(md5, line));
     free(md5);
@@ -469,7 +438,7 @@ START_TEST(test_zenodo)
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
     json_error_t jerr;
-    json_t *z = json_load_file(path_in(tmpdir, ".zenodo.json"), 0, &jerr);
+    json_t *z = json_load_file(fixture_path(tmpdir, ".zenodo.json"), 0, &jerr);
     ck_assert_msg(z != NULL, ".zenodo.json: %s", jerr.text);
     ck_assert_str_eq(json_string_value(json_object_get(z, "upload_type")), "dataset");
     ck_assert_str_eq(json_string_value(json_object_get(z, "license")), "cc-by-4.0");
@@ -506,7 +475,7 @@ START_TEST(test_dois_and_date)
     snprintf(cfg->release.citations[0].doi, MTP_TEXT_MAX, "10.5555/mtneuro");
     snprintf(cfg->release.citations[1].doi, MTP_TEXT_MAX, "https://doi.org/10.1038/x-y");
     make_release(tmpdir, cfg);
-    json_t *z = json_load_file(path_in(tmpdir, ".zenodo.json"), 0, NULL);
+    json_t *z = json_load_file(fixture_path(tmpdir, ".zenodo.json"), 0, NULL);
     ck_assert_ptr_nonnull(z);
     ck_assert_str_eq(json_string_value(json_object_get(z, "publication_date")), "2024-05-01");
     json_t *rel = json_object_get(z, "related_identifiers");
@@ -518,10 +487,10 @@ START_TEST(test_dois_and_date)
     ck_assert_str_eq(json_string_value(json_object_get(r1, "identifier")), "10.1038/x-y");
     ck_assert_str_eq(json_string_value(json_object_get(r1, "relation")), "cites");
     json_decref(z);
-    json_t *m = json_load_file(path_in(tmpdir, "manifest.json"), 0, NULL);
+    json_t *m = json_load_file(fixture_path(tmpdir, "manifest.json"), 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(m, "date")), "2024-05-01");
     json_decref(m);
-    json_t *c = json_load_file(path_in(tmpdir, "croissant.json"), 0, NULL);
+    json_t *c = json_load_file(fixture_path(tmpdir, "croissant.json"), 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(c, "url")), "https://zenodo.org/records/1");
     ck_assert_str_eq(json_string_value(json_object_get(c, "datePublished")), "2024-05-01");
     json_decref(c);
@@ -534,7 +503,7 @@ START_TEST(test_dois_and_date)
                          "assert c[\"references\"][1][\"doi\"] == \"10.1038/x-y\"\n"
                          "'";
     ck_assert_int_eq(run_in(tmpdir, script), 0);
-    char *readme = slurp(path_in(tmpdir, "README.md"), NULL);
+    char *readme = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     ck_assert_ptr_nonnull(
         strstr(readme, "Scientific Data, 7(1), 1-7. https://doi.org/10.1038/x-y\n"));
     ck_assert_ptr_nonnull(strstr(readme, "Cite this release: Quesada, Jorge; Dyer, Eva L.; The "
@@ -552,7 +521,7 @@ START_TEST(test_croissant)
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
     json_error_t jerr;
-    json_t *c = json_load_file(path_in(tmpdir, "croissant.json"), 0, &jerr);
+    json_t *c = json_load_file(fixture_path(tmpdir, "croissant.json"), 0, &jerr);
     ck_assert_msg(c != NULL, "croissant.json: %s", jerr.text);
     json_t *ctx = json_object_get(c, "@context");
     ck_assert_str_eq(json_string_value(json_object_get(ctx, "@language")), "en");
@@ -603,7 +572,7 @@ START_TEST(test_readme)
     make_tmpdir();
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
-    char *md = slurp(path_in(tmpdir, "README.md"), NULL);
+    char *md = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     const char *lines[] = {
         "# Mini release: a \"test\"\n",
         "A tiny test release.\n\nSecond paragraph with <b> & more.\n",
@@ -658,7 +627,7 @@ START_TEST(test_readme)
     make_summaries(s);
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), 0);
-    md = slurp(path_in(tmpdir, "README.md"), NULL);
+    md = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     ck_assert_ptr_nonnull(strstr(md, "readers need `hdf5plugin`"));
     ck_assert_ptr_nonnull(strstr(md, "import hdf5plugin  # registers the blosc filter\n"));
     free(md);
@@ -679,7 +648,7 @@ START_TEST(test_deterministic_no_token)
     char *first[7];
     size_t len[7];
     for (int i = 0; i < 7; i++)
-        first[i] = slurp(path_in(tmpdir, META_FILES[i]), &len[i]);
+        first[i] = fixture_slurp(fixture_path(tmpdir, META_FILES[i]), &len[i]);
     /* Again in place (the old metadata files are there now) ... */
     mtp_bundle_summary s[2];
     make_summaries(s);
@@ -687,7 +656,7 @@ START_TEST(test_deterministic_no_token)
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), 0);
     for (int i = 0; i < 7; i++) {
         size_t n;
-        char *again = slurp(path_in(tmpdir, META_FILES[i]), &n);
+        char *again = fixture_slurp(fixture_path(tmpdir, META_FILES[i]), &n);
         ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s changed", META_FILES[i]);
         ck_assert_ptr_null(strstr(again, TOKEN));
         free(again);
@@ -699,7 +668,7 @@ START_TEST(test_deterministic_no_token)
     make_release(other, cfg);
     for (int i = 0; i < 7; i++) {
         size_t n;
-        char *again = slurp(path_in(other, META_FILES[i]), &n);
+        char *again = fixture_slurp(fixture_path(other, META_FILES[i]), &n);
         ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s differs", META_FILES[i]);
         free(again);
         free(first[i]);
@@ -723,7 +692,7 @@ START_TEST(test_list_files)
     make_tmpdir();
     make_data_files(tmpdir);
     put_file(tmpdir, "SHA256SUMS", "x");
-    ck_assert_int_eq(mkdir(path_in(tmpdir, "previews/sub"), 0755), 0);
+    ck_assert_int_eq(mkdir(fixture_path(tmpdir, "previews/sub"), 0755), 0);
     put_file(tmpdir, "previews/sub/MD5SUMS", "not at the top: listed");
     char **files = NULL;
     int n = -1;
@@ -736,7 +705,7 @@ START_TEST(test_list_files)
         ck_assert_str_eq(files[i], expect[i]);
     mtp_release_files_free(files, n);
 
-    ck_assert_int_eq(symlink("task1.h5", path_in(tmpdir, "link.h5")), 0);
+    ck_assert_int_eq(symlink("task1.h5", fixture_path(tmpdir, "link.h5")), 0);
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), MTP_EINVAL);
     ck_assert_ptr_null(files);
     ck_assert_int_eq(n, 0);
@@ -780,7 +749,7 @@ START_TEST(test_errors)
              "SHA256SUMS",
              tmpdir);
     ck_assert_str_eq(err.msg, msg);
-    ck_assert_int_eq(access(path_in(tmpdir, "README.md"), F_OK), -1);
+    ck_assert_int_eq(access(fixture_path(tmpdir, "README.md"), F_OK), -1);
     mtp_config_free(cfg);
     remove_tmpdir();
 }

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
+#include "fixtures.h"
 #include "tasks.h"
 
 /* Task indices in the hand-built MTNeuro config. */
@@ -531,13 +531,6 @@ START_TEST(mask_unexpected_code)
 }
 END_TEST
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A whole region cube in one call; reports throughput (not asserted: machines differ). */
 START_TEST(mask_region_cube_throughput)
 {
@@ -554,9 +547,9 @@ START_TEST(mask_region_cube_throughput)
     mtp_error err = MTP_ERROR_INIT;
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_s();
+        double t0 = fixture_now_s();
         ck_assert_int_eq(mtp_tasks_mask(cfg, T2_2D_3, 1, 110, src, dst, nz, EDGE, EDGE, &err), 0);
-        double dt = now_s() - t0;
+        double dt = fixture_now_s() - t0;
         if (dt < best)
             best = dt;
     }

@@ -22,6 +22,17 @@ void fixture_make_tmpdir(char *dir, size_t cap, const char *name)
     ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
 }
 
+bool fixture_keep_or_make_tmpdir(char *dir, size_t cap, const char *env, const char *name)
+{
+    const char *keep = getenv(env);
+    if (keep != NULL && strlen(keep) < cap) {
+        snprintf(dir, cap, "%s", keep);
+        return true;
+    }
+    fixture_make_tmpdir(dir, cap, name);
+    return false;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;

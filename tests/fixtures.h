@@ -25,6 +25,14 @@
 void fixture_make_tmpdir(char *dir, size_t cap, const char *name);
 
 /*
+ * For a case that writes files for an integration test to read: when the environment
+ * variable `env` is set (and fits in dir[cap]), its value is the directory (used as it is:
+ * not created, not emptied) and the result is true: the caller must not remove it.
+ * Otherwise a fresh fixture_make_tmpdir(dir, cap, name) and false.
+ */
+bool fixture_keep_or_make_tmpdir(char *dir, size_t cap, const char *env, const char *name);
+
+/*
  * Remove `path` and everything below it, like `rm -rf` (symbolic links are removed, not
  * followed). A path that does not exist is fine; anything left behind fails the test.
  */

@@ -1508,11 +1508,7 @@ END_TEST
  */
 START_TEST(files_for_readers)
 {
-    const char *keep = getenv("MTP_H5BUNDLE_KEEP");
-    if (keep != NULL && strlen(keep) < sizeof tmpdir)
-        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
-    else
-        make_tmpdir();
+    bool keep = fixture_keep_or_make_tmpdir(tmpdir, sizeof tmpdir, "MTP_H5BUNDLE_KEEP", "h5bundle");
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
@@ -1526,7 +1522,7 @@ START_TEST(files_for_readers)
     ck_assert(fixture_exists(tmp_path("task1.h5")) && fixture_exists(tmp_path("task2_3d.h5")) &&
               fixture_exists(tmp_path("task3.h5")) && fixture_exists(tmp_path("volumes.h5")));
     free(cfg);
-    if (keep == NULL)
+    if (!keep)
         remove_tmpdir();
 }
 END_TEST

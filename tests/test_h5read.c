@@ -692,18 +692,14 @@ END_TEST
 /* The file test_inspect.sh prints: see the comment at the top. */
 START_TEST(fixture)
 {
-    const char *keep = getenv("MTP_H5READ_KEEP");
-    if (keep != NULL && strlen(keep) < sizeof tmpdir)
-        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
-    else
-        make_tmpdir();
+    bool keep = fixture_keep_or_make_tmpdir(tmpdir, sizeof tmpdir, "MTP_H5READ_KEEP", "h5read");
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
     write_volumes(cfg, tmp_path("volumes.h5"));
     assert_check(tmp_path("task1.h5"), "");
     free(cfg);
-    if (keep == NULL)
+    if (!keep)
         remove_tmpdir();
 }
 END_TEST

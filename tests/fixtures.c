@@ -55,7 +55,8 @@ char *fixture_path(const char *dir, const char *name)
     static char paths[8][512];
     static int next;
     char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    int n = snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof paths[0], "path too long: %s/%s", dir, name);
     return p;
 }
 
@@ -73,6 +74,7 @@ void *fixture_slurp(const char *path, size_t *len)
     ck_assert_msg(f != NULL, "cannot open %s", path);
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
+    ck_assert_msg(n >= 0, "cannot size %s", path);
     fseek(f, 0, SEEK_SET);
     char *buf = malloc((size_t)n + 1);
     ck_assert_ptr_nonnull(buf);

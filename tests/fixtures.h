@@ -40,7 +40,8 @@ void fixture_remove_tree(const char *path);
 
 /*
  * "dir/name" in one of 8 static buffers used in turn: the result is borrowed and stays
- * valid until 8 more calls, enough for the paths of one statement.
+ * valid until 8 more calls, enough for the paths of one statement. A path longer than
+ * 511 bytes fails the test instead of being cut.
  */
 char *fixture_path(const char *dir, const char *name);
 

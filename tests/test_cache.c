@@ -1,10 +1,6 @@
-/* nftw() for removing the temporary directories. */
-#define _XOPEN_SOURCE 700
-
 #include "mtp_test.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +13,7 @@
 #include <blosc.h>
 
 #include "cache.h"
+#include "fixtures.h"
 #include "sha256.h"
 
 /* Each test gets a fresh directory under /tmp, removed at the end. */
@@ -25,27 +22,18 @@ static mtp_cache *cache;
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/mtp-cache-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    fixture_make_tmpdir(root, sizeof root, "cache-test");
     mtp_error err = MTP_ERROR_INIT;
     char dir[300];
     snprintf(dir, sizeof dir, "%s/c", root); /* open must create it */
     ck_assert_int_eq(mtp_cache_open(&cache, dir, &err), 0);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     mtp_cache_free(cache);
     cache = NULL;
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_remove_tree(root);
 }
 
 static mtp_block_key make_key(mtp_dtype dtype, int64_t x0, int64_t x1, int64_t y0, int64_t y1,
@@ -75,29 +63,6 @@ static void fill_noise(unsigned char *p, size_t n, uint64_t seed)
     }
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
-}
-
-static void write_file(const char *path, const unsigned char *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-    fclose(f);
-}
-
 static void patch_u64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -117,12 +82,6 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24);
 }
 
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -134,7 +93,7 @@ static long long file_size(const char *path)
 static uint32_t stored_dtype(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     ck_assert_uint_ge(len, 112);
     ck_assert_mem_eq(f, "MTPBLK2\n", 8);
     uint32_t d = get_u32(f + 12);
@@ -180,7 +139,7 @@ START_TEST(round_trip_uint8)
     /* The header as documented: magic, dtype 1, stored dtype 1, box, sizes, sha, stored =
      * rest of file. */
     size_t len;
-    unsigned char *file = read_file(path, &len);
+    unsigned char *file = fixture_slurp(path, &len);
     ck_assert_mem_eq(file, "MTPBLK2\n", 8);
     ck_assert_uint_eq(get_u64(file + 8), 0x0000000100000001ull);
     ck_assert_uint_eq(get_u64(file + 16), 512);
@@ -280,7 +239,7 @@ static void expect_discarded(damage_fn damage, const char *what, int has_before_
     snprintf(want, sizeof want, "cache: %s: %s (discarded)", path, what);
     ck_assert_str_eq(err.msg, want);
     ck_assert_int_eq(err.code, MTP_ECORRUPT);
-    ck_assert(!exists(path));
+    ck_assert(!fixture_exists(path));
     ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
     ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), MTP_ENOTFOUND);
     /* and the next put heals it */
@@ -294,18 +253,18 @@ static void expect_discarded(damage_fn damage, const char *what, int has_before_
 static void flip_last_byte(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     f[len - 1] ^= 0x40;
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
 static void flip_blosc_nbytes(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     f[112 + 5] ^= 0x01; /* blosc header nbytes, second byte */
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
@@ -322,45 +281,45 @@ static void truncate_header(const char *path)
 static void huge_nbytes(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     patch_u64(f + 64, 1ull << 60);
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
 static void huge_stored(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     patch_u64(f + 104, 1ull << 60);
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
 static void wrong_dtype(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     f[8] = 3;
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
 static void wrong_box(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     patch_u64(f + 16 + 8 * 4, 1); /* z0 */
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
 static void bad_magic(const char *path)
 {
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     f[6] = 'X';
-    write_file(path, f, len);
+    fixture_write_file(path, f, len);
     free(f);
 }
 
@@ -416,7 +375,7 @@ START_TEST(narrowed_uint64)
     char path[1024];
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     size_t len;
-    unsigned char *file = read_file(path, &len);
+    unsigned char *file = fixture_slurp(path, &len);
     ck_assert_mem_eq(file, "MTPBLK2\n", 8);
     ck_assert_uint_eq(get_u32(file + 8), 3);  /* the key's dtype */
     ck_assert_uint_eq(get_u32(file + 12), 1); /* stored as uint8 */
@@ -447,8 +406,8 @@ START_TEST(narrowed_uint64)
     ck_assert_int_eq(mtp_cache_path(cache, &wide_key, wide_path, sizeof wide_path, &err), 0);
     ck_assert_uint_eq(stored_dtype(wide_path), 3);
     long long narrow_size = file_size(path), wide_size = file_size(wide_path);
-    printf("narrowed uint64 block (%zu voxels): %lld bytes; wide: %lld bytes\n", nvox,
-           narrow_size, wide_size);
+    printf("narrowed uint64 block (%zu voxels): %lld bytes; wide: %lld bytes\n", nvox, narrow_size,
+           wide_size);
     ck_assert_int_lt(narrow_size * 3, wide_size * 2);
     memset(back, 0xAA, n);
     ck_assert_int_eq(mtp_cache_get(cache, &wide_key, back, n, &err), 0);
@@ -517,8 +476,7 @@ START_TEST(get_u8_of_uint8_and_arguments)
     mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
     unsigned char data[512], back[512];
     fill_noise(data, sizeof data, 9);
-    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err),
-                     MTP_ENOTFOUND);
+    ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err), MTP_ENOTFOUND);
     ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
     ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back, sizeof back, NULL, &err), 0);
     ck_assert_mem_eq(back, data, sizeof data);
@@ -568,32 +526,32 @@ START_TEST(narrowed_damage)
     ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
     ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ECORRUPT);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path));
+    ck_assert(!fixture_exists(path));
     ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ENOTFOUND);
     put_noise_u64(&key, data, nvox);
     flip_last_byte(path);
     ck_assert_int_eq(mtp_cache_get(cache, &key, back, nvox * 8, &err), MTP_ECORRUPT);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path));
+    ck_assert(!fixture_exists(path));
 
     /* Header fields that contradict each other. */
     const struct {
         uint32_t stored;
         const char *what;
-    } cases[] = {{2, "stored dtype invalid"}, {0, "stored dtype invalid"},
-                 {3, "decoded size mismatch"}};
+    } cases[] = {
+        {2, "stored dtype invalid"}, {0, "stored dtype invalid"}, {3, "decoded size mismatch"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         put_noise_u64(&key, data, nvox);
         size_t len;
-        unsigned char *f = read_file(path, &len);
+        unsigned char *f = fixture_slurp(path, &len);
         f[12] = (unsigned char)cases[c].stored;
-        write_file(path, f, len);
+        fixture_write_file(path, f, len);
         free(f);
         ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
         ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), MTP_ECORRUPT);
         snprintf(want, sizeof want, "cache: %s: %s (discarded)", path, cases[c].what);
         ck_assert_str_eq(err.msg, want);
-        ck_assert(!exists(path));
+        ck_assert(!fixture_exists(path));
     }
     /* Healed by the next put. */
     put_noise_u64(&key, data, nvox);
@@ -628,7 +586,7 @@ static void write_v1(const mtp_block_key *key, const void *data, size_t n, char 
                                     n + BLOSC_MAX_OVERHEAD, "lz4", 0, 1);
     ck_assert_int_gt(cbytes, 0);
     patch_u64(buf + 100, (uint64_t)cbytes);
-    write_file(path, buf, 108 + (size_t)cbytes);
+    fixture_write_file(path, buf, 108 + (size_t)cbytes);
     free(buf);
 }
 
@@ -647,7 +605,7 @@ START_TEST(format_1_files_still_read)
     /* Small values: get returns them, get_u8 narrows them. */
     write_v1(&key, data, n, path, sizeof path);
     size_t len;
-    unsigned char *f = read_file(path, &len);
+    unsigned char *f = fixture_slurp(path, &len);
     ck_assert_mem_eq(f, "MTPBLK1\n", 8);
     free(f);
     ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
@@ -686,20 +644,20 @@ START_TEST(format_1_files_still_read)
                      MTP_ECORRUPT);
     snprintf(want, sizeof want, "cache: %s: checksum mismatch (discarded)", path8);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path8));
+    ck_assert(!fixture_exists(path8));
     write_v1(&key8, img, sizeof img, path8, sizeof path8);
     ck_assert_int_eq(truncate(path8, 100), 0); /* shorter than a format 1 header */
     ck_assert_int_eq(mtp_cache_has(cache, &key8), 0);
-    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
-                     MTP_ECORRUPT);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err), MTP_ECORRUPT);
     snprintf(want, sizeof want, "cache: %s: truncated header (discarded)", path8);
     ck_assert_str_eq(err.msg, want);
     write_v1(&key8, img, sizeof img, path8, sizeof path8);
     ck_assert_int_eq(truncate(path8, 108 + 10), 0);
-    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err),
-                     MTP_ECORRUPT);
-    snprintf(want, sizeof want, "cache: %s: stored size does not match the file size "
-                                "(discarded)", path8);
+    ck_assert_int_eq(mtp_cache_get(cache, &key8, img_back, sizeof img_back, &err), MTP_ECORRUPT);
+    snprintf(want, sizeof want,
+             "cache: %s: stored size does not match the file size "
+             "(discarded)",
+             path8);
     ck_assert_str_eq(err.msg, want);
 
     /* A put replaces a format 1 file with a format 2 one. */
@@ -731,7 +689,7 @@ START_TEST(stray_tmp_file_is_not_a_block)
     ck_assert_int_eq(mtp_cache_get(cache, &key, data, sizeof data, &err), MTP_ENOTFOUND);
     ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
     ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
-    ck_assert(exists(tmp)); /* left alone */
+    ck_assert(fixture_exists(tmp)); /* left alone */
 }
 END_TEST
 
@@ -794,7 +752,7 @@ START_TEST(invalid_arguments)
     /* A cache root that is a file. */
     char file[300];
     snprintf(file, sizeof file, "%s/plain", root);
-    write_file(file, (const unsigned char *)"x", 1);
+    fixture_write_file(file, (const unsigned char *)"x", 1);
     mtp_cache *other = (mtp_cache *)&err;
     ck_assert_int_eq(mtp_cache_open(&other, file, &err), MTP_EIO);
     ck_assert_ptr_null(other);
@@ -839,8 +797,8 @@ static void *worker_run(void *arg)
     unsigned char data[16 * 16 * 4], back[sizeof data];
     for (int i = 0; i < 50; i++) {
         mtp_error err = MTP_ERROR_INIT;
-        mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * w->id, 16 * w->id + 16, 0, 16,
-                                     4 * i, 4 * i + 4);
+        mtp_block_key key =
+            make_key(MTP_DTYPE_UINT8, 16 * w->id, 16 * w->id + 16, 0, 16, 4 * i, 4 * i + 4);
         fill_noise(data, sizeof data, (uint64_t)(w->id * 1000 + i));
         if (i % 2)
             memset(data, i, sizeof data / 2); /* some compressible blocks too */
@@ -869,19 +827,12 @@ START_TEST(concurrent_put_get)
     mtp_error err = MTP_ERROR_INIT;
     for (int t = 0; t < 4; t++)
         for (int i = 0; i < 50; i++) {
-            mtp_block_key key = make_key(MTP_DTYPE_UINT8, 16 * t, 16 * t + 16, 0, 16, 4 * i,
-                                         4 * i + 4);
+            mtp_block_key key =
+                make_key(MTP_DTYPE_UINT8, 16 * t, 16 * t + 16, 0, 16, 4 * i, 4 * i + 4);
             ck_assert_int_eq(mtp_cache_get(cache, &key, back, sizeof back, &err), 0);
         }
 }
 END_TEST
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 START_TEST(throughput_256x256x64_uint64)
 {
@@ -899,13 +850,13 @@ START_TEST(throughput_256x256x64_uint64)
     double put = 0, get = 0, get_u8 = 0;
     for (int r = 0; r < reps; r++) {
         mtp_block_key key = make_key(MTP_DTYPE_UINT64, 0, 256, 0, 256, 64 * r, 64 * r + 64);
-        double t0 = now_s();
+        double t0 = fixture_now_s();
         ck_assert_int_eq(mtp_cache_put(cache, &key, data, n, &err), 0);
-        double t1 = now_s();
+        double t1 = fixture_now_s();
         ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);
-        double t2 = now_s();
+        double t2 = fixture_now_s();
         ck_assert_int_eq(mtp_cache_get_u8(cache, &key, back8, nvox, NULL, &err), 0);
-        double t3 = now_s();
+        double t3 = fixture_now_s();
         put += t1 - t0;
         get += t2 - t1;
         get_u8 += t3 - t2;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "fixtures.h"
 
 #define SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
@@ -16,23 +17,12 @@ static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp_digest_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "digest");
 }
 
 static void remove_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    fixture_remove_tree(tmpdir);
 }
 
 START_TEST(known_vectors)
@@ -75,7 +65,7 @@ START_TEST(file_digest_equals_buffer_digest)
     make_tmpdir();
     char path[512];
     snprintf(path, sizeof path, "%s/abc.txt", tmpdir);
-    write_file(path, "abc", 3);
+    fixture_write_file(path, "abc", 3);
     mtp_error err = MTP_ERROR_INIT;
     mtp_digest fd, bd;
     ck_assert_int_eq(mtp_digest_file(path, &fd, &err), 0);
@@ -86,7 +76,7 @@ START_TEST(file_digest_equals_buffer_digest)
     ck_assert_str_eq(fd.md5, bd.md5);
     ck_assert_uint_eq(fd.size, bd.size);
     snprintf(path, sizeof path, "%s/empty", tmpdir);
-    write_file(path, "", 0);
+    fixture_write_file(path, "", 0);
     ck_assert_int_eq(mtp_digest_file(path, &fd, &err), 0);
     ck_assert_str_eq(fd.sha256, SHA256_EMPTY);
     ck_assert_uint_eq(fd.size, 0);
@@ -109,7 +99,7 @@ START_TEST(large_file_spans_chunks)
     }
     char path[512];
     snprintf(path, sizeof path, "%s/big.bin", tmpdir);
-    write_file(path, data, len);
+    fixture_write_file(path, data, len);
     mtp_error err = MTP_ERROR_INIT;
     mtp_digest fd, bd;
     ck_assert_int_eq(mtp_digest_file(path, &fd, &err), 0);
@@ -190,7 +180,7 @@ START_TEST(sums_files_pass_coreutils_check)
     mtp_error err = MTP_ERROR_INIT;
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
-        write_file(path, contents[i], strlen(contents[i]));
+        fixture_write_file(path, contents[i], strlen(contents[i]));
         mtp_digest d;
         ck_assert_int_eq(mtp_digest_file(path, &d, &err), 0);
         ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, d.sha256, names[i], &err), 0);
@@ -199,9 +189,9 @@ START_TEST(sums_files_pass_coreutils_check)
         strcat(md5_list, line);
     }
     snprintf(path, sizeof path, "%s/SHA256SUMS", tmpdir);
-    write_file(path, sha_list, strlen(sha_list));
+    fixture_write_file(path, sha_list, strlen(sha_list));
     snprintf(path, sizeof path, "%s/MD5SUMS", tmpdir);
-    write_file(path, md5_list, strlen(md5_list));
+    fixture_write_file(path, md5_list, strlen(md5_list));
 
     snprintf(cmd, sizeof cmd,
              "cd '%s' && sha256sum -c --strict --quiet SHA256SUMS && "
@@ -210,7 +200,7 @@ START_TEST(sums_files_pass_coreutils_check)
     ck_assert_int_eq(system(cmd), 0);
 
     snprintf(path, sizeof path, "%s/previews/a b.png", tmpdir);
-    write_file(path, "png bytez\n", 10);
+    fixture_write_file(path, "png bytez\n", 10);
     snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum -c --quiet SHA256SUMS >/dev/null 2>&1", tmpdir);
     ck_assert_int_ne(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && md5sum -c --quiet MD5SUMS >/dev/null 2>&1", tmpdir);

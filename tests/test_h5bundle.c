@@ -4,7 +4,6 @@
  */
 #include "mtp_test.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,146 +18,42 @@
 
 #include "chunks.h"
 #include "config.h"
+#include "fixtures.h"
 #include "h5bundle.h"
 #include "synth.h"
 
 #define TOKEN "secret-token-never-in-files"
 #define EDGE 8 /* regions are EDGE x EDGE tiles */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
-enum { TASK_CLS, TASK_SEG, TASK_FEA };
+/* Short names for the mini config's split and task indices (fixtures.h). */
+enum { SPLIT_TRAIN = FIXTURE_SPLIT_TRAIN, SPLIT_VAL = FIXTURE_SPLIT_VAL };
+enum { SPLIT_TEST = FIXTURE_SPLIT_TEST, SPLIT_ALL = FIXTURE_SPLIT_ALL };
+enum { TASK_CLS = FIXTURE_TASK_CLS, TASK_SEG = FIXTURE_TASK_SEG, TASK_FEA = FIXTURE_TASK_FEA };
 #define QUAD 4 /* task 3's quadrant: 4 quadrants per EDGE x EDGE slice */
 
 static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-h5bundle-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "h5bundle");
 }
 
 static void remove_tmpdir(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
+    fixture_remove_tree(tmpdir);
 }
 
 static char *tmp_path(const char *name)
 {
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
+    return fixture_path(tmpdir, name);
 }
 
 /* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8), all [0, 8). */
 static mtp_config *make_config(void)
 {
-    mtp_config *cfg = calloc(1, sizeof *cfg);
-    ck_assert_ptr_nonnull(cfg);
-    snprintf(cfg->sha256, sizeof cfg->sha256, "%064d", 7);
-    snprintf(cfg->release.name, MTP_NAME_MAX, "mini");
-    snprintf(cfg->release.version, MTP_NAME_MAX, "1.0.0");
-    snprintf(cfg->release.title, MTP_TEXT_MAX, "Mini release");
-    snprintf(cfg->release.description, MTP_LONGTEXT_MAX, "A tiny test release.");
-    snprintf(cfg->release.license, MTP_NAME_MAX, "CC-BY-4.0");
-    cfg->release.ncitations = 2;
-    snprintf(cfg->release.citations[0].text, MTP_LONGTEXT_MAX, "First, A. Paper one. 2020.");
-    snprintf(cfg->release.citations[1].text, MTP_LONGTEXT_MAX, "Second, B. Paper two. 2022.");
-    snprintf(cfg->source.url, MTP_TEXT_MAX, "http://127.0.0.1:8080");
-    snprintf(cfg->source.token, MTP_TEXT_MAX, TOKEN);
-    cfg->source.resolution = 0;
-    cfg->nchannels = 3;
-    const char *ch[3][2] = {{"image", "bossdb://prasad/prasad2020/image"},
-                            {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels"},
-                            {"roi_labels", "bossdb://prasad/prasad_analysis/roi_labels"}};
-    for (int i = 0; i < 3; i++) {
-        snprintf(cfg->channels[i].name, MTP_NAME_MAX, "%s", ch[i][0]);
-        snprintf(cfg->channels[i].uri, MTP_TEXT_MAX, "%s", ch[i][1]);
-    }
-    cfg->nregions = 2;
-    snprintf(cfg->regions[0].name, MTP_NAME_MAX, "cortex");
-    cfg->regions[0].x = (mtp_range){100, 100 + EDGE};
-    cfg->regions[0].y = (mtp_range){200, 200 + EDGE};
-    snprintf(cfg->regions[1].name, MTP_NAME_MAX, "striatum");
-    cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
-    cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
-    cfg->z = (mtp_range){0, 8};
-    cfg->nsplits = 3;
-    snprintf(cfg->splits[0].name, MTP_NAME_MAX, "train");
-    cfg->splits[0].z = (mtp_range){0, 4};
-    snprintf(cfg->splits[1].name, MTP_NAME_MAX, "val");
-    cfg->splits[1].z = (mtp_range){4, 6};
-    snprintf(cfg->splits[2].name, MTP_NAME_MAX, "test");
-    cfg->splits[2].z = (mtp_range){6, 8};
-    snprintf(cfg->splits[3].name, MTP_NAME_MAX, "all");
-    cfg->splits[3].z = (mtp_range){0, 8};
-    cfg->nsplits = 4;
-    cfg->ntasks = 3;
-
-    mtp_task *t = &cfg->tasks[TASK_CLS];
-    snprintf(t->name, MTP_NAME_MAX, "task1");
-    t->kind = MTP_TASK_CLASSIFICATION;
-    t->image_channel = 0;
-    t->label_channel = 2;
-    t->nclasses = 4;
-    const char *cls[4] = {"cortex", "striatum", "vp", "zi"};
-    for (int i = 0; i < 4; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", cls[i]);
-    t->depth = 1;
-    t->nsplits = 3;
-    t->splits[0] = 0;
-    t->splits[1] = 1;
-    t->splits[2] = 2;
-
-    t = &cfg->tasks[TASK_SEG];
-    snprintf(t->name, MTP_NAME_MAX, "task2_3d");
-    t->kind = MTP_TASK_SEGMENTATION;
-    t->image_channel = 0;
-    t->label_channel = 1;
-    t->nclasses = 3;
-    const char *seg[3] = {"background", "vessel", "cell"};
-    for (int i = 0; i < 3; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", seg[i]);
-    t->depth = 2;
-    t->nsplits = 2;
-    t->splits[0] = 0;
-    t->splits[1] = 1;
-
-    t = &cfg->tasks[TASK_FEA];
-    snprintf(t->name, MTP_NAME_MAX, "task3");
-    t->kind = MTP_TASK_FEATURES;
-    t->image_channel = 0;
-    t->label_channel = 1;
-    t->nclasses = 4;
-    const char *fea[4] = {"background", "vessel", "cell", "axon"};
-    for (int i = 0; i < 4; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", fea[i]);
-    t->depth = 1;
-    t->nsplits = 1;
-    t->splits[0] = SPLIT_ALL;
-    t->quadrant = QUAD;
-
-    cfg->output.compression = MTP_COMPRESS_GZIP;
-    cfg->output.level = 4;
+    fixture_mini_options opts = {.edge = EDGE, .token = TOKEN, .ncitations = 2, .all_split = true};
+    mtp_config *cfg = fixture_mini_config(&opts);
+    fixture_mini_bundle_tasks(cfg, QUAD);
     return cfg;
 }
 
@@ -175,19 +70,11 @@ static uint8_t mask_value(size_t i, int d, int y, int x, int nclasses)
     return (uint8_t)(((int)i + d + y + x) % nclasses);
 }
 
-/* Samples per split: classification has one per slice per region, segmentation one per
- * window of `depth` slices per region. */
-static size_t split_samples(const mtp_config *cfg, int task, int split)
-{
-    int64_t nz = cfg->splits[split].z.stop - cfg->splits[split].z.start;
-    return (size_t)(nz / cfg->tasks[task].depth) * (size_t)cfg->nregions;
-}
-
 static void sample_of(const mtp_config *cfg, int task, int split, size_t i, int *region,
                       int64_t origin[3])
 {
     int depth = cfg->tasks[task].depth;
-    size_t per_region = split_samples(cfg, task, split) / (size_t)cfg->nregions;
+    size_t per_region = fixture_split_samples(cfg, task, split) / (size_t)cfg->nregions;
     *region = (int)(i / per_region);
     origin[0] = cfg->splits[split].z.start + (int64_t)(i % per_region) * depth;
     origin[1] = cfg->regions[*region].y.start;
@@ -258,7 +145,7 @@ static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
     const mtp_task *t = &cfg->tasks[task];
     for (int k = 0; k < t->nsplits; k++) {
         int split = t->splits[k];
-        size_t n = split == SPLIT_TEST ? 0 : split_samples(cfg, task, split);
+        size_t n = split == SPLIT_TEST ? 0 : fixture_split_samples(cfg, task, split);
         rc = mtp_bundle_add_split(b, split, n, &err);
         ck_assert_msg(rc == 0, "add_split: %s", err.msg);
     }
@@ -268,7 +155,7 @@ static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
         int split = t->splits[k];
         if (split == SPLIT_TEST)
             continue;
-        size_t n = split_samples(cfg, task, split);
+        size_t n = fixture_split_samples(cfg, task, split);
         for (size_t i = 0; i < n; i++) {
             for (int d = 0; d < t->depth; d++)
                 for (int y = 0; y < EDGE; y++)
@@ -476,29 +363,6 @@ static uint8_t *read_u8(hid_t dset, size_t n)
     return buf;
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
-}
-
-static bool contains(const unsigned char *hay, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++)
-        if (memcmp(hay + i, needle, n) == 0)
-            return true;
-    return false;
-}
-
 /* ---- tests ------------------------------------------------------------------------ */
 
 START_TEST(classification_round_trip)
@@ -507,8 +371,8 @@ START_TEST(classification_round_trip)
     mtp_config *cfg = make_config();
     const char *path = tmp_path("task1.h5");
     write_bundle(cfg, TASK_CLS, path);
-    ck_assert(exists(path));
-    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    ck_assert(fixture_exists(path));
+    ck_assert(!fixture_exists(tmp_path("task1.h5.tmp")));
 
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert_int_ge(f, 0);
@@ -638,9 +502,9 @@ START_TEST(classification_round_trip)
 
     /* The token is never written; the URL is. */
     size_t len;
-    unsigned char *bytes = slurp(path, &len);
-    ck_assert(!contains(bytes, len, TOKEN));
-    ck_assert(contains(bytes, len, "http://127.0.0.1:8080"));
+    unsigned char *bytes = fixture_slurp(path, &len);
+    ck_assert(!fixture_contains(bytes, len, TOKEN));
+    ck_assert(fixture_contains(bytes, len, "http://127.0.0.1:8080"));
     free(bytes);
     free(cfg);
     remove_tmpdir();
@@ -806,7 +670,7 @@ END_TEST
 static void assert_same_file(const char *a, const char *b)
 {
     size_t la, lb;
-    unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb);
+    unsigned char *ba = fixture_slurp(a, &la), *bb = fixture_slurp(b, &lb);
     ck_assert_msg(la == lb, "%s has %zu bytes, %s %zu", a, la, b, lb);
     ck_assert_msg(memcmp(ba, bb, la) == 0, "%s and %s differ", a, b);
     free(ba);
@@ -844,19 +708,19 @@ START_TEST(temporary_until_finish_and_abort_removes_it)
     mtp_error err = MTP_ERROR_INIT;
     mtp_bundle *b = NULL;
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
-    ck_assert(exists(tmp));
+    ck_assert(fixture_exists(tmp));
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, 1, &err), 0);
     mtp_bundle_abort(b);
-    ck_assert(!exists(tmp));
+    ck_assert(!fixture_exists(tmp));
     size_t len;
-    unsigned char *bytes = slurp(path, &len);
+    unsigned char *bytes = fixture_slurp(path, &len);
     ck_assert_uint_eq(len, 11);
     ck_assert_mem_eq(bytes, "old release", 11);
     free(bytes);
     mtp_bundle_abort(NULL);
 
     write_bundle(cfg, TASK_CLS, path);
-    ck_assert(!exists(tmp));
+    ck_assert(!fixture_exists(tmp));
     ck_assert_int_gt(H5Fis_hdf5(path), 0);
     free(cfg);
     remove_tmpdir();
@@ -883,8 +747,8 @@ START_TEST(finish_fails_on_missing_samples_and_splits)
     char want[600];
     snprintf(want, sizeof want, "%s: /train sample 1 was never written", path);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path));
-    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    ck_assert(!fixture_exists(path));
+    ck_assert(!fixture_exists(tmp_path("task1.h5.tmp")));
 
     /* A split never declared. */
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
@@ -893,8 +757,8 @@ START_TEST(finish_fails_on_missing_samples_and_splits)
     ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
     snprintf(want, sizeof want, "%s: split test was never declared", path);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path));
-    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    ck_assert(!fixture_exists(path));
+    ck_assert(!fixture_exists(tmp_path("task1.h5.tmp")));
     free(cfg);
     remove_tmpdir();
 }
@@ -944,7 +808,7 @@ START_TEST(bad_calls_are_refused_with_reasons)
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "task1: split name 'regions' cannot be an HDF5 group name here");
     snprintf(cfg->splits[1].name, MTP_NAME_MAX, "val");
-    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    ck_assert(!fixture_exists(tmp_path("task1.h5.tmp")));
 
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TEST, 1, &err), MTP_EINVAL);
@@ -989,7 +853,7 @@ START_TEST(bad_calls_are_refused_with_reasons)
              path);
     ck_assert_str_eq(err.msg, want);
     mtp_bundle_abort(b);
-    ck_assert(!exists(tmp_path("task1.h5.tmp")));
+    ck_assert(!fixture_exists(tmp_path("task1.h5.tmp")));
 
     /* Classification labels must be class indices. */
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_CLS, &META, &err), 0);
@@ -1103,7 +967,7 @@ START_TEST(volumes_round_trip)
     mtp_error err = MTP_ERROR_INIT;
     mtp_volumes *v = NULL;
     write_volumes(cfg, path);
-    ck_assert(!exists(tmp_path("volumes.h5.tmp")));
+    ck_assert(!fixture_exists(tmp_path("volumes.h5.tmp")));
     size_t n = 8 * EDGE * EDGE;
     uint8_t *cube = calloc(n, 1);
 
@@ -1147,8 +1011,8 @@ START_TEST(volumes_round_trip)
     char want[600];
     snprintf(want, sizeof want, "%s: /cortex/pixel_labels was never written", path);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(tmp_path("volumes.h5.tmp")));
-    ck_assert(exists(path)); /* the earlier, finished file is untouched */
+    ck_assert(!fixture_exists(tmp_path("volumes.h5.tmp")));
+    ck_assert(fixture_exists(path)); /* the earlier, finished file is untouched */
     mtp_volumes_abort(NULL);
     free(cube);
     free(cfg);
@@ -1399,7 +1263,7 @@ START_TEST(targets_are_checked)
     ck_assert_int_eq(mtp_bundle_finish(b, &err), MTP_EINVAL);
     snprintf(want, sizeof want, "%s: /all/targets row 7 was never written", path);
     ck_assert_str_eq(err.msg, want);
-    ck_assert(!exists(path) && !exists(tmp_path("task3.h5.tmp")));
+    ck_assert(!fixture_exists(path) && !fixture_exists(tmp_path("task3.h5.tmp")));
 
     ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_FEA, &META, &err), 0);
     ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_ALL, 2, &err), 0);
@@ -1644,11 +1508,7 @@ END_TEST
  */
 START_TEST(files_for_readers)
 {
-    const char *keep = getenv("MTP_H5BUNDLE_KEEP");
-    if (keep != NULL && strlen(keep) < sizeof tmpdir)
-        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
-    else
-        make_tmpdir();
+    bool keep = fixture_keep_or_make_tmpdir(tmpdir, sizeof tmpdir, "MTP_H5BUNDLE_KEEP", "h5bundle");
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
@@ -1659,10 +1519,10 @@ START_TEST(files_for_readers)
     ck_assert_int_eq(mtp_chunker_new(&chunker, 2, cfg->output.level, &err), 0);
     write_bundle_with(cfg, TASK_SEG, tmp_path("task2_3d-chunks.h5"), chunker);
     mtp_chunker_free(chunker);
-    ck_assert(exists(tmp_path("task1.h5")) && exists(tmp_path("task2_3d.h5")) &&
-              exists(tmp_path("task3.h5")) && exists(tmp_path("volumes.h5")));
+    ck_assert(fixture_exists(tmp_path("task1.h5")) && fixture_exists(tmp_path("task2_3d.h5")) &&
+              fixture_exists(tmp_path("task3.h5")) && fixture_exists(tmp_path("volumes.h5")));
     free(cfg);
-    if (keep == NULL)
+    if (!keep)
         remove_tmpdir();
 }
 END_TEST

@@ -9,154 +9,54 @@
  */
 #include "mtp_test.h"
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <hdf5.h>
 
 #include "config.h"
+#include "fixtures.h"
 #include "h5bundle.h"
 #include "h5read.h"
 #include "summary.h"
 
 #define EDGE 16 /* regions are EDGE x EDGE tiles */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
-enum { TASK_CLS, TASK_SEG, TASK_FEA };
+/* Short names for the mini config's split and task indices (fixtures.h). */
+enum { SPLIT_TRAIN = FIXTURE_SPLIT_TRAIN, SPLIT_VAL = FIXTURE_SPLIT_VAL };
+enum { SPLIT_TEST = FIXTURE_SPLIT_TEST, SPLIT_ALL = FIXTURE_SPLIT_ALL };
+enum { TASK_CLS = FIXTURE_TASK_CLS, TASK_SEG = FIXTURE_TASK_SEG, TASK_FEA = FIXTURE_TASK_FEA };
 
 static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-h5read-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "h5read");
 }
 
 static void remove_tmpdir(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
+    fixture_remove_tree(tmpdir);
 }
 
 static char *tmp_path(const char *name)
 {
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
+    return fixture_path(tmpdir, name);
 }
 
 /* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8), all [0,8). */
 static mtp_config *make_config(void)
 {
-    mtp_config *cfg = calloc(1, sizeof *cfg);
-    ck_assert_ptr_nonnull(cfg);
-    snprintf(cfg->sha256, sizeof cfg->sha256, "%064d", 7);
-    snprintf(cfg->release.name, MTP_NAME_MAX, "mini");
-    snprintf(cfg->release.version, MTP_NAME_MAX, "1.0.0");
-    snprintf(cfg->release.title, MTP_TEXT_MAX, "Mini release");
-    snprintf(cfg->release.description, MTP_LONGTEXT_MAX, "A tiny test release.");
-    snprintf(cfg->release.license, MTP_NAME_MAX, "CC-BY-4.0");
-    cfg->release.ncitations = 1;
-    snprintf(cfg->release.citations[0].text, MTP_LONGTEXT_MAX, "First, A. Paper one. 2020.");
-    snprintf(cfg->source.url, MTP_TEXT_MAX, "http://127.0.0.1:8080");
-    snprintf(cfg->source.token, MTP_TEXT_MAX, "secret");
-    cfg->nchannels = 3;
-    const char *ch[3][2] = {{"image", "bossdb://prasad/prasad2020/image"},
-                            {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels"},
-                            {"roi_labels", "bossdb://prasad/prasad_analysis/roi_labels"}};
-    for (int i = 0; i < 3; i++) {
-        snprintf(cfg->channels[i].name, MTP_NAME_MAX, "%s", ch[i][0]);
-        snprintf(cfg->channels[i].uri, MTP_TEXT_MAX, "%s", ch[i][1]);
-    }
-    cfg->nregions = 2;
-    snprintf(cfg->regions[0].name, MTP_NAME_MAX, "cortex");
-    cfg->regions[0].x = (mtp_range){100, 100 + EDGE};
-    cfg->regions[0].y = (mtp_range){200, 200 + EDGE};
-    snprintf(cfg->regions[1].name, MTP_NAME_MAX, "striatum");
-    cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
-    cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
-    cfg->z = (mtp_range){0, 8};
-    cfg->nsplits = 4;
-    const char *splits[4] = {"train", "val", "test", "all"};
-    const mtp_range z[4] = {{0, 4}, {4, 6}, {6, 8}, {0, 8}};
-    for (int i = 0; i < 4; i++) {
-        snprintf(cfg->splits[i].name, MTP_NAME_MAX, "%s", splits[i]);
-        cfg->splits[i].z = z[i];
-    }
-    cfg->ntasks = 3;
-
-    mtp_task *t = &cfg->tasks[TASK_CLS];
-    snprintf(t->name, MTP_NAME_MAX, "task1");
-    t->kind = MTP_TASK_CLASSIFICATION;
-    t->image_channel = 0;
-    t->label_channel = 2;
-    t->nclasses = 4;
-    const char *cls[4] = {"cortex", "striatum", "vp", "zi"};
-    for (int i = 0; i < 4; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", cls[i]);
-    t->depth = 1;
-    t->nsplits = 3;
-    for (int i = 0; i < 3; i++)
-        t->splits[i] = i;
-
-    t = &cfg->tasks[TASK_SEG];
-    snprintf(t->name, MTP_NAME_MAX, "task2_3d");
-    t->kind = MTP_TASK_SEGMENTATION;
-    t->image_channel = 0;
-    t->label_channel = 1;
-    t->nclasses = 3;
-    const char *seg[3] = {"background", "vessel", "cell"};
-    for (int i = 0; i < 3; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", seg[i]);
-    t->depth = 2;
-    t->nsplits = 2;
-    t->splits[0] = SPLIT_TRAIN;
-    t->splits[1] = SPLIT_VAL;
-
-    t = &cfg->tasks[TASK_FEA];
-    snprintf(t->name, MTP_NAME_MAX, "task3");
-    t->kind = MTP_TASK_FEATURES;
-    t->image_channel = 0;
-    t->label_channel = 1;
-    t->nclasses = 4;
-    const char *fea[4] = {"background", "vessel", "cell", "axon"};
-    for (int i = 0; i < 4; i++)
-        snprintf(t->classes[i], MTP_NAME_MAX, "%s", fea[i]);
-    t->depth = 1;
-    t->nsplits = 1;
-    t->splits[0] = SPLIT_ALL;
-    t->quadrant = EDGE / 2; /* 4 quadrants per slice */
-
-    cfg->output.compression = MTP_COMPRESS_GZIP;
-    cfg->output.level = 4;
+    fixture_mini_options opts = {
+        .edge = EDGE, .token = "secret", .ncitations = 1, .all_split = true};
+    mtp_config *cfg = fixture_mini_config(&opts);
+    fixture_mini_bundle_tasks(cfg, EDGE / 2); /* 4 quadrants per slice */
     return cfg;
 }
 
 static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
-
-static size_t split_samples(const mtp_config *cfg, int task, int split)
-{
-    int64_t nz = cfg->splits[split].z.stop - cfg->splits[split].z.start;
-    return (size_t)(nz / cfg->tasks[task].depth) * (size_t)cfg->nregions;
-}
 
 /* Classification labels: the region's class, except train samples 1 and 6 (zi): two
  * label/region mismatches in train, none in val. */
@@ -181,7 +81,7 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
     const mtp_task *t = &cfg->tasks[task];
     for (int k = 0; k < t->nsplits; k++) {
         int split = t->splits[k];
-        size_t n = split == SPLIT_TEST ? 0 : split_samples(cfg, task, split);
+        size_t n = split == SPLIT_TEST ? 0 : fixture_split_samples(cfg, task, split);
         ck_assert_msg(mtp_bundle_add_split(b, split, n, &err) == 0, "%s", err.msg);
     }
     size_t bytes = (size_t)t->depth * EDGE * EDGE;
@@ -190,7 +90,7 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
         int split = t->splits[k];
         if (split == SPLIT_TEST)
             continue;
-        size_t n = split_samples(cfg, task, split), per_region = n / 2;
+        size_t n = fixture_split_samples(cfg, task, split), per_region = n / 2;
         int64_t mismatches = 0;
         for (size_t i = 0; i < n; i++) {
             for (int d = 0; d < t->depth; d++)
@@ -792,18 +692,14 @@ END_TEST
 /* The file test_inspect.sh prints: see the comment at the top. */
 START_TEST(fixture)
 {
-    const char *keep = getenv("MTP_H5READ_KEEP");
-    if (keep != NULL && strlen(keep) < sizeof tmpdir)
-        snprintf(tmpdir, sizeof tmpdir, "%s", keep);
-    else
-        make_tmpdir();
+    bool keep = fixture_keep_or_make_tmpdir(tmpdir, sizeof tmpdir, "MTP_H5READ_KEEP", "h5read");
     mtp_config *cfg = make_config();
     write_bundle(cfg, TASK_CLS, tmp_path("task1.h5"));
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
     write_volumes(cfg, tmp_path("volumes.h5"));
     assert_check(tmp_path("task1.h5"), "");
     free(cfg);
-    if (keep == NULL)
+    if (!keep)
         remove_tmpdir();
 }
 END_TEST

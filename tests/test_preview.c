@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <png.h>
 
+#include "fixtures.h"
 #include "preview.h"
 
 /*
@@ -37,32 +38,12 @@ static char tmp_root[256];
 
 static void setup(void)
 {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/mtp_test_preview_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp_root));
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir == NULL) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[1024];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        remove_tree(child);
-    }
-    closedir(dir);
-    rmdir(path);
+    fixture_make_tmpdir(tmp_root, sizeof tmp_root, "preview");
 }
 
 static void teardown(void)
 {
-    remove_tree(tmp_root);
+    fixture_remove_tree(tmp_root);
 }
 
 static void tmp_path(char *out, size_t cap, const char *name)
@@ -211,29 +192,6 @@ static void assert_pixel(const decoded *d, size_t x, size_t y, int r, int g, int
     ck_assert_msg(p[0] == r && p[1] == g && p[2] == b,
                   "pixel (%zu, %zu) is (%d, %d, %d), want (%d, %d, %d)", x, y, p[0], p[1], p[2], r,
                   g, b);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)size);
-    ck_assert_uint_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return data;
-}
-
-static int contains(const uint8_t *data, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++)
-        if (memcmp(data + i, needle, n) == 0)
-            return 1;
-    return 0;
 }
 
 /* Layout of the 16x16 fixtures (preview.h): tile 16, cell 28, pad 4, band 22. */
@@ -385,19 +343,19 @@ START_TEST(test_deterministic_bytes)
     run_preview(h5_fixed, out_c, 2); /* fixed-length string attributes read the same */
     size_t la, lb, lc;
     snprintf(png, sizeof png, "%s/task1_train.png", out_a);
-    uint8_t *a = slurp(png, &la);
+    uint8_t *a = fixture_slurp(png, &la);
     snprintf(png, sizeof png, "%s/task1_train.png", out_b);
-    uint8_t *b = slurp(png, &lb);
+    uint8_t *b = fixture_slurp(png, &lb);
     snprintf(png, sizeof png, "%s/task1_train.png", out_c);
-    uint8_t *c = slurp(png, &lc);
+    uint8_t *c = fixture_slurp(png, &lc);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(a, b, la), 0);
     ck_assert_uint_eq(la, lc);
     ck_assert_int_eq(memcmp(a, c, la), 0);
-    ck_assert(!contains(a, la, "tIME"));
-    ck_assert(!contains(a, la, "tEXt"));
-    ck_assert(!contains(a, la, "zTXt"));
-    ck_assert(!contains(a, la, "iTXt"));
+    ck_assert(!fixture_contains(a, la, "tIME"));
+    ck_assert(!fixture_contains(a, la, "tEXt"));
+    ck_assert(!fixture_contains(a, la, "zTXt"));
+    ck_assert(!fixture_contains(a, la, "iTXt"));
     free(a);
     free(b);
     free(c);

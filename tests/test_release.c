@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "digest.h"
+#include "fixtures.h"
 #include "release.h"
 #include "summary.h"
 
@@ -33,7 +34,8 @@ static const char CONFIG_YAML[] =
     "  license: CC-BY-4.0\n"
     "  creators:\n"
     "    - \"Quesada, Jorge\"\n"
-    "    - {name: \"Dyer, Eva L.\", affiliation: \"Georgia Tech\", orcid: \"0000-0002-1825-0097\"}\n"
+    "    - {name: \"Dyer, Eva L.\", affiliation: \"Georgia Tech\", orcid: "
+    "\"0000-0002-1825-0097\"}\n"
     "    - \"The MTNeuro Team\"\n"
     "  citations:\n"
     "    - text: \"Quesada, J., Dyer, E. L. (2022). MTNeuro. NeurIPS Datasets and Benchmarks.\"\n"
@@ -88,49 +90,17 @@ static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-release-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "release");
 }
 
 static void remove_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
+    fixture_remove_tree(tmpdir);
 }
 
 static void put_file(const char *dir, const char *name, const char *content)
 {
-    FILE *f = fopen(path_in(dir, name), "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fputs(content, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len != NULL)
-        *len = (size_t)n;
-    return buf;
+    fixture_write_text(fixture_path(dir, name), content);
 }
 
 static mtp_config *load_config(void)
@@ -149,7 +119,7 @@ static void make_data_files(const char *dir)
     put_file(dir, "task2_3d_3class.h5", "task2 bytes\n");
     put_file(dir, "volumes.h5", "volumes\n");
     put_file(dir, "config.yaml", "release: {name: mini}\n");
-    ck_assert_int_eq(mkdir(path_in(dir, "previews"), 0755), 0);
+    ck_assert_int_eq(mkdir(fixture_path(dir, "previews"), 0755), 0);
     put_file(dir, "previews/task1_train.png", "png\n");
     put_file(dir, "task1.h5.tmp.123", "leftover of a crashed write\n");
 }
@@ -228,8 +198,14 @@ static void make_summaries(mtp_bundle_summary s[2])
     }
 }
 
-static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8642", 0, NULL, NULL};
+static const mtp_release_info INFO = {"mtneuro-pack 0.1.0",
+                                      1,
+                                      {1.17, 1.17, 1.17},
+                                      "micrometer",
+                                      "http://127.0.0.1:8642",
+                                      0,
+                                      NULL,
+                                      NULL};
 
 /* Make a release in dir: data files + metadata. */
 static void make_release(const char *dir, const mtp_config *cfg)
@@ -261,7 +237,7 @@ START_TEST(test_manifest)
     make_tmpdir();
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
-    char *text = slurp(path_in(tmpdir, "manifest.json"), NULL);
+    char *text = fixture_slurp(fixture_path(tmpdir, "manifest.json"), NULL);
     const char *head = "{\n"
                        "  \"format\": \"mtneuro-release\",\n"
                        "  \"manifest_version\": 1,\n"
@@ -273,22 +249,23 @@ START_TEST(test_manifest)
                        "  \"bundle_format_version\": 1,\n"
                        "  \"config_sha256\": \"";
     ck_assert_msg(strncmp(text, head, strlen(head)) == 0, "manifest head:\n%.600s", text);
-    const char *source = "  \"source\": {\n"
-                         "    \"url\": \"http://127.0.0.1:8642\",\n"
-                         "    \"resolution\": 0,\n"
-                         "    \"channels\": {\n"
-                         "      \"image\": \"bossdb://prasad/prasad2020/image\",\n"
-                         "      \"pixel_labels\": \"bossdb://prasad/prasad_analysis/pixel_labels\",\n"
-                         "      \"roi_labels\": \"bossdb://prasad/prasad_analysis/roi_labels\"\n"
-                         "    }\n"
-                         "  },\n"
-                         "  \"voxel_size\": [\n"
-                         "    1.17,\n"
-                         "    1.17,\n"
-                         "    1.17\n"
-                         "  ],\n"
-                         "  \"voxel_unit\": \"micrometer\",\n"
-                         "  \"files\": [\n";
+    const char *source =
+        "  \"source\": {\n"
+        "    \"url\": \"http://127.0.0.1:8642\",\n"
+        "    \"resolution\": 0,\n"
+        "    \"channels\": {\n"
+        "      \"image\": \"bossdb://prasad/prasad2020/image\",\n"
+        "      \"pixel_labels\": \"bossdb://prasad/prasad_analysis/pixel_labels\",\n"
+        "      \"roi_labels\": \"bossdb://prasad/prasad_analysis/roi_labels\"\n"
+        "    }\n"
+        "  },\n"
+        "  \"voxel_size\": [\n"
+        "    1.17,\n"
+        "    1.17,\n"
+        "    1.17\n"
+        "  ],\n"
+        "  \"voxel_unit\": \"micrometer\",\n"
+        "  \"files\": [\n";
     ck_assert_msg(strstr(text, source) != NULL, "manifest:\n%s", text);
     ck_assert_ptr_null(strstr(text, "\"date\""));
     ck_assert_int_eq(text[strlen(text) - 1], '\n');
@@ -330,9 +307,9 @@ START_TEST(test_manifest)
     ck_assert_msg(root != NULL, "manifest.json: %s", jerr.text);
     ck_assert_str_eq(json_string_value(json_object_get(root, "config_sha256")), cfg->sha256);
     json_t *files = json_object_get(root, "files");
-    const char *expect[] = {".zenodo.json", "CITATION.cff", "README.md", "config.yaml",
-                            "croissant.json", "previews/task1_train.png", "task1.h5",
-                            "task2_3d_3class.h5", "volumes.h5"};
+    const char *expect[] = {".zenodo.json", "CITATION.cff",       "README.md",
+                            "config.yaml",  "croissant.json",     "previews/task1_train.png",
+                            "task1.h5",     "task2_3d_3class.h5", "volumes.h5"};
     ck_assert_int_eq(json_array_size(files), 9);
     for (size_t i = 0; i < 9; i++)
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(files, i), "path")),
@@ -344,7 +321,7 @@ START_TEST(test_manifest)
     ck_assert_str_eq(json_string_value(json_object_get(f, "sha256")), d.sha256);
     ck_assert_str_eq(json_string_value(json_object_get(f, "md5")), d.md5);
     /* The README's entry is the README as written. */
-    char *readme = slurp(path_in(tmpdir, "README.md"), NULL);
+    char *readme = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     ck_assert_int_eq(mtp_digest_buffer(readme, strlen(readme), &d), 0);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 2), "sha256")),
                      d.sha256);
@@ -358,14 +335,13 @@ START_TEST(test_manifest)
     ck_assert_int_eq(json_integer_value(json_object_get(val, "count")), 9);
     ck_assert_int_eq(json_array_size(json_object_get(val, "shape")), 4);
     ck_assert_ptr_null(json_object_get(val, "label_region_mismatches"));
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(val, "class_counts"),
-                                                        "vessel")),
-                     471859);
-    ck_assert(json_real_value(json_object_get(json_object_get(val, "class_fraction"),
-                                              "vessel")) == 0.1);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(val, "region_counts"),
-                                                        "zi")),
-                     0);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(val, "class_counts"), "vessel")),
+        471859);
+    ck_assert(json_real_value(json_object_get(json_object_get(val, "class_fraction"), "vessel")) ==
+              0.1);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(val, "region_counts"), "zi")), 0);
     json_decref(root);
     free(readme);
     free(text);
@@ -381,14 +357,20 @@ START_TEST(test_sums)
     make_release(tmpdir, cfg);
     ck_assert_int_eq(run_in(tmpdir, "sha256sum --quiet -c SHA256SUMS"), 0);
     ck_assert_int_eq(run_in(tmpdir, "md5sum --quiet -c MD5SUMS"), 0);
-    char *sums = slurp(path_in(tmpdir, "SHA256SUMS"), NULL);
+    char *sums = fixture_slurp(fixture_path(tmpdir, "SHA256SUMS"), NULL);
     mtp_digest d;
     ck_assert_int_eq(mtp_digest_buffer("png\n", 4, &d), 0);
     /* Sorted bytewise, manifest.json included, SUMS and temporaries not. */
-    const char *order[] = {"  .zenodo.json\n", "  CITATION.cff\n", "  README.md\n",
-                           "  config.yaml\n", "  croissant.json\n", "  manifest.json\n",
-                           "  previews/task1_train.png\n", "  task1.h5\n",
-                           "  task2_3d_3class.h5\n", "  volumes.h5\n"};
+    const char *order[] = {"  .zenodo.json\n",
+                           "  CITATION.cff\n",
+                           "  README.md\n",
+                           "  config.yaml\n",
+                           "  croissant.json\n",
+                           "  manifest.json\n",
+                           "  previews/task1_train.png\n",
+                           "  task1.h5\n",
+                           "  task2_3d_3class.h5\n",
+                           "  volumes.h5\n"};
     const char *at = sums;
     for (size_t i = 0; i < 10; i++) {
         const char *p = strstr(at, order[i]);
@@ -402,7 +384,7 @@ START_TEST(test_sums)
     ck_assert_ptr_nonnull(strstr(sums, line));
     ck_assert_ptr_null(strstr(sums, "SUMS"));
     ck_assert_ptr_null(strstr(sums, ".tmp"));
-    char *md5 = slurp(path_in(tmpdir, "MD5SUMS"), NULL);
+    char *md5 = fixture_slurp(fixture_path(tmpdir, "MD5SUMS"), NULL);
     snprintf(line, sizeof line, "%s  previews/task1_train.png\n", d.md5);
     ck_assert_ptr_nonnull(strstr(md5, line));
     free(md5);
@@ -456,7 +438,7 @@ START_TEST(test_zenodo)
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
     json_error_t jerr;
-    json_t *z = json_load_file(path_in(tmpdir, ".zenodo.json"), 0, &jerr);
+    json_t *z = json_load_file(fixture_path(tmpdir, ".zenodo.json"), 0, &jerr);
     ck_assert_msg(z != NULL, ".zenodo.json: %s", jerr.text);
     ck_assert_str_eq(json_string_value(json_object_get(z, "upload_type")), "dataset");
     ck_assert_str_eq(json_string_value(json_object_get(z, "license")), "cc-by-4.0");
@@ -493,7 +475,7 @@ START_TEST(test_dois_and_date)
     snprintf(cfg->release.citations[0].doi, MTP_TEXT_MAX, "10.5555/mtneuro");
     snprintf(cfg->release.citations[1].doi, MTP_TEXT_MAX, "https://doi.org/10.1038/x-y");
     make_release(tmpdir, cfg);
-    json_t *z = json_load_file(path_in(tmpdir, ".zenodo.json"), 0, NULL);
+    json_t *z = json_load_file(fixture_path(tmpdir, ".zenodo.json"), 0, NULL);
     ck_assert_ptr_nonnull(z);
     ck_assert_str_eq(json_string_value(json_object_get(z, "publication_date")), "2024-05-01");
     json_t *rel = json_object_get(z, "related_identifiers");
@@ -505,25 +487,25 @@ START_TEST(test_dois_and_date)
     ck_assert_str_eq(json_string_value(json_object_get(r1, "identifier")), "10.1038/x-y");
     ck_assert_str_eq(json_string_value(json_object_get(r1, "relation")), "cites");
     json_decref(z);
-    json_t *m = json_load_file(path_in(tmpdir, "manifest.json"), 0, NULL);
+    json_t *m = json_load_file(fixture_path(tmpdir, "manifest.json"), 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(m, "date")), "2024-05-01");
     json_decref(m);
-    json_t *c = json_load_file(path_in(tmpdir, "croissant.json"), 0, NULL);
+    json_t *c = json_load_file(fixture_path(tmpdir, "croissant.json"), 0, NULL);
     ck_assert_str_eq(json_string_value(json_object_get(c, "url")), "https://zenodo.org/records/1");
     ck_assert_str_eq(json_string_value(json_object_get(c, "datePublished")), "2024-05-01");
     json_decref(c);
-    const char *script =
-        "/usr/bin/python3 -c '\n"
-        "import yaml\n"
-        "c = yaml.safe_load(open(\"CITATION.cff\"))\n"
-        "assert c[\"date-released\"] == \"2024-05-01\", c\n"
-        "assert c[\"url\"] == \"https://zenodo.org/records/1\"\n"
-        "assert c[\"references\"][0][\"doi\"] == \"10.5555/mtneuro\"\n"
-        "assert c[\"references\"][1][\"doi\"] == \"10.1038/x-y\"\n"
-        "'";
+    const char *script = "/usr/bin/python3 -c '\n"
+                         "import yaml\n"
+                         "c = yaml.safe_load(open(\"CITATION.cff\"))\n"
+                         "assert c[\"date-released\"] == \"2024-05-01\", c\n"
+                         "assert c[\"url\"] == \"https://zenodo.org/records/1\"\n"
+                         "assert c[\"references\"][0][\"doi\"] == \"10.5555/mtneuro\"\n"
+                         "assert c[\"references\"][1][\"doi\"] == \"10.1038/x-y\"\n"
+                         "'";
     ck_assert_int_eq(run_in(tmpdir, script), 0);
-    char *readme = slurp(path_in(tmpdir, "README.md"), NULL);
-    ck_assert_ptr_nonnull(strstr(readme, "Scientific Data, 7(1), 1-7. https://doi.org/10.1038/x-y\n"));
+    char *readme = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
+    ck_assert_ptr_nonnull(
+        strstr(readme, "Scientific Data, 7(1), 1-7. https://doi.org/10.1038/x-y\n"));
     ck_assert_ptr_nonnull(strstr(readme, "Cite this release: Quesada, Jorge; Dyer, Eva L.; The "
                                          "MTNeuro Team (2024). Mini release: a \"test\" (version "
                                          "1.0.0) [Data set]. https://zenodo.org/records/1\n"));
@@ -539,7 +521,7 @@ START_TEST(test_croissant)
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
     json_error_t jerr;
-    json_t *c = json_load_file(path_in(tmpdir, "croissant.json"), 0, &jerr);
+    json_t *c = json_load_file(fixture_path(tmpdir, "croissant.json"), 0, &jerr);
     ck_assert_msg(c != NULL, "croissant.json: %s", jerr.text);
     json_t *ctx = json_object_get(c, "@context");
     ck_assert_str_eq(json_string_value(json_object_get(ctx, "@language")), "en");
@@ -590,7 +572,7 @@ START_TEST(test_readme)
     make_tmpdir();
     mtp_config *cfg = load_config();
     make_release(tmpdir, cfg);
-    char *md = slurp(path_in(tmpdir, "README.md"), NULL);
+    char *md = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     const char *lines[] = {
         "# Mini release: a \"test\"\n",
         "A tiny test release.\n\nSecond paragraph with <b> & more.\n",
@@ -645,7 +627,7 @@ START_TEST(test_readme)
     make_summaries(s);
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), 0);
-    md = slurp(path_in(tmpdir, "README.md"), NULL);
+    md = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
     ck_assert_ptr_nonnull(strstr(md, "readers need `hdf5plugin`"));
     ck_assert_ptr_nonnull(strstr(md, "import hdf5plugin  # registers the blosc filter\n"));
     free(md);
@@ -654,7 +636,7 @@ START_TEST(test_readme)
 }
 END_TEST
 
-static const char *const META_FILES[] = {"README.md", "CITATION.cff", ".zenodo.json",
+static const char *const META_FILES[] = {"README.md",      "CITATION.cff",  ".zenodo.json",
                                          "croissant.json", "manifest.json", "SHA256SUMS",
                                          "MD5SUMS"};
 
@@ -666,7 +648,7 @@ START_TEST(test_deterministic_no_token)
     char *first[7];
     size_t len[7];
     for (int i = 0; i < 7; i++)
-        first[i] = slurp(path_in(tmpdir, META_FILES[i]), &len[i]);
+        first[i] = fixture_slurp(fixture_path(tmpdir, META_FILES[i]), &len[i]);
     /* Again in place (the old metadata files are there now) ... */
     mtp_bundle_summary s[2];
     make_summaries(s);
@@ -674,9 +656,8 @@ START_TEST(test_deterministic_no_token)
     ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), 0);
     for (int i = 0; i < 7; i++) {
         size_t n;
-        char *again = slurp(path_in(tmpdir, META_FILES[i]), &n);
-        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s changed",
-                      META_FILES[i]);
+        char *again = fixture_slurp(fixture_path(tmpdir, META_FILES[i]), &n);
+        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s changed", META_FILES[i]);
         ck_assert_ptr_null(strstr(again, TOKEN));
         free(again);
     }
@@ -687,9 +668,8 @@ START_TEST(test_deterministic_no_token)
     make_release(other, cfg);
     for (int i = 0; i < 7; i++) {
         size_t n;
-        char *again = slurp(path_in(other, META_FILES[i]), &n);
-        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s differs",
-                      META_FILES[i]);
+        char *again = fixture_slurp(fixture_path(other, META_FILES[i]), &n);
+        ck_assert_msg(n == len[i] && memcmp(again, first[i], n) == 0, "%s differs", META_FILES[i]);
         free(again);
         free(first[i]);
     }
@@ -712,20 +692,20 @@ START_TEST(test_list_files)
     make_tmpdir();
     make_data_files(tmpdir);
     put_file(tmpdir, "SHA256SUMS", "x");
-    ck_assert_int_eq(mkdir(path_in(tmpdir, "previews/sub"), 0755), 0);
+    ck_assert_int_eq(mkdir(fixture_path(tmpdir, "previews/sub"), 0755), 0);
     put_file(tmpdir, "previews/sub/MD5SUMS", "not at the top: listed");
     char **files = NULL;
     int n = -1;
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), 0);
     const char *expect[] = {"config.yaml", "previews/sub/MD5SUMS", "previews/task1_train.png",
-                            "task1.h5", "task2_3d_3class.h5", "volumes.h5"};
+                            "task1.h5",    "task2_3d_3class.h5",   "volumes.h5"};
     ck_assert_int_eq(n, 6);
     for (int i = 0; i < n; i++)
         ck_assert_str_eq(files[i], expect[i]);
     mtp_release_files_free(files, n);
 
-    ck_assert_int_eq(symlink("task1.h5", path_in(tmpdir, "link.h5")), 0);
+    ck_assert_int_eq(symlink("task1.h5", fixture_path(tmpdir, "link.h5")), 0);
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), MTP_EINVAL);
     ck_assert_ptr_null(files);
     ck_assert_int_eq(n, 0);
@@ -769,7 +749,7 @@ START_TEST(test_errors)
              "SHA256SUMS",
              tmpdir);
     ck_assert_str_eq(err.msg, msg);
-    ck_assert_int_eq(access(path_in(tmpdir, "README.md"), F_OK), -1);
+    ck_assert_int_eq(access(fixture_path(tmpdir, "README.md"), F_OK), -1);
     mtp_config_free(cfg);
     remove_tmpdir();
 }

@@ -3,7 +3,6 @@
 
 #include "mtp_test.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include "tarball.h"
 #include "digest.h"
+#include "fixtures.h"
 
 #define TOP "mtneuro-demo-1.0.0"
 
@@ -65,14 +65,6 @@ static unsigned char *file_content(const test_file *f)
     return data;
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void run(const char *fmt, ...)
 {
@@ -98,12 +90,12 @@ static void make_tree(void)
     for (size_t i = 0; i < NFILES; i++) {
         unsigned char *data = file_content(&files[i]);
         snprintf(path, sizeof path, "%s/%s", tree_dir, files[i].rel);
-        write_file(path, data, files[i].len);
+        fixture_write_file(path, data, files[i].len);
         free(data);
     }
     /* An interrupted atomic write: must not end up in the archive. */
     snprintf(path, sizeof path, "%s/task1.h5.tmp.1234", tree_dir);
-    write_file(path, "partial", 7);
+    fixture_write_file(path, "partial", 7);
 }
 
 static void remove_tree(void)
@@ -399,7 +391,7 @@ START_TEST(bad_arguments_are_refused)
                               "such file or directory");
     /* A non-ASCII name would make the archive depend on the locale. */
     snprintf(expect, sizeof expect, "%s/caf\xc3\xa9.txt", tree_dir);
-    write_file(expect, "x", 1);
+    fixture_write_file(expect, "x", 1);
     ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/caf\xc3\xa9.txt: file name is not printable "
                                                  "ASCII");
@@ -508,10 +500,10 @@ START_TEST(corrupt_and_foreign_archives_are_refused)
     /* Truncated anywhere. */
     size_t count = 0;
     for (size_t keep = 0; keep < n; keep += 61) {
-        write_file(bad, buf, keep);
+        fixture_write_file(bad, buf, keep);
         ck_assert_int_eq(mtp_archive_scan(bad, count_entry, &count, &err), MTP_ECORRUPT);
     }
-    write_file(bad, buf, n - 1);
+    fixture_write_file(bad, buf, n - 1);
     expect_scan_error(bad, MTP_ECORRUPT, ": truncated gzip stream");
     /* A flipped byte anywhere, file data included: zlib checks the CRC-32 that libarchive's
      * own gzip reader ignores. */
@@ -519,31 +511,31 @@ START_TEST(corrupt_and_foreign_archives_are_refused)
         unsigned char copy[65536];
         memcpy(copy, buf, n);
         copy[at] ^= 0x55;
-        write_file(bad, copy, n);
+        fixture_write_file(bad, copy, n);
         int rc = mtp_archive_scan(bad, count_entry, &count, &err);
         ck_assert_msg(rc == MTP_ECORRUPT, "byte %zu: rc %d (%s)", at, rc, err.msg);
     }
     unsigned char copy[65536];
     memcpy(copy, buf, n);
     copy[n - 8] ^= 1; /* CRC-32 */
-    write_file(bad, copy, n);
+    fixture_write_file(bad, copy, n);
     expect_scan_error(bad, MTP_ECORRUPT, ": corrupt gzip stream: incorrect data check");
     memcpy(copy, buf, n);
     copy[n - 1] ^= 1; /* ISIZE */
-    write_file(bad, copy, n);
+    fixture_write_file(bad, copy, n);
     expect_scan_error(bad, MTP_ECORRUPT, ": corrupt gzip stream: incorrect length check");
     memcpy(copy, buf, n);
     copy[n] = 0;
-    write_file(bad, copy, n + 1);
+    fixture_write_file(bad, copy, n + 1);
     expect_scan_error(bad, MTP_ECORRUPT, ": data after the end of the gzip stream");
     /* The untouched bytes still scan. */
-    write_file(bad, buf, n);
+    fixture_write_file(bad, buf, n);
     ck_assert_int_eq(mtp_archive_scan(bad, count_entry, &count, &err), 0);
 
     /* Not an archive at all. */
-    write_file(bad, "hello, world\n", 13);
+    fixture_write_file(bad, "hello, world\n", 13);
     expect_scan_error(bad, MTP_ECORRUPT, ": corrupt gzip stream: incorrect header check");
-    write_file(bad, "", 0);
+    fixture_write_file(bad, "", 0);
     expect_scan_error(bad, MTP_ECORRUPT, ": truncated gzip stream");
     python_tar(bad, "w:gz", "");
     expect_scan_error(bad, MTP_ECORRUPT, ": empty archive");
@@ -602,7 +594,7 @@ START_TEST(write_throughput_100mb)
             fill_random(data, file_size, 99u + (uint32_t)i);
         }
         snprintf(path, sizeof path, "%s/big%d.h5", tree_dir, i);
-        write_file(path, data, file_size);
+        fixture_write_file(path, data, file_size);
     }
     free(data);
     mtp_error err = MTP_ERROR_INIT;

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
+#include "fixtures.h"
 #include "tasks.h"
 
 /* Task indices in the hand-built MTNeuro config. */
@@ -131,8 +131,7 @@ START_TEST(counts_match_the_reference)
 {
     mtp_config *cfg = mtneuro_config();
     static const size_t expect[NTASKS][3] = {
-        {1076, 116, 200}, {807, 87, 150}, {1076, 116, 200},
-        {99, 9, 18},      {132, 12, 24},  {0, 0, 0},
+        {1076, 116, 200}, {807, 87, 150}, {1076, 116, 200}, {99, 9, 18}, {132, 12, 24}, {0, 0, 0},
     };
     for (int t = 0; t < T3; t++)
         for (int s = TRAIN; s <= TEST; s++) {
@@ -510,9 +509,8 @@ START_TEST(mask_unexpected_code)
     /* The last voxel of the block. */
     memset(src, 1, n);
     src[n - 1] = 9;
-    ck_assert_int_eq(mtp_tasks_mask(cfg, T2_2D_3, 3, 469, src + 7 * PLANE, dst, 1, EDGE, EDGE,
-                                    &err),
-                     MTP_EDATA);
+    ck_assert_int_eq(
+        mtp_tasks_mask(cfg, T2_2D_3, 3, 469, src + 7 * PLANE, dst, 1, EDGE, EDGE, &err), MTP_EDATA);
     ck_assert_str_eq(err.msg, "pixel_labels: unexpected label code 9 at (x=1798, y=905, z=469) "
                               "for task task2_2d_3class (declared codes: 0-3)");
 
@@ -533,13 +531,6 @@ START_TEST(mask_unexpected_code)
 }
 END_TEST
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A whole region cube in one call; reports throughput (not asserted: machines differ). */
 START_TEST(mask_region_cube_throughput)
 {
@@ -556,10 +547,9 @@ START_TEST(mask_region_cube_throughput)
     mtp_error err = MTP_ERROR_INIT;
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_s();
-        ck_assert_int_eq(mtp_tasks_mask(cfg, T2_2D_3, 1, 110, src, dst, nz, EDGE, EDGE, &err),
-                         0);
-        double dt = now_s() - t0;
+        double t0 = fixture_now_s();
+        ck_assert_int_eq(mtp_tasks_mask(cfg, T2_2D_3, 1, 110, src, dst, nz, EDGE, EDGE, &err), 0);
+        double dt = fixture_now_s() - t0;
         if (dt < best)
             best = dt;
     }
@@ -570,8 +560,8 @@ START_TEST(mask_region_cube_throughput)
         zeros_out += dst[i] == 0;
     }
     ck_assert_uint_eq(zeros_out, zeros_in + threes);
-    fprintf(stderr, "mask throughput: %.0f MB/s (%zu voxels in %.1f ms)\n",
-            (double)n / best / 1e6, n, best * 1e3);
+    fprintf(stderr, "mask throughput: %.0f MB/s (%zu voxels in %.1f ms)\n", (double)n / best / 1e6,
+            n, best * 1e3);
     free(src);
     free(dst);
     free(cfg);

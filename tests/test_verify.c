@@ -16,6 +16,7 @@
 #include "tarball.h"
 #include "config.h"
 #include "digest.h"
+#include "fixtures.h"
 #include "h5bundle.h"
 #include "h5read.h"
 #include "release.h"
@@ -29,8 +30,7 @@ static char archive[320]; /* tmpdir/mini-1.0.0.tar.gz */
 
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mtp-verify-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    fixture_make_tmpdir(tmpdir, sizeof tmpdir, "verify");
     snprintf(reldir, sizeof reldir, "%s/mini-1.0.0", tmpdir);
     snprintf(archive, sizeof archive, "%s/mini-1.0.0.tar.gz", tmpdir);
     ck_assert_int_eq(mkdir(reldir, 0755), 0);
@@ -38,62 +38,23 @@ static void make_tmpdir(void)
 
 static void remove_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    fixture_remove_tree(tmpdir);
 }
 
 static char *rel_path(const char *name)
 {
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", reldir, name);
-    return p;
-}
-
-static void put_file(const char *path, const char *content)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fputs(content, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len != NULL)
-        *len = (size_t)n;
-    return buf;
-}
-
-static void write_bytes(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    return fixture_path(reldir, name);
 }
 
 /* Flip every bit of the byte at `offset` (from the end when negative). */
 static void flip_byte(const char *path, long offset)
 {
     size_t len;
-    char *data = slurp(path, &len);
+    char *data = fixture_slurp(path, &len);
     size_t at = offset >= 0 ? (size_t)offset : len - (size_t)(-offset);
     ck_assert_uint_lt(at, len);
     data[at] = (char)~data[at];
-    write_bytes(path, data, len);
+    fixture_write_file(path, data, len);
     free(data);
 }
 
@@ -102,42 +63,8 @@ static void flip_byte(const char *path, long offset)
 /* Two regions of EDGE x EDGE, z [0, 8): train [0,4), val [4,6), test [6,8). */
 static mtp_config *make_config(void)
 {
-    mtp_config *cfg = calloc(1, sizeof *cfg);
-    ck_assert_ptr_nonnull(cfg);
-    snprintf(cfg->sha256, sizeof cfg->sha256, "%064d", 7);
-    snprintf(cfg->release.name, MTP_NAME_MAX, "mini");
-    snprintf(cfg->release.version, MTP_NAME_MAX, "1.0.0");
-    snprintf(cfg->release.title, MTP_TEXT_MAX, "Mini release");
-    snprintf(cfg->release.description, MTP_LONGTEXT_MAX, "A tiny test release.");
-    snprintf(cfg->release.license, MTP_NAME_MAX, "CC-BY-4.0");
-    cfg->release.ncreators = 1;
-    snprintf(cfg->release.creators[0].name, MTP_TEXT_MAX, "Doe, Jane");
-    cfg->release.ncitations = 1;
-    snprintf(cfg->release.citations[0].text, MTP_LONGTEXT_MAX, "First, A. Paper one. 2020.");
-    snprintf(cfg->source.url, MTP_TEXT_MAX, "http://127.0.0.1:8080");
-    cfg->nchannels = 3;
-    const char *ch[3][2] = {{"image", "bossdb://prasad/prasad2020/image"},
-                            {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels"},
-                            {"roi_labels", "bossdb://prasad/prasad_analysis/roi_labels"}};
-    for (int i = 0; i < 3; i++) {
-        snprintf(cfg->channels[i].name, MTP_NAME_MAX, "%s", ch[i][0]);
-        snprintf(cfg->channels[i].uri, MTP_TEXT_MAX, "%s", ch[i][1]);
-    }
-    cfg->nregions = 2;
-    snprintf(cfg->regions[0].name, MTP_NAME_MAX, "cortex");
-    cfg->regions[0].x = (mtp_range){100, 100 + EDGE};
-    cfg->regions[0].y = (mtp_range){200, 200 + EDGE};
-    snprintf(cfg->regions[1].name, MTP_NAME_MAX, "striatum");
-    cfg->regions[1].x = (mtp_range){300, 300 + EDGE};
-    cfg->regions[1].y = (mtp_range){400, 400 + EDGE};
-    cfg->z = (mtp_range){0, 8};
-    cfg->nsplits = 3;
-    const char *splits[3] = {"train", "val", "test"};
-    const mtp_range z[3] = {{0, 4}, {4, 6}, {6, 8}};
-    for (int i = 0; i < 3; i++) {
-        snprintf(cfg->splits[i].name, MTP_NAME_MAX, "%s", splits[i]);
-        cfg->splits[i].z = z[i];
-    }
+    fixture_mini_options opts = {.edge = EDGE, .creator = "Doe, Jane", .ncitations = 1};
+    mtp_config *cfg = fixture_mini_config(&opts);
     cfg->ntasks = 2;
     mtp_task *t = &cfg->tasks[0];
     snprintf(t->name, MTP_NAME_MAX, "task1");
@@ -167,14 +94,18 @@ static mtp_config *make_config(void)
     t->nsplits = 3;
     for (int i = 0; i < 3; i++)
         t->splits[i] = i;
-    cfg->output.compression = MTP_COMPRESS_GZIP;
-    cfg->output.level = 4;
     return cfg;
 }
 
 static const mtp_bundle_meta META = {"mtneuro-pack 0.1.0", {1.17, 1.17, 1.17}, "micrometer"};
-static const mtp_release_info INFO = {"mtneuro-pack 0.1.0", 1, {1.17, 1.17, 1.17}, "micrometer",
-                                      "http://127.0.0.1:8080", 0, NULL, NULL};
+static const mtp_release_info INFO = {"mtneuro-pack 0.1.0",
+                                      1,
+                                      {1.17, 1.17, 1.17},
+                                      "micrometer",
+                                      "http://127.0.0.1:8080",
+                                      0,
+                                      NULL,
+                                      NULL};
 
 static void write_bundle(const mtp_config *cfg, int task, const char *path)
 {
@@ -234,9 +165,9 @@ static mtp_config *make_release(void)
     mtp_config *cfg = make_config();
     write_bundle(cfg, 0, rel_path("task1.h5"));
     write_bundle(cfg, 1, rel_path("task2.h5"));
-    put_file(rel_path("config.yaml"), "release: {name: mini}\n");
+    fixture_write_text(rel_path("config.yaml"), "release: {name: mini}\n");
     ck_assert_int_eq(mkdir(rel_path("previews"), 0755), 0);
-    put_file(rel_path("previews/task1_train.png"), "not really a png\n");
+    fixture_write_text(rel_path("previews/task1_train.png"), "not really a png\n");
     write_metadata(cfg);
     return cfg;
 }
@@ -290,8 +221,8 @@ static mtp_verify_result verify_expect(const char *path, const char *const *expe
         n++;
     ck_assert_msg(got.n == n, "expected %d problems, got %d:\n%s", n, got.n, joined(&got));
     for (int i = 0; i < n; i++)
-        ck_assert_msg(strcmp(got.text[i], expect[i]) == 0, "problem %d: expected\n%s\ngot:\n%s",
-                      i, expect[i], joined(&got));
+        ck_assert_msg(strcmp(got.text[i], expect[i]) == 0, "problem %d: expected\n%s\ngot:\n%s", i,
+                      expect[i], joined(&got));
     return res;
 }
 
@@ -326,7 +257,7 @@ static void digest_of(const char *path, mtp_digest *d)
 static void edit_manifest(const char *from, const char *to)
 {
     size_t len;
-    char *text = slurp(rel_path("manifest.json"), &len);
+    char *text = fixture_slurp(rel_path("manifest.json"), &len);
     char *at = strstr(text, from);
     ck_assert_msg(at != NULL, "manifest has no %s", from);
     size_t n = len - strlen(from) + strlen(to);
@@ -335,7 +266,7 @@ static void edit_manifest(const char *from, const char *to)
     memcpy(out, text, head);
     memcpy(out + head, to, strlen(to));
     strcpy(out + head + strlen(to), at + strlen(from));
-    write_bytes(rel_path("manifest.json"), out, n);
+    fixture_write_file(rel_path("manifest.json"), out, n);
     free(out);
     free(text);
 }
@@ -351,7 +282,7 @@ START_TEST(test_good_release)
     ck_assert_int_eq(res.nfiles_checked, 9);
     ck_assert_int_eq(res.nhdf5_checked, 2);
     /* The datasheet's h5py snippet runs on the real files. */
-    char *readme = slurp(rel_path("README.md"), NULL);
+    char *readme = fixture_slurp(rel_path("README.md"), NULL);
     char *code = strstr(readme, "```python\n");
     ck_assert_ptr_nonnull(code);
     code += strlen("```python\n");
@@ -359,14 +290,14 @@ START_TEST(test_good_release)
     ck_assert_ptr_nonnull(end);
     char script[400];
     snprintf(script, sizeof script, "%s/snippet.py", tmpdir);
-    write_bytes(script, code, (size_t)(end - code));
+    fixture_write_file(script, code, (size_t)(end - code));
     free(readme);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cd '%s' && /usr/bin/python3 ../snippet.py > ../snippet.out 2>&1",
              reldir);
     int status = system(cmd);
     snprintf(script, sizeof script, "%s/snippet.out", tmpdir);
-    char *out = slurp(script, NULL);
+    char *out = fixture_slurp(script, NULL);
     ck_assert_msg(status == 0, "snippet failed:\n%s", out);
     ck_assert_msg(strstr(out, "{'cortex': 0, 'striatum': 1}\n") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "(4, 2, 8, 8) ['background', 'vessel', 'cell']\n") != NULL, "%s",
@@ -404,13 +335,13 @@ END_TEST
 START_TEST(test_flip_byte_every_file)
 {
     mtp_config *cfg = make_release();
-    const char *files[] = {".zenodo.json", "CITATION.cff", "README.md", "config.yaml",
-                           "croissant.json", "previews/task1_train.png", "task1.h5",
-                           "task2.h5"};
+    const char *files[] = {".zenodo.json", "CITATION.cff",   "README.md",
+                           "config.yaml",  "croissant.json", "previews/task1_train.png",
+                           "task1.h5",     "task2.h5"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         for (int where = 0; where < 3; where++) {
             size_t len;
-            char *orig = slurp(rel_path(files[i]), &len);
+            char *orig = fixture_slurp(rel_path(files[i]), &len);
             long offset = where == 0 ? 0 : where == 1 ? (long)len / 2 : -1;
             mtp_digest before, after;
             digest_of(rel_path(files[i]), &before);
@@ -418,15 +349,16 @@ START_TEST(test_flip_byte_every_file)
             digest_of(rel_path(files[i]), &after);
             lines got = verify_lines(reldir);
             char line[3][256];
-            snprintf(line[0], sizeof line[0], "%s: sha256 mismatch (manifest %.12s..., file %.12s...)",
-                     files[i], before.sha256, after.sha256);
+            snprintf(line[0], sizeof line[0],
+                     "%s: sha256 mismatch (manifest %.12s..., file %.12s...)", files[i],
+                     before.sha256, after.sha256);
             snprintf(line[1], sizeof line[1], "SHA256SUMS: %s: checksum mismatch", files[i]);
             snprintf(line[2], sizeof line[2], "MD5SUMS: %s: checksum mismatch", files[i]);
             for (int k = 0; k < 3; k++)
-                ck_assert_msg(has_line(&got, line[k]), "%s at %ld: no line\n%s\nin\n%s",
-                              files[i], offset, line[k], joined(&got));
+                ck_assert_msg(has_line(&got, line[k]), "%s at %ld: no line\n%s\nin\n%s", files[i],
+                              offset, line[k], joined(&got));
             ck_assert_str_eq(got.text[0], line[0]);
-            write_bytes(rel_path(files[i]), orig, len);
+            fixture_write_file(rel_path(files[i]), orig, len);
             free(orig);
         }
     }
@@ -503,7 +435,7 @@ END_TEST
 START_TEST(test_forged_manifest_content)
 {
     mtp_config *cfg = make_release();
-    edit_manifest("\"vessel\": ", "\"vessel\": 1");   /* task2 /train class_counts.vessel */
+    edit_manifest("\"vessel\": ", "\"vessel\": 1"); /* task2 /train class_counts.vessel */
     edit_manifest("\"region_counts\": {\n            \"cortex\": 4",
                   "\"region_counts\": {\n            \"cortex\": 5"); /* task1 /train */
     char cmd[1024];
@@ -517,7 +449,8 @@ START_TEST(test_forged_manifest_content)
     ck_assert_msg(got.n == 2, "%s", joined(&got));
     ck_assert_str_eq(got.text[0], "manifest.json: task1 /train region_counts.cortex 5 in manifest, "
                                   "4 in file");
-    ck_assert_msg(strncmp(got.text[1], "manifest.json: task2 /train class_counts.vessel 1", 49) == 0,
+    ck_assert_msg(strncmp(got.text[1], "manifest.json: task2 /train class_counts.vessel 1", 49) ==
+                      0,
                   "%s", got.text[1]);
     ck_assert_ptr_nonnull(strstr(got.text[1], " in manifest, "));
     mtp_config_free(cfg);
@@ -532,11 +465,11 @@ static const char *const EXTRA_FILE[] = {"notes.txt: not listed in manifest.json
 START_TEST(test_extra_file)
 {
     mtp_config *cfg = make_release();
-    put_file(rel_path("notes.txt"), "hello\n");
+    fixture_write_text(rel_path("notes.txt"), "hello\n");
     verify_expect(reldir, EXTRA_FILE);
     /* Leftover temporaries of atomic writes are not release files (the archive skips them). */
     unlink(rel_path("notes.txt"));
-    put_file(rel_path("task1.h5.tmp"), "partial");
+    fixture_write_text(rel_path("task1.h5.tmp"), "partial");
     verify_expect(reldir, NONE);
     mtp_config_free(cfg);
     remove_tmpdir();
@@ -546,35 +479,35 @@ END_TEST
 START_TEST(test_manifest_problems)
 {
     mtp_config *cfg = make_release();
-    char *orig = slurp(rel_path("manifest.json"), NULL);
+    char *orig = fixture_slurp(rel_path("manifest.json"), NULL);
     ck_assert_int_eq(unlink(rel_path("manifest.json")), 0);
     const char *missing[] = {"manifest.json: missing", "SHA256SUMS: manifest.json: missing",
                              "MD5SUMS: manifest.json: missing", NULL};
     verify_expect(reldir, missing);
 
-    put_file(rel_path("manifest.json"), "{\"format\": \"mtneuro-release\",\n\"files\": [}\n");
-    const char *bad_json[] = {
-        "manifest.json: not valid JSON: unexpected token near '}' (line 2)",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+    fixture_write_text(rel_path("manifest.json"),
+                       "{\"format\": \"mtneuro-release\",\n\"files\": [}\n");
+    const char *bad_json[] = {"manifest.json: not valid JSON: unexpected token near '}' (line 2)",
+                              "SHA256SUMS: manifest.json: checksum mismatch",
+                              "MD5SUMS: manifest.json: checksum mismatch", NULL};
     verify_expect(reldir, bad_json);
 
-    put_file(rel_path("manifest.json"), "{\"format\": \"other\", \"manifest_version\": 1}\n");
-    const char *bad_format[] = {
-        "manifest.json: format is \"other\", expected \"mtneuro-release\"",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+    fixture_write_text(rel_path("manifest.json"),
+                       "{\"format\": \"other\", \"manifest_version\": 1}\n");
+    const char *bad_format[] = {"manifest.json: format is \"other\", expected \"mtneuro-release\"",
+                                "SHA256SUMS: manifest.json: checksum mismatch",
+                                "MD5SUMS: manifest.json: checksum mismatch", NULL};
     verify_expect(reldir, bad_format);
 
-    put_file(rel_path("manifest.json"),
-             "{\"format\": \"mtneuro-release\", \"manifest_version\": 2}\n");
+    fixture_write_text(rel_path("manifest.json"),
+                       "{\"format\": \"mtneuro-release\", \"manifest_version\": 2}\n");
     const char *bad_version[] = {
         "manifest.json: manifest_version 2 is not supported (this reader reads 1)",
-        "SHA256SUMS: manifest.json: checksum mismatch",
-        "MD5SUMS: manifest.json: checksum mismatch", NULL};
+        "SHA256SUMS: manifest.json: checksum mismatch", "MD5SUMS: manifest.json: checksum mismatch",
+        NULL};
     verify_expect(reldir, bad_version);
 
-    put_file(rel_path("manifest.json"), orig);
+    fixture_write_text(rel_path("manifest.json"), orig);
     verify_expect(reldir, NONE);
     free(orig);
     mtp_config_free(cfg);
@@ -585,7 +518,7 @@ END_TEST
 START_TEST(test_sums_problems)
 {
     mtp_config *cfg = make_release();
-    char *orig = slurp(rel_path("SHA256SUMS"), NULL);
+    char *orig = fixture_slurp(rel_path("SHA256SUMS"), NULL);
     ck_assert_int_eq(unlink(rel_path("MD5SUMS")), 0);
     const char *no_md5[] = {"MD5SUMS: missing", NULL};
     verify_expect(reldir, no_md5);
@@ -596,9 +529,8 @@ START_TEST(test_sums_problems)
     char *edited = malloc(n);
     snprintf(edited, n, "%.*sgarbage\n%s%.*s", (int)(second - orig), orig, third,
              (int)(third - second), orig);
-    put_file(rel_path("SHA256SUMS"), edited);
-    const char *bad[] = {"SHA256SUMS:2: malformed line",
-                         "SHA256SUMS: .zenodo.json: listed twice",
+    fixture_write_text(rel_path("SHA256SUMS"), edited);
+    const char *bad[] = {"SHA256SUMS:2: malformed line", "SHA256SUMS: .zenodo.json: listed twice",
                          "SHA256SUMS: CITATION.cff: not listed", "MD5SUMS: missing", NULL};
     verify_expect(reldir, bad);
     free(edited);
@@ -617,7 +549,7 @@ START_TEST(test_broken_hdf5)
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_h5read_summary(rel_path("task1.h5"), &s[0], &err), 0);
     ck_assert_int_eq(mtp_h5read_summary(rel_path("task2.h5"), &s[1], &err), 0);
-    put_file(rel_path("task2.h5"), "this is not HDF5\n");
+    fixture_write_text(rel_path("task2.h5"), "this is not HDF5\n");
     ck_assert_int_eq(mtp_release_write(reldir, cfg, s, 2, &INFO, &err), 0);
     free(s);
     const char *expect[] = {"task2.h5: not an HDF5 file", NULL};
@@ -690,17 +622,17 @@ START_TEST(test_archive)
     verify_expect(archive, flipped);
     flip_byte(rel_path("README.md"), 10);
 
-    put_file(rel_path("notes.txt"), "hello\n");
+    fixture_write_text(rel_path("notes.txt"), "hello\n");
     make_archive();
     verify_expect(archive, EXTRA_FILE);
     unlink(rel_path("notes.txt"));
 
-    char *manifest = slurp(rel_path("manifest.json"), NULL);
+    char *manifest = fixture_slurp(rel_path("manifest.json"), NULL);
     edit_manifest("\"name\": \"train\",\n          \"count\": 8,",
                   "\"name\": \"train\",\n          \"count\": 7,");
     make_archive();
     verify_expect(archive, EDITED_COUNT);
-    put_file(rel_path("manifest.json"), manifest);
+    fixture_write_text(rel_path("manifest.json"), manifest);
     free(manifest);
 
     ck_assert_int_eq(unlink(rel_path("task2.h5")), 0);

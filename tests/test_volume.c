@@ -1,18 +1,14 @@
-/* nftw() for removing the temporary directories. */
-#define _XOPEN_SOURCE 700
-
 #include "mtp_test.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cache.h"
 #include "config.h"
+#include "fixtures.h"
 #include "plan.h"
 #include "volume.h"
 
@@ -27,8 +23,7 @@ enum { IMAGE = 0, LABELS = 1 };
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/mtp-volume-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    fixture_make_tmpdir(root, sizeof root, "volume-test");
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_cache_open(&cache, root, &err), 0);
     cfg = calloc(1, sizeof *cfg);
@@ -48,14 +43,6 @@ static void setup(void)
     memset(&plan, 0, sizeof plan);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     mtp_cache_free(cache);
@@ -64,7 +51,7 @@ static void teardown(void)
     cfg = NULL;
     free(plan.blocks);
     memset(&plan, 0, sizeof plan);
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_remove_tree(root);
 }
 
 /* One region and the config's z range. */
@@ -261,8 +248,7 @@ START_TEST(value_over_255_names_the_position)
     /* A box that leaves the first bad voxel out reports the second. */
     mtp_box part = {64, 98, 32, 50, 16, 19};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err),
-        MTP_EDATA);
+        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err), MTP_EDATA);
     ck_assert_str_eq(err.msg, "labels: value 81985529216486895 at (x=70, y=40, z=17) does not "
                               "fit in uint8");
 
@@ -292,8 +278,8 @@ START_TEST(missing_damaged_and_uncovered)
         mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_ENOTFOUND);
     char path[1024], want[1200];
-    mtp_block_key key = mtp_volume_block_key(cfg, &plan.blocks[plan.first_block[LABELS]],
-                                             MTP_DTYPE_UINT64);
+    mtp_block_key key =
+        mtp_volume_block_key(cfg, &plan.blocks[plan.first_block[LABELS]], MTP_DTYPE_UINT64);
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     snprintf(want, sizeof want, "cache: %s: not cached", path);
     ck_assert_str_eq(err.msg, want);
@@ -328,13 +314,6 @@ START_TEST(missing_damaged_and_uncovered)
 }
 END_TEST
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 START_TEST(timing_mtneuro_region_uint64)
 {
     /* A timing for the report, not an assertion: one MTNeuro region (256×256 over z
@@ -348,11 +327,10 @@ START_TEST(timing_mtneuro_region_uint64)
     const int reps = 3;
     double best = 1e9;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = fixture_now_s();
         ck_assert_int_eq(
-            mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
-            0);
-        double t = now_s() - t0;
+            mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
+        double t = fixture_now_s() - t0;
         best = t < best ? t : best;
         if (r + 1 < reps)
             mtp_volume_release(&vol);

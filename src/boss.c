@@ -717,6 +717,7 @@ struct job {
     int parts_pending;
     int retries; /* retries used by this block and its parts */
     bool active;
+    bool narrowed; /* data holds a byte per voxel (mtp_cutout_handler.narrow) */
 };
 
 struct part {
@@ -847,7 +848,7 @@ static int start_job(struct run *r, mtp_error *err)
         return mtp_error_set(err, MTP_ERANGE, "%s: empty block, unknown dtype or over %llu bytes",
                              what, (unsigned long long)MTP_BLOSC_MAX_NBYTES);
     }
-    *job = (struct job){r->next, c, (size_t)voxels * es, NULL, 1, 0, true};
+    *job = (struct job){r->next, c, (size_t)voxels * es, NULL, 1, 0, true, false};
     r->next++;
     r->active_jobs++;
     p->job = job;
@@ -915,6 +916,24 @@ static int accept_body(struct run *r, struct transfer *t, struct part *p, mtp_er
     bool whole = same_box(&p->box, &job->cutout->box);
     int rc = 0;
     uint8_t *tmp = NULL;
+    size_t es = mtp_dtype_size(job->cutout->dtype);
+    if (whole && r->h->narrow && es > 1 && job->data == NULL) {
+        size_t voxels = job->nbytes / es;
+        uint8_t *bytes = malloc(voxels > 0 ? voxels : 1);
+        if (bytes == NULL)
+            return mtp_error_set(perr, MTP_ENOMEM, "out of memory (%zu bytes)", voxels);
+        rc = mtp_codec_decode_u8(t->body, t->len, bytes, voxels, es, perr);
+        if (rc == 0) {
+            job->data = bytes;
+            job->narrowed = true;
+            r->b->stats.bytes_body += t->len;
+            return 0;
+        }
+        free(bytes);
+        if (rc != MTP_EDATA)
+            return rc;
+        rc = 0; /* a value above 255 (or an odd layout): the wide way below */
+    }
     if (job->data == NULL) {
         job->data = malloc(job->nbytes);
         if (job->data == NULL)
@@ -940,6 +959,7 @@ static void job_release(struct run *r, struct job *job)
 {
     free(job->data);
     job->data = NULL;
+    job->narrowed = false;
     job->active = false;
     r->active_jobs--;
 }
@@ -995,7 +1015,9 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
         p = NULL;
         if (--job->parts_pending == 0) {
             b->stats.bytes_decoded += job->nbytes;
-            rc = r->h->done(r->h->userdata, job->index, job->data, job->nbytes, err);
+            size_t len =
+                job->narrowed ? job->nbytes / mtp_dtype_size(job->cutout->dtype) : job->nbytes;
+            rc = r->h->done(r->h->userdata, job->index, job->data, len, err);
             job_release(r, job);
         }
         goto out;

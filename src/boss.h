@@ -164,8 +164,10 @@ typedef struct mtp_cutout {
 typedef struct mtp_cutout_handler {
     /*
      * Cutout `index` is complete: `data` holds its nbytes decoded voxels in (z, y, x)
-     * C order, borrowed until the call returns. Return 0 to go on, or a negative MTP_E*
-     * code (filling err) to stop everything with that error.
+     * C order, borrowed until the call returns: nbytes = voxels x the dtype's size, or,
+     * with `narrow` set, nbytes = voxels for a uint16/uint64 cutout whose every value is
+     * <= 255 (one byte per voxel). Return 0 to go on, or a negative MTP_E* code (filling
+     * err) to stop everything with that error.
      */
     int (*done)(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err);
     /* Optional: one line about an event (a retry, a split). */
@@ -173,6 +175,10 @@ typedef struct mtp_cutout_handler {
     /* Optional: called about every 100 ms; return nonzero to cancel (MTP_ECANCEL). */
     int (*tick)(void *userdata);
     void *userdata;
+    /* Nonzero: wide cutouts whose values all fit in a byte arrive as bytes (decoded a
+     * blosc block at a time, mtp_codec_decode_u8; much cheaper than 8-byte values). Only
+     * cutouts that came in one response; one split by a 413 arrives wide. */
+    int narrow;
 } mtp_cutout_handler;
 
 /* Counters since the handle was created. */

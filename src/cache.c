@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,33 +558,6 @@ static int get_args_ok(mtp_cache *cache, const mtp_block_key *key, const void *d
     return 0;
 }
 
-/*
- * Wide values (uint16 or uint64, host order) to uint8. Returns 1 if all fit, else 0 (out
- * then holds their low bytes). `in` may be unaligned: it is read with memcpy, which the
- * compiler turns into plain loads.
- */
-static int narrow(const unsigned char *in, size_t size, size_t voxels, uint8_t *out)
-{
-    if (size == 2) {
-        uint16_t high = 0;
-        for (size_t i = 0; i < voxels; i++) {
-            uint16_t v;
-            memcpy(&v, in + 2 * i, 2);
-            high |= v;
-            out[i] = (uint8_t)v;
-        }
-        return high <= 255;
-    }
-    uint64_t high = 0;
-    for (size_t i = 0; i < voxels; i++) {
-        uint64_t v;
-        memcpy(&v, in + 8 * i, 8);
-        high |= v;
-        out[i] = (uint8_t)v;
-    }
-    return high <= 255;
-}
-
 /* uint8 values to `size`-byte ones (host order); `out` may be unaligned. */
 static void widen(const uint8_t *in, size_t voxels, size_t size, unsigned char *out)
 {
@@ -687,7 +661,7 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
     rc = unpack(&f, wide, err);
     if (rc < 0)
         goto out;
-    if (!narrow(wide, size, voxels, dst)) {
+    if (!mtp_codec_narrow(wide, voxels, size, dst)) {
         mtp_cache_overflow first = {0, 0};
         first_overflow(wide, size, voxels, &first);
         if (over != NULL)
@@ -726,7 +700,9 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, 
                              "cache: block of %zu bytes exceeds one blosc "
                              "chunk",
                              nbytes);
-    if (nbytes != key_nbytes(key))
+    size_t voxels = (size_t)mtp_box_voxels(&key->box);
+    bool given_narrowed = key->dtype != MTP_DTYPE_UINT8 && nbytes == voxels && voxels > 0;
+    if (nbytes != key_nbytes(key) && !given_narrowed)
         return mtp_error_set(err, MTP_EINVAL, "cache: %zu bytes given for a block of %llu", nbytes,
                              (unsigned long long)key_nbytes(key));
     rc = build_path(cache, key, path, sizeof path, err);
@@ -736,14 +712,13 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, 
     /* Narrow when every value fits in a byte (label codes): what the build reads is then
      * a byte per voxel to decompress and hash, not 8. */
     const void *stored_data = data;
-    size_t stored_size = mtp_dtype_size(key->dtype);
+    size_t stored_size = given_narrowed ? 1 : mtp_dtype_size(key->dtype);
     size_t stored_nbytes = nbytes;
-    if (key->dtype != MTP_DTYPE_UINT8) {
-        size_t voxels = nbytes / stored_size;
+    if (key->dtype != MTP_DTYPE_UINT8 && !given_narrowed) {
         narrowed = malloc(voxels);
         if (narrowed == NULL)
             return mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
-        if (narrow(data, stored_size, voxels, narrowed)) {
+        if (mtp_codec_narrow(data, voxels, stored_size, narrowed)) {
             stored_data = narrowed;
             stored_size = 1;
             stored_nbytes = voxels;

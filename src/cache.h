@@ -84,7 +84,9 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
 /*
  * Store `nbytes` (= voxels × the key's dtype size) decoded bytes for `key` atomically
  * (tmp -> fsync -> rename), narrowed to uint8 when the dtype is wider and every value is
- * <= 255. `data` need not be aligned.
+ * <= 255. For a wider dtype, nbytes = voxels means `data` is narrowed already (one byte
+ * per voxel, e.g. from mtp_codec_decode_u8) and is stored as it is. `data` need not be
+ * aligned.
  */
 int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, size_t nbytes,
                   mtp_error *err);

@@ -8,7 +8,11 @@
 #include "codec.h"
 
 #include <blosc.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint32_t read_le32(const unsigned char *p)
 {
@@ -34,26 +38,34 @@ int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_er
     return 0;
 }
 
-int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, mtp_error *err)
+/* The header, checked to promise exactly `expected` bytes from exactly `len`. */
+static int check_body(const void *body, size_t len, size_t expected, mtp_blosc_header *h,
+                      mtp_error *err)
 {
-    mtp_blosc_header h;
-    int rc = mtp_codec_header(body, len, &h, err);
+    int rc = mtp_codec_header(body, len, h, err);
     if (rc < 0)
         return rc;
-    if (dst == NULL && expected > 0)
-        return mtp_error_set(err, MTP_EINVAL, "blosc body: NULL destination");
     if ((unsigned long long)expected > MTP_BLOSC_MAX_NBYTES)
         return mtp_error_set(err, MTP_ECORRUPT,
                              "blosc body: expected %zu bytes, over the blosc1 chunk limit %llu",
                              expected, MTP_BLOSC_MAX_NBYTES);
-    if ((size_t)h.cbytes != len)
+    if ((size_t)h->cbytes != len)
         return mtp_error_set(err, MTP_ECORRUPT, "blosc body: cbytes %u != body length %zu",
-                             (unsigned)h.cbytes, len);
-    if ((size_t)h.nbytes != expected)
+                             (unsigned)h->cbytes, len);
+    if ((size_t)h->nbytes != expected)
         return mtp_error_set(err, MTP_ECORRUPT, "blosc body: nbytes %u != expected %zu",
-                             (unsigned)h.nbytes, expected);
-    if (expected == 0)
-        return 0;
+                             (unsigned)h->nbytes, expected);
+    return 0;
+}
+
+int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, mtp_error *err)
+{
+    if (dst == NULL && expected > 0)
+        return mtp_error_set(err, MTP_EINVAL, "blosc body: NULL destination");
+    mtp_blosc_header h;
+    int rc = check_body(body, len, expected, &h, err);
+    if (rc < 0 || expected == 0)
+        return rc;
     /* Both sizes are now known to be true, so the decoder's own bounds checks are the
      * last line: it never writes past `expected` and must produce all of it. */
     int got = blosc_decompress_ctx(body, dst, expected, 1);
@@ -61,6 +73,68 @@ int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, m
         return mtp_error_set(err, MTP_ECORRUPT,
                              "blosc body: decoder returned %d, expected %zu bytes", got, expected);
     return 0;
+}
+
+/* The most bytes one piece of mtp_codec_decode_u8 decodes at a time (a blosc block; the
+ * server's are 256 KiB). Larger blocks go the wide way. */
+#define MAX_PIECE ((size_t)16 << 20)
+
+bool mtp_codec_narrow(const void *data, size_t count, size_t elem_size, uint8_t *out)
+{
+    const unsigned char *in = data;
+    if (elem_size == 2) {
+        uint16_t high = 0;
+        for (size_t k = 0; k < count; k++) {
+            uint16_t v;
+            memcpy(&v, in + 2 * k, 2);
+            high |= v;
+            out[k] = (uint8_t)v;
+        }
+        return high <= 255;
+    }
+    uint64_t high = 0;
+    for (size_t k = 0; k < count; k++) {
+        uint64_t v;
+        memcpy(&v, in + 8 * k, 8);
+        high |= v;
+        out[k] = (uint8_t)v;
+    }
+    return high <= 255;
+}
+
+int mtp_codec_decode_u8(const void *body, size_t len, uint8_t *dst, size_t voxels, size_t elem_size,
+                        mtp_error *err)
+{
+    if (dst == NULL || (elem_size != 2 && elem_size != 8) || voxels > SIZE_MAX / elem_size)
+        return mtp_error_set(err, MTP_EINVAL, "blosc body: bad narrowing request");
+    size_t nbytes = voxels * elem_size;
+    mtp_blosc_header h;
+    int rc = check_body(body, len, nbytes, &h, err);
+    if (rc < 0 || nbytes == 0)
+        return rc;
+    /* Pieces are whole blosc blocks of whole items (blosc_getitem counts in typesize
+     * units); a layout that does not allow that is left to mtp_codec_decode. */
+    size_t ts = h.typesize, bs = h.blocksize;
+    if (ts == 0 || bs == 0 || bs > MAX_PIECE || bs % ts != 0 || bs % elem_size != 0 ||
+        nbytes % ts != 0 || nbytes / ts > INT_MAX)
+        return mtp_error_set(err, MTP_EDATA, "blosc body: layout not decodable piecewise");
+    unsigned char *piece = malloc(bs);
+    if (piece == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "blosc body: out of memory (%zu bytes)", bs);
+    for (size_t off = 0; off < nbytes && rc == 0; off += bs) {
+        size_t n = nbytes - off < bs ? nbytes - off : bs;
+        int got = blosc_getitem(body, (int)(off / ts), (int)(n / ts), piece);
+        if (got < 0 || (size_t)got != n) {
+            rc = mtp_error_set(err, MTP_ECORRUPT,
+                               "blosc body: decoder returned %d for bytes %zu..%zu", got, off,
+                               off + n);
+            break;
+        }
+        if (!mtp_codec_narrow(piece, n / elem_size, elem_size, dst + off / elem_size))
+            rc = mtp_error_set(err, MTP_EDATA, "blosc body: a value does not fit in uint8");
+    }
+    free(piece);
+    return rc;
 }
 
 int mtp_codec_encode_boss(const void *src, size_t nbytes, int bits, void **out, size_t *out_len,

@@ -173,10 +173,12 @@ static int on_done(void *userdata, size_t index, const void *data, size_t nbytes
     int rc = mtp_cache_put(s->cache, &key, data, nbytes, err);
     if (rc < 0)
         return rc;
+    /* Counted at the dtype's width, whether the block arrived narrowed or not. */
+    uint64_t wide = block_bytes(s, b);
     s->stats->blocks_fetched++;
-    s->stats->bytes_decoded += nbytes;
+    s->stats->bytes_decoded += wide;
     s->done++;
-    s->bytes_done += nbytes;
+    s->bytes_done += wide;
     if (s->opt->stored != NULL)
         s->opt->stored(s->opt->stored_userdata, s->block_of[index]);
     return 0;
@@ -328,7 +330,7 @@ int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, m
             cutouts[k] = (mtp_cutout){&cfg->channels[b->channel], cfg->source.resolution,
                                       meta[b->channel].dtype, b->box};
         }
-        mtp_cutout_handler h = {on_done, on_note, on_tick, &s};
+        mtp_cutout_handler h = {on_done, on_note, on_tick, &s, 1};
         rc = mtp_boss_cutouts(boss, cutouts, nmissing, &h, err);
     }
     report(&s, NULL);

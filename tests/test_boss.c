@@ -336,6 +336,7 @@ enum script {
     SERVE_404,      /* 404 with a Boss JSON body */
     SERVE_OVERSIZE, /* 200 with a body 100 bytes longer than a stored chunk of the box */
     SERVE_FLAKY,    /* odd-numbered requests 500, even ones data */
+    SERVE_BYTES,    /* 200 with voxels f(x, y, z) % 256 (label-like: all fit in a byte) */
 };
 
 struct server {
@@ -355,7 +356,7 @@ static uint16_t voxel(int64_t x, int64_t y, int64_t z)
     return (uint16_t)(x * 7 + y * 131 + z * 1009);
 }
 
-static struct MHD_Response *data_response(const mtp_box *box, size_t pad)
+static struct MHD_Response *data_response(const mtp_box *box, size_t pad, bool bytes)
 {
     uint64_t nvox = mtp_box_voxels(box);
     size_t nbytes = (size_t)nvox * 2;
@@ -364,7 +365,7 @@ static struct MHD_Response *data_response(const mtp_box *box, size_t pad)
     for (int64_t z = box->z0; z < box->z1; z++)
         for (int64_t y = box->y0; y < box->y1; y++)
             for (int64_t x = box->x0; x < box->x1; x++)
-                raw[k++] = voxel(x, y, z);
+                raw[k++] = bytes ? voxel(x, y, z) % 256 : voxel(x, y, z);
     char *body = malloc(nbytes + BLOSC_MAX_OVERHEAD + pad);
     int clen = blosc_compress_ctx(9, 1, 2, nbytes, raw, body, nbytes + BLOSC_MAX_OVERHEAD,
                                   "blosclz", 0, 1);
@@ -440,7 +441,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         resp = json_response("{\"status\": 413, \"code\": 2000, \"message\": \"Cutout request "
                              "is over 500MB when uncompressed. Reduce cutout dimensions.\"}");
     } else {
-        resp = data_response(&box, s->script == SERVE_OVERSIZE ? 100 : 0);
+        resp = data_response(&box, s->script == SERVE_OVERSIZE ? 100 : 0, s->script == SERVE_BYTES);
     }
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -467,7 +468,9 @@ static void server_stop(struct server *s)
 }
 
 struct collect {
+    int narrow; /* handler.narrow */
     int ndone;
+    int narrowed; /* deliveries of one byte per voxel */
     int bad_voxels;
     size_t bytes;
     int notes;
@@ -481,11 +484,16 @@ static int collect_done(void *userdata, size_t index, const void *data, size_t n
     struct collect *c = userdata;
     const mtp_box *b = &c->cutouts[index].box;
     const uint16_t *v = data;
+    const uint8_t *v8 = data;
+    bool bytes = nbytes == mtp_box_voxels(b);
+    c->narrowed += bytes;
     size_t k = 0;
     for (int64_t z = b->z0; z < b->z1; z++)
         for (int64_t y = b->y0; y < b->y1; y++)
-            for (int64_t x = b->x0; x < b->x1; x++)
-                c->bad_voxels += v[k++] != voxel(x, y, z);
+            for (int64_t x = b->x0; x < b->x1; x++, k++) {
+                uint16_t want = c->narrow == 2 ? voxel(x, y, z) % 256 : voxel(x, y, z);
+                c->bad_voxels += (bytes ? v8[k] : v[k]) != want;
+            }
     c->ndone++;
     c->bytes += nbytes;
     return 0;
@@ -521,9 +529,12 @@ static mtp_boss *client(const struct server *s, int jobs, int retries)
 static int run_cutouts(mtp_boss *boss, mtp_cutout *cutouts, size_t n, struct collect *c,
                        mtp_error *err)
 {
+    int narrow = c->narrow;
     memset(c, 0, sizeof *c);
+    c->narrow = narrow;
     c->cutouts = cutouts;
-    mtp_cutout_handler h = {collect_done, collect_note, NULL, c};
+    /* narrow 2: the server sends byte-sized values, and they are asked for as bytes */
+    mtp_cutout_handler h = {collect_done, collect_note, NULL, c, narrow != 0};
     return mtp_boss_cutouts(boss, cutouts, n, &h, err);
 }
 
@@ -536,7 +547,7 @@ START_TEST(cutouts_arrive_intact_with_headers)
     for (int i = 0; i < 7; i++)
         cutouts[i] = (mtp_cutout){
             &test_channel, 0, MTP_DTYPE_UINT16, {i * 40, i * 40 + 33, 5, 29, 110 + i, 118 + i}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, cutouts, 7, &c, &err), 0);
     ck_assert_int_eq(c.ndone, 7);
@@ -558,6 +569,50 @@ START_TEST(cutouts_arrive_intact_with_headers)
 }
 END_TEST
 
+/* With handler.narrow, a uint16 cutout whose values all fit arrives as bytes; one with a
+ * larger value, and one split by a 413 (assembled from parts), arrive wide. */
+START_TEST(narrow_cutouts_arrive_as_bytes_when_they_fit)
+{
+    struct server s;
+    server_start(&s, SERVE_BYTES);
+    mtp_boss *boss = client(&s, 2, 0);
+    mtp_cutout cut = {&test_channel, 0, MTP_DTYPE_UINT16, {3, 40, 5, 29, 110, 118}};
+    struct collect c = {.narrow = 2};
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), 0);
+    ck_assert_int_eq(c.ndone, 1);
+    ck_assert_int_eq(c.narrowed, 1);
+    ck_assert_int_eq(c.bad_voxels, 0);
+    ck_assert_uint_eq(c.bytes, 37 * 24 * 8);
+    mtp_boss_stats st;
+    mtp_boss_get_stats(boss, &st);
+    ck_assert_uint_eq(st.bytes_decoded, 37 * 24 * 8 * 2); /* counted at the dtype's width */
+    mtp_boss_free(boss);
+    server_stop(&s);
+
+    server_start(&s, SERVE_DATA); /* values up to ~30000 */
+    boss = client(&s, 2, 0);
+    c = (struct collect){.narrow = 1};
+    ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), 0);
+    ck_assert_int_eq(c.narrowed, 0);
+    ck_assert_int_eq(c.bad_voxels, 0);
+    ck_assert_uint_eq(c.bytes, 37 * 24 * 8 * 2);
+    mtp_boss_free(boss);
+    server_stop(&s);
+
+    server_start(&s, SERVE_413_BIG);
+    boss = client(&s, 2, 0);
+    mtp_cutout big = {&test_channel, 0, MTP_DTYPE_UINT16, {0, 20, 0, 10, 0, 16}};
+    c = (struct collect){.narrow = 1};
+    ck_assert_int_eq(run_cutouts(boss, &big, 1, &c, &err), 0);
+    ck_assert_int_eq(c.ndone, 1);
+    ck_assert_int_eq(c.narrowed, 0);
+    ck_assert_int_eq(c.bad_voxels, 0);
+    mtp_boss_free(boss);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(too_big_blocks_are_split_and_assembled)
 {
     struct server s;
@@ -566,7 +621,7 @@ START_TEST(too_big_blocks_are_split_and_assembled)
     /* 20 x 10 x 16 = 3200 voxels: split x (20 -> 10 + 10), each 1600: split again along
      * z (16 -> 8 + 8) = 800 voxels. 3 splits, 7 requests, 4 data bodies. */
     mtp_cutout cut = {&test_channel, 0, MTP_DTYPE_UINT16, {0, 20, 0, 10, 0, 16}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), 0);
     ck_assert_int_eq(c.ndone, 1);
@@ -587,7 +642,7 @@ START_TEST(retries_then_gives_up_naming_the_block)
     server_start(&s, SERVE_503);
     mtp_boss *boss = client(&s, 2, 3);
     mtp_cutout cut = {&test_channel, 0, MTP_DTYPE_UINT16, {0, 8, 0, 8, 0, 8}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), MTP_ENET);
     ck_assert_str_eq(err.msg, "exp/chan x[0,8) y[0,8) z[0,8): giving up after 3 retries: "
@@ -609,7 +664,7 @@ START_TEST(flaky_server_is_retried_to_completion)
     mtp_cutout cutouts[4];
     for (int i = 0; i < 4; i++)
         cutouts[i] = (mtp_cutout){&test_channel, 0, MTP_DTYPE_UINT16, {0, 16, 0, 16, i, i + 1}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, cutouts, 4, &c, &err), 0);
     ck_assert_int_eq(c.ndone, 4);
@@ -628,7 +683,7 @@ START_TEST(not_found_is_fatal_with_the_server_message)
     server_start(&s, SERVE_404);
     mtp_boss *boss = client(&s, 2, 5);
     mtp_cutout cut = {&test_channel, 0, MTP_DTYPE_UINT16, {0, 8, 0, 8, 0, 8}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), MTP_ESERVER);
     char want[512];
@@ -650,7 +705,7 @@ START_TEST(oversize_body_is_corrupt)
     server_start(&s, SERVE_OVERSIZE);
     mtp_boss *boss = client(&s, 1, 1);
     mtp_cutout cut = {&test_channel, 0, MTP_DTYPE_UINT16, {0, 64, 0, 64, 0, 4}};
-    struct collect c;
+    struct collect c = {0};
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), MTP_ENET);
     ck_assert_str_eq(err.msg, "exp/chan x[0,64) y[0,64) z[0,4): giving up after 1 retries: "
@@ -745,6 +800,7 @@ Suite *mtp_test_suite(void)
     TCase *http = tcase_create("http");
     tcase_set_timeout(http, 30);
     tcase_add_test(http, cutouts_arrive_intact_with_headers);
+    tcase_add_test(http, narrow_cutouts_arrive_as_bytes_when_they_fit);
     tcase_add_test(http, too_big_blocks_are_split_and_assembled);
     tcase_add_test(http, retries_then_gives_up_naming_the_block);
     tcase_add_test(http, flaky_server_is_retried_to_completion);

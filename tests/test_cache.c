@@ -384,8 +384,20 @@ START_TEST(narrowed_uint64)
     mtp_sha256(codes, nvox, sha); /* of the bytes as stored */
     ck_assert_mem_eq(file + 72, sha, 32);
     ck_assert_uint_eq(get_u64(file + 104), len - 112);
-    free(file);
     ck_assert_int_eq(mtp_cache_has(cache, &key), 1);
+
+    /* Given narrowed already (a byte per voxel, as the client decodes labels), the same
+     * file, byte for byte. */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, codes, nvox, &err), 0);
+    size_t len2;
+    unsigned char *file2 = fixture_slurp(path, &len2);
+    ck_assert_uint_eq(len2, len);
+    ck_assert_mem_eq(file2, file, len);
+    free(file2);
+    free(file);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, codes, nvox + 1, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "cache: 15001 bytes given for a block of 120000");
 
     memset(back, 0xAA, n);
     ck_assert_int_eq(mtp_cache_get(cache, &key, back, n, &err), 0);

@@ -58,6 +58,73 @@ START_TEST(round_trip_uint64)
 }
 END_TEST
 
+/* Label-like uint64 codes (0..255) decode straight to bytes, whatever the typesize the
+ * server used (its bit depth, 64, or the element size, 8); the same for uint16. */
+START_TEST(narrow_decode_gives_the_low_bytes)
+{
+    size_t n = 300000; /* several 256 KiB blosc blocks and a partial last one */
+    uint64_t *src = malloc(n * 8);
+    uint16_t *src16 = malloc(n * 2);
+    uint8_t *want = malloc(n), *got = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+        want[i] = (uint8_t)((i / 97) % 9 + (i % 1013 == 0 ? 200 : 0));
+        src[i] = want[i];
+        src16[i] = want[i];
+    }
+    mtp_error err = MTP_ERROR_INIT;
+    const int bits[] = {64, 8};
+    for (int k = 0; k < 2; k++) {
+        void *body = NULL;
+        size_t len = 0;
+        ck_assert_int_eq(mtp_codec_encode_boss(src, n * 8, bits[k], &body, &len, &err), 0);
+        memset(got, 0xee, n);
+        ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, n, 8, &err), 0);
+        ck_assert_int_eq(memcmp(got, want, n), 0);
+        free(body);
+    }
+    void *body = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mtp_codec_encode_boss(src16, n * 2, 16, &body, &len, &err), 0);
+    ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, n, 2, &err), 0);
+    ck_assert_int_eq(memcmp(got, want, n), 0);
+    free(body);
+    free(src16);
+    free(src);
+    free(want);
+    free(got);
+}
+END_TEST
+
+/* A value above 255, or a layout blosc_getitem cannot cut, is MTP_EDATA: decode wide. The
+ * body is checked like mtp_codec_decode's. */
+START_TEST(narrow_decode_refuses_what_does_not_fit)
+{
+    size_t n = 5000;
+    uint64_t *src = ramp64(n); /* values up to 135 * 0x0101010101 */
+    uint8_t *got = malloc(n);
+    void *body = NULL;
+    size_t len = 0;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_codec_encode_boss(src, n * 8, 64, &body, &len, &err), 0);
+    ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, n, 8, &err), MTP_EDATA);
+    ck_assert_str_eq(err.msg, "blosc body: a value does not fit in uint8");
+    ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, n - 1, 8, &err), MTP_ECORRUPT);
+    ck_assert_str_eq(err.msg, "blosc body: nbytes 40000 != expected 39992");
+    ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, n, 4, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "blosc body: bad narrowing request");
+    free(body);
+    /* 27 values of 8 bytes with typesize 64: 216 bytes are not whole items. */
+    for (size_t i = 0; i < 27; i++)
+        src[i] = i;
+    ck_assert_int_eq(mtp_codec_encode_boss(src, 27 * 8, 64, &body, &len, &err), 0);
+    ck_assert_int_eq(mtp_codec_decode_u8(body, len, got, 27, 8, &err), MTP_EDATA);
+    ck_assert_str_eq(err.msg, "blosc body: layout not decodable piecewise");
+    free(body);
+    free(src);
+    free(got);
+}
+END_TEST
+
 START_TEST(round_trip_uint8_and_empty)
 {
     size_t len = 0;
@@ -233,6 +300,8 @@ Suite *mtp_test_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, round_trip_uint64);
     tcase_add_test(tc, round_trip_uint8_and_empty);
+    tcase_add_test(tc, narrow_decode_gives_the_low_bytes);
+    tcase_add_test(tc, narrow_decode_refuses_what_does_not_fit);
     tcase_add_test(tc, header_bytes_like_the_server);
     tcase_add_test(tc, encode_rejects_bad_bit_depth);
     tcase_add_test(tc, short_body_is_corrupt);

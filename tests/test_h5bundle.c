@@ -1401,6 +1401,61 @@ START_TEST(precompressed_chunks_identical_at_full_size)
 }
 END_TEST
 
+/* Many small chunks: the chunk index outgrows the pinned metadata cache (128 KiB), so
+ * nodes are evicted and read back while writing. Both paths still give the same file. */
+START_TEST(precompressed_chunks_identical_past_the_metadata_cache)
+{
+    make_tmpdir();
+    mtp_config *cfg = make_config();
+    cfg->tasks[TASK_SEG].depth = 1;
+    const size_t n = 6000, slice = (size_t)EDGE * EDGE;
+    uint8_t *image = malloc(n * slice), *mask = malloc(n * slice);
+    for (size_t k = 0; k < n * slice; k++) {
+        image[k] = (uint8_t)(k * 2654435761u >> 13);
+        mask[k] = (uint8_t)(k / 7 % 3);
+    }
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *chunker = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = image + i * slice;
+        ptrs[n + i] = mask + i * slice;
+    }
+    mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
+    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
+    for (int direct = 0; direct < 2; direct++) {
+        mtp_bundle *b = NULL;
+        const char *path = tmp_path(direct ? "many-direct.h5" : "many-filter.h5");
+        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            const mtp_region *reg = &cfg->regions[i % 2];
+            mtp_bundle_sample smp = {ptrs[i],
+                                     ptrs[n + i],
+                                     0,
+                                     (int)(i % 2),
+                                     {(int64_t)(i % 4), reg->y.start, reg->x.start}};
+            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
+                                                             &chunks[n + i], &err)
+                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
+            ck_assert_msg(rc == 0, "%s", err.msg);
+        }
+        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+    }
+    assert_same_file(tmp_path("many-filter.h5"), tmp_path("many-direct.h5"));
+    mtp_chunks_release(chunks, 2 * n);
+    free(chunks);
+    free(ptrs);
+    mtp_chunker_free(chunker);
+    free(image);
+    free(mask);
+    free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(bad_chunks_are_refused)
 {
     make_tmpdir();
@@ -1703,6 +1758,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, targets_are_checked);
     tcase_add_test(tc, precompressed_chunks_give_identical_files);
     tcase_add_test(tc, precompressed_chunks_identical_at_full_size);
+    tcase_add_test(tc, precompressed_chunks_identical_past_the_metadata_cache);
     tcase_add_test(tc, bad_chunks_are_refused);
     tcase_add_test(tc, write_throughput_report);
     tcase_add_test(tc, write_chunk_speed_report);

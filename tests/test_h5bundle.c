@@ -1338,16 +1338,68 @@ START_TEST(precompressed_chunks_give_identical_files)
 }
 END_TEST
 
+/* The two regions as edge x edge tiles side by side (MTNeuro's are 256 x 256). */
+static void full_size_regions(mtp_config *cfg, int edge)
+{
+    cfg->regions[0].x = (mtp_range){0, edge};
+    cfg->regions[0].y = (mtp_range){0, edge};
+    cfg->regions[1].x = (mtp_range){edge, 2 * edge};
+    cfg->regions[1].y = (mtp_range){0, edge};
+}
+
+/* Write n segmentation samples (image i, mask i; regions in turn) once through HDF5's
+ * deflate filter and once as chunks made by a chunker, and check the two files are the
+ * same bytes. */
+static void assert_paths_agree(const mtp_config *cfg, const uint8_t *image, const uint8_t *mask,
+                               size_t n, size_t slice, const char *name)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_chunker *chunker = NULL;
+    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = image + i * slice;
+        ptrs[n + i] = mask + i * slice;
+    }
+    mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
+    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
+    char paths[2][64];
+    for (int direct = 0; direct < 2; direct++) {
+        snprintf(paths[direct], sizeof paths[direct], "%s-%s.h5", name,
+                 direct ? "direct" : "filter");
+        mtp_bundle *b = NULL;
+        const char *path = tmp_path(paths[direct]);
+        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
+        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+            const mtp_region *reg = &cfg->regions[i % 2];
+            mtp_bundle_sample smp = {ptrs[i],
+                                     ptrs[n + i],
+                                     0,
+                                     (int)(i % 2),
+                                     {(int64_t)(i / 2 % 4), reg->y.start, reg->x.start}};
+            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
+                                                             &chunks[n + i], &err)
+                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
+            ck_assert_msg(rc == 0, "%s", err.msg);
+        }
+        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
+    }
+    assert_same_file(tmp_path(paths[0]), tmp_path(paths[1]));
+    mtp_chunks_release(chunks, 2 * n);
+    free(chunks);
+    free(ptrs);
+    mtp_chunker_free(chunker);
+}
+
 /* The same for realistic slices: 256 x 256 synthetic images and masks. */
 START_TEST(precompressed_chunks_identical_at_full_size)
 {
     make_tmpdir();
     mtp_config *cfg = make_config();
     const int edge = 256;
-    cfg->regions[0].x = (mtp_range){0, edge};
-    cfg->regions[0].y = (mtp_range){0, edge};
-    cfg->regions[1].x = (mtp_range){edge, 2 * edge};
-    cfg->regions[1].y = (mtp_range){0, edge};
+    full_size_regions(cfg, edge);
     cfg->tasks[TASK_SEG].depth = 1;
     const size_t n = 24, slice = (size_t)edge * edge;
     uint8_t *image = malloc(n * slice), *mask = malloc(n * slice);
@@ -1360,40 +1412,7 @@ START_TEST(precompressed_chunks_identical_at_full_size)
         image[k] = (uint8_t)(((x / 16 + y / 16 + k / slice) * 37 & 0xbf) + (rng & 0x3f));
         mask[k] = (uint8_t)(((x / 24) ^ (y / 24)) % 3 == 0 ? (rng >> 8) % 3 : 0);
     }
-    mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *chunker = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
-    const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
-    for (size_t i = 0; i < n; i++) {
-        ptrs[i] = image + i * slice;
-        ptrs[n + i] = mask + i * slice;
-    }
-    mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
-    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
-    for (int direct = 0; direct < 2; direct++) {
-        mtp_bundle *b = NULL;
-        const char *path = tmp_path(direct ? "direct.h5" : "filter.h5");
-        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
-        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
-        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
-        for (size_t i = 0; i < n; i++) {
-            mtp_bundle_sample smp = {ptrs[i],
-                                     ptrs[n + i],
-                                     0,
-                                     (int)(i % 2),
-                                     {(int64_t)(i / 2 % 4), 0, (int64_t)(i % 2) * edge}};
-            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
-                                                             &chunks[n + i], &err)
-                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
-            ck_assert_msg(rc == 0, "%s", err.msg);
-        }
-        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
-    }
-    assert_same_file(tmp_path("filter.h5"), tmp_path("direct.h5"));
-    mtp_chunks_release(chunks, 2 * n);
-    free(chunks);
-    free(ptrs);
-    mtp_chunker_free(chunker);
+    assert_paths_agree(cfg, image, mask, n, slice, "full");
     free(image);
     free(mask);
     free(cfg);
@@ -1414,41 +1433,7 @@ START_TEST(precompressed_chunks_identical_past_the_metadata_cache)
         image[k] = (uint8_t)(k * 2654435761u >> 13);
         mask[k] = (uint8_t)(k / 7 % 3);
     }
-    mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *chunker = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
-    const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
-    for (size_t i = 0; i < n; i++) {
-        ptrs[i] = image + i * slice;
-        ptrs[n + i] = mask + i * slice;
-    }
-    mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
-    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
-    for (int direct = 0; direct < 2; direct++) {
-        mtp_bundle *b = NULL;
-        const char *path = tmp_path(direct ? "many-direct.h5" : "many-filter.h5");
-        ck_assert_int_eq(mtp_bundle_create(&b, path, cfg, TASK_SEG, &META, &err), 0);
-        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_TRAIN, n, &err), 0);
-        ck_assert_int_eq(mtp_bundle_add_split(b, SPLIT_VAL, 0, &err), 0);
-        for (size_t i = 0; i < n; i++) {
-            const mtp_region *reg = &cfg->regions[i % 2];
-            mtp_bundle_sample smp = {ptrs[i],
-                                     ptrs[n + i],
-                                     0,
-                                     (int)(i % 2),
-                                     {(int64_t)(i % 4), reg->y.start, reg->x.start}};
-            int rc = direct ? mtp_bundle_write_sample_chunks(b, SPLIT_TRAIN, i, &smp, &chunks[i],
-                                                             &chunks[n + i], &err)
-                            : mtp_bundle_write_sample(b, SPLIT_TRAIN, i, &smp, &err);
-            ck_assert_msg(rc == 0, "%s", err.msg);
-        }
-        ck_assert_msg(mtp_bundle_finish(b, &err) == 0, "%s", err.msg);
-    }
-    assert_same_file(tmp_path("many-filter.h5"), tmp_path("many-direct.h5"));
-    mtp_chunks_release(chunks, 2 * n);
-    free(chunks);
-    free(ptrs);
-    mtp_chunker_free(chunker);
+    assert_paths_agree(cfg, image, mask, n, slice, "many");
     free(image);
     free(mask);
     free(cfg);
@@ -1596,10 +1581,7 @@ START_TEST(write_throughput_report)
     make_tmpdir();
     mtp_config *cfg = make_config();
     const int edge = 256;
-    cfg->regions[0].x = (mtp_range){0, edge};
-    cfg->regions[0].y = (mtp_range){0, edge};
-    cfg->regions[1].x = (mtp_range){edge, 2 * edge};
-    cfg->regions[1].y = (mtp_range){0, edge};
+    full_size_regions(cfg, edge);
     cfg->z = (mtp_range){0, 1076};
     cfg->splits[0].z = (mtp_range){0, 1076};
     cfg->tasks[TASK_SEG].depth = 1;

@@ -70,9 +70,10 @@ typedef struct build_state {
     mtp_volumes *volumes;
     mtp_volume cubes[MTP_MAX_CHANNELS]; /* the current region's cube per used channel */
     /* The current region's slice stacks, each compressed at most once: */
-    slice_stack channels[MTP_MAX_CHANNELS]; /* raw cubes (data borrowed from cubes[]) */
-    slice_stack masks[MTP_MAX_TASKS];       /* by owning task (see mask_owner) */
-    size_t region_nz, region_slice;         /* slices per region cube, bytes per slice */
+    slice_stack channels[MTP_MAX_CHANNELS];       /* raw cubes (data borrowed from cubes[]) */
+    slice_stack masks[MTP_MAX_TASKS];             /* by owning task (see mask_owner) */
+    slice_stack *volume_stacks[MTP_MAX_CHANNELS]; /* where volumes.h5 takes each cube from */
+    size_t region_nz, region_slice;               /* slices per region cube, bytes per slice */
     mtp_chunker *chunker;   /* compresses slices in the background; NULL without gzip */
     mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
     writeback writeback;
@@ -392,8 +393,6 @@ static void stack_release(slice_stack *stack)
     memset(stack, 0, sizeof *stack);
 }
 
-/* The mask stack of segmentation task t for region r: the label cube mapped through the
- * task's codes (every code checked), computed and compressed once per distinct mapping. */
 /* True when a task's mapping keeps every declared code as it is (4-class masks). */
 static bool identity_mapping(const mtp_task *task)
 {
@@ -403,12 +402,14 @@ static bool identity_mapping(const mtp_task *task)
     return true;
 }
 
-static int mask_stack(build_state *st, int t, int r, slice_stack **out, mtp_error *err)
+/* The mask stack of segmentation task t for region r: the label cube mapped through the
+ * task's codes (every code checked), computed and queued for compression once per
+ * distinct mapping (in st->masks[mask_owner(t)]). */
+static int mask_stack(build_state *st, int t, int r, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
     int owner = mask_owner(cfg, t);
     slice_stack *stack = &st->masks[owner];
-    *out = stack;
     if (stack->data != NULL)
         return 0;
     const mtp_volume *labels = &st->cubes[cfg->tasks[t].label_channel];
@@ -536,14 +537,14 @@ static int submit_region(build_state *st, int r, mtp_error *err)
     for (int t = 0; t < cfg->ntasks && rc == 0; t++)
         if (!cfg->tasks[t].excluded[r])
             rc = stack_submit(st, &st->channels[cfg->tasks[t].image_channel], err);
-    for (int t = 0; t < cfg->ntasks && rc == 0; t++) {
-        slice_stack *masks;
+    for (int t = 0; t < cfg->ntasks && rc == 0; t++)
         if (!cfg->tasks[t].excluded[r] && cfg->tasks[t].kind == MTP_TASK_SEGMENTATION)
-            rc = mask_stack(st, t, r, &masks, err);
+            rc = mask_stack(st, t, r, err);
+    for (int c = 0; c < cfg->nchannels && rc == 0 && st->volumes != NULL; c++) {
+        st->volume_stacks[c] = st->plan->used[c] ? volume_stack(st, c) : NULL;
+        if (st->volume_stacks[c] != NULL)
+            rc = stack_submit(st, st->volume_stacks[c], err);
     }
-    for (int c = 0; c < cfg->nchannels && rc == 0 && st->volumes != NULL; c++)
-        if (st->plan->used[c])
-            rc = stack_submit(st, volume_stack(st, c), err);
     return rc;
 }
 
@@ -555,7 +556,7 @@ static int write_volumes_region(build_state *st, int r, mtp_error *err)
         if (!st->plan->used[c])
             continue;
         const mtp_chunk *chunks = NULL;
-        int rc = stack_chunks(volume_stack(st, c), 0, st->region_nz, &chunks, err);
+        int rc = stack_chunks(st->volume_stacks[c], 0, st->region_nz, &chunks, err);
         if (rc == 0)
             rc = mtp_volumes_write_chunks(st->volumes, r, c, st->cubes[c].data, chunks, err);
         if (rc < 0)
@@ -616,13 +617,12 @@ static void writeback_start(build_state *st)
     writeback *w = &st->writeback;
     writeback_wait(st);
     w->n = 0;
+    /* mtp_writeback_start skips the -1 of a missing file (no volumes.h5). */
     for (int t = 0; t < st->cfg->ntasks; t++)
-        if (mtp_bundle_fd(st->tasks[t].bundle) >= 0)
-            w->fds[w->n++] = mtp_bundle_fd(st->tasks[t].bundle);
-    if (mtp_volumes_fd(st->volumes) >= 0)
-        w->fds[w->n++] = mtp_volumes_fd(st->volumes);
+        w->fds[w->n++] = mtp_bundle_fd(st->tasks[t].bundle);
+    w->fds[w->n++] = mtp_volumes_fd(st->volumes);
     /* Only a hint: without a thread the fsyncs simply wait longer. */
-    w->running = w->n > 0 && pthread_create(&w->thread, NULL, writeback_main, w) == 0;
+    w->running = pthread_create(&w->thread, NULL, writeback_main, w) == 0;
 }
 
 static int finish_bundles(build_state *st, mtp_error *err)

@@ -43,7 +43,7 @@
  * `masks` (segmentation) or `labels` (classification, enum(uint8) or uint8). Label and mask
  * values are drawn, not validated (that is `verify`'s job): any index gets a palette colour.
  *
- * PNGs are RGB, 8 bit, no interlace, zlib level 1 (fastest; previews are small), a single fixed filter
+ * PNGs are RGB, 8 bit, no interlace, zlib level 2 (fast; previews are small), a single fixed filter
  * (Up), no tIME/text chunks: the same input gives the same bytes. Each is written atomically (temp
  * file, fsync, rename).
  */

@@ -12,9 +12,6 @@
  *     files and 0755 for directories;
  *   - gzip level 6 with no timestamp and no original file name in the gzip header (the
  *     header's MTIME is 0 and its FLG byte 0).
- *
- * Note: this header shares its name with libarchive's <archive.h>; src/archive.c reaches the
- * library's header through src/libarchive_api.h. Other modules never need libarchive.
  */
 #ifndef MTP_TARBALL_H
 #define MTP_TARBALL_H

@@ -17,8 +17,8 @@
  * something other than -1 or a class index, a depth below 1, or a buffer shape that is not the
  * region's is MTP_EINVAL (a caller bug).
  *
- * Task 3's targets (kind features: per-quadrant statistics, 3-D connected components) are not
- * here yet; its samples (depth 1, split `all`) follow the same window rule as every task.
+ * Task 3's targets (kind features: per-quadrant statistics, 3-D connected components) are in
+ * task_features.h; its samples (depth 1, split `all`) follow the same window rule as every task.
  */
 #ifndef MTP_TASKS_H
 #define MTP_TASKS_H

@@ -157,7 +157,7 @@ int cli_fetch(const struct cli_options *opt)
     mtp_boss_get_stats(boss, &bs);
     if (rc == MTP_ECANCEL) {
         fprintf(stderr,
-                "%s: cli_interrupted: %" PRIu64 " of %" PRIu64 " blocks are in the cache; "
+                "%s: interrupted: %" PRIu64 " of %" PRIu64 " blocks are in the cache; "
                 "run fetch again to get the rest\n",
                 PROG, stats.blocks_cached + stats.blocks_fetched, stats.blocks_total);
         rc = mtp_exit_status(rc);

@@ -271,7 +271,59 @@ static bool is_metadata_name(const char *path)
 /* List and digest the files of dir. Digests in `reuse` are taken as they are for every path
  * found there that this module does not write (the data files do not change during a call,
  * and digesting gigabytes twice is the cost that matters here). */
-static int scan_dir(const char *dir, const entries *reuse, entries *out, mtp_error *err)
+/* Put path with digest d into the (path-sorted) list, replacing an entry of that path. */
+static int entries_put(entries *es, const char *path, const mtp_digest *d, mtp_error *err)
+{
+    entry *same = (entry *)entries_find(es, path);
+    if (same != NULL) {
+        same->digest = *d;
+        return 0;
+    }
+    entry *grown = realloc(es->items, (size_t)(es->n + 1) * sizeof *grown);
+    char *copy = strdup(path);
+    if (grown != NULL)
+        es->items = grown;
+    if (grown == NULL || copy == NULL) {
+        free(copy);
+        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", path);
+    }
+    int pos = es->n;
+    while (pos > 0 && strcmp(es->items[pos - 1].path, path) > 0) {
+        es->items[pos] = es->items[pos - 1];
+        pos--;
+    }
+    es->items[pos].path = copy;
+    es->items[pos].digest = *d;
+    es->n++;
+    return 0;
+}
+
+/* sb_write, and the file goes into `files` with the digest of the bytes written (no need
+ * to read back what was just written). */
+static int write_listed(strbuf *sb, const char *dir, const char *name, entries *files,
+                        mtp_error *err)
+{
+    mtp_digest d;
+    if (!sb->failed && mtp_digest_buffer(sb->data ? sb->data : "", sb->len, &d) < 0)
+        sb->failed = true;
+    int rc = sb_write(sb, dir, name, err);
+    if (rc == 0)
+        rc = entries_put(files, name, &d, err);
+    return rc;
+}
+
+/* The digest the caller already has for `path` (info->known_*), or NULL. */
+static const mtp_digest *known_digest(const mtp_release_info *info, const char *path)
+{
+    for (int i = 0; i < info->nknown; i++)
+        if (strcmp(info->known_paths[i], path) == 0)
+            return &info->known_digests[i];
+    return NULL;
+}
+
+/* Every file of the release except the ones this module writes (those are listed as they
+ * are written, see write_listed), with digests: the caller's where it has them, else read. */
+static int scan_dir(const char *dir, const mtp_release_info *info, entries *out, mtp_error *err)
 {
     char **paths = NULL;
     int n = 0;
@@ -284,10 +336,12 @@ static int scan_dir(const char *dir, const entries *reuse, entries *out, mtp_err
         goto out;
     }
     for (int i = 0; i < n; i++) {
+        if (is_metadata_name(paths[i]))
+            continue; /* an earlier build's, about to be replaced */
         entry *e = &out->items[out->n];
-        const entry *known = reuse ? entries_find(reuse, paths[i]) : NULL;
-        if (known != NULL && !is_metadata_name(paths[i])) {
-            e->digest = known->digest;
+        const mtp_digest *known = known_digest(info, paths[i]);
+        if (known != NULL) {
+            e->digest = *known;
         } else {
             char full[MTP_RELEASE_MAX_PATH];
             int len = snprintf(full, sizeof full, "%s/%s", dir, paths[i]);
@@ -328,17 +382,28 @@ static int64_t class_total(const mtp_split_summary *sp, int nclasses)
     return total;
 }
 
-/* count / total rounded half away from zero to `decimals` decimals (0 when total is 0). */
-static double rounded_fraction(int64_t count, int64_t total, double scale)
+/* count / total rounded half away from zero to 6 decimals (0 when total is 0). */
+static double rounded_fraction(int64_t count, int64_t total)
 {
     if (total <= 0)
         return 0.0;
-    return round((double)count / (double)total * scale) / scale;
+    return round((double)count / (double)total * 1e6) / 1e6;
 }
 
 static const char *source_url(const mtp_config *cfg, const mtp_release_info *info)
 {
     return info->source_url != NULL ? info->source_url : cfg->source.url;
+}
+
+/* s without the first of `prefixes` (NULL-terminated) it starts with. */
+static const char *strip_prefix(const char *s, const char *const *prefixes)
+{
+    for (int i = 0; prefixes[i] != NULL; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(s, prefixes[i], n) == 0)
+            return s + n;
+    }
+    return s;
 }
 
 /* A DOI without a resolver prefix ("https://doi.org/10.1/x" -> "10.1/x"). */
@@ -350,24 +415,14 @@ static const char *doi_bare(const char *doi)
                                            "http://dx.doi.org/",
                                            "doi:",
                                            NULL};
-    for (int i = 0; prefixes[i] != NULL; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(doi, prefixes[i], n) == 0)
-            return doi + n;
-    }
-    return doi;
+    return strip_prefix(doi, prefixes);
 }
 
 /* An ORCID iD without the https://orcid.org/ prefix. */
 static const char *orcid_bare(const char *orcid)
 {
     static const char *const prefixes[] = {"https://orcid.org/", "http://orcid.org/", NULL};
-    for (int i = 0; prefixes[i] != NULL; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(orcid, prefixes[i], n) == 0)
-            return orcid + n;
-    }
-    return orcid;
+    return strip_prefix(orcid, prefixes);
 }
 
 /* The license's canonical URL for well-known SPDX ids, else NULL. */
@@ -490,7 +545,7 @@ static json_t *manifest_split(const mtp_bundle_summary *s, const mtp_split_summa
     json_t *counts = json_object(), *fractions = json_object();
     for (int c = 0; balance && c < s->nclasses; c++) {
         jset(counts, s->classes[c], json_integer(sp->class_counts[c]), bad);
-        jset(fractions, s->classes[c], json_real(rounded_fraction(sp->class_counts[c], total, 1e6)),
+        jset(fractions, s->classes[c], json_real(rounded_fraction(sp->class_counts[c], total)),
              bad);
     }
     jset(o, "class_counts", counts, bad);
@@ -542,8 +597,6 @@ static int manifest_build(strbuf *sb, const mtp_config *cfg, const mtp_bundle_su
     json_t *farr = json_array();
     for (int i = 0; i < files->n; i++) {
         const entry *e = &files->items[i];
-        if (strcmp(e->path, MTP_RELEASE_MANIFEST) == 0)
-            continue;
         json_t *f = json_object();
         jset(f, "path", json_string(e->path), &bad);
         jset(f, "size", json_integer((json_int_t)e->digest.size), &bad);
@@ -883,7 +936,7 @@ static void cff_person(strbuf *sb, const char *indent, const char *name, const c
     }
 }
 
-static int cff_build(strbuf *sb, const mtp_config *cfg)
+static void cff_build(strbuf *sb, const mtp_config *cfg)
 {
     const mtp_release *rel = &cfg->release;
     sb_puts(sb,
@@ -937,7 +990,6 @@ static int cff_build(strbuf *sb, const mtp_config *cfg)
         if (cit->doi[0] != '\0')
             yaml_key_str(sb, "    ", "doi", doi_bare(cit->doi));
     }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1458,8 +1510,8 @@ static void readme_license_cite(strbuf *sb, const mtp_config *cfg)
                 "readable form.\n");
 }
 
-static int readme_build(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summary *summaries,
-                        int nsummaries, const mtp_release_info *info, const entries *files)
+static void readme_build(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summary *summaries,
+                         int nsummaries, const mtp_release_info *info, const entries *files)
 {
     const mtp_release *rel = &cfg->release;
     sb_printf(sb, "# %s\n\n", rel->title);
@@ -1480,7 +1532,6 @@ static int readme_build(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summ
     readme_balance(sb, summaries, nsummaries);
     readme_baselines(sb);
     readme_license_cite(sb, cfg);
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1535,107 +1586,58 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
     int rc = check_args(dir, cfg, summaries, nsummaries, info, err);
     if (rc < 0)
         return rc;
-    entries before = {NULL, 0}, after = {NULL, 0}, given = {NULL, 0};
+    entries files = {NULL, 0};
     strbuf sb = {0};
 
-    if (info->nknown > 0) {
-        given.items = calloc((size_t)info->nknown, sizeof *given.items);
-        if (given.items == NULL) {
-            rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
-            goto out;
-        }
-        for (; given.n < info->nknown; given.n++) {
-            given.items[given.n].digest = info->known_digests[given.n];
-            given.items[given.n].path = strdup(info->known_paths[given.n]);
-            if (given.items[given.n].path == NULL) {
-                rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
-                goto out;
-            }
-        }
-    }
-    rc = scan_dir(dir, given.n > 0 ? &given : NULL, &before, err);
+    rc = scan_dir(dir, info, &files, err);
     if (rc < 0)
         goto out;
     /* Refuse names the SUMS files cannot carry before anything is written. */
-    for (int i = 0; i < before.n; i++) {
-        if (strpbrk(before.items[i].path, "\n\r\\") != NULL) {
+    for (int i = 0; i < files.n; i++) {
+        if (strpbrk(files.items[i].path, "\n\r\\") != NULL) {
             rc = mtp_error_set(err, MTP_EINVAL,
                                "%s/%s: a file name with a newline or backslash cannot be listed "
                                "in SHA256SUMS",
-                               dir, before.items[i].path);
+                               dir, files.items[i].path);
             goto out;
         }
     }
 
-    readme_build(&sb, cfg, summaries, nsummaries, info, &before);
-    rc = sb_write(&sb, dir, README_NAME, err);
+    /* Each metadata file joins the list as it is written: the README and croissant.json
+     * describe the data files only, the manifest also the metadata written before it, and
+     * the SUMS everything. */
+    readme_build(&sb, cfg, summaries, nsummaries, info, &files);
+    rc = write_listed(&sb, dir, README_NAME, &files, err);
     if (rc == 0) {
         cff_build(&sb, cfg);
-        rc = sb_write(&sb, dir, CFF_NAME, err);
+        rc = write_listed(&sb, dir, CFF_NAME, &files, err);
     }
     if (rc == 0) {
-        rc = zenodo_build(&sb, cfg);
-        if (rc < 0)
+        if (zenodo_build(&sb, cfg) < 0)
             sb.failed = true;
-        rc = sb_write(&sb, dir, ZENODO_NAME, err);
+        rc = write_listed(&sb, dir, ZENODO_NAME, &files, err);
     }
     if (rc == 0) {
-        rc = croissant_build(&sb, cfg, info, &before);
-        if (rc < 0)
+        if (croissant_build(&sb, cfg, info, &files) < 0)
             sb.failed = true;
-        rc = sb_write(&sb, dir, CROISSANT_NAME, err);
+        rc = write_listed(&sb, dir, CROISSANT_NAME, &files, err);
     }
-    if (rc < 0)
-        goto out;
-
-    rc = scan_dir(dir, &before, &after, err);
-    if (rc < 0)
-        goto out;
-    if (manifest_build(&sb, cfg, summaries, nsummaries, info, &after) < 0)
-        sb.failed = true;
-    mtp_digest manifest_digest;
-    memset(&manifest_digest, 0, sizeof manifest_digest);
-    if (!sb.failed && mtp_digest_buffer(sb.data, sb.len, &manifest_digest) < 0)
-        sb.failed = true;
-    rc = sb_write(&sb, dir, MTP_RELEASE_MANIFEST, err);
-    if (rc < 0)
-        goto out;
-
-    /* The SUMS cover manifest.json too: put its fresh digest in the (sorted) list. */
-    entry *m = (entry *)entries_find(&after, MTP_RELEASE_MANIFEST);
-    if (m != NULL) {
-        m->digest = manifest_digest;
-    } else {
-        entry *grown = realloc(after.items, (size_t)(after.n + 1) * sizeof *grown);
-        char *path = strdup(MTP_RELEASE_MANIFEST);
-        if (grown != NULL)
-            after.items = grown;
-        if (grown == NULL || path == NULL) {
-            free(path);
-            rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
-            goto out;
-        }
-        int pos = after.n;
-        while (pos > 0 && strcmp(after.items[pos - 1].path, MTP_RELEASE_MANIFEST) > 0) {
-            after.items[pos] = after.items[pos - 1];
-            pos--;
-        }
-        after.items[pos].path = path;
-        after.items[pos].digest = manifest_digest;
-        after.n++;
+    if (rc == 0) {
+        if (manifest_build(&sb, cfg, summaries, nsummaries, info, &files) < 0)
+            sb.failed = true;
+        rc = write_listed(&sb, dir, MTP_RELEASE_MANIFEST, &files, err);
     }
-    rc = sums_build(&sb, &after, false, err);
+    if (rc == 0)
+        rc = sums_build(&sb, &files, false, err);
     if (rc == 0)
         rc = sb_write(&sb, dir, MTP_RELEASE_SHA256SUMS, err);
     if (rc == 0)
-        rc = sums_build(&sb, &after, true, err);
+        rc = sums_build(&sb, &files, true, err);
     if (rc == 0)
         rc = sb_write(&sb, dir, MTP_RELEASE_MD5SUMS, err);
 
 out:
     free(sb.data);
-    entries_free(&given);
-    entries_free(&before);
-    entries_free(&after);
+    entries_free(&files);
     return rc;
 }

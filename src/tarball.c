@@ -198,6 +198,20 @@ static int archive_fail(struct archive *a, mtp_error *err, int code, const char 
     return mtp_error_set(err, code, "%s: %s: %s", path, what, msg ? msg : "libarchive error");
 }
 
+/* Every entry's header: owner 0:0, the fixed mtime, nothing else from the file system. */
+static void set_header(struct archive_entry *entry, const char *path, unsigned type, int perm,
+                       int64_t size, int64_t mtime)
+{
+    archive_entry_clear(entry);
+    archive_entry_set_pathname(entry, path);
+    archive_entry_set_filetype(entry, type);
+    archive_entry_set_perm(entry, (mode_t)perm);
+    archive_entry_set_size(entry, (la_int64_t)size);
+    archive_entry_set_mtime(entry, (time_t)mtime, 0);
+    archive_entry_set_uid(entry, 0);
+    archive_entry_set_gid(entry, 0);
+}
+
 /* Copy one regular file into the archive: the header is written from the size seen after
  * opening, and the file must still hold exactly that many bytes at the end. */
 static int write_file_entry(struct archive *a, struct archive_entry *entry, const tree *t,
@@ -222,14 +236,7 @@ static int write_file_entry(struct archive *a, struct archive_entry *entry, cons
                            special_kind(st.st_mode));
         goto out;
     }
-    archive_entry_clear(entry);
-    archive_entry_set_pathname(entry, te->path);
-    archive_entry_set_filetype(entry, AE_IFREG);
-    archive_entry_set_perm(entry, 0644);
-    archive_entry_set_size(entry, (la_int64_t)st.st_size);
-    archive_entry_set_mtime(entry, (time_t)mtime, 0);
-    archive_entry_set_uid(entry, 0);
-    archive_entry_set_gid(entry, 0);
+    set_header(entry, te->path, AE_IFREG, 0644, (int64_t)st.st_size, mtime);
     if (archive_write_header(a, entry) != ARCHIVE_OK) {
         rc = archive_fail(a, err, MTP_EIO, out_path, te->path);
         goto out;
@@ -270,14 +277,7 @@ out:
 static int write_dir_entry(struct archive *a, struct archive_entry *entry, const tree_entry *te,
                            int64_t mtime, const char *out_path, mtp_error *err)
 {
-    archive_entry_clear(entry);
-    archive_entry_set_pathname(entry, te->path);
-    archive_entry_set_filetype(entry, AE_IFDIR);
-    archive_entry_set_perm(entry, 0755);
-    archive_entry_set_size(entry, 0);
-    archive_entry_set_mtime(entry, (time_t)mtime, 0);
-    archive_entry_set_uid(entry, 0);
-    archive_entry_set_gid(entry, 0);
+    set_header(entry, te->path, AE_IFDIR, 0755, 0, mtime);
     if (archive_write_header(a, entry) != ARCHIVE_OK || archive_write_finish_entry(a) != ARCHIVE_OK)
         return archive_fail(a, err, MTP_EIO, out_path, te->path);
     return 0;

@@ -30,7 +30,6 @@
 struct mtp_boss {
     mtp_boss_options opt;
     char url[MTP_TEXT_MAX];
-    char user_agent[256];
     char auth_header[MTP_TEXT_MAX + 32];
     struct curl_slist *cutout_headers;
     struct curl_slist *meta_headers;
@@ -222,7 +221,7 @@ int mtp_boss_split_box(const mtp_box *box, mtp_box *a, mtp_box *b)
         return MTP_ERANGE;
     int64_t lo = axis == 0 ? box->x0 : axis == 1 ? box->y0 : box->z0;
     int64_t hi = lo + len;
-    int64_t grid = axis == 2 ? 16 : 512;
+    int64_t grid = axis == 0 ? MTP_CUBOID_X : axis == 1 ? MTP_CUBOID_Y : MTP_CUBOID_Z;
     int64_t mid = lo + len / 2;
     /* The cuboid boundaries nearest the middle on either side; keep the closer inner one. */
     int64_t below = (mid / grid) * grid;
@@ -459,14 +458,14 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src)
 static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
 {
     const mtp_boss_options *o = &b->opt;
-    long low_time = o->low_speed_s > 0 ? o->low_speed_s : (o->timeout_s < 30 ? o->timeout_s : 30);
+    long low_time = o->timeout_s < 30 ? o->timeout_s : 30;
     CURLcode c = CURLE_OK;
     c |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     c |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    c |= curl_easy_setopt(easy, CURLOPT_USERAGENT, b->user_agent);
+    c |= curl_easy_setopt(easy, CURLOPT_USERAGENT, MTP_BOSS_USER_AGENT);
     c |= curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)o->timeout_s);
     c |= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, low_time);
-    c |= curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
+    c |= curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, MTP_BOSS_STALL_BYTES);
     c |= curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, low_time);
     c |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     c |= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -490,14 +489,9 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
         rc = mtp_error_set(err, MTP_EINVAL, "token missing, too long or with control characters");
         goto out;
     }
-    const char *ua = opt->user_agent != NULL ? opt->user_agent : MTP_BOSS_USER_AGENT;
-    if (strlen(ua) >= 256 || has_control_chars(ua)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "invalid user agent");
-        goto out;
-    }
     if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->retries < 0 ||
         opt->retries > MTP_MAX_RETRIES || opt->timeout_s < 1 || opt->backoff_ms < 0 ||
-        opt->backoff_max_ms < opt->backoff_ms || opt->low_speed_bytes < 0 || opt->low_speed_s < 0) {
+        opt->backoff_max_ms < opt->backoff_ms) {
         rc = mtp_error_set(err, MTP_EINVAL,
                            "client options out of range (jobs %d, retries %d, timeout %d s, "
                            "backoff %d..%d ms)",
@@ -512,11 +506,9 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     }
     b->opt = *opt;
     copy_str(b->url, sizeof b->url, opt->url);
-    copy_str(b->user_agent, sizeof b->user_agent, ua);
     snprintf(b->auth_header, sizeof b->auth_header, "Authorization: Token %s", opt->token);
     b->opt.url = b->url;
     b->opt.token = NULL; /* only the header keeps it */
-    b->opt.user_agent = b->user_agent;
     b->rng = opt->seed;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         rc = mtp_error_set(err, MTP_ENET, "libcurl initialisation failed");
@@ -903,17 +895,11 @@ static void place_part(struct job *job, const mtp_box *pb, const uint8_t *src)
     }
 }
 
-static bool same_box(const mtp_box *a, const mtp_box *b)
-{
-    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
-           a->z1 == b->z1;
-}
-
 /* Decode a 200 body into the job. Returns 0, MTP_ECORRUPT (retryable) or MTP_ENOMEM. */
 static int accept_body(struct run *r, struct transfer *t, struct part *p, mtp_error *perr)
 {
     struct job *job = p->job;
-    bool whole = same_box(&p->box, &job->cutout->box);
+    bool whole = mtp_box_equal(&p->box, &job->cutout->box);
     int rc = 0;
     uint8_t *tmp = NULL;
     size_t es = mtp_dtype_size(job->cutout->dtype);

@@ -33,24 +33,23 @@ typedef struct mtp_boss mtp_boss;
 #define MTP_BOSS_USER_AGENT "mtneuro-pack/" MTP_VERSION
 #define MTP_BOSS_META_MAX (1024 * 1024) /* cap on a metadata response body */
 #define MTP_BOSS_ERROR_BODY_MAX 65536   /* cap on an error body kept for its message */
+/* A transfer slower than this many bytes/s for min(timeout_s, 30) seconds is a stall. */
+#define MTP_BOSS_STALL_BYTES 1024L
 
 typedef struct mtp_boss_options {
-    const char *url;        /* scheme://host[:port], no trailing slash (copied) */
-    const char *token;      /* sent as `Authorization: Token <token>` (copied, never shown) */
-    const char *user_agent; /* default MTP_BOSS_USER_AGENT (copied) */
-    int jobs;               /* concurrent cutout transfers, 1..MTP_MAX_JOBS */
-    int retries;            /* retries per block (and per metadata request) */
-    int timeout_s;          /* CURLOPT_TIMEOUT of one request, seconds */
-    int backoff_ms;         /* first retry delay (before jitter) */
-    int backoff_max_ms;     /* cap on the delay (before jitter) */
-    long low_speed_bytes;   /* a transfer slower than this (bytes/s) ... */
-    long low_speed_s;       /* ... for this long is a stall; 0 = min(timeout_s, 30) */
-    uint64_t seed;          /* seeds the jitter PRNG */
+    const char *url;    /* scheme://host[:port], no trailing slash (copied) */
+    const char *token;  /* sent as `Authorization: Token <token>` (copied, never shown) */
+    int jobs;           /* concurrent cutout transfers, 1..MTP_MAX_JOBS */
+    int retries;        /* retries per block (and per metadata request) */
+    int timeout_s;      /* CURLOPT_TIMEOUT of one request, seconds */
+    int backoff_ms;     /* first retry delay (before jitter) */
+    int backoff_max_ms; /* cap on the delay (before jitter) */
+    uint64_t seed;      /* seeds the jitter PRNG */
 } mtp_boss_options;
 
 #define MTP_BOSS_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        NULL, "public", MTP_BOSS_USER_AGENT, 4, 8, 120, 500, 60000, 1024, 0, 1                     \
+        NULL, "public", 4, 8, 120, 500, 60000, 1                                                   \
     }
 
 /* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */
@@ -58,7 +57,7 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
 
 /*
  * Create a client. Strings in `opt` are copied. MTP_EINVAL if an option is out of range
- * or the token/user agent contains control characters; MTP_ENOMEM; MTP_ENET if libcurl
+ * or the URL/token contains control characters; MTP_ENOMEM; MTP_ENET if libcurl
  * cannot be initialised. Caller frees *out with mtp_boss_free (NULL on failure).
  */
 int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err);

@@ -145,12 +145,6 @@ static void decode_header(const unsigned char *in, blk_header *h)
     h->stored = get_u64(p + 8 + MTP_SHA256_LEN);
 }
 
-static int same_box(const mtp_box *a, const mtp_box *b)
-{
-    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
-           a->z1 == b->z1;
-}
-
 /* strerror is not thread-safe; the XSI strerror_r (what _POSIX_C_SOURCE selects) is. */
 static const char *errtext(int e, char *buf, size_t n)
 {
@@ -374,7 +368,7 @@ static const char *header_problem(const blk_header *h, const mtp_block_key *key,
         return "dtype mismatch";
     if (h->stored_dtype != h->dtype && h->stored_dtype != (uint32_t)MTP_DTYPE_UINT8)
         return "stored dtype invalid";
-    if (!same_box(&h->box, &key->box))
+    if (!mtp_box_equal(&h->box, &key->box))
         return "box mismatch";
     if (h->nbytes != mtp_box_voxels(&key->box) * mtp_dtype_size((mtp_dtype)h->stored_dtype))
         return "decoded size mismatch";

@@ -40,8 +40,8 @@
 #define MAX_DEPTH_SLICES 64
 #define MAX_RESOLUTION 9
 
-/* BossDB stores voxels in 512 x 512 x 16 cuboids; blocks must tile them evenly. */
-static const int64_t cuboid_size[3] = {512, 512, 16};
+/* BossDB stores voxels in cuboids; blocks must tile them evenly. */
+static const int64_t cuboid_size[3] = {MTP_CUBOID_X, MTP_CUBOID_Y, MTP_CUBOID_Z};
 static const char axis_names[3] = {'x', 'y', 'z'};
 
 /* ---- the document tree ------------------------------------------------------------- */
@@ -1201,8 +1201,11 @@ static int find_class(const mtp_task *t, const char *name)
 static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_task *t,
                      unsigned *kind_bit)
 {
-    static const char *const known[] = {"kind",    "labels", "images", "rule",   "classes",  "map",
-                                        "exclude", "remap",  "depth",  "splits", "quadrant", NULL};
+    enum { NKEYS = sizeof task_keys / sizeof task_keys[0] };
+    const char *known[NKEYS + 1];
+    for (size_t k = 0; k < NKEYS; k++)
+        known[k] = task_keys[k].key;
+    known[NKEYS] = NULL;
     static const char *const required[] = {"kind", "labels", NULL};
     char sub[PATH_LEN], kind[MTP_NAME_MAX];
     int err = check_keys(pc, n, path, known, required);
@@ -1226,7 +1229,7 @@ static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_t
                     kind);
     }
     for (size_t i = 0; i < n->nkids; i += 2)
-        for (size_t k = 0; k < sizeof task_keys / sizeof task_keys[0]; k++)
+        for (size_t k = 0; k < NKEYS; k++)
             if (strcmp(n->kids[i]->value, task_keys[k].key) == 0 &&
                 (task_keys[k].kinds & *kind_bit) == 0) {
                 join_key(sub, sizeof sub, path, task_keys[k].key);
@@ -1804,6 +1807,14 @@ int mtp_config_task(const mtp_config *cfg, const char *name)
         if (strcmp(cfg->tasks[i].name, name) == 0)
             return i;
     return -1;
+}
+
+bool mtp_config_channel_is_image(const mtp_config *cfg, int c)
+{
+    for (int t = 0; t < cfg->ntasks && t < MTP_MAX_TASKS; t++)
+        if (cfg->tasks[t].image_channel == c)
+            return true;
+    return false;
 }
 
 void mtp_config_free(mtp_config *cfg)

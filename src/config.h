@@ -32,6 +32,10 @@
 #define MTP_MAX_CITATIONS 16
 #define MTP_MAX_KEYWORDS 32
 #define MTP_MAX_COORD 1000000 /* cap on any voxel coordinate */
+/* The server's storage cuboid (x, y, z) at every level: blocks tile it, splits follow it. */
+#define MTP_CUBOID_X 512
+#define MTP_CUBOID_Y 512
+#define MTP_CUBOID_Z 16
 #define MTP_MAX_BLOCK 4096    /* cap on source.block per axis */
 #define MTP_MAX_JOBS 64
 #define MTP_MAX_RETRIES 100
@@ -193,6 +197,9 @@ int mtp_config_channel(const mtp_config *cfg, const char *name);
 int mtp_config_region(const mtp_config *cfg, const char *name);
 int mtp_config_split(const mtp_config *cfg, const char *name);
 int mtp_config_task(const mtp_config *cfg, const char *name);
+
+/* Whether some task takes its images from channel c. */
+bool mtp_config_channel_is_image(const mtp_config *cfg, int c);
 
 /* Free a config; NULL is fine. */
 void mtp_config_free(mtp_config *cfg);

@@ -52,10 +52,7 @@ static int check_channel(const mtp_config *cfg, int c, const mtp_channel_meta *m
 {
     const mtp_channel *ch = &cfg->channels[c];
     int res = cfg->source.resolution;
-    bool image = false;
-    for (int t = 0; t < cfg->ntasks; t++)
-        if (cfg->tasks[t].image_channel == c)
-            image = true;
+    bool image = mtp_config_channel_is_image(cfg, c);
     if (m->dtype == MTP_DTYPE_UNKNOWN)
         return mtp_error_set(err, MTP_EDATA, "channel %s (%s): unsupported datatype '%s'", ch->name,
                              ch->uri, m->datatype);

@@ -18,6 +18,7 @@
  */
 #include "h5bundle.h"
 
+#include "fsutil.h"
 #include "h5util.h"
 
 #include <errno.h>
@@ -346,9 +347,9 @@ static void h5file_abort(h5file *f)
     h5file_free(f);
 }
 
-static int fsync_path(const char *path, int flags, mtp_error *err)
+static int fsync_path(const char *path, mtp_error *err)
 {
-    int fd = open(path, flags);
+    int fd = open(path, O_RDONLY);
     if (fd < 0)
         return mtp_error_set(err, MTP_EIO, "%s: open for fsync: %s", path, strerror(errno));
     int rc = 0;
@@ -386,7 +387,7 @@ static int h5file_finish(h5file *f, mtp_error *err)
         rc = h5_fail(err, f->path, "close");
         goto out;
     }
-    rc = fsync_path(f->tmp_path, O_RDONLY, err);
+    rc = fsync_path(f->tmp_path, err);
     if (rc < 0)
         goto out;
     if (rename(f->tmp_path, f->path) != 0) {
@@ -395,16 +396,7 @@ static int h5file_finish(h5file *f, mtp_error *err)
         goto out;
     }
     /* The rename itself must survive a crash: sync the directory that holds it. */
-    char *slash = strrchr(f->path, '/');
-    if (slash == NULL) {
-        rc = fsync_path(".", O_RDONLY | O_DIRECTORY, err);
-    } else if (slash == f->path) {
-        rc = fsync_path("/", O_RDONLY | O_DIRECTORY, err);
-    } else {
-        *slash = '\0';
-        rc = fsync_path(f->path, O_RDONLY | O_DIRECTORY, err);
-        *slash = '/';
-    }
+    rc = mtp_fsync_parent(f->path, err);
 out:
     if (rc < 0)
         h5file_abort(f);
@@ -625,40 +617,12 @@ static hid_t create_small(h5ctx *c, hid_t loc, const char *name, const char *whe
 static herr_t write_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
                           hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk)
 {
-    hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, 1, 1, 1};
-    for (int i = 0; i < rank - 2; i++)
-        start[i] = index[i];
-    if (chunk != NULL)
+    hsize_t d = rank == 4 ? index[1] : 0;
+    if (chunk != NULL) {
+        hsize_t start[4] = {index[0], d, 0, 0};
         return H5Dwrite_chunk(dset, H5P_DEFAULT, 0, start, chunk->size, chunk->data);
-    count[rank - 2] = h;
-    count[rank - 1] = w;
-    hid_t fspace = H5Dget_space(dset);
-    if (fspace < 0)
-        return -1;
-    herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (rc >= 0)
-        rc = H5Dwrite(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, bytes);
-    H5Sclose(fspace);
-    return rc;
-}
-
-/* Read back one slice written by write_slice() (same arguments). */
-static herr_t read_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
-                         hid_t memspace, uint8_t *bytes)
-{
-    hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, 1, 1, 1};
-    for (int i = 0; i < rank - 2; i++)
-        start[i] = index[i];
-    count[rank - 2] = h;
-    count[rank - 1] = w;
-    hid_t fspace = H5Dget_space(dset);
-    if (fspace < 0)
-        return -1;
-    herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (rc >= 0)
-        rc = H5Dread(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, bytes);
-    H5Sclose(fspace);
-    return rc;
+    }
+    return mtp_h5_write_slice(dset, memspace, rank, index[0], d, h, w, bytes);
 }
 
 /* zlib's FLEVEL header bits for a compression level (deflate.c: 0 for levels 0-1, 1 for
@@ -1478,7 +1442,8 @@ static int forget_mask(mtp_bundle *b, int split, size_t i, mtp_error *err)
     int rc = 0;
     for (int d = 0; d < b->depth && rc == 0; d++) {
         hsize_t index[2] = {i, (hsize_t)d};
-        if (read_slice(s->masks, rank, index, b->height, b->width, b->memspace, old) < 0) {
+        if (mtp_h5_read_slice(s->masks, b->memspace, rank, index[0], index[1], b->height, b->width,
+                              old) < 0) {
             rc = h5_fail(err, b->f.path, "read back /%s/masks sample %zu",
                          b->cfg->splits[split].name, i);
             break;
@@ -1715,14 +1680,6 @@ void mtp_volumes_abort(mtp_volumes *v)
     free(v);
 }
 
-static bool channel_is_image(const mtp_config *cfg, int ch)
-{
-    for (int t = 0; t < cfg->ntasks && t < MTP_MAX_TASKS; t++)
-        if (cfg->tasks[t].image_channel == ch)
-            return true;
-    return false;
-}
-
 static int volume_dataset(mtp_volumes *v, hid_t group, int r, int ch, const mtp_bundle_meta *meta,
                           mtp_error *err)
 {
@@ -1741,7 +1698,7 @@ static int volume_dataset(mtp_volumes *v, hid_t group, int r, int ch, const mtp_
     snprintf(description, sizeof description,
              "channel %s of region %s over z [%" PRId64 ", %" PRId64 ")", chan->name, reg->name,
              cfg->z.start, cfg->z.stop);
-    bool image = channel_is_image(cfg, ch);
+    bool image = mtp_config_channel_is_image(cfg, ch);
     int rc = attr_str(&c, dset, where, "description", description);
     if (rc == 0)
         rc = attr_str(&c, dset, where, "axes", "z,y,x");

@@ -801,7 +801,8 @@ static void report_bad(checker *ck, const char *where, const bad_values *bad, co
 
 /* Recorded counts against recomputed ones: one line per differing entry. */
 static void compare_counts(checker *ck, hid_t group, const char *where, const char *attr,
-                           const int64_t *data, int n, char names[][MTP_NAME_MAX], const char *what)
+                           const int64_t *data, int n, const char names[][MTP_NAME_MAX],
+                           const char *what)
 {
     int64_t recorded[MTP_MAX_REGIONS > MTP_MAX_CLASSES ? MTP_MAX_REGIONS : MTP_MAX_CLASSES];
     mtp_error e = MTP_ERROR_INIT;
@@ -875,26 +876,6 @@ static void shape_text(char *buf, size_t cap, int rank, const hsize_t *dims)
         snprintf(buf + len, cap - (size_t)len, ")");
 }
 
-/* Read slice d of sample i of a slice-chunked uint8 dataset (rank 3 or 4). */
-static herr_t read_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
-                         hsize_t w, uint8_t *buf)
-{
-    hsize_t start[4] = {i, d, 0, 0}, count[4] = {1, 1, h, w};
-    if (rank == 3) {
-        start[1] = 0;
-        count[1] = h;
-        count[2] = w;
-    }
-    hid_t fspace = H5Dget_space(dset);
-    if (fspace < 0)
-        return -1;
-    herr_t rc = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (rc >= 0)
-        rc = H5Dread(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, buf);
-    H5Sclose(fspace);
-    return rc;
-}
-
 /* images (and masks): shapes, types, every slice read; mask values into mask_hist. */
 static void check_pixels(split_check *sc)
 {
@@ -950,14 +931,14 @@ static void check_pixels(split_check *sc)
     innermost in;
     for (hsize_t i = 0; i < dims[0] && (images_ok || masks_ok); i++) {
         for (hsize_t d = 0; d < depth; d++) {
-            if (images_ok && read_slice(images, memspace, rank, i, d, h, w, slice) < 0) {
+            if (images_ok && mtp_h5_read_slice(images, memspace, rank, i, d, h, w, slice) < 0) {
                 problem(ck, "%s/images: cannot read sample %llu: %s", sc->where,
                         (unsigned long long)i, h5_reason(&in));
                 images_ok = false;
             }
             if (!masks_ok)
                 continue;
-            if (read_slice(masks, memspace, rank, i, d, h, w, slice) < 0) {
+            if (mtp_h5_read_slice(masks, memspace, rank, i, d, h, w, slice) < 0) {
                 problem(ck, "%s/masks: cannot read sample %llu: %s", sc->where,
                         (unsigned long long)i, h5_reason(&in));
                 masks_ok = false;
@@ -1100,23 +1081,19 @@ static void check_balance(split_check *sc)
 {
     const mtp_bundle_summary *b = sc->b;
     int64_t data[MTP_MAX_REGIONS > MTP_MAX_CLASSES ? MTP_MAX_REGIONS : MTP_MAX_CLASSES];
-    char regions[MTP_MAX_REGIONS][MTP_NAME_MAX];
-    char classes[MTP_MAX_CLASSES][MTP_NAME_MAX];
-    memcpy(regions, b->regions, sizeof regions);
-    memcpy(classes, b->classes, sizeof classes);
     bool cls = strcmp(b->kind, "classification") == 0;
     if (cls && sc->labels != NULL) {
         memset(data, 0, sizeof data);
         for (int64_t i = 0; i < sc->n; i++)
             if (sc->labels[i] < b->nclasses)
                 data[sc->labels[i]]++;
-        compare_counts(sc->ck, sc->group, sc->where, "class_counts", data, b->nclasses, classes,
+        compare_counts(sc->ck, sc->group, sc->where, "class_counts", data, b->nclasses, b->classes,
                        "class");
     }
     if (strcmp(b->kind, "segmentation") == 0 && sc->masks_read) {
         for (int c = 0; c < b->nclasses; c++)
             data[c] = (int64_t)sc->mask_hist[c];
-        compare_counts(sc->ck, sc->group, sc->where, "class_counts", data, b->nclasses, classes,
+        compare_counts(sc->ck, sc->group, sc->where, "class_counts", data, b->nclasses, b->classes,
                        "class");
     }
     if (sc->region != NULL) {
@@ -1124,7 +1101,7 @@ static void check_balance(split_check *sc)
         for (int64_t i = 0; i < sc->n; i++)
             if (sc->region[i] < b->nregions)
                 data[sc->region[i]]++;
-        compare_counts(sc->ck, sc->group, sc->where, "region_counts", data, b->nregions, regions,
+        compare_counts(sc->ck, sc->group, sc->where, "region_counts", data, b->nregions, b->regions,
                        "region");
     }
     if (!cls || sc->labels == NULL || sc->region == NULL ||
@@ -1448,7 +1425,8 @@ static void check_volume(hid_t group, const char *gwhere, const char *channel, c
         goto out;
     }
     for (int64_t z = 0; z < ds.shape[0]; z++) {
-        if (read_slice(dset, memspace, 3, (hsize_t)z, 0, (hsize_t)h, (hsize_t)w, slice) < 0) {
+        if (mtp_h5_read_slice(dset, memspace, 3, (hsize_t)z, 0, (hsize_t)h, (hsize_t)w, slice) <
+            0) {
             innermost in;
             problem(ck, "%s: cannot read slice %" PRId64 ": %s", where, z, h5_reason(&in));
             break;

@@ -83,3 +83,37 @@ void mtp_h5_close(hid_t *id)
     }
     *id = H5I_INVALID_HID;
 }
+
+/* The file space of dset with the slice selected, or negative. */
+static hid_t select_slice(hid_t dset, int rank, hsize_t i, hsize_t d, hsize_t h, hsize_t w)
+{
+    hsize_t start[4] = {i, 0, 0, 0}, count[4] = {1, 1, 1, 1};
+    if (rank == 4)
+        start[1] = d;
+    count[rank - 2] = h;
+    count[rank - 1] = w;
+    hid_t fspace = H5Dget_space(dset);
+    if (fspace >= 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0)
+        mtp_h5_close(&fspace);
+    return fspace;
+}
+
+herr_t mtp_h5_read_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
+                         hsize_t w, uint8_t *buf)
+{
+    hid_t fspace = select_slice(dset, rank, i, d, h, w);
+    herr_t rc =
+        fspace < 0 ? -1 : H5Dread(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, buf);
+    mtp_h5_close(&fspace);
+    return rc;
+}
+
+herr_t mtp_h5_write_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
+                          hsize_t w, const uint8_t *buf)
+{
+    hid_t fspace = select_slice(dset, rank, i, d, h, w);
+    herr_t rc =
+        fspace < 0 ? -1 : H5Dwrite(dset, H5T_NATIVE_UINT8, memspace, fspace, H5P_DEFAULT, buf);
+    mtp_h5_close(&fspace);
+    return rc;
+}

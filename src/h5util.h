@@ -1,13 +1,15 @@
 /*
  * h5util.h — small HDF5 helpers shared by the modules that read or write HDF5 (h5bundle,
  * h5read, preview): the innermost message of the error stack, silencing HDF5's own
- * printing for the duration of a call, and closing any identifier.
+ * printing for the duration of a call, closing any identifier, and reading or writing one
+ * slice of the slice-chunked uint8 datasets of the bundle format.
  * Only those modules include this header (it exposes hid_t).
  */
 #ifndef MTP_H5UTIL_H
 #define MTP_H5UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hdf5.h>
 
@@ -32,5 +34,15 @@ void mtp_h5_quiet_end(const mtp_h5_quiet *q);
 /* Close whatever kind of object *id is (file, group, dataset, type, space, attribute,
  * property list) and set it to H5I_INVALID_HID; a negative id is left alone. */
 void mtp_h5_close(hid_t *id);
+
+/*
+ * Slice (i) of a rank-3 dataset (N, h, w), or slice (i, d) of a rank-4 one (N, D, h, w),
+ * as h x w uint8 through `memspace` (a space of h * w elements), read into or written
+ * from buf. Returns what H5Dread/H5Dwrite return (negative on failure).
+ */
+herr_t mtp_h5_read_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
+                         hsize_t w, uint8_t *buf);
+herr_t mtp_h5_write_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
+                          hsize_t w, const uint8_t *buf);
 
 #endif

@@ -23,10 +23,6 @@
 #include "error.h"
 #include "types.h"
 
-/* The server's storage cuboid (x, y, z) at every level. */
-#define MTP_CUBOID_X 512
-#define MTP_CUBOID_Y 512
-#define MTP_CUBOID_Z 16
 /* The server's cap on one cutout: x·y·z·bits/8 (÷4 for 64-bit channels). */
 #define MTP_SERVER_CUTOUT_CAP 545259520ull
 

@@ -577,20 +577,14 @@ static int read_slice(const split_data *sd, hid_t dset, const char *name, hsize_
                       uint8_t *out, mtp_error *err)
 {
     char detail[128];
-    hsize_t start[4] = {index, 0, 0, 0};
     hsize_t count[4] = {1, 1, 1, 1};
     count[sd->rank - 2] = sd->h;
     count[sd->rank - 1] = sd->w;
     /* A memory space shaped like the selection: a flat one sends HDF5 down its
      * element-by-element path, several times slower per slice. */
-    hid_t fspace = H5Dget_space(dset);
     hid_t mspace = H5Screate_simple(sd->rank, count, NULL);
-    herr_t st = fspace >= 0 && mspace >= 0
-                    ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL)
-                    : -1;
-    if (st >= 0)
-        st = H5Dread(dset, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, out);
-    mtp_h5_close(&fspace);
+    herr_t st =
+        mspace < 0 ? -1 : mtp_h5_read_slice(dset, mspace, sd->rank, index, 0, sd->h, sd->w, out);
     mtp_h5_close(&mspace);
     return st < 0 ? split_error(sd, name, MTP_EFORMAT, h5_detail(detail), err) : 0;
 }

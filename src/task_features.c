@@ -184,7 +184,6 @@ typedef struct quadrant_cells {
     centroid *points;       /* by part */
     centroid *bucketed;     /* the same, grouped by bucket */
     uint32_t *bucket_start; /* cap / 2 + 2 entries: bucket b is [start[b], start[b + 1]) */
-    double *nearest;
     size_t nparts, cap;
     uint32_t *table; /* label + 1, 0 = empty */
     uint32_t *table_part;
@@ -197,7 +196,6 @@ static void quadrant_cells_free(quadrant_cells *qc)
     free(qc->points);
     free(qc->bucketed);
     free(qc->bucket_start);
-    free(qc->nearest);
     free(qc->table);
     free(qc->table_part);
 }
@@ -240,10 +238,6 @@ static int grow_parts(quadrant_cells *qc, mtp_error *err)
     if (bucket_start == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "quadrant cells: %zu entries", cap);
     qc->bucket_start = bucket_start;
-    double *nearest = realloc(qc->nearest, cap * sizeof *nearest);
-    if (nearest == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "quadrant cells: %zu entries", cap);
-    qc->nearest = nearest;
     qc->cap = cap;
 
     size_t size = 2 * cap;
@@ -375,6 +369,7 @@ static double mean_nn(quadrant_cells *qc, size_t q, size_t y0, size_t x0)
     for (size_t i = 0; i < n; i++)
         qc->bucketed[start[qc->points[i].bucket + 1]++] = qc->points[i];
 
+    double sum = 0;
     for (size_t i = 0; i < n; i++) {
         const centroid *c = &qc->points[i];
         size_t by = c->bucket / g, bx = c->bucket % g;
@@ -384,11 +379,8 @@ static double mean_nn(quadrant_cells *qc, size_t q, size_t y0, size_t x0)
             if (best < INFINITY && sqrt(best) < (double)r * width - 1e-6)
                 break;
         }
-        qc->nearest[i] = sqrt(best);
+        sum += sqrt(best);
     }
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += qc->nearest[i];
     return sum / (double)n;
 }
 

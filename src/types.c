@@ -71,6 +71,12 @@ int mtp_box_intersect(const mtp_box *a, const mtp_box *b, mtp_box *out)
     return mtp_box_voxels(&r) > 0;
 }
 
+int mtp_box_equal(const mtp_box *a, const mtp_box *b)
+{
+    return a->x0 == b->x0 && a->x1 == b->x1 && a->y0 == b->y0 && a->y1 == b->y1 && a->z0 == b->z0 &&
+           a->z1 == b->z1;
+}
+
 int mtp_box_intersects(const mtp_box *a, const mtp_box *b)
 {
     mtp_box r;

@@ -35,6 +35,8 @@ mtp_dtype mtp_dtype_parse(const char *name);
 
 /* Voxels in a box (0 if any axis is empty). */
 uint64_t mtp_box_voxels(const mtp_box *box);
+/* 1 if the boxes have the same bounds. */
+int mtp_box_equal(const mtp_box *a, const mtp_box *b);
 /* 1 if the boxes share at least one voxel. */
 int mtp_box_intersects(const mtp_box *a, const mtp_box *b);
 /* The intersection of a and b in *out; returns 0 if empty (then *out is unspecified). */

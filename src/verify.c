@@ -644,20 +644,14 @@ static bool valid_task_entry(verifier *v, size_t i, json_t *t)
     return what == NULL;
 }
 
-/* The manifest's tasks: which entries are well-formed, which name a file present. */
-typedef struct task_marks {
-    bool *valid;
-    bool *present;
-} task_marks;
-
 static const char *task_file(json_t *t)
 {
     return json_string_value(json_object_get(t, "file"));
 }
 
 /* Check one .h5 file on disk at `local` (its release path `rel`) and compare the manifest's
- * tasks stored in it. */
-static int check_h5_file(verifier *v, const char *rel, const char *local, const task_marks *marks,
+ * tasks stored in it (valid[i]: task entry i is well-formed). */
+static int check_h5_file(verifier *v, const char *rel, const char *local, const bool *valid,
                          mtp_error *err)
 {
     forward_ctx fc = {v, rel, 0};
@@ -679,7 +673,7 @@ static int check_h5_file(verifier *v, const char *rel, const char *local, const 
     bool summary_failed = false;
     json_array_foreach(tasks, i, t)
     {
-        if (!marks->valid[i] || strcmp(task_file(t), rel) != 0 || summary_failed)
+        if (!valid[i] || strcmp(task_file(t), rel) != 0 || summary_failed)
             continue;
         if (s == NULL) {
             s = calloc(1, sizeof *s);
@@ -761,18 +755,15 @@ static int check_hdf5(verifier *v, mtp_error *err)
 {
     json_t *tasks = v->manifest ? json_object_get(v->manifest, "tasks") : NULL;
     size_t ntasks = json_array_size(tasks);
-    task_marks marks = {calloc(ntasks + 1, sizeof(bool)), calloc(ntasks + 1, sizeof(bool))};
+    bool *valid = calloc(ntasks + 1, sizeof *valid);
+    if (valid == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", v->path);
     int rc = 0;
-    if (marks.valid == NULL || marks.present == NULL) {
-        rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", v->path);
-        goto out;
-    }
     size_t i;
     json_t *t;
     json_array_foreach(tasks, i, t)
     {
-        marks.valid[i] = valid_task_entry(v, i, t);
-        marks.present[i] = marks.valid[i] && find_file(v, task_file(t)) != NULL;
+        valid[i] = valid_task_entry(v, i, t);
     }
     for (int k = 0; k < v->nfiles && rc == 0; k++) {
         const char *rel = v->files[k].path;
@@ -786,19 +777,17 @@ static int check_hdf5(verifier *v, mtp_error *err)
         } else {
             snprintf(local, sizeof local, "%s/%s", v->path, rel);
         }
-        rc = check_h5_file(v, rel, local, &marks, err);
+        rc = check_h5_file(v, rel, local, valid, err);
         if (v->archive)
             unlink(local);
     }
     json_array_foreach(tasks, i, t)
     {
-        if (rc == 0 && marks.valid[i] && !marks.present[i])
+        if (rc == 0 && valid[i] && find_file(v, task_file(t)) == NULL)
             report(v, "manifest.json: %s: file %s is not in the release",
                    json_string_value(json_object_get(t, "name")), task_file(t));
     }
-out:
-    free(marks.valid);
-    free(marks.present);
+    free(valid);
     return rc < 0 ? rc : 0;
 }
 

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
     int rc = mtp_mock_start(&mock, &options, &err);
     if (rc < 0) {
         fprintf(stderr, "bossdb-mock: %s\n", err.msg);
-        return mtp_exit_status(rc) == 2 ? 2 : 1;
+        return mtp_exit_status(rc);
     }
     printf("listening on http://127.0.0.1:%u\n", mtp_mock_port(mock));
     fflush(stdout);

@@ -138,11 +138,8 @@ static int image_channels(const mtp_config *cfg, int out[MTP_MAX_CHANNELS])
 {
     int n = 0;
     for (int c = 0; c < cfg->nchannels; c++)
-        for (int t = 0; t < cfg->ntasks; t++)
-            if (cfg->tasks[t].image_channel == c) {
-                out[n++] = c;
-                break;
-            }
+        if (mtp_config_channel_is_image(cfg, c))
+            out[n++] = c;
     return n;
 }
 
@@ -170,16 +167,16 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
     }
     int level = o->level >= 0 ? o->level : cfg->output.level;
     *level_used = level;
-    if (o->cache_dir != NULL) {
-        snprintf(cache_dir, sizeof cache_dir, "%s", o->cache_dir);
-    } else {
+    const char *dir = o->cache_dir; /* --cache as given, else the default */
+    if (dir == NULL) {
         rc = mtp_cache_default_dir(cache_dir, sizeof cache_dir, err);
         if (rc < 0)
             goto out;
+        dir = cache_dir;
     }
     rc = mtp_plan_new(&plan, cfg, err);
     if (rc == 0)
-        rc = mtp_cache_open(&cache, cache_dir, err);
+        rc = mtp_cache_open(&cache, dir, err);
     if (rc < 0)
         goto out;
 

@@ -21,7 +21,7 @@ int cli_build(const struct cli_options *opt)
         goto out;
 
     struct cli_progress_view view;
-    cli_progress_init(&view, opt->quiet, opt->verbose);
+    cli_progress_init(&view, opt->quiet);
     mtp_build_options bopt = MTP_BUILD_OPTIONS_INIT;
     bopt.out_dir = opt->out != NULL ? opt->out : "release";
     bopt.cache_dir = cache_dir;

@@ -152,12 +152,11 @@ void cli_on_progress(const mtp_progress *p, void *userdata)
     fflush(stderr);
 }
 
-void cli_progress_init(struct cli_progress_view *v, bool quiet, bool verbose)
+void cli_progress_init(struct cli_progress_view *v, bool quiet)
 {
     memset(v, 0, sizeof *v);
     v->tty = isatty(STDERR_FILENO) == 1;
     v->quiet = quiet;
-    v->verbose = verbose;
 }
 
 int cli_cache_dir(const struct cli_options *opt, char *buf, size_t n, mtp_error *err)

@@ -56,7 +56,7 @@ double cli_mb(uint64_t bytes);
 
 /* Progress on stderr: a live bar on a terminal, a line every 5 s otherwise, nothing quiet. */
 struct cli_progress_view {
-    bool tty, quiet, verbose;
+    bool tty, quiet;
     bool line_open;   /* a bar is on screen without a newline */
     double last_draw; /* elapsed_s of the last drawn line */
     bool have_base;   /* rate is measured from the first fetch report */
@@ -65,7 +65,7 @@ struct cli_progress_view {
     mtp_phase last_phase; /* phase of the last report, 0 before the first */
 };
 
-void cli_progress_init(struct cli_progress_view *v, bool quiet, bool verbose);
+void cli_progress_init(struct cli_progress_view *v, bool quiet);
 void cli_progress_clear(struct cli_progress_view *v);
 void cli_on_progress(const mtp_progress *p, void *userdata); /* userdata: the view */
 

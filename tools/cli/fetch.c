@@ -19,14 +19,6 @@ static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
             b->box.z1);
 }
 
-static bool is_image_channel(const mtp_config *cfg, int c)
-{
-    for (int t = 0; t < cfg->ntasks; t++)
-        if (cfg->tasks[t].image_channel == c)
-            return true;
-    return false;
-}
-
 /* ---- plan ----------------------------------------------------------------------------- */
 
 int cli_plan(const struct cli_options *opt)
@@ -56,7 +48,7 @@ int cli_plan(const struct cli_options *opt)
             continue;
         }
         uint64_t v = plan->voxels_of[c];
-        bool image = is_image_channel(cfg, c);
+        bool image = mtp_config_channel_is_image(cfg, c);
         uint64_t b = image ? v : v * 8;
         char bytes_text[64];
         if (image)
@@ -144,7 +136,7 @@ int cli_fetch(const struct cli_options *opt)
         print_meta(cfg, plan, meta);
 
     struct cli_progress_view view;
-    cli_progress_init(&view, opt->quiet, opt->verbose);
+    cli_progress_init(&view, opt->quiet);
     mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
     fopt.progress = cli_on_progress;
     fopt.progress_userdata = &view;
@@ -169,7 +161,7 @@ int cli_fetch(const struct cli_options *opt)
                "(%.1f MB transferred) in %.1f s",
                stats.blocks_fetched, stats.blocks_cached, bs.requests, cli_mb(stats.bytes_decoded),
                cli_mb(stats.bytes_body), stats.wall_s);
-        if (stats.retries > 0 || stats.splits > 0 || stats.blocks_damaged > 0)
+        if (bs.retries > 0 || stats.splits > 0 || stats.blocks_damaged > 0)
             printf(", %" PRIu64 " retries, %" PRIu64 " splits, %" PRIu64 " damaged in cache",
                    bs.retries, stats.splits, stats.blocks_damaged);
         printf("\n");

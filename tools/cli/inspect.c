@@ -25,7 +25,7 @@ static const char *file_name(const char *path)
 }
 
 /* "  label     a, b, c" wrapped at WIDTH with continuation lines under the first item. */
-static void print_list(const char *label, char items[][MTP_NAME_MAX], int n)
+static void print_list(const char *label, const char items[][MTP_NAME_MAX], int n)
 {
     int col = printf("  %-*s ", LABEL_WIDTH, label);
     const int indent = col;
@@ -103,7 +103,7 @@ static double percent(int64_t part, int64_t total)
 }
 
 /* A name / count / % table; `unit` heads the count column. */
-static void print_counts(const char *heading, const char *unit, char names[][MTP_NAME_MAX],
+static void print_counts(const char *heading, const char *unit, const char names[][MTP_NAME_MAX],
                          const int64_t *counts, int n)
 {
     int64_t total = 0;
@@ -120,14 +120,11 @@ static void print_split(const mtp_bundle_summary *s, const mtp_split_summary *sp
     if (sp->ndims == 4)
         printf(" of %" PRId64 " slices", sp->shape[1]);
     printf(", z [%" PRId64 ", %" PRId64 ")\n", sp->z_range[0], sp->z_range[1]);
-    char classes[MTP_MAX_CLASSES][MTP_NAME_MAX], regions[MTP_MAX_REGIONS][MTP_NAME_MAX];
-    memcpy(classes, s->classes, sizeof classes);
-    memcpy(regions, s->regions, sizeof regions);
     if (strcmp(s->kind, "classification") == 0)
-        print_counts("class", "samples", classes, sp->class_counts, s->nclasses);
+        print_counts("class", "samples", s->classes, sp->class_counts, s->nclasses);
     else if (strcmp(s->kind, "segmentation") == 0)
-        print_counts("class", "voxels", classes, sp->class_counts, s->nclasses);
-    print_counts("region", "samples", regions, sp->region_counts, s->nregions);
+        print_counts("class", "voxels", s->classes, sp->class_counts, s->nclasses);
+    print_counts("region", "samples", s->regions, sp->region_counts, s->nregions);
     if (strcmp(s->kind, "features") == 0)
         printf("  targets: %" PRId64 " rows\n", sp->target_rows);
     if (strcmp(s->kind, "classification") != 0)
@@ -172,14 +169,9 @@ int cli_inspect(const char *path, bool verbose)
     printf("  %-*s %s\n", LABEL_WIDTH, "builder", s->builder);
     printf("  %-*s %s\n", LABEL_WIDTH, "source", s->source);
     printf("  %-*s sha256 %s\n", LABEL_WIDTH, "config", s->config_sha256);
-    if (s->nclasses > 0) {
-        char classes[MTP_MAX_CLASSES][MTP_NAME_MAX];
-        memcpy(classes, s->classes, sizeof classes);
-        print_list("classes", classes, s->nclasses);
-    }
-    char regions[MTP_MAX_REGIONS][MTP_NAME_MAX];
-    memcpy(regions, s->regions, sizeof regions);
-    print_list("regions", regions, s->nregions);
+    if (s->nclasses > 0)
+        print_list("classes", s->classes, s->nclasses);
+    print_list("regions", s->regions, s->nregions);
     print_tree(s, verbose);
     for (int k = 0; k < s->nsplits; k++)
         print_split(s, &s->splits[k]);

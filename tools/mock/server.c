@@ -341,9 +341,9 @@ static enum MHD_Result queue_cutout(mtp_mock *m, struct MHD_Connection *conn,
         if ((variant & 1) == 0 || tail == 0 || body->len - tail < MTP_BLOSC_HEADER) {
             /* nbytes halved (or, for an empty array, claimed to be 1). */
             memcpy(s->header, body->data, MTP_BLOSC_HEADER);
-            uint32_t nbytes = (uint32_t)s->header[4] | ((uint32_t)s->header[5] << 8) |
-                              ((uint32_t)s->header[6] << 16) | ((uint32_t)s->header[7] << 24);
-            put_le32(s->header + 4, nbytes > 1 ? nbytes / 2 : nbytes + 1);
+            mtp_blosc_header h;
+            mtp_codec_header(s->header, MTP_BLOSC_HEADER, &h, NULL);
+            put_le32(s->header + 4, h.nbytes > 1 ? h.nbytes / 2 : h.nbytes + 1);
             s->patch_header = 1;
         } else {
             s->send_len = body->len - tail; /* honest length, header now lies */

@@ -1183,23 +1183,7 @@ static const struct task_key {
 static const char *const default_feature_classes[] = {"background", "vessel", "cell", "axon"};
 static const char *const default_task_splits[] = {"train", "val", "test"};
 
-static const char *kind_name(unsigned kind_bit)
-{
-    return kind_bit == KIND_CLS   ? "classification"
-           : kind_bit == KIND_SEG ? "segmentation"
-                                  : "features";
-}
-
-static int find_class(const mtp_task *t, const char *name)
-{
-    for (int i = 0; i < t->nclasses; i++)
-        if (strcmp(t->classes[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_task *t,
-                     unsigned *kind_bit)
+static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_task *t)
 {
     enum { NKEYS = sizeof task_keys / sizeof task_keys[0] };
     const char *known[NKEYS + 1];
@@ -1214,26 +1198,26 @@ static int task_kind(const parse_ctx *pc, const node *n, const char *path, mtp_t
         err = get_str(pc, map_value(n, "kind"), sub, kind, sizeof kind, STR_NAME);
     if (err < 0)
         return err;
-    if (strcmp(kind, "classification") == 0) {
-        t->kind = MTP_TASK_CLASSIFICATION;
-        *kind_bit = KIND_CLS;
-    } else if (strcmp(kind, "segmentation") == 0) {
-        t->kind = MTP_TASK_SEGMENTATION;
-        *kind_bit = KIND_SEG;
-    } else if (strcmp(kind, "features") == 0) {
-        t->kind = MTP_TASK_FEATURES;
-        *kind_bit = KIND_FEA;
-    } else {
+    static const mtp_task_kind kinds[] = {MTP_TASK_CLASSIFICATION, MTP_TASK_SEGMENTATION,
+                                          MTP_TASK_FEATURES};
+    static const unsigned kind_bits[] = {KIND_CLS, KIND_SEG, KIND_FEA};
+    unsigned kind_bit = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (strcmp(kind, mtp_task_kind_name(kinds[k])) == 0) {
+            t->kind = kinds[k];
+            kind_bit = kind_bits[k];
+        }
+    if (kind_bit == 0)
         return fail(pc, map_value(n, "kind"), sub,
                     "unknown kind \"%s\" (expected classification, segmentation or features)",
                     kind);
-    }
     for (size_t i = 0; i < n->nkids; i += 2)
         for (size_t k = 0; k < NKEYS; k++)
             if (strcmp(n->kids[i]->value, task_keys[k].key) == 0 &&
-                (task_keys[k].kinds & *kind_bit) == 0) {
+                (task_keys[k].kinds & kind_bit) == 0) {
                 join_key(sub, sizeof sub, path, task_keys[k].key);
-                return fail(pc, n->kids[i], sub, "not allowed in a %s task", kind_name(*kind_bit));
+                return fail(pc, n->kids[i], sub, "not allowed in a %s task",
+                            mtp_task_kind_name(t->kind));
             }
     return 0;
 }
@@ -1278,7 +1262,7 @@ static int task_classes(const parse_ctx *pc, const node *n, const char *path, mt
         join_index(item, sizeof item, sub, i);
         char *name = t->classes[i];
         err = get_str(pc, v->kids[i], item, name, MTP_NAME_MAX, STR_NAME);
-        if (err == 0 && find_class(t, name) >= 0)
+        if (err == 0 && mtp_config_class(t, name) >= 0)
             err = fail(pc, v->kids[i], item, "duplicate class \"%s\"", name);
         if (err == 0)
             t->nclasses = (int)i + 1;
@@ -1300,7 +1284,7 @@ static int task_map(const parse_ctx *pc, const node *n, const char *path, mtp_ta
         const node *key = map->kids[i], *codes = map->kids[i + 1];
         join_key(cls_path, sizeof cls_path, sub, key->value);
         err = get_str(pc, key, cls_path, name, sizeof name, STR_NAME);
-        int cls = err == 0 ? find_class(t, name) : -1;
+        int cls = err == 0 ? mtp_config_class(t, name) : -1;
         if (err == 0 && cls < 0)
             err = fail(pc, key, cls_path, "unknown class \"%s\"", name);
         if (err == 0)
@@ -1435,13 +1419,12 @@ static int task_quadrant(const parse_ctx *pc, const node *n, const char *path, m
 static int parse_task(const parse_ctx *pc, const node *key, const node *n, mtp_task *t)
 {
     char path[PATH_LEN], sub[PATH_LEN];
-    unsigned kind_bit = 0;
     join_key(path, sizeof path, "tasks", key->value);
     for (int c = 0; c < MTP_MAX_CODES; c++)
         t->code_class[c] = -1;
     int err = get_str(pc, key, path, t->name, sizeof t->name, STR_NAME);
     if (err == 0)
-        err = task_kind(pc, n, path, t, &kind_bit);
+        err = task_kind(pc, n, path, t);
     if (err == 0)
         err = task_channel(pc, n, path, "images", "image", &t->image_channel);
     if (err == 0)
@@ -1467,7 +1450,8 @@ static int parse_task(const parse_ctx *pc, const node *key, const node *n, mtp_t
     /* classification labels and feature targets are per slice */
     if (err == 0 && t->depth != 1 && t->kind != MTP_TASK_SEGMENTATION) {
         join_key(sub, sizeof sub, path, "depth");
-        err = fail(pc, map_value(n, "depth"), sub, "%s tasks need depth 1", kind_name(kind_bit));
+        err = fail(pc, map_value(n, "depth"), sub, "%s tasks need depth 1",
+                   mtp_task_kind_name(t->kind));
     }
     if (err == 0)
         err = task_splits(pc, n, path, t);
@@ -1807,6 +1791,27 @@ int mtp_config_task(const mtp_config *cfg, const char *name)
         if (strcmp(cfg->tasks[i].name, name) == 0)
             return i;
     return -1;
+}
+
+int mtp_config_class(const mtp_task *t, const char *name)
+{
+    for (int c = 0; c < t->nclasses && c < MTP_MAX_CLASSES; c++)
+        if (strncmp(t->classes[c], name, MTP_NAME_MAX) == 0)
+            return c;
+    return -1;
+}
+
+const char *mtp_task_kind_name(mtp_task_kind kind)
+{
+    switch (kind) {
+    case MTP_TASK_CLASSIFICATION:
+        return "classification";
+    case MTP_TASK_SEGMENTATION:
+        return "segmentation";
+    case MTP_TASK_FEATURES:
+        return "features";
+    }
+    return "unknown";
 }
 
 bool mtp_config_channel_is_image(const mtp_config *cfg, int c)

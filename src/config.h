@@ -36,7 +36,7 @@
 #define MTP_CUBOID_X 512
 #define MTP_CUBOID_Y 512
 #define MTP_CUBOID_Z 16
-#define MTP_MAX_BLOCK 4096    /* cap on source.block per axis */
+#define MTP_MAX_BLOCK 4096 /* cap on source.block per axis */
 #define MTP_MAX_JOBS 64
 #define MTP_MAX_RETRIES 100
 
@@ -197,6 +197,12 @@ int mtp_config_channel(const mtp_config *cfg, const char *name);
 int mtp_config_region(const mtp_config *cfg, const char *name);
 int mtp_config_split(const mtp_config *cfg, const char *name);
 int mtp_config_task(const mtp_config *cfg, const char *name);
+
+/* Index of task t's class with that name, or -1. */
+int mtp_config_class(const mtp_task *t, const char *name);
+
+/* "classification", "segmentation" or "features". */
+const char *mtp_task_kind_name(mtp_task_kind kind);
 
 /* Whether some task takes its images from channel c. */
 bool mtp_config_channel_is_image(const mtp_config *cfg, int c);

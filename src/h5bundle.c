@@ -849,19 +849,6 @@ static int check_task(mtp_bundle *b, int task, mtp_error *err)
     return 0;
 }
 
-static const char *kind_name(mtp_task_kind kind)
-{
-    switch (kind) {
-    case MTP_TASK_CLASSIFICATION:
-        return "classification";
-    case MTP_TASK_SEGMENTATION:
-        return "segmentation";
-    case MTP_TASK_FEATURES:
-        return "features";
-    }
-    return "unknown";
-}
-
 static int bundle_root(mtp_bundle *b, const mtp_bundle_meta *meta, mtp_error *err)
 {
     h5ctx c = {b->f.path, err};
@@ -873,7 +860,7 @@ static int bundle_root(mtp_bundle *b, const mtp_bundle_meta *meta, mtp_error *er
     if (err_code == 0)
         err_code = attr_str(&c, b->root, "/", "task", t->name);
     if (err_code == 0)
-        err_code = attr_str(&c, b->root, "/", "kind", kind_name(t->kind));
+        err_code = attr_str(&c, b->root, "/", "kind", mtp_task_kind_name(t->kind));
     if (err_code == 0)
         err_code = release_attrs(&c, b->root, cfg);
     int channels[2] = {t->image_channel, t->label_channel};

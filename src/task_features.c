@@ -16,14 +16,6 @@ static const mtp_task *task_at(const mtp_config *cfg, int t)
     return &cfg->tasks[t];
 }
 
-static int class_named(const mtp_task *task, const char *name)
-{
-    for (int c = 0; c < task->nclasses && c < MTP_MAX_CLASSES; c++)
-        if (strncmp(task->classes[c], name, MTP_NAME_MAX) == 0)
-            return c;
-    return -1;
-}
-
 /* The quadrant grid of a region; 0 when it is not one (quadrant < 1, extents not multiples). */
 static int quadrant_grid(const mtp_config *cfg, const mtp_task *task, int region, size_t *h,
                          size_t *w, size_t *q)
@@ -405,7 +397,7 @@ static int check_args(const mtp_config *cfg, int t, int region, const uint8_t *l
     static const char *const names[3] = {"vessel", "cell", "axon"};
     int cls[3];
     for (int i = 0; i < 3; i++) {
-        cls[i] = class_named(task, names[i]);
+        cls[i] = mtp_config_class(task, names[i]);
         if (cls[i] < 0)
             return mtp_error_set(err, MTP_EINVAL, "task %s: no class named \"%s\"", task->name,
                                  names[i]);

@@ -326,8 +326,5 @@ int mtp_tasks_region_class(const mtp_config *cfg, int t, int region)
     const mtp_region *reg = region_at(cfg, region);
     if (reg == NULL || task->nclasses < 0 || task->nclasses > MTP_MAX_CLASSES)
         return -1;
-    for (int c = 0; c < task->nclasses; c++)
-        if (strncmp(task->classes[c], reg->name, MTP_NAME_MAX) == 0)
-            return c;
-    return -1;
+    return mtp_config_class(task, reg->name);
 }

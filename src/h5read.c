@@ -687,6 +687,20 @@ static int summarize_volumes(hid_t file, hid_t root, mtp_bundle_summary *out, mt
     return rc;
 }
 
+/* Open the file read-only and its root group (open_file's errors, or "/: reason"). */
+static int open_root(const char *path, hid_t *file, hid_t *root, mtp_error *e)
+{
+    int rc = open_file(path, file, e);
+    if (rc == 0) {
+        *root = H5Gopen2(*file, "/", H5P_DEFAULT);
+        if (*root < 0) {
+            innermost in;
+            rc = mtp_error_set(e, MTP_EFORMAT, "/: %s", h5_reason(&in));
+        }
+    }
+    return rc;
+}
+
 int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err)
 {
     if (out == NULL)
@@ -697,14 +711,7 @@ int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err
     hid_t file = H5I_INVALID_HID, root = H5I_INVALID_HID;
     mtp_h5_quiet q;
     mtp_h5_quiet_begin(&q);
-    int rc = open_file(path, &file, &e);
-    if (rc == 0) {
-        root = H5Gopen2(file, "/", H5P_DEFAULT);
-        if (root < 0) {
-            innermost in;
-            rc = mtp_error_set(&e, MTP_EFORMAT, "/: %s", h5_reason(&in));
-        }
-    }
+    int rc = open_root(path, &file, &root, &e);
     file_format format = FORMAT_BUNDLE;
     if (rc == 0)
         rc = root_format(root, &format, &out->format_version, &e);
@@ -1476,14 +1483,7 @@ int mtp_h5read_check(const char *path, mtp_h5read_problem_fn fn, void *userdata,
     hid_t file = H5I_INVALID_HID, root = H5I_INVALID_HID;
     mtp_h5_quiet q;
     mtp_h5_quiet_begin(&q);
-    int rc = open_file(path, &file, &e);
-    if (rc == 0) {
-        root = H5Gopen2(file, "/", H5P_DEFAULT);
-        if (root < 0) {
-            innermost in;
-            rc = mtp_error_set(&e, MTP_EFORMAT, "/: %s", h5_reason(&in));
-        }
-    }
+    int rc = open_root(path, &file, &root, &e);
     if (rc < 0) {
         rc = mtp_error_set(err, e.code, "%s: %s", path != NULL ? path : "(null)", e.msg);
         goto out;

@@ -20,6 +20,7 @@
 #include "h5read.h"
 #include "preview.h"
 #include "release.h"
+#include "stage.h"
 #include "tarball.h"
 #include "plan.h"
 #include "prefetch.h"
@@ -76,6 +77,8 @@ typedef struct build_state {
     size_t region_nz, region_slice;               /* slices per region cube, bytes per slice */
     mtp_chunker *chunker;   /* compresses slices in the background; NULL without gzip */
     mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
+    mtp_stage *stage;       /* the output lock and the staging directory */
+    const char *dir;        /* where the release is written: the staging directory */
     writeback writeback;
     pthread_mutex_t progress_mu;
     bool writing; /* the first region is being written */
@@ -194,35 +197,6 @@ static int fetch_missing(build_state *st, mtp_error *err)
     return rc;
 }
 
-/* Temporary files of an earlier build that was killed (names with ".tmp", the pattern
- * every writer here uses and release/archive skip) would otherwise outlive this build. */
-static int remove_stale_temporaries(const char *release_dir, mtp_error *err)
-{
-    static const char *const subdirs[] = {"", "/previews"};
-    for (size_t k = 0; k < sizeof subdirs / sizeof subdirs[0]; k++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s%s", release_dir, subdirs[k]);
-        DIR *d = opendir(dir);
-        if (d == NULL)
-            continue; /* previews/ may not exist yet */
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strstr(e->d_name, ".tmp") == NULL)
-                continue;
-            char path[4400];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) != 0) {
-                int saved = errno;
-                closedir(d);
-                return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path, strerror(saved));
-            }
-        }
-        closedir(d);
-    }
-    return 0;
-}
-
 /* Open one bundle per buildable task and declare every split with its sample count. */
 static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error *err)
 {
@@ -232,7 +206,7 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
         task_work *tw = &st->tasks[t];
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", task->name);
-        int rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        int rc = join_path(path, sizeof path, st->dir, name, err);
         if (rc == 0)
             rc = mtp_bundle_create(&tw->bundle, path, cfg, t, meta, err);
         for (int k = 0; rc == 0 && k < task->nsplits; k++) {
@@ -666,7 +640,7 @@ static int finish_bundles(build_state *st, mtp_error *err)
 static int write_config_copy(build_state *st, mtp_error *err)
 {
     char path[4096];
-    int rc = join_path(path, sizeof path, st->stats->release_dir, "config.yaml", err);
+    int rc = join_path(path, sizeof path, st->dir, "config.yaml", err);
     if (rc == 0)
         rc = mtp_write_file_atomic(path, st->cfg->redacted_text, st->cfg->redacted_len, err);
     if (rc == 0)
@@ -678,12 +652,14 @@ static int write_config_copy(build_state *st, mtp_error *err)
 static int write_previews(build_state *st, mtp_error *err)
 {
     char dir[4096];
-    int rc = join_path(dir, sizeof dir, st->stats->release_dir, "previews", err);
+    int rc = join_path(dir, sizeof dir, st->dir, "previews", err);
     for (int t = 0; rc == 0 && t < st->cfg->ntasks; t++) {
+        if (cancelled(st))
+            return mtp_error_set(err, MTP_ECANCEL, "cancelled");
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
         int n = 0;
-        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        rc = join_path(path, sizeof path, st->dir, name, err);
         if (rc == 0)
             rc = mtp_preview_bundle(path, dir, &n, err);
         st->stats->nfiles += n;
@@ -695,6 +671,7 @@ static int write_previews(build_state *st, mtp_error *err)
  * drawn (hashing ~0.5 GB and drawing both take about a second on one core each). */
 typedef struct digest_job {
     const char *dir;
+    const volatile sig_atomic_t *cancel; /* the build's: stops before the next file */
     int n;
     char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
     const char *path_ptrs[MTP_MAX_TASKS + 2];
@@ -714,6 +691,10 @@ static void *digest_main(void *arg)
     digest_job *job = arg;
     for (;;) {
         pthread_mutex_lock(&job->mu);
+        if (job->rc == 0 && job->cancel != NULL && *job->cancel) {
+            job->rc = MTP_ECANCEL;
+            mtp_error_set(&job->err, MTP_ECANCEL, "cancelled");
+        }
         int i = job->rc == 0 && job->next < job->n ? job->order[job->next++] : -1;
         pthread_mutex_unlock(&job->mu);
         if (i < 0)
@@ -743,7 +724,8 @@ static void digest_add(digest_job *job, const char *name)
 static int digest_start(build_state *st, digest_job *job, mtp_error *err)
 {
     memset(job, 0, sizeof *job);
-    job->dir = st->stats->release_dir;
+    job->dir = st->dir;
+    job->cancel = st->opt->cancel;
     for (int t = 0; t < st->cfg->ntasks; t++) {
         char name[MTP_NAME_MAX + 8];
         snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
@@ -804,7 +786,7 @@ static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta,
     for (int t = 0; rc == 0 && t < cfg->ntasks; t++) {
         char name[MTP_NAME_MAX + 8], path[4096];
         snprintf(name, sizeof name, "%s.h5", cfg->tasks[t].name);
-        rc = join_path(path, sizeof path, st->stats->release_dir, name, err);
+        rc = join_path(path, sizeof path, st->dir, name, err);
         if (rc == 0)
             rc = mtp_h5read_summary(path, &summaries[n++], err);
     }
@@ -818,7 +800,7 @@ static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta,
     info.known_paths = digests->path_ptrs;
     info.known_digests = digests->digests;
     if (rc == 0)
-        rc = mtp_release_write(st->stats->release_dir, cfg, summaries, n, &info, err);
+        rc = mtp_release_write(st->dir, cfg, summaries, n, &info, err);
     free(summaries);
     return rc;
 }
@@ -830,7 +812,8 @@ static int write_archive(build_state *st, mtp_error *err)
     int len = snprintf(path, cap, "%s.tar.gz", st->stats->release_dir);
     if (len < 0 || (size_t)len >= cap)
         return mtp_error_set(err, MTP_ERANGE, "%s.tar.gz: path too long", st->stats->release_dir);
-    int rc = mtp_archive_write(st->stats->release_dir, path, st->cfg->output.mtime, err);
+    int rc = mtp_archive_write(st->stats->release_dir, path, st->cfg->output.mtime, st->opt->cancel,
+                               err);
     if (rc < 0)
         path[0] = '\0';
     return rc;
@@ -861,6 +844,7 @@ static void free_state(build_state *st)
     mtp_boss_free(st->boss);
     mtp_cache_free(st->cache);
     mtp_plan_free(st->plan);
+    mtp_stage_free(st->stage);
 }
 
 static int prepare(build_state *st, mtp_error *err)
@@ -901,23 +885,25 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     clock_gettime(CLOCK_MONOTONIC, &st.started);
 
     int rc = 0;
-    int n = snprintf(stats->release_dir, sizeof stats->release_dir, "%s/%s-%s", opt->out_dir,
-                     cfg->release.name, cfg->release.version);
-    if (n < 0 || (size_t)n >= sizeof stats->release_dir) {
-        rc = mtp_error_set(err, MTP_ERANGE, "%s: output path too long", opt->out_dir);
+    char release[2 * MTP_NAME_MAX + 2];
+    snprintf(release, sizeof release, "%s-%s", cfg->release.name, cfg->release.version);
+    /* The lock first: a second build into the same --out stops before any work. */
+    rc = mtp_stage_begin(&st.stage, opt->out_dir, release, err);
+    if (rc < 0)
+        goto out;
+    const char *final_dir = mtp_stage_final_dir(st.stage);
+    if (strlen(final_dir) >= sizeof stats->release_dir) {
+        rc = mtp_error_set(err, MTP_ERANGE, "%s: output path too long", final_dir);
         goto out;
     }
+    snprintf(stats->release_dir, sizeof stats->release_dir, "%s", final_dir);
+    st.dir = mtp_stage_dir(st.stage);
     rc = prepare(&st, err);
     if (rc < 0)
         goto out;
 
     struct timespec write_start;
     clock_gettime(CLOCK_MONOTONIC, &write_start);
-    rc = mtp_mkdir_p(stats->release_dir, err);
-    if (rc == 0)
-        rc = remove_stale_temporaries(stats->release_dir, err);
-    if (rc < 0)
-        goto out;
     /* Voxel size from the image channel's frame, in the bundle's (z, y, x) order. */
     const mtp_channel_meta *frame = &st.meta[cfg->tasks[0].image_channel];
     mtp_bundle_meta meta = {0};
@@ -933,7 +919,7 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     rc = open_bundles(&st, &meta, err);
     if (rc == 0 && cfg->output.volumes) {
         char path[4096];
-        rc = join_path(path, sizeof path, stats->release_dir, "volumes.h5", err);
+        rc = join_path(path, sizeof path, st.dir, "volumes.h5", err);
         if (rc == 0)
             rc = mtp_volumes_create(&st.volumes, path, cfg, &meta, err);
     }
@@ -972,10 +958,17 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         rc = digest_rc;
         *err = digest_err;
     }
+    if (rc == 0 && cancelled(&st))
+        rc = mtp_error_set(err, MTP_ECANCEL, "cancelled");
     if (rc == 0) {
         report(&st, MTP_PHASE_RELEASE, "metadata", NULL);
         rc = write_release_metadata(&st, &meta, &digests, err);
     }
+    /* The last moment a signal can keep the old release: after the swap it is gone. */
+    if (rc == 0 && cancelled(&st))
+        rc = mtp_error_set(err, MTP_ECANCEL, "cancelled");
+    if (rc == 0)
+        rc = mtp_stage_commit(st.stage, err);
     if (rc == 0 && opt->archive) {
         report(&st, MTP_PHASE_RELEASE, "archive", NULL);
         rc = write_archive(&st, err);

@@ -33,6 +33,8 @@ const char *mtp_strerror(int code)
         return "cancelled";
     case MTP_EDATA:
         return "invalid source data";
+    case MTP_EBUSY:
+        return "in use by another process";
     default:
         return "unknown error";
     }

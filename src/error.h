@@ -25,6 +25,7 @@ enum {
     MTP_ENOTFOUND = -10, /* the thing asked for does not exist (e.g. a cache miss) */
     MTP_ECANCEL = -11,   /* cancelled by the caller (e.g. a signal) */
     MTP_EDATA = -12,     /* source data violates the release's rules (e.g. unknown label code) */
+    MTP_EBUSY = -13,     /* another process holds what this one needs (e.g. the output lock) */
 };
 
 #define MTP_ERROR_MSG_MAX 1024

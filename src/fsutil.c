@@ -3,6 +3,7 @@
 
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -32,6 +33,66 @@ int mtp_mkdir_p(const char *path, mtp_error *err)
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return mtp_error_set(err, MTP_EIO, "%s: not a directory", path);
+    return 0;
+}
+
+/* Depth-first removal below an open directory. `path` names it for messages only. */
+static int remove_below(int dirfd, const char *path, int depth, mtp_error *err)
+{
+    if (depth > 64)
+        return mtp_error_set(err, MTP_EIO, "%s: nested too deep to remove", path);
+    DIR *d = fdopendir(dirfd);
+    if (d == NULL) {
+        int saved = errno;
+        close(dirfd);
+        return mtp_error_set(err, MTP_EIO, "%s: cannot list: %s", path, strerror(saved));
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char child[4096];
+        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT)
+                rc = mtp_error_set(err, MTP_EIO, "%s: %s", child, strerror(errno));
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0)
+                rc = mtp_error_set(err, MTP_EIO, "%s: cannot open: %s", child, strerror(errno));
+            else
+                rc = remove_below(fd, child, depth + 1, err);
+        }
+        int flags = S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0;
+        if (rc == 0 && unlinkat(dirfd, e->d_name, flags) != 0 && errno != ENOENT)
+            rc = mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", child, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
+int mtp_remove_tree(const char *path, mtp_error *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : mtp_error_set(err, MTP_EIO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return mtp_error_set(err, MTP_EIO, "%s: cannot open: %s", path, strerror(errno));
+        int rc = remove_below(fd, path, 0, err);
+        if (rc < 0)
+            return rc;
+        if (rmdir(path) != 0 && errno != ENOENT)
+            return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path, strerror(errno));
+        return 0;
+    }
+    if (unlink(path) != 0 && errno != ENOENT)
+        return mtp_error_set(err, MTP_EIO, "%s: cannot remove: %s", path, strerror(errno));
     return 0;
 }
 

@@ -24,6 +24,13 @@ int mtp_write_file_atomic(const char *path, const void *data, size_t len, mtp_er
  * the threads that compute. Errors are ignored. */
 void mtp_writeback_start(int fd);
 
+/*
+ * Remove `path` and everything under it, not following symlinks (a symlink is removed, not
+ * its target). A missing path is fine. Errors: MTP_EIO naming the entry that could not be
+ * removed and the OS error.
+ */
+int mtp_remove_tree(const char *path, mtp_error *err);
+
 /* fsync the directory holding `path` (so a rename into it is durable). */
 int mtp_fsync_parent(const char *path, mtp_error *err);
 

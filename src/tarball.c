@@ -195,6 +195,11 @@ static int archive_fail(struct archive *a, mtp_error *err, int code, const char 
                         const char *what)
 {
     const char *msg = archive_error_string(a);
+    int os_error = archive_errno(a);
+    /* libarchive says only "Write error" when the disk is full: add the OS's reason. */
+    if (os_error > 0 && (msg == NULL || strstr(msg, strerror(os_error)) == NULL))
+        return mtp_error_set(err, code, "%s: %s: %s: %s", path, what,
+                             msg ? msg : "libarchive error", strerror(os_error));
     return mtp_error_set(err, code, "%s: %s: %s", path, what, msg ? msg : "libarchive error");
 }
 
@@ -216,7 +221,8 @@ static void set_header(struct archive_entry *entry, const char *path, unsigned t
  * opening, and the file must still hold exactly that many bytes at the end. */
 static int write_file_entry(struct archive *a, struct archive_entry *entry, const tree *t,
                             const tree_entry *te, int64_t mtime, unsigned char *chunk,
-                            const char *out_path, mtp_error *err)
+                            const char *out_path, const volatile sig_atomic_t *cancel,
+                            mtp_error *err)
 {
     int rc = 0;
     char fs_path[MTP_ARCHIVE_PATH_MAX * 2];
@@ -243,6 +249,10 @@ static int write_file_entry(struct archive *a, struct archive_entry *entry, cons
     }
     uint64_t left = (uint64_t)st.st_size;
     while (left > 0) {
+        if (cancel != NULL && *cancel) {
+            rc = mtp_error_set(err, MTP_ECANCEL, "%s: cancelled", out_path);
+            goto out;
+        }
         size_t want = left < CHUNK_SIZE ? (size_t)left : CHUNK_SIZE;
         ssize_t got = read(fd, chunk, want);
         if (got < 0 && errno == EINTR)
@@ -302,7 +312,8 @@ static int check_out_outside(const char *root, const char *out_path, mtp_error *
     return 0;
 }
 
-int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime, mtp_error *err)
+int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
+                      const volatile sig_atomic_t *cancel, mtp_error *err)
 {
     int rc = 0;
     tree t = {0};
@@ -384,7 +395,7 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime, mtp_
         if (t.entries[i].is_dir)
             rc = write_dir_entry(a, entry, &t.entries[i], mtime, out_path, err);
         else
-            rc = write_file_entry(a, entry, &t, &t.entries[i], mtime, chunk, out_path, err);
+            rc = write_file_entry(a, entry, &t, &t.entries[i], mtime, chunk, out_path, cancel, err);
         if (rc < 0)
             goto out;
     }

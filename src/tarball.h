@@ -17,6 +17,7 @@
 #define MTP_TARBALL_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "digest.h"
@@ -44,9 +45,11 @@
  * path), including a file that changes size while it is archived; MTP_ERANGE for paths
  * longer than MTP_ARCHIVE_PATH_MAX, nesting deeper than MTP_ARCHIVE_DEPTH_MAX or more than
  * MTP_ARCHIVE_ENTRIES_MAX entries; MTP_EINVAL "<path>: file name is not printable ASCII" (a
- * non-ASCII name would make the bytes depend on the locale); MTP_ENOMEM.
+ * non-ASCII name would make the bytes depend on the locale); MTP_ENOMEM; MTP_ECANCEL when
+ * `cancel` (optional) becomes nonzero, checked every 1 MiB copied.
  */
-int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime, mtp_error *err);
+int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
+                      const volatile sig_atomic_t *cancel, mtp_error *err);
 
 /*
  * Called by mtp_archive_scan for each regular file: `path` is relative to the top folder

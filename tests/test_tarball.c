@@ -135,14 +135,14 @@ START_TEST(archive_is_byte_identical_across_mtimes_modes_and_umask)
     char out1[512], out2[512], sha1[65], sha2[65];
     out_path(out1, sizeof out1, "first.tar.gz");
     out_path(out2, sizeof out2, "second.tar.gz");
-    ck_assert_msg(mtp_archive_write(tree_dir, out1, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mtp_archive_write(tree_dir, out1, 0, NULL, &err) == 0, "%s", err.msg);
 
     /* Different mtimes, permissions and umask: none of it may reach the archive. */
     run("cd '%s' && find . -exec touch -h -d @1234567890 {} + && chmod 600 task1.h5 && "
         "chmod 700 data && chmod 640 data.txt",
         tree_dir);
     umask(077);
-    ck_assert_msg(mtp_archive_write(tree_dir, out2, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mtp_archive_write(tree_dir, out2, 0, NULL, &err) == 0, "%s", err.msg);
     file_sha256(out1, sha1);
     file_sha256(out2, sha2);
     ck_assert_str_eq(sha1, sha2);
@@ -152,10 +152,10 @@ START_TEST(archive_is_byte_identical_across_mtimes_modes_and_umask)
     ck_assert_int_eq(st.st_mode & 07777, 0644);
 
     /* A different mtime gives a different archive; rewriting over an existing one works. */
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out2, 1700000000, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out2, 1700000000, NULL, &err), 0);
     file_sha256(out2, sha2);
     ck_assert_str_ne(sha1, sha2);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out2, 0, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out2, 0, NULL, &err), 0);
     file_sha256(out2, sha2);
     ck_assert_str_eq(sha1, sha2);
 
@@ -219,9 +219,9 @@ START_TEST(tar_lists_sorted_entries_owned_by_root_with_fixed_mtime)
     mtp_error err = MTP_ERROR_INIT;
     char out[512];
     out_path(out, sizeof out, "a.tar.gz");
-    ck_assert_msg(mtp_archive_write(tree_dir, out, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mtp_archive_write(tree_dir, out, 0, NULL, &err) == 0, "%s", err.msg);
     check_tar_listing(out, "1970-01-01", "00:00");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 1700000000, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 1700000000, NULL, &err), 0);
     check_tar_listing(out, "2023-11-14", "22:13");
 
     /* Extraction gives back exactly the tree, less the .tmp file. */
@@ -241,7 +241,7 @@ START_TEST(gzip_header_has_no_timestamp_or_name)
     mtp_error err = MTP_ERROR_INIT;
     char out[512];
     out_path(out, sizeof out, "a.tar.gz");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 1700000000, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 1700000000, NULL, &err), 0);
     unsigned char header[10];
     FILE *f = fopen(out, "rb");
     ck_assert_ptr_nonnull(f);
@@ -304,7 +304,7 @@ START_TEST(scan_returns_every_file_with_its_digest)
     mtp_error err = MTP_ERROR_INIT;
     char out[512];
     out_path(out, sizeof out, "a.tar.gz");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), 0);
     scan_record rec = {0};
     ck_assert_msg(mtp_archive_scan(out, record_entry, &rec, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(rec.count, NFILES);
@@ -338,7 +338,7 @@ START_TEST(symlinks_and_special_files_are_refused)
     out_path(out, sizeof out, "a.tar.gz");
     snprintf(link, sizeof link, "%s/data/link", tree_dir);
     ck_assert_int_eq(symlink("x.bin", link), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
     snprintf(expect, sizeof expect, "%s: not a regular file or directory (symlink)", link);
     ck_assert_str_eq(err.msg, expect);
     list_dir(base, listing, sizeof listing); /* no archive, no temporary file */
@@ -348,18 +348,18 @@ START_TEST(symlinks_and_special_files_are_refused)
     ck_assert_int_eq(unlink(link), 0);
     snprintf(link, sizeof link, "%s/previews/fifo", tree_dir);
     ck_assert_int_eq(mkfifo(link, 0644), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
     snprintf(expect, sizeof expect, "%s: not a regular file or directory (fifo)", link);
     ck_assert_str_eq(err.msg, expect);
     ck_assert_int_eq(unlink(link), 0);
 
     /* A failed rewrite leaves the previous archive untouched. */
     char sha_before[65], sha_after[65];
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), 0);
     file_sha256(out, sha_before);
     snprintf(link, sizeof link, "%s/task1.h5.tmp.link", tree_dir);
     ck_assert_int_eq(symlink("task1.h5", link), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 99, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 99, NULL, &err), MTP_EINVAL);
     file_sha256(out, sha_after);
     ck_assert_str_eq(sha_before, sha_after);
     list_dir(base, listing, sizeof listing);
@@ -374,25 +374,25 @@ START_TEST(bad_arguments_are_refused)
     mtp_error err = MTP_ERROR_INIT;
     char out[1024], expect[2048];
     snprintf(out, sizeof out, "%s/data/self.tar.gz", tree_dir);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
     snprintf(expect, sizeof expect, "%s: archive would be inside %s", out, tree_dir);
     ck_assert_str_eq(err.msg, expect);
 
     out_path(out, sizeof out, "a.tar.gz");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, -1, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, -1, NULL, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "archive mtime -1 is outside 0..8589934591");
-    ck_assert_int_eq(mtp_archive_write("/nonexistent/mtp", out, 0, &err), MTP_EIO);
+    ck_assert_int_eq(mtp_archive_write("/nonexistent/mtp", out, 0, NULL, &err), MTP_EIO);
     ck_assert_str_eq(err.msg, "/nonexistent/mtp: cannot resolve: No such file or directory");
     snprintf(expect, sizeof expect, "%s/manifest.json", tree_dir);
-    ck_assert_int_eq(mtp_archive_write(expect, out, 0, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(expect, out, 0, NULL, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/manifest.json: not a directory");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, "/nonexistent/mtp/a.tar.gz", 0, &err), MTP_EIO);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, "/nonexistent/mtp/a.tar.gz", 0, NULL, &err), MTP_EIO);
     ck_assert_str_eq(err.msg, "/nonexistent/mtp/a.tar.gz: cannot create a temporary file: No "
                               "such file or directory");
     /* A non-ASCII name would make the archive depend on the locale. */
     snprintf(expect, sizeof expect, "%s/caf\xc3\xa9.txt", tree_dir);
     fixture_write_file(expect, "x", 1);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/caf\xc3\xa9.txt: file name is not printable "
                                                  "ASCII");
     remove_tree();
@@ -405,7 +405,7 @@ START_TEST(read_member_returns_exact_bytes_within_cap)
     mtp_error err = MTP_ERROR_INIT;
     char out[512], expect[1024];
     out_path(out, sizeof out, "a.tar.gz");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), 0);
     char *data = NULL;
     size_t len = 99;
     ck_assert_int_eq(mtp_archive_read_member(out, "manifest.json", &data, &len, 17, &err), 0);
@@ -487,7 +487,7 @@ START_TEST(corrupt_and_foreign_archives_are_refused)
     char good[512], bad[512];
     out_path(good, sizeof good, "good.tar.gz");
     out_path(bad, sizeof bad, "bad.tar.gz");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, good, 0, &err), 0);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, good, 0, NULL, &err), 0);
 
     FILE *f = fopen(good, "rb");
     ck_assert_ptr_nonnull(f);
@@ -602,7 +602,7 @@ START_TEST(write_throughput_100mb)
     out_path(out, sizeof out, "big.tar.gz");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_msg(mtp_archive_write(tree_dir, out, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mtp_archive_write(tree_dir, out, 0, NULL, &err) == 0, "%s", err.msg);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     struct stat st;

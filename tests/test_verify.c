@@ -175,7 +175,7 @@ static mtp_config *make_release(void)
 static void make_archive(void)
 {
     mtp_error err = MTP_ERROR_INIT;
-    int rc = mtp_archive_write(reldir, archive, 0, &err);
+    int rc = mtp_archive_write(reldir, archive, 0, NULL, &err);
     ck_assert_msg(rc == 0, "archive: %s", err.msg);
 }
 

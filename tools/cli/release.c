@@ -68,10 +68,15 @@ int cli_archive(const struct cli_options *opt)
     else
         snprintf(out, sizeof out, "%s.tar.gz", dir);
     /* The entries' mtime is the release config's output.mtime (0 unless it says). */
+    cli_install_signal_handlers();
     int rc = mtp_config_load_copy(&cfg, config_path, &err);
     if (rc == 0)
-        rc = mtp_archive_write(dir, out, cfg->output.mtime, &err);
+        rc = mtp_archive_write(dir, out, cfg->output.mtime, &cli_interrupted, &err);
     mtp_config_free(cfg);
+    if (rc == MTP_ECANCEL) {
+        fprintf(stderr, "%s: interrupted; %s was not written\n", PROG, out);
+        return 1;
+    }
     if (rc < 0)
         return cli_fail(rc, &err);
     if (!opt->quiet)

@@ -274,34 +274,26 @@ static int pin_metadata_cache(hid_t fapl)
 }
 
 typedef struct h5file {
-    char *path;     /* final name */
-    char *tmp_path; /* "<path>.tmp" */
+    mtp_atomic_file out; /* the final name and the temporary HDF5 writes */
     hid_t file;
-    bool created; /* the temporary exists and is ours to delete */
 } h5file;
 
 static int h5file_create(h5file *f, const char *path, mtp_error *err)
 {
-    f->path = NULL;
-    f->tmp_path = NULL;
+    f->out.fd = -1;
+    f->out.temp[0] = '\0';
     f->file = H5I_INVALID_HID;
-    f->created = false;
     if (path == NULL || path[0] == '\0')
         return mtp_error_set(err, MTP_EINVAL, "bundle: empty path");
     size_t len = strlen(path);
     if (len > MTP_BUNDLE_MAX_PATH)
         return mtp_error_set(err, MTP_ERANGE, "bundle: path longer than %d bytes",
                              MTP_BUNDLE_MAX_PATH);
-    f->path = malloc(len + 1);
-    f->tmp_path = malloc(len + 5);
-    if (f->path == NULL || f->tmp_path == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", path);
-    memcpy(f->path, path, len + 1);
-    memcpy(f->tmp_path, path, len);
-    memcpy(f->tmp_path + len, ".tmp", 5);
+    int rc = mtp_atomic_open(&f->out, path, err);
+    if (rc < 0)
+        return rc;
 
     quiet_hdf5();
-    int rc = 0;
     hid_t fcpl = creation_plist(H5P_FILE_CREATE);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fcpl < 0 || fapl < 0) {
@@ -315,25 +307,20 @@ static int h5file_create(h5file *f, const char *path, mtp_error *err)
         rc = h5_fail(err, path, "file access properties");
         goto out;
     }
-    f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    /* HDF5 writes the temporary by name; the atomic file's descriptor fsyncs it. */
+    f->file = H5Fcreate(f->out.temp, H5F_ACC_TRUNC, fcpl, fapl);
     if (f->file < 0)
-        rc = h5_fail(err, path, "create %s", f->tmp_path);
-    else
-        f->created = true;
+        rc = h5_fail(err, path, "create %s", f->out.temp);
 out:
     mtp_h5_close(&fcpl);
     mtp_h5_close(&fapl);
+    if (rc < 0)
+        mtp_atomic_abort(&f->out);
     return rc;
 }
 
-static void h5file_free(h5file *f)
-{
-    free(f->path);
-    free(f->tmp_path);
-    f->path = NULL;
-    f->tmp_path = NULL;
-}
-
+/* Close what is still open of the file (after a failure, so errors no longer matter) and
+ * remove the temporary. */
 static void h5file_abort(h5file *f)
 {
     if (f->file >= 0) {
@@ -341,67 +328,34 @@ static void h5file_abort(h5file *f)
         H5Eclear2(H5E_DEFAULT);
         f->file = H5I_INVALID_HID;
     }
-    if (f->created && f->tmp_path != NULL)
-        unlink(f->tmp_path);
-    f->created = false;
-    h5file_free(f);
+    mtp_atomic_abort(&f->out);
 }
 
-static int fsync_path(const char *path, mtp_error *err)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return mtp_error_set(err, MTP_EIO, "%s: open for fsync: %s", path, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0)
-        rc = mtp_error_set(err, MTP_EIO, "%s: fsync: %s", path, strerror(errno));
-    close(fd);
-    return rc;
-}
-
-/* The descriptor the sec2 driver writes the temporary file through, or -1. */
+/* The descriptor of the temporary file (the same inode HDF5 writes), or -1. */
 static int h5file_fd(const h5file *f)
 {
-    if (f->file < 0)
-        return -1;
-    void *handle = NULL;
-    if (H5Fget_vfd_handle(f->file, H5P_DEFAULT, &handle) < 0 || handle == NULL) {
-        H5Eclear2(H5E_DEFAULT);
-        return -1;
-    }
-    return *(int *)handle;
+    return f->out.fd;
 }
 
 /* Close the file (all its objects must be closed), make it durable and give it its name.
- * Frees f's strings; on failure the temporary is removed. */
+ * On failure the temporary is removed. */
 static int h5file_finish(h5file *f, mtp_error *err)
 {
     int rc = 0;
     if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) {
-        rc = h5_fail(err, f->path, "flush");
+        rc = h5_fail(err, f->out.path, "flush");
         goto out;
     }
     herr_t closed = H5Fclose(f->file);
     f->file = H5I_INVALID_HID;
     if (closed < 0) {
-        rc = h5_fail(err, f->path, "close");
+        rc = h5_fail(err, f->out.path, "close");
         goto out;
     }
-    rc = fsync_path(f->tmp_path, err);
-    if (rc < 0)
-        goto out;
-    if (rename(f->tmp_path, f->path) != 0) {
-        rc = mtp_error_set(err, MTP_EIO, "%s: rename from %s: %s", f->path, f->tmp_path,
-                           strerror(errno));
-        goto out;
-    }
-    /* The rename itself must survive a crash: sync the directory that holds it. */
-    rc = mtp_fsync_parent(f->path, err);
+    rc = mtp_atomic_commit(&f->out, err);
 out:
     if (rc < 0)
         h5file_abort(f);
-    else
-        h5file_free(f);
     return rc;
 }
 
@@ -851,7 +805,7 @@ static int check_task(mtp_bundle *b, int task, mtp_error *err)
 
 static int bundle_root(mtp_bundle *b, const mtp_bundle_meta *meta, mtp_error *err)
 {
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     const mtp_config *cfg = b->cfg;
     const mtp_task *t = b->task;
     int err_code = attr_str(&c, b->root, "/", "format", MTP_BUNDLE_FORMAT);
@@ -902,6 +856,7 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
     b->root = b->label_type = b->region_type = b->memspace = H5I_INVALID_HID;
     b->target_mem = b->target_disk = H5I_INVALID_HID;
     b->f.file = H5I_INVALID_HID;
+    b->f.out.fd = -1;
     for (int i = 0; i < MTP_MAX_SPLITS; i++) {
         split_state *s = &b->splits[i];
         s->group = s->images = s->masks = s->labels = s->region = s->origin = H5I_INVALID_HID;
@@ -1005,7 +960,7 @@ static int target_types(mtp_bundle *b, mtp_error *err)
     }
     goto out;
 fail:
-    rc = h5_fail(err, b->f.path, "targets row types");
+    rc = h5_fail(err, b->f.out.path, "targets row types");
 out:
     mtp_h5_close(&mem_region);
     return rc;
@@ -1034,7 +989,7 @@ static void quadrant_order(const mtp_bundle *b, char *buf, size_t cap)
 /* /<split>/targets: declared at add_split, written whole at finish. */
 static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
 {
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     char where[MTP_NAME_MAX + 16];
     snprintf(where, sizeof where, "/%s/targets", name);
     hsize_t dims[1] = {s->nrows};
@@ -1053,7 +1008,7 @@ static int create_targets(mtp_bundle *b, split_state *s, const char *name, mtp_e
         goto fail;
     goto out;
 fail:
-    rc = h5_fail(err, b->f.path, "create %s", where);
+    rc = h5_fail(err, b->f.out.path, "create %s", where);
 out:
     mtp_h5_close(&dcpl);
     mtp_h5_close(&space);
@@ -1165,22 +1120,22 @@ int mtp_bundle_write_targets(mtp_bundle *b, int split, size_t first_row,
         return mtp_error_set(err, MTP_EINVAL, "bundle: NULL handle or rows");
     if (b->task->kind != MTP_TASK_FEATURES)
         return mtp_error_set(err, MTP_EINVAL, "%s: task %s has no targets (kind is not features)",
-                             b->f.path, b->task->name);
+                             b->f.out.path, b->task->name);
     if (split < 0 || split >= b->cfg->nsplits || !b->splits[split].declared)
-        return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", b->f.path,
+        return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", b->f.out.path,
                              split);
     split_state *s = &b->splits[split];
     const char *name = b->cfg->splits[split].name;
     if (first_row > s->nrows || nrows > s->nrows - first_row)
         return mtp_error_set(err, MTP_EINVAL,
-                             "%s: /%s/targets rows %zu..%zu: the split has %zu rows", b->f.path,
+                             "%s: /%s/targets rows %zu..%zu: the split has %zu rows", b->f.out.path,
                              name, first_row, first_row + nrows - 1, s->nrows);
     char why[256];
     for (size_t k = 0; k < nrows; k++) {
         const char *bad = check_row(b, split, first_row + k, &rows[k], why, sizeof why);
         if (bad != NULL)
-            return mtp_error_set(err, MTP_EINVAL, "%s: /%s/targets row %zu: %s", b->f.path, name,
-                                 first_row + k, bad);
+            return mtp_error_set(err, MTP_EINVAL, "%s: /%s/targets row %zu: %s", b->f.out.path,
+                                 name, first_row + k, bad);
     }
     if (nrows > 0) {
         memcpy(&s->rows[first_row], rows, nrows * sizeof *rows);
@@ -1195,24 +1150,24 @@ static int split_targets(mtp_bundle *b, split_state *s, const char *name, mtp_er
     for (size_t r = 0; r < s->nrows; r++) {
         if (!s->row_written[r])
             return mtp_error_set(err, MTP_EINVAL, "%s: /%s/targets row %zu was never written",
-                                 b->f.path, name, r);
+                                 b->f.out.path, name, r);
         const mtp_feature_row *row = &s->rows[r];
         size_t i = (size_t)row->slice_index;
         if (row->region != s->region_of[i] || row->z != s->origins[3 * i])
             return mtp_error_set(err, MTP_EINVAL,
                                  "%s: /%s/targets row %zu: region %s, z %" PRId64
                                  " differ from sample %zu's (region %s, z %" PRId64 ")",
-                                 b->f.path, name, r, b->cfg->regions[row->region].name, row->z, i,
-                                 b->cfg->regions[s->region_of[i]].name, s->origins[3 * i]);
+                                 b->f.out.path, name, r, b->cfg->regions[row->region].name, row->z,
+                                 i, b->cfg->regions[s->region_of[i]].name, s->origins[3 * i]);
     }
     if (H5Dwrite(s->targets, b->target_mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->rows) < 0)
-        return h5_fail(err, b->f.path, "write /%s/targets", name);
+        return h5_fail(err, b->f.out.path, "write /%s/targets", name);
     return 0;
 }
 
 static int split_datasets(mtp_bundle *b, split_state *s, const char *name, mtp_error *err)
 {
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     const mtp_task *t = b->task;
     int rank = b->depth == 1 ? 3 : 4;
     hsize_t dims[4] = {s->n, (hsize_t)b->depth, b->height, b->width};
@@ -1297,18 +1252,18 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err)
         return mtp_error_set(err, MTP_EINVAL,
                              "%s: split index %d is not one of task %s's "
                              "splits",
-                             b->f.path, split, b->task->name);
+                             b->f.out.path, split, b->task->name);
     split_state *s = &b->splits[split];
     const char *name = cfg->splits[split].name;
     if (s->declared)
-        return mtp_error_set(err, MTP_EINVAL, "%s: split %s declared twice", b->f.path, name);
+        return mtp_error_set(err, MTP_EINVAL, "%s: split %s declared twice", b->f.out.path, name);
     if (n > MTP_BUNDLE_MAX_SAMPLES)
-        return mtp_error_set(err, MTP_ERANGE, "%s: split %s: %zu samples (at most %u)", b->f.path,
-                             name, n, MTP_BUNDLE_MAX_SAMPLES);
+        return mtp_error_set(err, MTP_ERANGE, "%s: split %s: %zu samples (at most %u)",
+                             b->f.out.path, name, n, MTP_BUNDLE_MAX_SAMPLES);
     size_t nrows = n * b->rows_per_slice; /* both capped: no overflow */
     if (nrows > MTP_BUNDLE_MAX_TARGET_ROWS)
         return mtp_error_set(err, MTP_ERANGE, "%s: split %s: %zu target rows (at most %u)",
-                             b->f.path, name, nrows, MTP_BUNDLE_MAX_TARGET_ROWS);
+                             b->f.out.path, name, nrows, MTP_BUNDLE_MAX_TARGET_ROWS);
     s->declared = true;
     s->n = n;
     s->nrows = nrows;
@@ -1319,21 +1274,22 @@ int mtp_bundle_add_split(mtp_bundle *b, int split, size_t n, mtp_error *err)
     s->region_of = calloc(n, 1);
     s->origins = calloc(n, 3 * sizeof *s->origins);
     if (s->written == NULL || s->label == NULL || s->region_of == NULL || s->origins == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.path, name);
+        return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.out.path, name);
     if (nrows > 0) {
         s->rows = calloc(nrows, sizeof *s->rows);
         s->row_written = calloc(nrows, 1);
         if (s->rows == NULL || s->row_written == NULL)
-            return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.path, name);
+            return mtp_error_set(err, MTP_ENOMEM, "%s: split %s: out of memory", b->f.out.path,
+                                 name);
     }
 
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     hid_t gcpl = creation_plist(H5P_GROUP_CREATE);
     if (gcpl >= 0)
         s->group = H5Gcreate2(b->root, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     mtp_h5_close(&gcpl);
     if (s->group < 0)
-        return h5_fail(err, b->f.path, "create /%s", name);
+        return h5_fail(err, b->f.out.path, "create /%s", name);
     char where[MTP_NAME_MAX + 2];
     snprintf(where, sizeof where, "/%s", name);
     int64_t count = (int64_t)n;
@@ -1351,7 +1307,7 @@ static int check_sample(const mtp_bundle *b, int split, size_t i, const mtp_bund
 {
     const mtp_config *cfg = b->cfg;
     const mtp_task *t = b->task;
-    const char *path = b->f.path;
+    const char *path = b->f.out.path;
     if (split < 0 || split >= cfg->nsplits || !b->splits[split].declared)
         return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", path, split);
     const split_state *s = &b->splits[split];
@@ -1410,7 +1366,7 @@ static int check_mask(const mtp_bundle *b, int split, size_t i, const uint8_t *m
     for (int v = b->task->nclasses; v < 256; v++)
         if (hist[v] != 0)
             return mtp_error_set(err, MTP_EINVAL,
-                                 "%s: /%s sample %zu: mask value %d is not in 0..%d", b->f.path,
+                                 "%s: /%s sample %zu: mask value %d is not in 0..%d", b->f.out.path,
                                  b->cfg->splits[split].name, i, v, b->task->nclasses - 1);
     return 0;
 }
@@ -1425,13 +1381,13 @@ static int forget_mask(mtp_bundle *b, int split, size_t i, mtp_error *err)
     size_t slice = (size_t)(b->height * b->width);
     uint8_t *old = malloc(slice);
     if (old == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", b->f.path);
+        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", b->f.out.path);
     int rc = 0;
     for (int d = 0; d < b->depth && rc == 0; d++) {
         hsize_t index[2] = {i, (hsize_t)d};
         if (mtp_h5_read_slice(s->masks, b->memspace, rank, index[0], index[1], b->height, b->width,
                               old) < 0) {
-            rc = h5_fail(err, b->f.path, "read back /%s/masks sample %zu",
+            rc = h5_fail(err, b->f.out.path, "read back /%s/masks sample %zu",
                          b->cfg->splits[split].name, i);
             break;
         }
@@ -1476,7 +1432,7 @@ int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp
     const char *split_name = b->cfg->splits[split].name;
     if (smp->mask == NULL && mask_chunks != NULL)
         return mtp_error_set(err, MTP_EINVAL, "%s: /%s sample %zu: mask chunks without a mask",
-                             b->f.path, split_name, i);
+                             b->f.out.path, split_name, i);
     /* Precompressed chunks are bytes for the deflate filter: with "none" the raw slices go. */
     if (b->cfg->output.compression != MTP_COMPRESS_GZIP) {
         image_chunks = NULL;
@@ -1484,10 +1440,10 @@ int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp
     }
     size_t slice_bytes = (size_t)(b->height * b->width);
     if (image_chunks != NULL)
-        rc = check_chunks(b->f.path, split_name, i, "image", image_chunks, smp->image, b->depth,
+        rc = check_chunks(b->f.out.path, split_name, i, "image", image_chunks, smp->image, b->depth,
                           slice_bytes, b->cfg->output.level, err);
     if (rc == 0 && mask_chunks != NULL)
-        rc = check_chunks(b->f.path, split_name, i, "mask", mask_chunks, smp->mask, b->depth,
+        rc = check_chunks(b->f.out.path, split_name, i, "mask", mask_chunks, smp->mask, b->depth,
                           slice_bytes, b->cfg->output.level, err);
     if (rc < 0)
         return rc;
@@ -1508,11 +1464,11 @@ int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp
         size_t off = (size_t)d * slice;
         if (write_slice(s->images, rank, index, b->height, b->width, b->memspace, smp->image + off,
                         image_chunks != NULL ? &image_chunks[d] : NULL) < 0)
-            return h5_fail(err, b->f.path, "write /%s/images sample %zu", name, i);
+            return h5_fail(err, b->f.out.path, "write /%s/images sample %zu", name, i);
         if (smp->mask != NULL &&
             write_slice(s->masks, rank, index, b->height, b->width, b->memspace, smp->mask + off,
                         mask_chunks != NULL ? &mask_chunks[d] : NULL) < 0)
-            return h5_fail(err, b->f.path, "write /%s/masks sample %zu", name, i);
+            return h5_fail(err, b->f.out.path, "write /%s/masks sample %zu", name, i);
     }
     for (int v = 0; v < 256; v++)
         s->mask_hist[v] += hist[v];
@@ -1529,12 +1485,12 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
     if (b == NULL || name == NULL || name[0] == '\0')
         return mtp_error_set(err, MTP_EINVAL, "bundle: NULL handle or empty attribute name");
     if (split < 0 || split >= b->cfg->nsplits || !b->splits[split].declared)
-        return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", b->f.path,
+        return mtp_error_set(err, MTP_EINVAL, "%s: split index %d was not declared", b->f.out.path,
                              split);
     split_state *s = &b->splits[split];
     if (s->n == 0)
         return 0;
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     char where[MTP_NAME_MAX + 2];
     snprintf(where, sizeof where, "/%s", b->cfg->splits[split].name);
     int rc = attr_i64(&c, s->group, where, name, &value, 0);
@@ -1542,7 +1498,7 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
         char desc_name[256];
         int len = snprintf(desc_name, sizeof desc_name, "%s_description", name);
         if (len < 0 || (size_t)len >= sizeof desc_name)
-            return mtp_error_set(err, MTP_ERANGE, "%s: attribute name too long", b->f.path);
+            return mtp_error_set(err, MTP_ERANGE, "%s: attribute name too long", b->f.out.path);
         rc = attr_str(&c, s->group, where, desc_name, description);
     }
     return rc;
@@ -1562,7 +1518,7 @@ static int split_balance(mtp_bundle *b, split_state *s, const char *name, mtp_er
     if (t->kind == MTP_TASK_SEGMENTATION)
         for (int c = 0; c < t->nclasses; c++)
             classes[c] = (int64_t)s->mask_hist[c];
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     char where[MTP_NAME_MAX + 2];
     snprintf(where, sizeof where, "/%s", name);
     int rc = 0;
@@ -1587,11 +1543,11 @@ static int split_tables(mtp_bundle *b, split_state *s, const char *name, mtp_err
 {
     if (s->labels >= 0 &&
         H5Dwrite(s->labels, b->label_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->label) < 0)
-        return h5_fail(err, b->f.path, "write /%s/labels", name);
+        return h5_fail(err, b->f.out.path, "write /%s/labels", name);
     if (H5Dwrite(s->region, b->region_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->region_of) < 0)
-        return h5_fail(err, b->f.path, "write /%s/region", name);
+        return h5_fail(err, b->f.out.path, "write /%s/region", name);
     if (H5Dwrite(s->origin, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->origins) < 0)
-        return h5_fail(err, b->f.path, "write /%s/origin", name);
+        return h5_fail(err, b->f.out.path, "write /%s/origin", name);
     if (s->targets >= 0)
         return split_targets(b, s, name, err);
     return 0;
@@ -1612,13 +1568,14 @@ int mtp_bundle_finish(mtp_bundle *b, mtp_error *err)
         split_state *s = &b->splits[si];
         const char *name = cfg->splits[si].name;
         if (!s->declared) {
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: split %s was never declared", b->f.path, name);
+            rc = mtp_error_set(err, MTP_EINVAL, "%s: split %s was never declared", b->f.out.path,
+                               name);
             goto out;
         }
         for (size_t i = 0; i < s->n; i++) {
             if (!s->written[i]) {
                 rc = mtp_error_set(err, MTP_EINVAL, "%s: /%s sample %zu was never written",
-                                   b->f.path, name, i);
+                                   b->f.out.path, name, i);
                 goto out;
             }
         }
@@ -1633,7 +1590,7 @@ int mtp_bundle_finish(mtp_bundle *b, mtp_error *err)
         counts[nwritten] = (int64_t)s->n;
         nwritten++;
     }
-    h5ctx c = {b->f.path, err};
+    h5ctx c = {b->f.out.path, err};
     rc = attr_strings(&c, b->root, "/", "splits", split_names, nwritten, false);
     if (rc == 0)
         rc = attr_i64(&c, b->root, "/", "counts", counts, nwritten);
@@ -1673,7 +1630,7 @@ static int volume_dataset(mtp_volumes *v, hid_t group, int r, int ch, const mtp_
     const mtp_config *cfg = v->cfg;
     const mtp_region *reg = &cfg->regions[r];
     const mtp_channel *chan = &cfg->channels[ch];
-    h5ctx c = {v->f.path, err};
+    h5ctx c = {v->f.out.path, err};
     char where[2 * MTP_NAME_MAX + 4];
     snprintf(where, sizeof where, "/%s/%s", reg->name, chan->name);
     hsize_t dims[3] = {(hsize_t)v->nz, (hsize_t)(reg->y.stop - reg->y.start),
@@ -1703,22 +1660,22 @@ static int volume_dataset(mtp_volumes *v, hid_t group, int r, int ch, const mtp_
     const char *labels[3] = {"z", "y", "x"};
     for (unsigned d = 0; rc == 0 && d < 3; d++)
         if (H5DSset_label(dset, d, labels[d]) < 0)
-            rc = h5_fail(err, v->f.path, "label dimension %u of %s", d, where);
+            rc = h5_fail(err, v->f.out.path, "label dimension %u of %s", d, where);
     if (H5Dclose(dset) < 0 && rc == 0)
-        rc = h5_fail(err, v->f.path, "close %s", where);
+        rc = h5_fail(err, v->f.out.path, "close %s", where);
     return rc;
 }
 
 static int volumes_layout(mtp_volumes *v, const mtp_bundle_meta *meta, mtp_error *err)
 {
     const mtp_config *cfg = v->cfg;
-    h5ctx c = {v->f.path, err};
+    h5ctx c = {v->f.out.path, err};
     hid_t root = H5Gopen2(v->f.file, "/", H5P_DEFAULT);
     hid_t gcpl = creation_plist(H5P_GROUP_CREATE);
     hid_t group = H5I_INVALID_HID;
     int rc = 0;
     if (root < 0 || gcpl < 0) {
-        rc = h5_fail(err, v->f.path, "open /");
+        rc = h5_fail(err, v->f.out.path, "open /");
         goto out;
     }
     int channels[MTP_MAX_CHANNELS];
@@ -1728,7 +1685,7 @@ static int volumes_layout(mtp_volumes *v, const mtp_bundle_meta *meta, mtp_error
             rc = mtp_error_set(err, MTP_EINVAL,
                                "%s: channel name '%s' cannot be an HDF5 "
                                "dataset name",
-                               v->f.path, cfg->channels[ch].name);
+                               v->f.out.path, cfg->channels[ch].name);
             goto out;
         }
     }
@@ -1744,7 +1701,7 @@ static int volumes_layout(mtp_volumes *v, const mtp_bundle_meta *meta, mtp_error
     for (int r = 0; rc == 0 && r < cfg->nregions; r++) {
         group = H5Gcreate2(root, cfg->regions[r].name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
         if (group < 0) {
-            rc = h5_fail(err, v->f.path, "create /%s", cfg->regions[r].name);
+            rc = h5_fail(err, v->f.out.path, "create /%s", cfg->regions[r].name);
             break;
         }
         for (int ch = 0; rc == 0 && ch < cfg->nchannels; ch++)
@@ -1804,8 +1761,8 @@ int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint
         return mtp_error_set(err, MTP_EINVAL, "volumes: NULL handle or cube");
     const mtp_config *cfg = v->cfg;
     if (region < 0 || region >= cfg->nregions || channel < 0 || channel >= cfg->nchannels)
-        return mtp_error_set(err, MTP_EINVAL, "%s: region %d / channel %d out of range", v->f.path,
-                             region, channel);
+        return mtp_error_set(err, MTP_EINVAL, "%s: region %d / channel %d out of range",
+                             v->f.out.path, region, channel);
     const mtp_region *reg = &cfg->regions[region];
     const char *chan = cfg->channels[channel].name;
     char where[2 * MTP_NAME_MAX + 4];
@@ -1819,22 +1776,22 @@ int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint
         const char *bad = check_chunk(&chunks[z], cube + (size_t)z * h * w, (size_t)(h * w),
                                       cfg->output.level, why, sizeof why);
         if (bad != NULL)
-            return mtp_error_set(err, MTP_EINVAL, "%s: %s chunk %" PRId64 ": %s", v->f.path, where,
-                                 z, bad);
+            return mtp_error_set(err, MTP_EINVAL, "%s: %s chunk %" PRId64 ": %s", v->f.out.path,
+                                 where, z, bad);
     }
     int rc = 0;
     hid_t memspace = H5Screate_simple(3, one_chunk, NULL);
     hid_t dapl = slice_access_plist();
     hid_t dset = dapl < 0 ? H5I_INVALID_HID : H5Dopen2(v->f.file, where, dapl);
     if (memspace < 0 || dset < 0) {
-        rc = h5_fail(err, v->f.path, "open %s", where);
+        rc = h5_fail(err, v->f.out.path, "open %s", where);
         goto out;
     }
     for (int64_t z = 0; z < v->nz; z++) {
         hsize_t index[1] = {(hsize_t)z};
         if (write_slice(dset, 3, index, h, w, memspace, cube + (size_t)z * h * w,
                         chunks != NULL ? &chunks[z] : NULL) < 0) {
-            rc = h5_fail(err, v->f.path, "write %s slice %" PRId64, where, z);
+            rc = h5_fail(err, v->f.out.path, "write %s slice %" PRId64, where, z);
             goto out;
         }
     }
@@ -1864,8 +1821,8 @@ int mtp_volumes_finish(mtp_volumes *v, mtp_error *err)
     for (int r = 0; r < cfg->nregions; r++) {
         for (int ch = 0; ch < cfg->nchannels; ch++) {
             if (!v->written[r][ch]) {
-                int rc = mtp_error_set(err, MTP_EINVAL, "%s: /%s/%s was never written", v->f.path,
-                                       cfg->regions[r].name, cfg->channels[ch].name);
+                int rc = mtp_error_set(err, MTP_EINVAL, "%s: /%s/%s was never written",
+                                       v->f.out.path, cfg->regions[r].name, cfg->channels[ch].name);
                 mtp_volumes_abort(v);
                 return rc;
             }

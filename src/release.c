@@ -112,87 +112,9 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Walking the directory */
 
-typedef struct file_list {
-    char **paths;
-    int n, cap;
-} file_list;
-
 static bool is_sums_name(const char *name)
 {
     return strcmp(name, MTP_RELEASE_SHA256SUMS) == 0 || strcmp(name, MTP_RELEASE_MD5SUMS) == 0;
-}
-
-static int list_push(file_list *fl, const char *rel, mtp_error *err)
-{
-    if (fl->n >= MTP_RELEASE_MAX_FILES)
-        return mtp_error_set(err, MTP_ERANGE, "%s: more than %d files in the release", rel,
-                             MTP_RELEASE_MAX_FILES);
-    if (fl->n == fl->cap) {
-        int cap = fl->cap ? fl->cap * 2 : 64;
-        char **p = realloc(fl->paths, (size_t)cap * sizeof *p);
-        if (p == NULL)
-            return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", rel);
-        fl->paths = p;
-        fl->cap = cap;
-    }
-    char *copy = strdup(rel);
-    if (copy == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", rel);
-    fl->paths[fl->n++] = copy;
-    return 0;
-}
-
-/* Walk root/rel (rel "" for the top) and append every regular file's relative path. */
-static int walk(const char *root, const char *rel, int depth, file_list *fl, mtp_error *err)
-{
-    char path[MTP_RELEASE_MAX_PATH];
-    int n = snprintf(path, sizeof path, rel[0] ? "%s/%s" : "%s", root, rel);
-    if (n < 0 || (size_t)n >= sizeof path)
-        return mtp_error_set(err, MTP_ERANGE, "%s/%s: path too long", root, rel);
-    if (depth > MTP_RELEASE_MAX_DEPTH)
-        return mtp_error_set(err, MTP_ERANGE, "%s: directories nested deeper than %d", path,
-                             MTP_RELEASE_MAX_DEPTH);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", path, strerror(errno));
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
-        const char *name = e->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-            continue;
-        if (strstr(name, ".tmp") != NULL)
-            continue;
-        if (rel[0] == '\0' && is_sums_name(name))
-            continue;
-        char child_rel[MTP_RELEASE_MAX_PATH], child[MTP_RELEASE_MAX_PATH];
-        int a = snprintf(child_rel, sizeof child_rel, rel[0] ? "%s/%s" : "%s%s", rel, name);
-        int b = snprintf(child, sizeof child, "%s/%s", path, name);
-        if (a < 0 || (size_t)a >= sizeof child_rel || b < 0 || (size_t)b >= sizeof child) {
-            rc = mtp_error_set(err, MTP_ERANGE, "%s/%s: path too long", path, name);
-            break;
-        }
-        struct stat st;
-        if (lstat(child, &st) != 0) {
-            rc = mtp_error_set(err, MTP_EIO, "%s: %s", child, strerror(errno));
-            break;
-        }
-        if (S_ISDIR(st.st_mode))
-            rc = walk(root, child_rel, depth + 1, fl, err);
-        else if (S_ISREG(st.st_mode))
-            rc = list_push(fl, child_rel, err);
-        else
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file or directory", child);
-    }
-    if (rc == 0 && errno != 0)
-        rc = mtp_error_set(err, MTP_EIO, "%s: cannot read directory: %s", path, strerror(errno));
-    closedir(d);
-    return rc;
-}
-
-static int cmp_paths(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 void mtp_release_files_free(char **files, int n)
@@ -212,16 +134,29 @@ int mtp_release_list_files(const char *dir, char ***out, int *n, mtp_error *err)
     *n = 0;
     if (dir == NULL)
         return mtp_error_set(err, MTP_EINVAL, "mtp_release_list_files: NULL directory");
-    file_list fl = {NULL, 0, 0};
-    int rc = walk(dir, "", 0, &fl, err);
+    mtp_tree_entry *tree = NULL;
+    size_t count = 0;
+    int rc = mtp_tree_list(dir, &tree, &count, err);
+    if (rc < 0)
+        return rc;
+    char **files = calloc(count > 0 ? count : 1, sizeof *files);
+    int nfiles = 0;
+    if (files == NULL)
+        rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
+    /* Files only (the walk's order is kept); the SUMS at the top cover the others. */
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (tree[i].is_dir || is_sums_name(tree[i].path))
+            continue;
+        files[nfiles++] = tree[i].path;
+        tree[i].path = NULL;
+    }
+    mtp_tree_free(tree, count);
     if (rc < 0) {
-        mtp_release_files_free(fl.paths, fl.n);
+        mtp_release_files_free(files, nfiles);
         return rc;
     }
-    if (fl.n > 1)
-        qsort(fl.paths, (size_t)fl.n, sizeof *fl.paths, cmp_paths);
-    *out = fl.paths;
-    *n = fl.n;
+    *out = files;
+    *n = nfiles;
     return 0;
 }
 

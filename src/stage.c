@@ -21,6 +21,7 @@ struct mtp_stage {
     char release[MTP_STAGE_PATH_MAX];     /* "<name>-<version>" */
     char final_dir[MTP_STAGE_PATH_MAX];   /* <out>/<release> */
     char staging_dir[MTP_STAGE_PATH_MAX]; /* <out>/.<release>.staging.<pid> */
+    char lock_path[MTP_STAGE_PATH_MAX];   /* <out>/.<release>.lock */
     int lock_fd;
     bool committed;
 };
@@ -48,13 +49,9 @@ static int fsync_dir(const char *dir, mtp_error *err)
     return 0;
 }
 
-/* Take the lock without waiting; name the holder when it is taken. */
-static int take_lock(mtp_stage *s, mtp_error *err)
+/* Open and flock the lock file. 1: locked; 0: the file was replaced meanwhile (try again). */
+static int lock_once(mtp_stage *s, const char *path, mtp_error *err)
 {
-    char path[MTP_STAGE_PATH_MAX];
-    int rc = hidden_path(path, s->out_dir, s->release, "lock", -1, err);
-    if (rc < 0)
-        return rc;
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (s->lock_fd < 0)
         return mtp_error_set(err, MTP_EIO, "%s: cannot open the lock file: %s", path,
@@ -76,10 +73,33 @@ static int take_lock(mtp_stage *s, mtp_error *err)
                              "or use another --out",
                              s->final_dir, path);
     }
+    /* The holder before us removes the file as it finishes: a lock on a file that no longer
+     * has the name locks nothing, so check that the name still leads to ours. */
+    struct stat by_fd, by_name;
+    if (fstat(s->lock_fd, &by_fd) != 0 || stat(path, &by_name) != 0 ||
+        by_fd.st_ino != by_name.st_ino || by_fd.st_dev != by_name.st_dev) {
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Take the lock without waiting; name the holder when it is taken. */
+static int take_lock(mtp_stage *s, mtp_error *err)
+{
+    int rc = hidden_path(s->lock_path, s->out_dir, s->release, "lock", -1, err);
+    for (int attempt = 0; rc == 0; attempt++) {
+        if (attempt == 100)
+            return mtp_error_set(err, MTP_EBUSY, "%s: the lock file keeps changing", s->lock_path);
+        rc = lock_once(s, s->lock_path, err);
+    }
+    if (rc < 0)
+        return rc;
     char text[32];
     int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, text, (size_t)len, 0) != len)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot write the lock file: %s", path,
+        return mtp_error_set(err, MTP_EIO, "%s: cannot write the lock file: %s", s->lock_path,
                              strerror(errno));
     return 0;
 }
@@ -227,7 +247,10 @@ void mtp_stage_free(mtp_stage *stage)
         mtp_error ignored = MTP_ERROR_INIT;
         (void)mtp_remove_tree(stage->staging_dir, &ignored);
     }
-    if (stage->lock_fd >= 0)
+    if (stage->lock_fd >= 0) {
+        /* Unlinked while still held, so no one can lock this inode by its name after us. */
+        (void)unlink(stage->lock_path);
         close(stage->lock_fd); /* releases the flock */
+    }
     free(stage);
 }

@@ -9,7 +9,9 @@
  *
  * Names inside `<out>/`, for a release `<rel>` = "<name>-<version>":
  *   .<rel>.lock              the lock file: flock()ed (exclusive) for the build's whole
- *                            run, holding the owner's pid as decimal text. Never removed.
+ *                            run, holding the owner's pid as decimal text; removed by its
+ *                            holder at the end (a taker checks that the name still leads to
+ *                            the inode it locked, else tries again).
  *   .<rel>.staging.<pid>     the tree being written by build <pid>.
  *   .<rel>.old.<pid>         the previous release while build <pid> swaps (fallback only).
  *

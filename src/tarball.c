@@ -102,86 +102,25 @@ static int name_is_printable_ascii(const char *name)
     return 1;
 }
 
-static const char *special_kind(mode_t mode)
+/* "<top>" and then "<top>/<path>" for every entry of the release walk. */
+static int collect(tree *t, const char *top, mtp_error *err)
 {
-    if (S_ISLNK(mode))
-        return "symlink";
-    if (S_ISFIFO(mode))
-        return "fifo";
-    if (S_ISSOCK(mode))
-        return "socket";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
-        return "device";
-    return "special file";
-}
-
-static int walk(tree *t, const char *arc_dir, int depth, mtp_error *err)
-{
-    int rc = 0;
-    char fs_dir[MTP_ARCHIVE_PATH_MAX * 2];
-    /* Each level holds ~20 KiB of path buffers on the stack: bound the recursion. */
-    if (depth > MTP_ARCHIVE_DEPTH_MAX)
-        return mtp_error_set(err, MTP_ERANGE, "%s%s: directories nested deeper than %d levels",
-                             t->root, arc_dir + t->top_len, MTP_ARCHIVE_DEPTH_MAX);
-    rc = fs_path_of(t, arc_dir, fs_dir, sizeof fs_dir, err);
-    if (rc < 0)
-        return rc;
-    DIR *d = opendir(fs_dir);
-    if (d == NULL)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", fs_dir,
-                             strerror(errno));
-    for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (de == NULL) {
-            if (errno != 0)
-                rc = mtp_error_set(err, MTP_EIO, "%s: cannot read directory: %s", fs_dir,
-                                   strerror(errno));
-            break;
-        }
-        const char *name = de->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-            continue;
+    mtp_tree_entry *list = NULL;
+    size_t count = 0;
+    int rc = tree_add(t, top, 1, err);
+    if (rc == 0)
+        rc = mtp_tree_list(t->root, &list, &count, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
         char arc_path[MTP_ARCHIVE_PATH_MAX + 1];
-        char fs_path[MTP_ARCHIVE_PATH_MAX * 2];
-        int len = snprintf(arc_path, sizeof arc_path, "%s/%s", arc_dir, name);
-        if (len < 0 || (size_t)len >= sizeof arc_path) {
+        int len = snprintf(arc_path, sizeof arc_path, "%s/%s", top, list[i].path);
+        if (len < 0 || (size_t)len >= sizeof arc_path)
             rc = mtp_error_set(err, MTP_ERANGE,
-                               "%s/%s: path inside the archive longer than %d "
-                               "bytes",
-                               fs_dir, name, MTP_ARCHIVE_PATH_MAX);
-            break;
-        }
-        rc = fs_path_of(t, arc_path, fs_path, sizeof fs_path, err);
-        if (rc < 0)
-            break;
-        struct stat st;
-        if (lstat(fs_path, &st) != 0) {
-            rc = mtp_error_set(err, MTP_EIO, "%s: cannot stat: %s", fs_path, strerror(errno));
-            break;
-        }
-        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file or directory (%s)", fs_path,
-                               special_kind(st.st_mode));
-            break;
-        }
-        /* Leftovers of interrupted atomic writes ("x.tmp.1234") are not part of a release. */
-        if (S_ISREG(st.st_mode) && strstr(name, ".tmp") != NULL)
-            continue;
-        if (!name_is_printable_ascii(name)) {
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: file name is not printable ASCII", fs_path);
-            break;
-        }
-        rc = tree_add(t, arc_path, S_ISDIR(st.st_mode), err);
-        if (rc < 0)
-            break;
-        if (S_ISDIR(st.st_mode)) {
-            rc = walk(t, arc_path, depth + 1, err);
-            if (rc < 0)
-                break;
-        }
+                               "%s/%s: path inside the archive longer than %d bytes", t->root,
+                               list[i].path, MTP_ARCHIVE_PATH_MAX);
+        else
+            rc = tree_add(t, arc_path, list[i].is_dir, err);
     }
-    closedir(d);
+    mtp_tree_free(list, count);
     return rc;
 }
 
@@ -239,7 +178,7 @@ static int write_file_entry(struct archive *a, struct archive_entry *entry, cons
     }
     if (!S_ISREG(st.st_mode)) {
         rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file or directory (%s)", fs_path,
-                           special_kind(st.st_mode));
+                           mtp_file_kind(st.st_mode));
         goto out;
     }
     set_header(entry, te->path, AE_IFREG, 0644, (int64_t)st.st_size, mtime);
@@ -318,12 +257,10 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
     int rc = 0;
     tree t = {0};
     char *root = NULL;
-    char tmp_path[MTP_ARCHIVE_PATH_MAX * 2];
-    int fd = -1;
+    mtp_atomic_file file = {.fd = -1};
     struct archive *a = NULL;
     struct archive_entry *entry = NULL;
     unsigned char *chunk = NULL;
-    tmp_path[0] = '\0';
 
     if (mtime < 0 || mtime > USTAR_MTIME_MAX) {
         rc = mtp_error_set(err, MTP_EINVAL, "archive mtime %lld is outside 0..%lld",
@@ -351,27 +288,14 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
 
     t.root = root;
     t.top_len = strlen(top);
-    rc = tree_add(&t, top, 1, err);
-    if (rc < 0)
-        goto out;
-    rc = walk(&t, top, 1, err);
+    rc = collect(&t, top, err);
     if (rc < 0)
         goto out;
     qsort(t.entries, t.count, sizeof *t.entries, compare_entries);
 
-    int len = snprintf(tmp_path, sizeof tmp_path, "%s.tmp.XXXXXX", out_path);
-    if (len < 0 || (size_t)len >= sizeof tmp_path) {
-        tmp_path[0] = '\0';
-        rc = mtp_error_set(err, MTP_ERANGE, "%s: path too long", out_path);
+    rc = mtp_atomic_open(&file, out_path, err);
+    if (rc < 0)
         goto out;
-    }
-    fd = mkstemp(tmp_path);
-    if (fd < 0) {
-        rc = mtp_error_set(err, MTP_EIO, "%s: cannot create a temporary file: %s", out_path,
-                           strerror(errno));
-        tmp_path[0] = '\0';
-        goto out;
-    }
     chunk = malloc(CHUNK_SIZE);
     a = archive_write_new();
     entry = archive_entry_new();
@@ -387,7 +311,7 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot set up gzip'ed tar");
         goto out;
     }
-    if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+    if (archive_write_open_fd(a, file.fd) != ARCHIVE_OK) {
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot open");
         goto out;
     }
@@ -403,31 +327,12 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot finish");
         goto out;
     }
-    /* mkstemp made it 0600; a release is for everyone to read. */
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        rc = mtp_error_set(err, MTP_EIO, "%s: cannot sync: %s", tmp_path, strerror(errno));
-        goto out;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0) {
-        rc = mtp_error_set(err, MTP_EIO, "%s: close: %s", tmp_path, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp_path, out_path) != 0) {
-        rc = mtp_error_set(err, MTP_EIO, "%s: rename: %s", out_path, strerror(errno));
-        goto out;
-    }
-    tmp_path[0] = '\0';
-    rc = mtp_fsync_parent(out_path, err);
+    rc = mtp_atomic_commit(&file, err);
 out:
     if (a != NULL)
         archive_write_free(a); /* after a failure: closes without completing the archive */
     archive_entry_free(entry);
-    if (fd >= 0)
-        close(fd);
-    if (tmp_path[0] != '\0')
-        unlink(tmp_path);
+    mtp_atomic_abort(&file);
     free(chunk);
     tree_clear(&t);
     free(root);

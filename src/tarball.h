@@ -29,22 +29,20 @@
 #define MTP_ARCHIVE_ENTRIES_MAX 1000000
 /* Longest path inside an archive, top folder included. */
 #define MTP_ARCHIVE_PATH_MAX 4096
-/* Deepest directory nesting mtp_archive_write follows (the top folder is level 1). */
-#define MTP_ARCHIVE_DEPTH_MAX 64
 
 /*
  * Pack the directory `dir` into `out_path` as a deterministic .tar.gz. The basename of `dir`
  * becomes the top-level folder in the archive (e.g. mtneuro-demo-1.0.0/task1.h5). Every entry
- * gets mtime `mtime` (seconds since the epoch, >= 0). Files whose name contains ".tmp" (left
- * over from atomic writes) are skipped. The archive is written to "<out_path>.tmp.XXXXXX",
- * fsynced and renamed over `out_path`; on failure nothing is left behind and an existing
+ * gets mtime `mtime` (seconds since the epoch, >= 0). The tree is read with mtp_tree_list
+ * (fsutil.h: the release walk, which skips temporaries of atomic writes); the archive is
+ * written through an mtp_atomic_file, so on failure nothing is left behind and an existing
  * `out_path` is untouched. The result has mode 0644.
  * Errors: MTP_EINVAL "<path>: not a regular file or directory (symlink)" (or "(special
  * file)") for anything else in the tree, "<out_path>: archive would be inside <dir>" when
  * out_path lies in the tree, or a bad mtime; MTP_EIO for file system errors (naming the
  * path), including a file that changes size while it is archived; MTP_ERANGE for paths
- * longer than MTP_ARCHIVE_PATH_MAX, nesting deeper than MTP_ARCHIVE_DEPTH_MAX or more than
- * MTP_ARCHIVE_ENTRIES_MAX entries; MTP_EINVAL "<path>: file name is not printable ASCII" (a
+ * longer than MTP_ARCHIVE_PATH_MAX, or beyond the walk's caps (MTP_TREE_MAX_DEPTH,
+ * MTP_TREE_MAX_ENTRIES); MTP_EINVAL "<path>: file name is not printable ASCII" (a
  * non-ASCII name would make the bytes depend on the locale); MTP_ENOMEM; MTP_ECANCEL when
  * `cancel` (optional) becomes nonzero, checked every 1 MiB copied.
  */

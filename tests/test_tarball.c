@@ -386,9 +386,10 @@ START_TEST(bad_arguments_are_refused)
     snprintf(expect, sizeof expect, "%s/manifest.json", tree_dir);
     ck_assert_int_eq(mtp_archive_write(expect, out, 0, NULL, &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/manifest.json: not a directory");
-    ck_assert_int_eq(mtp_archive_write(tree_dir, "/nonexistent/mtp/a.tar.gz", 0, NULL, &err), MTP_EIO);
-    ck_assert_str_eq(err.msg, "/nonexistent/mtp/a.tar.gz: cannot create a temporary file: No "
-                              "such file or directory");
+    ck_assert_int_eq(mtp_archive_write(tree_dir, "/nonexistent/mtp/a.tar.gz", 0, NULL, &err),
+                     MTP_EIO);
+    ck_assert_str_eq(err.msg,
+                     "/nonexistent/mtp/a.tar.gz: cannot create: No such file or directory");
     /* A non-ASCII name would make the archive depend on the locale. */
     snprintf(expect, sizeof expect, "%s/caf\xc3\xa9.txt", tree_dir);
     fixture_write_file(expect, "x", 1);

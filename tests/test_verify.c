@@ -656,7 +656,7 @@ START_TEST(test_symlink_in_release)
 {
     mtp_config *cfg = make_release();
     ck_assert_int_eq(symlink("task1.h5", rel_path("link.h5")), 0);
-    const char *expect[] = {"link.h5: not a regular file or directory", NULL};
+    const char *expect[] = {"link.h5: not a regular file or directory (symlink)", NULL};
     mtp_verify_result res = verify_expect(reldir, expect);
     ck_assert_int_eq(res.nfiles_checked, 0);
     mtp_config_free(cfg);

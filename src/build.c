@@ -805,17 +805,20 @@ static int write_release_metadata(build_state *st, const mtp_bundle_meta *meta,
     return rc;
 }
 
-static int write_archive(build_state *st, mtp_error *err)
+/* <out>/<name>-<version>.tar.gz of the staged tree, under the release's final name, into a
+ * temporary that the caller renames into place right after the directory swap. */
+static int write_archive(build_state *st, const char *release, mtp_atomic_file *archive,
+                         mtp_error *err)
 {
     char *path = st->stats->archive;
     size_t cap = sizeof st->stats->archive;
     int len = snprintf(path, cap, "%s.tar.gz", st->stats->release_dir);
     if (len < 0 || (size_t)len >= cap)
         return mtp_error_set(err, MTP_ERANGE, "%s.tar.gz: path too long", st->stats->release_dir);
-    int rc = mtp_archive_write(st->stats->release_dir, path, st->cfg->output.mtime, st->opt->cancel,
-                               err);
-    if (rc < 0)
-        path[0] = '\0';
+    int rc = mtp_atomic_open(archive, path, err);
+    if (rc == 0)
+        rc = mtp_archive_write_into(st->dir, release, archive, st->cfg->output.mtime,
+                                    st->opt->cancel, err);
     return rc;
 }
 
@@ -964,15 +967,23 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         report(&st, MTP_PHASE_RELEASE, "metadata", NULL);
         rc = write_release_metadata(&st, &meta, &digests, err);
     }
+    mtp_atomic_file archive = {.fd = -1};
+    if (rc == 0 && opt->archive) {
+        report(&st, MTP_PHASE_RELEASE, "archive", NULL);
+        rc = write_archive(&st, release, &archive, err);
+    }
     /* The last moment a signal can keep the old release: after the swap it is gone. */
     if (rc == 0 && cancelled(&st))
         rc = mtp_error_set(err, MTP_ECANCEL, "cancelled");
     if (rc == 0)
         rc = mtp_stage_commit(st.stage, err);
-    if (rc == 0 && opt->archive) {
-        report(&st, MTP_PHASE_RELEASE, "archive", NULL);
-        rc = write_archive(&st, err);
-    }
+    /* The archive follows the directory at once; were the process killed in between, the
+     * old archive (if any) would still be whole, and the next build replaces it. */
+    if (rc == 0 && opt->archive)
+        rc = mtp_atomic_commit(&archive, err);
+    mtp_atomic_abort(&archive);
+    if (rc < 0)
+        stats->archive[0] = '\0';
     stats->write_s = seconds_since(&write_start);
 out:
     free_state(&st);

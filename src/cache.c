@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "fsutil.h"
 #include "sha256.h"
 
 /*
@@ -59,7 +59,6 @@ struct mtp_cache {
 };
 
 /* Makes temporary names unique among the threads of this process (the pid does the rest). */
-static atomic_uint_fast64_t tmp_counter;
 
 typedef struct blk_header {
     size_t length;         /* header bytes: BLK1_HEADER or BLK2_HEADER */
@@ -239,20 +238,6 @@ static int make_dirs(const char *dir, mtp_error *err)
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Reads exactly n bytes: 0; errno on error; -1 on end of file first. */
 static int read_all(int fd, unsigned char *p, size_t n)
 {
@@ -270,26 +255,6 @@ static int read_all(int fd, unsigned char *p, size_t n)
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    char dir[CACHE_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 0;
-    if (len == 0) {
-        dir[0] = slash ? '/' : '.';
-        dir[1] = '\0';
-    } else {
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int rc = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return rc;
-}
-
 int mtp_cache_open(mtp_cache **out, const char *dir, mtp_error *err)
 {
     int rc = 0;
@@ -305,6 +270,13 @@ int mtp_cache_open(mtp_cache **out, const char *dir, mtp_error *err)
     rc = make_dirs(dir, err);
     if (rc < 0)
         goto out;
+    /* Blocks half-written by processes that died (SIGKILL, power loss): those of live
+     * processes, maybe fetching into this cache right now, stay. */
+    rc = mtp_atomic_remove_stale(dir, NULL, err);
+    if (rc < 0) {
+        mtp_error_prefix(err, "cache");
+        goto out;
+    }
     cache = calloc(1, sizeof *cache);
     if (cache == NULL) {
         rc = mtp_error_set(err, MTP_ENOMEM, "cache: out of memory");
@@ -676,12 +648,9 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, 
                   mtp_error *err)
 {
     int rc = 0;
-    int fd = -1;
-    int tmp_exists = 0;
     unsigned char *buf = NULL;
     uint8_t *narrowed = NULL;
     char path[CACHE_PATH_MAX];
-    char tmp[CACHE_PATH_MAX];
     blk_header h = {0};
 
     if (cache == NULL || data == NULL)
@@ -750,44 +719,10 @@ int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, 
     *slash = '/';
     if (rc < 0)
         goto out;
-    unsigned long long counter = (unsigned long long)atomic_fetch_add(&tmp_counter, 1);
-    int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%llu", path, (long)getpid(), counter);
-    if (len < 0 || (size_t)len >= sizeof tmp) {
-        rc = mtp_error_set(err, MTP_ERANGE, "cache: path too long");
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = io_error(err, tmp, errno);
-        goto out;
-    }
-    tmp_exists = 1;
-    int e = write_all(fd, buf, BLK2_HEADER + (size_t)cbytes);
-    if (e == 0 && fsync(fd) != 0)
-        e = errno;
-    if (e != 0) {
-        rc = io_error(err, tmp, e);
-        goto out;
-    }
-    e = close(fd) == 0 ? 0 : errno;
-    fd = -1;
-    if (e != 0) {
-        rc = io_error(err, tmp, e);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = io_error(err, path, errno);
-        goto out;
-    }
-    tmp_exists = 0;
-    e = fsync_dir(path);
-    if (e != 0)
-        rc = io_error(err, path, e);
+    rc = mtp_write_file_atomic(path, buf, BLK2_HEADER + (size_t)cbytes, err);
+    if (rc < 0)
+        mtp_error_prefix(err, "cache");
 out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp_exists)
-        (void)unlink(tmp);
     free(buf);
     free(narrowed);
     return rc;

@@ -11,9 +11,16 @@
  * or uint64 block whose values are all <= 255 is stored narrowed to uint8 (a label
  * channel's codes: an eighth of the bytes to decompress and hash); get() widens it back.
  * Files of format 1 ("MTPBLK1\n", never narrowed) are still read. The byte layout is in
- * cache.c. Writes go to a unique temporary name in the same directory, are fsync'ed, then
- * renamed into place (and the directory fsync'ed), so a crash leaves either the whole
- * block or nothing. Every function may be called from several threads at once.
+ * cache.c. Writes go through mtp_write_file_atomic (fsutil.h: a temporary named for the
+ * host and pid in the same directory, fsync, rename, fsync of the directory), so a crash
+ * leaves either the whole block or nothing.
+ *
+ * Sharing: no lock, so many threads and processes — on several hosts, over a shared file
+ * system whose rename within a directory is atomic (NFS) — may use one cache at once.
+ * Distinct blocks are written in parallel; the same block written twice ends as one of two
+ * identical files (the last rename wins). Opening the cache removes the temporaries of dead
+ * writers (mtp_atomic_remove_stale: this host's whose pid is gone, other hosts' after a day)
+ * and never those of live ones; it lists every directory of the cache once to do so.
  */
 #ifndef MTP_CACHE_H
 #define MTP_CACHE_H

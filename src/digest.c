@@ -64,7 +64,8 @@ int mtp_digest_end(mtp_digest_ctx *ctx, mtp_digest *out, mtp_error *err)
     unsigned char sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
     unsigned int sha_len = 0, md5_len = 0;
     if (EVP_DigestFinal_ex(ctx->sha256, sha, &sha_len) != 1 ||
-        EVP_DigestFinal_ex(ctx->md5, md5, &md5_len) != 1 || sha_len != MTP_SHA256_LEN || md5_len != 16) {
+        EVP_DigestFinal_ex(ctx->md5, md5, &md5_len) != 1 || sha_len != MTP_SHA256_LEN ||
+        md5_len != 16) {
         rc = mtp_error_set(err, MTP_ENOMEM, "digest: finalisation failed");
         goto out;
     }

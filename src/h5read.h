@@ -78,4 +78,14 @@ typedef void (*mtp_h5read_problem_fn)(void *userdata, const char *line);
 int mtp_h5read_check(const char *path, mtp_h5read_problem_fn problem, void *userdata,
                      int *nproblems, mtp_error *err);
 
+/*
+ * The process-wide HDF5 policy of a tool, called once at the start of main(), before any
+ * other call into this library: HDF5 never prints (failures come back through mtp_error),
+ * and it registers no exit handler. Without the handler a file that could not be closed
+ * (its flush failed on a full disk) is not closed a second time at exit — HDF5 1.10 crashes
+ * there — and nothing is lost: the library removes its temporaries itself, and a file it
+ * finished is already closed. Defined in h5util.c.
+ */
+void mtp_h5_policy_init(void);
+
 #endif

@@ -1,7 +1,10 @@
 #include "h5util.h"
+#include "h5read.h"
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct innermost {
     char *buf;
@@ -23,9 +26,25 @@ static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data)
         if (H5Eget_msg(e->min_num, &type, minor, sizeof minor) > 0)
             desc = minor;
     }
-    snprintf(in->buf, in->n, "%s", desc != NULL && desc[0] ? desc : "unknown error");
+    if (desc == NULL || desc[0] == '\0')
+        desc = "unknown error";
+    /* The sec2 driver's I/O failures are long ("file write failed: time = ..., filename =
+     * ..., errno = 28, error message = ..."): keep what failed and the OS's reason. */
+    const char *errno_at = strstr(desc, "errno = ");
+    const char *colon = strchr(desc, ':');
+    int os_error = errno_at != NULL ? atoi(errno_at + 8) : 0;
+    if (os_error > 0 && colon != NULL)
+        snprintf(in->buf, in->n, "%.*s: %s", (int)(colon - desc), desc, strerror(os_error));
+    else
+        snprintf(in->buf, in->n, "%s", desc);
     in->found = true;
     return 0;
+}
+
+void mtp_h5_policy_init(void)
+{
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
 const char *mtp_h5_reason(char *buf, size_t n)

@@ -251,13 +251,13 @@ static int check_out_outside(const char *root, const char *out_path, mtp_error *
     return 0;
 }
 
-int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
-                      const volatile sig_atomic_t *cancel, mtp_error *err)
+int mtp_archive_write_into(const char *dir, const char *top_name, mtp_atomic_file *file,
+                           int64_t mtime, const volatile sig_atomic_t *cancel, mtp_error *err)
 {
     int rc = 0;
     tree t = {0};
     char *root = NULL;
-    mtp_atomic_file file = {.fd = -1};
+    const char *out_path = file->path;
     struct archive *a = NULL;
     struct archive_entry *entry = NULL;
     unsigned char *chunk = NULL;
@@ -277,8 +277,9 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         rc = mtp_error_set(err, MTP_EINVAL, "%s: not a directory", dir);
         goto out;
     }
-    const char *top = strrchr(root, '/') + 1; /* realpath is absolute: there is a '/' */
-    if (*top == '\0' || !name_is_printable_ascii(top)) {
+    /* realpath is absolute: there is a '/' */
+    const char *top = top_name != NULL ? top_name : strrchr(root, '/') + 1;
+    if (*top == '\0' || strchr(top, '/') != NULL || !name_is_printable_ascii(top)) {
         rc = mtp_error_set(err, MTP_EINVAL, "%s: cannot be the top folder of an archive", dir);
         goto out;
     }
@@ -293,9 +294,6 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         goto out;
     qsort(t.entries, t.count, sizeof *t.entries, compare_entries);
 
-    rc = mtp_atomic_open(&file, out_path, err);
-    if (rc < 0)
-        goto out;
     chunk = malloc(CHUNK_SIZE);
     a = archive_write_new();
     entry = archive_entry_new();
@@ -311,7 +309,7 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot set up gzip'ed tar");
         goto out;
     }
-    if (archive_write_open_fd(a, file.fd) != ARCHIVE_OK) {
+    if (archive_write_open_fd(a, file->fd) != ARCHIVE_OK) {
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot open");
         goto out;
     }
@@ -327,15 +325,27 @@ int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
         rc = archive_fail(a, err, MTP_EIO, out_path, "cannot finish");
         goto out;
     }
-    rc = mtp_atomic_commit(&file, err);
 out:
     if (a != NULL)
         archive_write_free(a); /* after a failure: closes without completing the archive */
     archive_entry_free(entry);
-    mtp_atomic_abort(&file);
     free(chunk);
     tree_clear(&t);
     free(root);
+    return rc;
+}
+
+int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
+                      const volatile sig_atomic_t *cancel, mtp_error *err)
+{
+    mtp_atomic_file file;
+    int rc = mtp_atomic_open(&file, out_path, err);
+    if (rc < 0)
+        return rc;
+    rc = mtp_archive_write_into(dir, NULL, &file, mtime, cancel, err);
+    if (rc == 0)
+        return mtp_atomic_commit(&file, err);
+    mtp_atomic_abort(&file);
     return rc;
 }
 

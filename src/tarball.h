@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "digest.h"
+#include "fsutil.h"
 #include "error.h"
 
 /* Largest entry mtp_archive_scan / mtp_archive_read_member accept. */
@@ -48,6 +49,15 @@
  */
 int mtp_archive_write(const char *dir, const char *out_path, int64_t mtime,
                       const volatile sig_atomic_t *cancel, mtp_error *err);
+
+/*
+ * The same archive, written into `file` (opened by mtp_atomic_open, neither committed nor
+ * aborted here: the caller does one or the other), with `top_name` as the top folder
+ * instead of the basename of `dir` (NULL: the basename). A build packs its staging
+ * directory under the release's final name this way, before swapping either into place.
+ */
+int mtp_archive_write_into(const char *dir, const char *top_name, mtp_atomic_file *file,
+                           int64_t mtime, const volatile sig_atomic_t *cancel, mtp_error *err);
 
 /*
  * Called by mtp_archive_scan for each regular file: `path` is relative to the top folder

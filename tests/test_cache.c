@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -705,6 +706,119 @@ START_TEST(stray_tmp_file_is_not_a_block)
 }
 END_TEST
 
+/* A pid that no longer exists: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return pid;
+}
+
+static void plant(const char *path, time_t mtime)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("half a block", f);
+    fclose(f);
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+START_TEST(open_removes_only_dead_writers_temporaries)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_block_key key = make_key(MTP_DTYPE_UINT8, 0, 8, 0, 8, 0, 8);
+    unsigned char data[512];
+    fill_noise(data, sizeof data, 9);
+    ck_assert_int_eq(mtp_cache_put(cache, &key, data, sizeof data, &err), 0);
+    char path[1024], host[256] = "";
+    ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
+    gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-'))
+            *p = '_';
+    /* Host names may hold dots and digits: the name is read from its end. */
+    char dead[1300], live[1300], old_style[1300], foreign_new[1300], foreign_old[1300];
+    time_t now = time(NULL);
+    snprintf(dead, sizeof dead, "%s.tmp.%s.%ld.3", path, host, (long)dead_pid());
+    snprintf(live, sizeof live, "%s.tmp.%s.%ld.4", path, host, (long)getpid());
+    snprintf(old_style, sizeof old_style, "%s.tmp.%ld.0", path, (long)dead_pid());
+    snprintf(foreign_new, sizeof foreign_new, "%s.tmp.node7.cluster.1.5", path);
+    snprintf(foreign_old, sizeof foreign_old, "%s.tmp.node7.cluster.1.6", path);
+    plant(dead, now);
+    plant(live, now);
+    plant(old_style, now);
+    plant(foreign_new, now - 3600);
+    plant(foreign_old, now - 2 * 24 * 3600);
+
+    mtp_cache *again = NULL;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/c", root);
+    ck_assert_int_eq(mtp_cache_open(&again, dir, &err), 0);
+    ck_assert(!fixture_exists(dead));
+    ck_assert(!fixture_exists(old_style));
+    ck_assert(!fixture_exists(foreign_old));
+    ck_assert(fixture_exists(live));
+    ck_assert(fixture_exists(foreign_new));
+    ck_assert_int_eq(mtp_cache_has(again, &key), 1); /* the block itself stays */
+    mtp_cache_free(again);
+}
+END_TEST
+
+/* Processes sharing one cache with no lock: each writes every block (the same keys, the same
+ * bytes) plus blocks of its own, all at once. */
+START_TEST(concurrent_processes_share_the_cache)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/shared", root);
+    enum { PROCS = 4, SHARED = 24, OWN = 8 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] != 0)
+            continue;
+        mtp_error err = MTP_ERROR_INIT;
+        mtp_cache *c = NULL;
+        int bad = mtp_cache_open(&c, dir, &err) != 0;
+        unsigned char data[8 * 8 * 8];
+        for (int i = 0; i < SHARED + OWN && !bad; i++) {
+            int x = i < SHARED ? 8 * i : 8 * (SHARED + p * OWN + i - SHARED);
+            mtp_block_key key = make_key(MTP_DTYPE_UINT8, x, x + 8, 0, 8, 0, 8);
+            fill_noise(data, sizeof data, (uint64_t)x);
+            bad |= mtp_cache_put(c, &key, data, sizeof data, &err) != 0;
+        }
+        mtp_cache_free(c);
+        _exit(bad);
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[p], &status, 0), pids[p]);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    mtp_error err = MTP_ERROR_INIT;
+    mtp_cache *c = NULL;
+    ck_assert_int_eq(mtp_cache_open(&c, dir, &err), 0);
+    unsigned char want[8 * 8 * 8], got[8 * 8 * 8];
+    for (int i = 0; i < SHARED + PROCS * OWN; i++) {
+        mtp_block_key key = make_key(MTP_DTYPE_UINT8, 8 * i, 8 * i + 8, 0, 8, 0, 8);
+        fill_noise(want, sizeof want, (uint64_t)(8 * i));
+        ck_assert_msg(mtp_cache_get(c, &key, got, sizeof got, &err) == 0, "%s", err.msg);
+        ck_assert_mem_eq(got, want, sizeof want);
+    }
+    mtp_cache_free(c);
+    /* No temporary is left behind by anyone. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '*.tmp.*')\"", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(server_is_part_of_the_key)
 {
     mtp_error err = MTP_ERROR_INIT;
@@ -917,6 +1031,8 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, invalid_arguments);
     tcase_add_test(tc, default_dir_from_environment);
     tcase_add_test(tc, concurrent_put_get);
+    tcase_add_test(tc, open_removes_only_dead_writers_temporaries);
+    tcase_add_test(tc, concurrent_processes_share_the_cache);
     tcase_add_test(tc, throughput_256x256x64_uint64);
     suite_add_tcase(s, tc);
     return s;

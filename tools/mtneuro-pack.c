@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "error.h"
+#include "h5read.h"
 #include "inspect.h"
 
 enum opt_kind { OPT_FLAG, OPT_STRING, OPT_INT };
@@ -213,6 +214,7 @@ static int parse_options(int argc, char **argv, struct cli_options *opt)
 
 int main(int argc, char **argv)
 {
+    mtp_h5_policy_init();
     if (argc < 2) {
         print_usage(stderr);
         return 2;

@@ -3,10 +3,9 @@
 - source.token_env: the token from the environment is sent (a wrong one fails with 401) and
   appears nowhere: not in any file of the release or the cache, not on stdout/stderr (even
   with --verbose); an inline source.token is redacted in the release's config.yaml;
-- SIGKILL while the HDF5 files are being written, then a rerun: nothing that looks finished
-  is half-written, and the rerun leaves no .tmp file and the same bytes as a clean build;
-  a second SIGKILL just after the first task file was renamed: every file with a final
-  name is complete (byte-identical to the clean build);
+- SIGKILL while the HDF5 files are being written (in the hidden staging directory), then a
+  rerun: nothing exists under the final name meanwhile, and the rerun removes the leftovers
+  of dead builds and writes the same bytes as a clean build;
 - a label code the task does not declare: the build fails with the promised message naming
   the first offending voxel (computed here from the mock's own voxels), and no task file.
 
@@ -72,28 +71,6 @@ def grep_secret(root):
     return proc.stdout.split()
 
 
-def h5ls_ok(path):
-    return subprocess.run(["h5ls", "-r", path], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
-
-
-def check_no_half_files(rel, clean, when):
-    """Every file under rel with a final name (no ".tmp") is the clean build's, byte for byte;
-    every task file among them opens with h5ls. Returns (final files, temporary files)."""
-    files = tree_files(rel) if os.path.isdir(rel) else []
-    final = [p for p in files if ".tmp" not in p]
-    tmps = [p for p in files if ".tmp" in p]
-    for p in final:
-        if not os.path.exists(os.path.join(clean, p)):
-            fail(f"{when}: {p} is not a file of the clean build")
-        if sha256_file(os.path.join(rel, p)) != sha256_file(os.path.join(clean, p)):
-            fail(f"{when}: {p} has a final name but is not the finished file")
-        if p.endswith(".h5") and not h5ls_ok(os.path.join(rel, p)):
-            fail(f"{when}: h5ls -r {p} fails")
-    print(f"  {when}: final {final}; temporary {tmps}")
-    return final, tmps
-
-
 def build_cmd(config, out, cache, url, *extra):
     return [PACK, "build", config, "--out", out, "--cache", cache, "--source-url", url, *extra]
 
@@ -118,11 +95,35 @@ def kill_when(cmd, env, ready, what):
         fail(f"build exited {proc.returncode} instead of being killed at {what}")
 
 
-def tmp_bytes(rel):
-    if not os.path.isdir(rel):
-        return 0
-    return sum(os.path.getsize(os.path.join(rel, p)) for p in os.listdir(rel)
-               if p.endswith(".h5.tmp"))
+def staging_dirs(out):
+    """The hidden staging directories of builds into out (DESIGN §7: .<release>.staging.<pid>)."""
+    if not os.path.isdir(out):
+        return []
+    return [os.path.join(out, d) for d in os.listdir(out) if d.startswith(f".{NAME}.staging.")]
+
+
+def tmp_bytes(out):
+    """Bytes of HDF5 temporaries being written in out's staging directories."""
+    total = 0
+    for d in staging_dirs(out):
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            continue
+        for p in names:
+            if ".h5.tmp." in p:
+                try:
+                    total += os.path.getsize(os.path.join(d, p))
+                except FileNotFoundError:
+                    pass
+    return total
+
+
+def dead_pid():
+    """A pid that no longer runs: a child that exited and was reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_token_and_kill(tmp, url, log):
@@ -200,51 +201,38 @@ def test_token_and_kill(tmp, url, log):
     step("inline token: config.yaml has token \"<redacted>\", no trace elsewhere")
 
     # SIGKILL while the task files are being written (warm cache: writing starts at once),
-    # into an empty directory; then the same command again.
+    # into an empty directory: the release is written in a hidden staging directory, so
+    # nothing exists under the final name; then the same command again.
     out = os.path.join(tmp, "killed")
     rel = os.path.join(out, NAME)
     cmd = build_cmd(config, out, cache, url, "--quiet")
-    kill_when(cmd, env, lambda: tmp_bytes(rel) >= (1 << 20), "1 MiB of .h5.tmp written")
-    final, tmps = check_no_half_files(rel, clean, "killed while writing")
-    if not any(p.endswith(".h5.tmp") for p in tmps):
-        fail("killed while writing, yet no .h5.tmp file")
-    if any(p.endswith(".h5") for p in final):
-        fail(f"killed while writing samples, yet finished task files exist: {final}")
-    # What a SIGKILL inside mtp_write_file_atomic (config.yaml, previews, metadata) leaves:
-    # "<path>.tmp.<pid>". Planted here, since hitting that window by timing is luck.
-    planted = ["README.md.tmp.4242", "previews/task1_train.png.tmp.4242"]
-    os.makedirs(os.path.join(rel, "previews"), exist_ok=True)
-    for p in planted:
-        with open(os.path.join(rel, p), "w") as f:
+    kill_when(cmd, env, lambda: tmp_bytes(out) >= (1 << 20), "1 MiB of .h5 temporaries written")
+    if os.path.exists(rel):
+        fail(f"killed while writing, yet {rel} exists")
+    if len(staging_dirs(out)) != 1:
+        fail(f"killed while writing: staging directories {staging_dirs(out)}")
+    # What a build killed inside an atomic write leaves, planted in the staging directory of
+    # another dead build: the next build removes every leftover of dead builds.
+    planted = os.path.join(out, f".{NAME}.staging.{dead_pid()}")
+    os.makedirs(os.path.join(planted, "previews"))
+    for p in (f"README.md.tmp.host.{dead_pid()}.0", "previews/task1_train.png"):
+        with open(os.path.join(planted, p), "w") as f:
             f.write("half")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         fail(f"rerun after SIGKILL exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    if sorted(os.listdir(out)) != [NAME]:
+        fail(f"rerun after SIGKILL left {sorted(os.listdir(out))} in --out")
     left = [p for p in tree_files(rel) if ".tmp" in p]
     if left:
         fail(f"rerun after SIGKILL left temporary files: {left}")
-    if [p for p in tree_files(rel) if ".tmp" not in p] != tree_files(clean):
+    if tree_files(rel) != tree_files(clean):
         fail(f"rerun after SIGKILL: files {tree_files(rel)}, clean build {tree_files(clean)}")
     for p in tree_files(clean):
         if sha256_file(os.path.join(rel, p)) != sha256_file(os.path.join(clean, p)):
             fail(f"rerun after SIGKILL: {p} differs from the clean build's")
-    step("SIGKILL while writing, rerun: no .h5.tmp left, every file identical to the clean build")
-
-    # SIGKILL as soon as the first task file has its final name: whatever has a final name
-    # by then is complete.
-    out = os.path.join(tmp, "killed-late")
-    rel = os.path.join(out, NAME)
-    kill_when(build_cmd(config, out, cache, url, "--quiet"), env,
-              lambda: os.path.exists(os.path.join(rel, "task1.h5")), "task1.h5 renamed")
-    final, _ = check_no_half_files(rel, clean, "killed after task1.h5 was renamed")
-    if "task1.h5" not in final:
-        fail("task1.h5 vanished")
-    # ... and the interrupted release does not pass for a finished one.
-    proc = run_pack("verify", rel, check=False)
-    if proc.returncode != 1 or "manifest.json: missing" not in proc.stdout.splitlines():
-        fail(f"verify of an interrupted build: exit {proc.returncode}:\n{proc.stdout}")
-    step("SIGKILL after the first rename: every file with a final name is complete; "
-         "verify fails")
+    step("SIGKILL while writing: no release under the final name; rerun removes every "
+         "staging leftover, every file identical to the clean build")
 
 
 def test_unexpected_code(tmp, url):

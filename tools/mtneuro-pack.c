@@ -170,12 +170,29 @@ static int parse_int(const char *text, int *out)
     return 0;
 }
 
+/* "" or only white space. */
+static bool is_blank(const char *text)
+{
+    for (; *text != '\0'; text++)
+        if (*text != ' ' && *text != '\t' && *text != '\n' && *text != '\r')
+            return false;
+    return true;
+}
+
 /* Fill `opt` from argv[2..]; returns 0 or prints one line and returns 2. */
 static int parse_options(int argc, char **argv, struct cli_options *opt)
 {
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-' || arg[1] == '\0') {
+            if (is_blank(arg)) {
+                fprintf(stderr, "%s %s: the %s argument is empty\n", PROG, opt->command,
+                        strcmp(opt->command, "build") == 0 || strcmp(opt->command, "fetch") == 0 ||
+                                strcmp(opt->command, "plan") == 0
+                            ? "CONFIG"
+                            : "path");
+                return 2;
+            }
             if (opt->target != NULL) {
                 fprintf(stderr, "%s %s: unexpected argument '%s'\n", PROG, opt->command, arg);
                 return 2;
@@ -201,6 +218,11 @@ static int parse_options(int argc, char **argv, struct cli_options *opt)
             return 2;
         }
         const char *value = argv[++i];
+        if (spec->kind == OPT_STRING && is_blank(value)) {
+            /* "" would silently mean the current or root directory. */
+            fprintf(stderr, "%s %s: option %s: the value is empty\n", PROG, opt->command, arg);
+            return 2;
+        }
         if (spec->kind == OPT_STRING) {
             *(const char **)field = value;
         } else if (parse_int(value, (int *)field) != 0) {

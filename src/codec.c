@@ -38,10 +38,56 @@ int mtp_codec_header(const void *body, size_t len, mtp_blosc_header *out, mtp_er
     return 0;
 }
 
+/* The whole chunk, checked against its own header before any decoder reads it: the sizes,
+ * the block layout and the table of block starts (what c-blosc 1.x trusts). */
+static int check_layout(const unsigned char *p, size_t len, const mtp_blosc_header *h,
+                        mtp_error *err)
+{
+    if (h->version == 0 || h->version > BLOSC_VERSION_FORMAT)
+        return mtp_error_set(err, MTP_ECORRUPT, "blosc body: format version %u (known: 1..%d)",
+                             h->version, BLOSC_VERSION_FORMAT);
+    if (h->typesize == 0)
+        return mtp_error_set(err, MTP_ECORRUPT, "blosc body: typesize 0");
+    if (h->nbytes == 0)
+        return len == MTP_BLOSC_HEADER
+                   ? 0
+                   : mtp_error_set(err, MTP_ECORRUPT, "blosc body: %zu bytes for no data", len);
+    if (h->flags & BLOSC_MEMCPYED) {
+        if ((size_t)h->nbytes + MTP_BLOSC_HEADER != len)
+            return mtp_error_set(err, MTP_ECORRUPT,
+                                 "blosc body: stored uncompressed, but %zu bytes for %u", len,
+                                 (unsigned)h->nbytes);
+        return 0;
+    }
+    if (h->blocksize == 0 || h->blocksize > h->nbytes)
+        return mtp_error_set(err, MTP_ECORRUPT, "blosc body: block size %u for %u bytes",
+                             (unsigned)h->blocksize, (unsigned)h->nbytes);
+    size_t nblocks = ((size_t)h->nbytes + h->blocksize - 1) / h->blocksize;
+    size_t table_end = MTP_BLOSC_HEADER + 4 * nblocks;
+    if (table_end > len)
+        return mtp_error_set(err, MTP_ECORRUPT,
+                             "blosc body: %zu blocks do not fit their start table in %zu bytes",
+                             nblocks, len);
+    for (size_t k = 0; k < nblocks; k++) {
+        uint32_t start = read_le32(p + MTP_BLOSC_HEADER + 4 * k);
+        if (start < table_end || start >= len)
+            return mtp_error_set(err, MTP_ECORRUPT,
+                                 "blosc body: block %zu starts at %u, outside %zu..%zu", k,
+                                 (unsigned)start, table_end, len - 1);
+    }
+    size_t claimed = 0;
+    if (blosc_cbuffer_validate(p, len, &claimed) != 0 || claimed != h->nbytes)
+        return mtp_error_set(err, MTP_ECORRUPT, "blosc body: rejected by c-blosc's validation");
+    return 0;
+}
+
 /* The header, checked to promise exactly `expected` bytes from exactly `len`. */
 static int check_body(const void *body, size_t len, size_t expected, mtp_blosc_header *h,
                       mtp_error *err)
 {
+    if (body == NULL || len == 0)
+        return mtp_error_set(err, MTP_ECORRUPT, "empty body, expected a blosc chunk of %zu bytes",
+                             expected);
     int rc = mtp_codec_header(body, len, h, err);
     if (rc < 0)
         return rc;
@@ -55,7 +101,7 @@ static int check_body(const void *body, size_t len, size_t expected, mtp_blosc_h
     if ((size_t)h->nbytes != expected)
         return mtp_error_set(err, MTP_ECORRUPT, "blosc body: nbytes %u != expected %zu",
                              (unsigned)h->nbytes, expected);
-    return 0;
+    return check_layout(body, len, h, err);
 }
 
 int mtp_codec_decode(const void *body, size_t len, void *dst, size_t expected, mtp_error *err)

@@ -1,9 +1,14 @@
 /*
  * codec.h — BossDB cutout bodies: one blosc1 chunk (reference/bossdb-api.md §1).
  *
- * Validation happens before any allocation driven by the body: the header's cbytes must
- * equal the body length and its nbytes must equal exactly what was asked for. A body
- * failing either check is MTP_ECORRUPT (retryable), never data.
+ * Validation happens before any allocation driven by the body and before any decoder reads
+ * it: the header's cbytes must equal the body length, its nbytes exactly what was asked for,
+ * and the whole chunk must be consistent with its header — a known format version, a
+ * typesize, a block size within the data, a block-start table that fits and points inside
+ * the body (or, for a chunk stored uncompressed, exactly nbytes after the header), and
+ * c-blosc's own blosc_cbuffer_validate. A body failing any check is MTP_ECORRUPT
+ * (retryable), never data; an empty body says so ("empty body, expected a blosc chunk of N
+ * bytes").
  */
 #ifndef MTP_CODEC_H
 #define MTP_CODEC_H

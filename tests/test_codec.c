@@ -288,9 +288,66 @@ START_TEST(garbage_after_header)
     memset(b + 16, 0xFF, len - 16);
     int rc = mtp_codec_decode(body, len, src, 4096 * 8, &err);
     ck_assert_int_eq(rc, MTP_ECORRUPT);
-    ck_assert_str_eq(err.msg, "blosc body: decoder returned -1, expected 32768 bytes");
+    ck_assert_str_eq(err.msg, "blosc body: block 0 starts at 4294967295, outside 20..1922");
     free(body);
     free(src);
+}
+END_TEST
+
+/* A real server-style body of 4096 uint64 values, to be damaged by each case below. */
+static unsigned char *good_body(size_t *len)
+{
+    uint64_t *src = ramp64(4096);
+    void *body = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_codec_encode_boss(src, 4096 * 8, 64, &body, len, &err), 0);
+    free(src);
+    return body;
+}
+
+/* Each lie is caught before a decoder reads the body, with a message saying which. */
+START_TEST(layout_lies_are_caught_before_decoding)
+{
+    size_t len = 0;
+    unsigned char *b = good_body(&len);
+    ck_assert_uint_eq(len, 1923); /* one block of 32 KiB: a start table of 4 bytes */
+    uint8_t dst[4096 * 8];
+    mtp_error err = MTP_ERROR_INIT;
+    struct {
+        size_t offset;
+        uint32_t value;
+        int width; /* 1 or 4 bytes */
+        const char *msg;
+    } cases[] = {
+        {0, 0, 1, "blosc body: format version 0 (known: 1..2)"},
+        {0, 3, 1, "blosc body: format version 3 (known: 1..2)"},
+        {3, 0, 1, "blosc body: typesize 0"},
+        {8, 0, 4, "blosc body: block size 0 for 32768 bytes"},
+        {8, 40000, 4, "blosc body: block size 40000 for 32768 bytes"},
+        {8, 1, 4, "blosc body: 32768 blocks do not fit their start table in 1923 bytes"},
+        {16, 3, 4, "blosc body: block 0 starts at 3, outside 20..1922"},
+        {16, 1923, 4, "blosc body: block 0 starts at 1923, outside 20..1922"},
+        {2, 0x3, 1, "blosc body: stored uncompressed, but 1923 bytes for 32768"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *copy = malloc(len);
+        memcpy(copy, b, len);
+        if (cases[i].width == 1)
+            copy[cases[i].offset] = (unsigned char)cases[i].value;
+        else
+            put_le32(copy + cases[i].offset, cases[i].value);
+        ck_assert_int_eq(mtp_codec_decode(copy, len, dst, sizeof dst, &err), MTP_ECORRUPT);
+        ck_assert_str_eq(err.msg, cases[i].msg);
+        ck_assert_int_eq(mtp_codec_decode_u8(copy, len, dst, 4096, 8, &err), MTP_ECORRUPT);
+        ck_assert_str_eq(err.msg, cases[i].msg);
+        free(copy);
+    }
+    /* An empty body (a 200 with nothing in it) says so. */
+    ck_assert_int_eq(mtp_codec_decode(NULL, 0, dst, sizeof dst, &err), MTP_ECORRUPT);
+    ck_assert_str_eq(err.msg, "empty body, expected a blosc chunk of 32768 bytes");
+    ck_assert_int_eq(mtp_codec_decode(b, 0, dst, sizeof dst, &err), MTP_ECORRUPT);
+    ck_assert_str_eq(err.msg, "empty body, expected a blosc chunk of 32768 bytes");
+    free(b);
 }
 END_TEST
 
@@ -310,6 +367,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, nbytes_lies);
     tcase_add_test(tc, oversize_claim_rejected_before_anything);
     tcase_add_test(tc, garbage_after_header);
+    tcase_add_test(tc, layout_lies_are_caught_before_decoding);
     suite_add_tcase(s, tc);
     return s;
 }

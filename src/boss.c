@@ -174,7 +174,8 @@ void mtp_boss_describe_block(char *buf, size_t n, const mtp_channel *ch, const m
 
 mtp_boss_action mtp_boss_classify(long status)
 {
-    if (status >= 200 && status < 300)
+    /* 204, 206 and the other 2xx are not the answer asked for: fatal, with their name. */
+    if (status == 200)
         return MTP_BOSS_DONE;
     switch (status) {
     case 429:
@@ -285,6 +286,115 @@ void mtp_boss_describe_error(char *buf, size_t n, long status, const char *body,
         snprintf(buf, n, "%ld (code %" JSON_INTEGER_FORMAT ")", status, code);
     else
         snprintf(buf, n, "%ld", status);
+}
+
+/* ---- what the server said, made safe to show -------------------------------------------- */
+
+/* The token this client sends ("" for the public one, which is no secret). */
+static const char *secret_token(const mtp_boss *b)
+{
+    const char *token = b->auth_header + strlen("Authorization: Token ");
+    return strcmp(token, "public") == 0 ? "" : token;
+}
+
+/* Mask every copy of the token in `text` (which came from the server) with '*'. */
+static void scrub_token(const mtp_boss *b, char *text, size_t len)
+{
+    const char *token = secret_token(b);
+    size_t tlen = strlen(token);
+    if (tlen == 0 || text == NULL)
+        return;
+    for (size_t i = 0; i + tlen <= len; i++)
+        if (memcmp(text + i, token, tlen) == 0)
+            memset(text + i, '*', tlen);
+}
+
+static const char *status_name(long status)
+{
+    switch (status) {
+    case 201:
+        return " (Created)";
+    case 202:
+        return " (Accepted)";
+    case 203:
+        return " (Non-Authoritative Information)";
+    case 204:
+        return " (No Content)";
+    case 205:
+        return " (Reset Content)";
+    case 206:
+        return " (Partial Content)";
+    default:
+        return "";
+    }
+}
+
+/* The reason an answer of `status` is not used, for messages: the server's own error text,
+ * a redirect with its target (without the query, which may hold a signature or a token),
+ * or the name of an unexpected status. The token never survives into `buf`. */
+static void describe_answer(const mtp_boss *b, CURL *easy, long status, const char *body,
+                            size_t len, char *buf, size_t n)
+{
+    if (status >= 300 && status < 400) {
+        char *location = NULL;
+        char target[MTP_TEXT_MAX] = "an unnamed location";
+        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+            location != NULL) {
+            size_t keep = strcspn(location, "?#");
+            snprintf(target, sizeof target, "%.*s", (int)(keep < 400 ? keep : 400), location);
+            clean_text(target, sizeof target, target);
+        }
+        snprintf(buf, n, "the server redirected (%ld) to %s; redirects are not followed", status,
+                 target);
+    } else if (status >= 200 && status < 300) {
+        snprintf(buf, n, "unexpected HTTP status %ld%s", status, status_name(status));
+    } else {
+        mtp_boss_describe_error(buf, n, status, body, len);
+    }
+    scrub_token(b, buf, strlen(buf));
+}
+
+/* Counts response header bytes (CURLOPT_HEADERFUNCTION): over MTP_BOSS_HEADER_MAX is no
+ * server this client talks to. */
+struct header_count {
+    size_t bytes;
+    bool too_large;
+};
+
+static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    struct header_count *h = userdata;
+    size_t n = size * nmemb;
+    if (h->bytes > MTP_BOSS_HEADER_MAX - n) {
+        h->too_large = true;
+        return 0;
+    }
+    h->bytes += n;
+    return n;
+}
+
+/* A transport failure in words; the reasons libcurl names vaguely are said plainly. */
+static void describe_failure(const mtp_boss *b, CURLcode cc, const char *errbuf,
+                             const struct header_count *headers, char *buf, size_t n)
+{
+    if (headers->too_large || cc == CURLE_OUT_OF_MEMORY)
+        snprintf(buf, n,
+                 "response headers larger than %d KiB (or a single header over libcurl's "
+                 "100 KiB limit)",
+                 MTP_BOSS_HEADER_MAX / 1024);
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        snprintf(buf, n, "timed out: %s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+    else
+        snprintf(buf, n, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+    scrub_token(b, buf, strlen(buf));
+}
+
+/* Milliseconds left until `deadline` (monotonic seconds), at least 1. */
+static long ms_until(double deadline)
+{
+    double left = (deadline - now_s()) * 1000.0;
+    return left < 1.0 ? 1L : left > 2e9 ? 2000000000L : (long)left;
 }
 
 /* ---- metadata parsers ----------------------------------------------------------------- */
@@ -458,7 +568,10 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src)
 static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
 {
     const mtp_boss_options *o = &b->opt;
-    long low_time = o->timeout_s < 30 ? o->timeout_s : 30;
+    /* A stall is retried within the block's deadline: leave room for a few attempts. */
+    long low_time = o->timeout_s / 4 < 30 ? o->timeout_s / 4 : 30;
+    if (low_time < 1)
+        low_time = 1;
     CURLcode c = CURLE_OK;
     c |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     c |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
@@ -474,6 +587,26 @@ static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
     return c == CURLE_OK ? 0 : MTP_ENET;
 }
 
+/* Whether `token` may be sent to `url`: always over https, and over plain http only the
+ * public token or to this machine (127.0.0.0/8, ::1, localhost), where nobody listens in. */
+static bool token_may_travel(const char *url, const char *token)
+{
+    if (strcmp(token, "public") == 0 || strncmp(url, "http://", 7) != 0)
+        return true;
+    const char *host = url + 7;
+    size_t len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+    if (len == 9 && strncmp(host, "localhost", 9) == 0)
+        return true;
+    if (len == 5 && strncmp(host, "[::1]", 5) == 0)
+        return true;
+    if (strncmp(host, "127.", 4) != 0)
+        return false;
+    for (size_t i = 4; i < len; i++)
+        if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
+            return false;
+    return true;
+}
+
 int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
 {
     int rc = 0;
@@ -487,6 +620,13 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     if (opt->token == NULL || strlen(opt->token) >= MTP_TEXT_MAX || has_control_chars(opt->token)) {
         /* Say nothing about the token's content. */
         rc = mtp_error_set(err, MTP_EINVAL, "token missing, too long or with control characters");
+        goto out;
+    }
+    if (!token_may_travel(opt->url, opt->token)) {
+        rc = mtp_error_set(err, MTP_ECONFIG,
+                           "%s: refusing to send a token over plain http to a host that is not "
+                           "this machine (use https, or the public token)",
+                           opt->url);
         goto out;
     }
     if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->retries < 0 ||
@@ -621,30 +761,37 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
     char errbuf[CURL_ERROR_SIZE];
     char last[DESCR_MAX] = "";
     CURL *e = b->meta_easy;
+    /* source.timeout_s bounds the whole sequence of attempts, backoffs included. */
+    double deadline = now_s() + b->opt.timeout_s;
     for (int attempt = 0;; attempt++) {
         free(body->data);
         *body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
+        struct header_count headers = {0, false};
         errbuf[0] = '\0';
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, count_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &headers);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_until(deadline));
         b->stats.requests++;
         CURLcode cc = curl_easy_perform(e);
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        /* Whatever the server sent goes no further with the token in it. */
+        scrub_token(b, body->data, body->len);
         mtp_boss_action act = MTP_BOSS_RETRY;
         if (cc != CURLE_OK) {
             if (body->too_large)
                 snprintf(last, sizeof last, "response larger than %d bytes", MTP_BOSS_META_MAX);
             else
-                snprintf(last, sizeof last, "%s",
-                         errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+                describe_failure(b, cc, errbuf, &headers, last, sizeof last);
         } else {
             act = mtp_boss_classify(status);
             if (act == MTP_BOSS_DONE)
                 return 0;
-            mtp_boss_describe_error(last, sizeof last, status, body->data, body->len);
+            describe_answer(b, e, status, body->data, body->len, last, sizeof last);
         }
         if (act != MTP_BOSS_RETRY) {
             rc = mtp_error_set(err, MTP_ESERVER, "GET %s: %s", url, last);
@@ -655,8 +802,16 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
                                b->opt.retries, last);
             break;
         }
+        int64_t delay =
+            mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, attempt, &b->rng);
+        if (now_s() + (double)delay / 1000.0 >= deadline) {
+            rc = mtp_error_set(err, MTP_ENET,
+                               "GET %s: no answer within source.timeout_s = %d s (%d attempts): %s",
+                               url, b->opt.timeout_s, attempt + 1, last);
+            break;
+        }
         b->stats.retries++;
-        sleep_ms(mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, attempt, &b->rng));
+        sleep_ms(delay);
     }
     free(body->data);
     body->data = NULL;
@@ -707,7 +862,8 @@ struct job {
     size_t nbytes; /* decoded size of the whole block */
     uint8_t *data; /* decoded block (allocated when its first part completes) */
     int parts_pending;
-    int retries; /* retries used by this block and its parts */
+    int retries;     /* retries used by this block and its parts */
+    double deadline; /* monotonic seconds: source.timeout_s after the block's first request */
     bool active;
     bool narrowed; /* data holds a byte per voxel (mtp_cutout_handler.narrow) */
 };
@@ -727,6 +883,7 @@ struct transfer {
     size_t limit;    /* body cap for this response, set on the first bytes */
     size_t expected; /* decoded bytes of the part */
     bool limit_set, too_large, oom;
+    struct header_count headers;
     char url[URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -840,7 +997,12 @@ static int start_job(struct run *r, mtp_error *err)
         return mtp_error_set(err, MTP_ERANGE, "%s: empty block, unknown dtype or over %llu bytes",
                              what, (unsigned long long)MTP_BLOSC_MAX_NBYTES);
     }
-    *job = (struct job){r->next, c, (size_t)voxels * es, NULL, 1, 0, true, false};
+    *job = (struct job){.index = r->next,
+                        .cutout = c,
+                        .nbytes = (size_t)voxels * es,
+                        .parts_pending = 1,
+                        .deadline = now_s() + r->b->opt.timeout_s,
+                        .active = true};
     r->next++;
     r->active_jobs++;
     p->job = job;
@@ -864,9 +1026,14 @@ static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp
     t->limit_set = t->too_large = t->oom = false;
     t->expected = part_bytes(p->job, &p->box);
     t->errbuf[0] = '\0';
+    t->headers = (struct header_count){0, false};
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, transfer_write);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, count_header);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, &t->headers);
+    /* This attempt may use what is left of the block's deadline, no more. */
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, ms_until(p->job->deadline));
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(r->b->multi, t->easy) != CURLM_OK) {
@@ -976,8 +1143,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
             snprintf(last, sizeof last, "corrupt body: longer than the %zu bytes asked for",
                      t->limit);
         else
-            snprintf(last, sizeof last, "%s",
-                     t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(cc));
+            describe_failure(b, cc, t->errbuf, &t->headers, last, sizeof last);
     } else {
         act = mtp_boss_classify(status);
         if (act == MTP_BOSS_DONE) {
@@ -991,8 +1157,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                 snprintf(last, sizeof last, "corrupt body: %.400s", perr.msg);
             }
         } else {
-            mtp_boss_describe_error(last, sizeof last, status, (const char *)t->body,
-                                    t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0);
+            describe_answer(b, t->easy, status, (const char *)t->body,
+                            t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0, last, sizeof last);
         }
     }
 
@@ -1048,6 +1214,12 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     }
     int64_t delay =
         mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, job->retries, &b->rng);
+    if (now_s() + (double)delay / 1000.0 >= job->deadline) {
+        rc = mtp_error_set(err, MTP_ENET,
+                           "%s: no answer within source.timeout_s = %d s (%d attempts): %s", what,
+                           b->opt.timeout_s, job->retries + 1, last);
+        goto out;
+    }
     job->retries++;
     b->stats.retries++;
     if (r->h->note != NULL) {

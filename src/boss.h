@@ -33,7 +33,10 @@ typedef struct mtp_boss mtp_boss;
 #define MTP_BOSS_USER_AGENT "mtneuro-pack/" MTP_VERSION
 #define MTP_BOSS_META_MAX (1024 * 1024) /* cap on a metadata response body */
 #define MTP_BOSS_ERROR_BODY_MAX 65536   /* cap on an error body kept for its message */
-/* A transfer slower than this many bytes/s for min(timeout_s, 30) seconds is a stall. */
+/* Cap on a response's headers (all lines together). */
+#define MTP_BOSS_HEADER_MAX (64 * 1024)
+/* A transfer slower than this many bytes/s for min(timeout_s / 4, 30) seconds (at least 1)
+ * is a stall, retried within the block's deadline. */
 #define MTP_BOSS_STALL_BYTES 1024L
 
 typedef struct mtp_boss_options {
@@ -41,7 +44,8 @@ typedef struct mtp_boss_options {
     const char *token;  /* sent as `Authorization: Token <token>` (copied, never shown) */
     int jobs;           /* concurrent cutout transfers, 1..MTP_MAX_JOBS */
     int retries;        /* retries per block (and per metadata request) */
-    int timeout_s;      /* CURLOPT_TIMEOUT of one request, seconds */
+    int timeout_s;      /* deadline of one block (or metadata request): its whole sequence of
+                         * attempts and backoffs ends within this many seconds */
     int backoff_ms;     /* first retry delay (before jitter) */
     int backoff_max_ms; /* cap on the delay (before jitter) */
     uint64_t seed;      /* seeds the jitter PRNG */
@@ -57,8 +61,15 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
 
 /*
  * Create a client. Strings in `opt` are copied. MTP_EINVAL if an option is out of range
- * or the URL/token contains control characters; MTP_ENOMEM; MTP_ENET if libcurl
- * cannot be initialised. Caller frees *out with mtp_boss_free (NULL on failure).
+ * or the URL/token contains control characters; MTP_ECONFIG "<url>: refusing to send a token
+ * over plain http to a host that is not this machine (...)" for a token other than "public"
+ * and an http:// URL whose host is not 127.0.0.0/8, [::1] or localhost (nothing is sent);
+ * MTP_ENOMEM; MTP_ENET if libcurl cannot be initialised. Caller frees *out with
+ * mtp_boss_free (NULL on failure).
+ *
+ * What a server sends is never shown as it is: every copy of the token in a body, an error
+ * message, a header value (a redirect's Location) is masked with '*' before it reaches a
+ * message, a parser or a file; a redirect is named without its query string.
  */
 int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err);
 void mtp_boss_free(mtp_boss *boss);
@@ -126,10 +137,10 @@ void mtp_boss_describe_error(char *buf, size_t n, long status, const char *body,
 /* ---- retry policy --------------------------------------------------------------------- */
 
 typedef enum mtp_boss_action {
-    MTP_BOSS_DONE = 0, /* 2xx: use the body */
+    MTP_BOSS_DONE = 0, /* 200: use the body */
     MTP_BOSS_RETRY,    /* 429, 500, 502, 503, 504 (and transport errors, corrupt bodies) */
     MTP_BOSS_SPLIT,    /* 413: cut the block in two */
-    MTP_BOSS_FATAL,    /* any other status: 400, 401, 403, 404, ... */
+    MTP_BOSS_FATAL,    /* any other status: 204, 206, 3xx (not followed), 400, 401, ... */
 } mtp_boss_action;
 
 /* What to do with a response of HTTP `status`. */

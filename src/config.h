@@ -80,7 +80,9 @@ typedef struct mtp_source {
     int64_t block[3];             /* max block size per axis, x y z */
     int jobs;                     /* concurrent transfers, 1..MTP_MAX_JOBS */
     int retries;                  /* retries per block, 0..MTP_MAX_RETRIES */
-    int timeout_s;                /* per-request stall/overall timeout in seconds */
+    int timeout_s;                /* deadline of one block's whole retry sequence, seconds
+                                     (a transfer below 1 KB/s for min(30, timeout_s / 4) s
+                                     is a stall, retried within it) */
     int backoff_ms;               /* first retry delay; doubles up to backoff_max_ms */
     int backoff_max_ms;
 } mtp_source;

@@ -14,7 +14,8 @@
 
 static const char USAGE[] =
     "usage: bossdb-mock [--port N] [--seed S] [--token T] [--fail-rate P] [--fail-kinds LIST]\n"
-    "                   [--delay-ms N] [--slow-ms N] [--log FILE] [--cache-mb N] [--help]\n"
+    "                   [--delay-ms N] [--slow-ms N] [--log FILE] [--cache-mb N] [--echo-token]\n"
+    "                   [--help]\n"
     "\n"
     "A local BossDB on 127.0.0.1 serving synthetic prasad/prasad2020 (image) and\n"
     "prasad/prasad_analysis (pixel_labels, roi_labels) at resolution 0.\n"
@@ -24,12 +25,16 @@ static const char USAGE[] =
     "  --token T         accept \"Authorization: Token T\" besides \"Token public\"\n"
     "  --fail-rate P     probability in [0, 1] that a cutout request fails (default 0)\n"
     "  --fail-kinds LIST comma list of 429,500,502,503,504,reset,truncate,corrupt,slow\n"
-    "                    (default: all)\n"
+    "                    (default: these nine, which a client retries) and of the answers\n"
+    "                    of a hostile server: redirect (302, the token in the Location),\n"
+    "                    204, 206, bigheader (a 256 KiB header)\n"
     "  --delay-ms N      latency added to every response (default 0)\n"
     "  --slow-ms N       how long a 'slow' body stalls (default 10000)\n"
     "  --log FILE        append one JSON line per request to FILE\n"
     "  --cache-mb N      keep up to N MB of cutout bodies in memory, at most one body per\n"
     "                    256 KB (default 256, max 8192)\n"
+    "  --echo-token      answer a wrong token with 403 and the token in the message and in\n"
+    "                    an X-Echo-Token header (a careless server; the client must hide it)\n"
     "\n"
     "Prints \"listening on http://127.0.0.1:PORT\" when ready; stops on SIGINT or SIGTERM.\n";
 
@@ -130,6 +135,10 @@ static int parse_args(int argc, char **argv, mtp_mock_options *o)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return 1;
+        if (strcmp(arg, "--echo-token") == 0) {
+            o->echo_token = true;
+            continue;
+        }
         const char *eq = strchr(arg, '=');
         size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
         const opt_spec *spec = NULL;

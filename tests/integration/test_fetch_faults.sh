@@ -4,8 +4,9 @@
 # same files as after a fetch from a mock without faults.
 source "$(dirname "$0")/fetchlib.sh"
 
-# Short stall detection and backoff so that the test takes seconds.
-$PY "$HELPER" edit-config "$DEMO" "$TMP/faults.yaml" source.timeout_s=3 source.retries=30 \
+# Short stall detection (timeout_s / 4 = 3 s) and backoff so that the test takes seconds; a
+# block's whole retry sequence has 12 s.
+$PY "$HELPER" edit-config "$DEMO" "$TMP/faults.yaml" source.timeout_s=12 source.retries=30 \
     source.backoff_ms=10 source.backoff_max_ms=200
 
 start_mock "$TMP/clean.log" --seed 7

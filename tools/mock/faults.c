@@ -6,7 +6,8 @@
 #include <string.h>
 
 static const char *const FAULT_NAMES[MTP_FAULT_COUNT] = {
-    "429", "500", "502", "503", "504", "reset", "truncate", "corrupt", "slow",
+    "429",     "500",  "502",      "503", "504", "reset",     "truncate",
+    "corrupt", "slow", "redirect", "204", "206", "bigheader",
 };
 
 const char *mtp_fault_name(mtp_fault fault)
@@ -32,7 +33,8 @@ int mtp_fault_parse_kinds(const char *list, unsigned *mask, mtp_error *err)
         if (found < 0)
             return mtp_error_set(err, MTP_ECONFIG,
                                  "unknown fault kind '%.*s' (expected 429, 500, 502, 503, 504, "
-                                 "reset, truncate, corrupt or slow)",
+                                 "reset, truncate, corrupt, slow, redirect, 204, 206 or "
+                                 "bigheader)",
                                  (int)(n > 40 ? 40 : n), p);
         out |= 1u << found;
         if (end == NULL)

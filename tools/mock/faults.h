@@ -25,13 +25,21 @@ typedef enum mtp_fault {
     MTP_FAULT_TRUNCATE = 6, /* 200, full Content-Length announced, connection closed mid-body */
     MTP_FAULT_CORRUPT = 7,  /* 200 blosc body whose header sizes lie */
     MTP_FAULT_SLOW = 8,     /* 200 body that stalls mid-way */
-    MTP_FAULT_COUNT = 9,
+    /* Answers a hostile or misconfigured server gives (not retryable; only when named): */
+    MTP_FAULT_REDIRECT = 9,    /* 302 to another host, the presented token in the query */
+    MTP_FAULT_NO_CONTENT = 10, /* 204, no body */
+    MTP_FAULT_PARTIAL = 11,    /* 206 with the body */
+    MTP_FAULT_BIG_HEADER = 12, /* 200 whose header block is 256 KiB (one huge header) */
+    MTP_FAULT_COUNT = 13,
 } mtp_fault;
 
+/* Every kind (the parser's mask for "all" is the caller's business). */
 #define MTP_FAULT_ALL ((1u << MTP_FAULT_COUNT) - 1u)
+/* The transient kinds a client retries (429 ... slow). */
+#define MTP_FAULT_TRANSIENT ((1u << (MTP_FAULT_SLOW + 1)) - 1u)
 
-/* "429", "500", "502", "503", "504", "reset", "truncate", "corrupt", "slow"; NULL for NONE
- * or an unknown value. */
+/* "429", "500", "502", "503", "504", "reset", "truncate", "corrupt", "slow", "redirect",
+ * "204", "206", "bigheader"; NULL for NONE or an unknown value. */
 const char *mtp_fault_name(mtp_fault fault);
 
 /*

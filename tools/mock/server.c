@@ -373,6 +373,84 @@ static int auth_accepted(const mtp_mock *m, const char *auth)
     return m->token != NULL && strncmp(auth, "Token ", 6) == 0 && strcmp(auth + 6, m->token) == 0;
 }
 
+/* The token a request presented ("" without one); only ever echoed, never stored. */
+static const char *presented_token(const char *auth)
+{
+    if (auth == NULL)
+        return "";
+    return strncmp(auth, "Token ", 6) == 0 ? auth + 6 : auth;
+}
+
+static int echoed_or_hostile(const mtp_mock *m, mtp_fault fault, const char *auth)
+{
+    return (m->opt.echo_token && !auth_accepted(m, auth)) || fault >= MTP_FAULT_REDIRECT;
+}
+
+static int answered_status(const mtp_mock *m, mtp_fault fault, const char *auth)
+{
+    if (m->opt.echo_token && !auth_accepted(m, auth))
+        return 403;
+    static const int status[] = {302, 204, 206, 200};
+    return status[fault - MTP_FAULT_REDIRECT];
+}
+
+/* 403 whose message and X-Echo-Token header repeat the presented token. */
+static enum MHD_Result queue_echo(struct MHD_Connection *conn, const char *auth, size_t *sent)
+{
+    json_t *j = json_pack("{s:i, s:i, s:s+}", "status", 403, "code", 3000, "message",
+                          "Invalid Token ", presented_token(auth));
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    *sent = strlen(text);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "X-Echo-Token", presented_token(auth));
+    enum MHD_Result ok = MHD_queue_response(conn, 403, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* The answers of a misconfigured or hostile server (faults redirect, 204, 206, bigheader). */
+static enum MHD_Result queue_hostile(struct MHD_Connection *conn, mtp_fault fault, const char *path,
+                                     const char *auth, const mtp_mock_reply *r, size_t *sent)
+{
+    static const char body[] = "not what was asked for";
+    size_t len = fault == MTP_FAULT_NO_CONTENT ? 0 : sizeof body - 1;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    *sent = len;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type != NULL ? r->content_type : "text/plain");
+    if (fault == MTP_FAULT_REDIRECT) {
+        char location[1024];
+        snprintf(location, sizeof location, "http://127.0.0.2:9/moved%.400s?token=%.400s", path,
+                 presented_token(auth));
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+    } else if (fault == MTP_FAULT_BIG_HEADER) {
+        size_t n = 256 * 1024;
+        char *padding = malloc(n + 1);
+        if (padding != NULL) {
+            memset(padding, 'a', n);
+            padding[n] = '\0';
+            MHD_add_response_header(resp, "X-Padding", padding);
+            free(padding);
+        }
+    }
+    static const unsigned status[] = {302, 204, 206, 200};
+    enum MHD_Result ok = MHD_queue_response(conn, status[fault - MTP_FAULT_REDIRECT], resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -422,7 +500,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     enum MHD_Result result = MHD_NO;
     size_t bytes = 0;
     body_ref *body = NULL;
-    if (rc == 0 && fault == MTP_FAULT_RESET) {
+    if (rc == 0 && m->opt.echo_token && !auth_accepted(m, auth)) {
+        mtp_mock_reply_clear(&reply);
+        fault = MTP_FAULT_NONE;
+        result = queue_echo(conn, auth, &bytes);
+    } else if (rc == 0 && fault >= MTP_FAULT_REDIRECT) {
+        result = queue_hostile(conn, fault, path, auth, &reply, &bytes);
+        mtp_mock_reply_clear(&reply);
+    } else if (rc == 0 && fault == MTP_FAULT_RESET) {
         result = MHD_NO; /* MHD closes the connection without a response */
     } else if (rc == 0 && fault >= MTP_FAULT_429 && fault <= MTP_FAULT_504) {
         static const int status[] = {429, 500, 502, 503, 504};
@@ -435,7 +520,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             rc = mtp_mock_status_reply(500, &reply, &err);
         }
     }
-    if (rc == 0 && fault != MTP_FAULT_RESET) {
+    if (rc == 0 && fault != MTP_FAULT_RESET && reply.status != 0) {
         if (body != NULL) {
             result = queue_cutout(m, conn, &reply, body, fault, variant, &bytes);
         } else {
@@ -444,6 +529,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
     }
     int status = (rc == 0 && fault != MTP_FAULT_RESET) ? reply.status : 0;
+    if (echoed_or_hostile(m, fault, auth))
+        status = answered_status(m, fault, auth);
     log_request(m, method, path, query, status, fault, bytes, accept, agent, auth != NULL);
     mtp_mock_reply_clear(&reply);
     return result;
@@ -525,7 +612,9 @@ int mtp_mock_start(mtp_mock **out, const mtp_mock_options *options, mtp_error *e
         (uint16_t)options->port, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri, m,
         MHD_OPTION_NOTIFY_COMPLETED, on_done, m, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        (unsigned)CONNECTION_TIMEOUT_S,
+        /* Room for the bigheader fault's 256 KiB header (the default pool is 32 KiB). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1u << 20), MHD_OPTION_END);
     if (m->daemon == NULL) {
         rc = mtp_error_set(err, MTP_ENET, "cannot listen on 127.0.0.1:%u", options->port);
         goto out;

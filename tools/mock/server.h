@@ -18,8 +18,14 @@
  *   corrupt -> 200 with a blosc body whose header lies: either nbytes is halved (body
  *     otherwise intact) or the last tenth of the body is cut off with a Content-Length
  *     that matches the cut body, so cbytes no longer equals the length (the draw picks);
- *   slow -> 200 whose body stalls for slow_ms after its first min(4096, len/2) bytes.
+ *   slow -> 200 whose body stalls for slow_ms after its first min(4096, len/2) bytes;
+ *   redirect -> 302 with Location http://127.0.0.2:9/moved<path>?token=<presented token>;
+ *   204 -> 204 with no body; 206 -> 206 with a short body;
+ *   bigheader -> 200 with the body and a 256 KiB X-Padding header (over libcurl's cap).
  * delay_ms is added before every response.
+ * echo_token: a request with a wrong token gets 403 {"status": 403, "code": 3000,
+ * "message": "Invalid Token <token>"} and the header X-Echo-Token: <token> (tests check that
+ * the client never shows it).
  *
  * Log (when log_path is set): one JSON object per line per request, flushed per line:
  *   {"method","path","query","status","fault","bytes","accept","user_agent","auth"}
@@ -30,10 +36,12 @@
 #ifndef MTP_SERVER_H
 #define MTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
+#include "faults.h"
 
 typedef struct mtp_mock_options {
     unsigned port;        /* 0: any free port */
@@ -46,11 +54,13 @@ typedef struct mtp_mock_options {
     const char *log_path; /* NULL: no log (appended to, created if missing) */
     size_t cache_bytes;   /* total size of cached cutout bodies; the cache also holds at
                            * most max(32, cache_bytes / 256 KiB) bodies */
+    bool echo_token;      /* a wrong token is answered 403 with the token in the message
+                           * and in an X-Echo-Token header, as a careless server might */
 } mtp_mock_options;
 
 #define MTP_MOCK_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, 0, NULL, 0.0, 0x1ffu, 0, 10000, NULL, 256u << 20                                        \
+        0, 0, NULL, 0.0, MTP_FAULT_TRANSIENT, 0, 10000, NULL, 256u << 20, false                    \
     }
 
 typedef struct mtp_mock mtp_mock;

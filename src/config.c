@@ -1146,6 +1146,29 @@ static int parse_regions(const parse_ctx *pc, const node *n, mtp_config *cfg)
     return err;
 }
 
+/* A build holds one region's cube of every channel in memory at a time (a byte per voxel):
+ * a region too large for that is refused now, not after the whole fetch. All regions have
+ * one size (parse_regions), so the first one speaks for all. */
+static int check_region_size(const parse_ctx *pc, const node *regions, const mtp_config *cfg)
+{
+    const mtp_region *r = &cfg->regions[0];
+    uint64_t w = (uint64_t)(r->x.stop - r->x.start), h = (uint64_t)(r->y.stop - r->y.start);
+    uint64_t d = (uint64_t)(cfg->z.stop - cfg->z.start);
+    char path[PATH_LEN];
+    join_key(path, sizeof path, "regions", r->name);
+    if (w > MTP_MAX_REGION_EDGE || h > MTP_MAX_REGION_EDGE)
+        return fail(pc, map_value(regions, r->name), path,
+                    "%" PRIu64 " x %" PRIu64 " pixels: a region (and so a tile) is at most %d "
+                    "pixels on a side",
+                    w, h, MTP_MAX_REGION_EDGE);
+    if (w * h * d > MTP_MAX_REGION_VOXELS)
+        return fail(pc, map_value(regions, r->name), path,
+                    "%" PRIu64 " x %" PRIu64 " x %" PRIu64 " voxels (with z) is over the cap of "
+                    "%llu voxels per region (a region's cubes are held in memory)",
+                    w, h, d, (unsigned long long)MTP_MAX_REGION_VOXELS);
+    return 0;
+}
+
 static int parse_splits(const parse_ctx *pc, const node *n, mtp_config *cfg)
 {
     const char *path = "splits";
@@ -1546,6 +1569,8 @@ static int parse_root(parse_ctx *pc, const node *root)
         err = parse_regions(pc, map_value(root, "regions"), cfg);
     if (err == 0)
         err = get_range(pc, map_value(root, "z"), "z", &cfg->z);
+    if (err == 0)
+        err = check_region_size(pc, map_value(root, "regions"), cfg);
     if (err == 0)
         err = parse_splits(pc, map_value(root, "splits"), cfg);
     if (err == 0)

@@ -32,6 +32,12 @@
 #define MTP_MAX_CITATIONS 16
 #define MTP_MAX_KEYWORDS 32
 #define MTP_MAX_COORD 1000000 /* cap on any voxel coordinate */
+/* Caps on a region (checked when the config is loaded): its x and y extent (a tile is a
+ * region's cross-section), and its voxels with the z range, since a build holds one
+ * region's cube of every channel in memory (a byte per voxel each): 2^30 voxels = 1 GiB
+ * per channel. MTNeuro's regions are 256 x 256 x 360. */
+#define MTP_MAX_REGION_EDGE 16384
+#define MTP_MAX_REGION_VOXELS (1ull << 30)
 /* The server's storage cuboid (x, y, z) at every level: blocks tile it, splits follow it. */
 #define MTP_CUBOID_X 512
 #define MTP_CUBOID_Y 512

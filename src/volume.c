@@ -152,6 +152,11 @@ int mtp_volume_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *pla
     vol->nx = (size_t)(box->x1 - box->x0);
     vol->ny = (size_t)(box->y1 - box->y0);
     vol->nz = (size_t)(box->z1 - box->z0);
+    /* The config loader refuses larger regions; this guards every other caller. */
+    if ((uint64_t)vol->nx * vol->ny * vol->nz > MTP_MAX_REGION_VOXELS)
+        return mtp_error_set(err, MTP_ERANGE,
+                             "volume: %zu x %zu x %zu voxels, over the cap of %llu", vol->nx,
+                             vol->ny, vol->nz, (unsigned long long)MTP_MAX_REGION_VOXELS);
     vol->data = malloc(vol->nx * vol->ny * vol->nz);
     if (vol->data == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes",

@@ -62,9 +62,9 @@ static int parse_doc(const char *doc, mtp_config **cfg, mtp_error *err)
 /* ---- the error table ------------------------------------------------------------------ */
 
 typedef struct error_case {
-    int line;          /* which base line the text replaces (0: whole document, 9: append) */
+    int line; /* which base line the text replaces (0: whole document, 9: append) */
     const char *text;
-    const char *msg;   /* the exact error */
+    const char *msg; /* the exact error */
 } error_case;
 
 static const error_case error_cases[] = {
@@ -72,8 +72,9 @@ static const error_case error_cases[] = {
     {0, "a: [1, 2\nb: 1\n",
      "t.yaml:2:2: syntax error: did not find expected ',' or ']' (while parsing a flow "
      "sequence)"},
-    {0, "a: b\n  c: d\n", "t.yaml:2:4: syntax error: mapping values are not allowed in this "
-                          "context"},
+    {0, "a: b\n  c: d\n",
+     "t.yaml:2:4: syntax error: mapping values are not allowed in this "
+     "context"},
     {0, "release: \xff\n", "t.yaml:1:10: syntax error: invalid leading UTF-8 octet"},
     {0, "a: b\n---\nc: d\n", "t.yaml:2:1: only one YAML document is allowed"},
     {0, "", "t.yaml: the document is empty"},
@@ -99,51 +100,66 @@ static const error_case error_cases[] = {
     {2, "source: {url: \"http://h\", tokn: x}", "t.yaml:2:27: source.tokn: unknown key"},
     {2, "source:\n  url: http://h\n  tokn: x", "t.yaml:4:3: source.tokn: unknown key"},
     /* strings */
-    {1, "release: {name: rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr, "
-        "version: \"1\", title: T, description: D, license: L, creators: [A]}",
+    {1,
+     "release: {name: rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr, "
+     "version: \"1\", title: T, description: D, license: L, creators: [A]}",
      "t.yaml:1:17: release.name: longer than 63 characters"},
-    {1, "release: {name: \"a b\", version: \"1\", title: T, description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: \"a b\", version: \"1\", title: T, description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:17: release.name: invalid name \"a b\" (allowed: A-Z a-z 0-9 . _ -)"},
-    {1, "release: {name: .., version: \"1\", title: T, description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: .., version: \"1\", title: T, description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:17: release.name: invalid name \"..\" (must not start with '.')"},
-    {1, "release: {name: r, version: \"1\", title: \"a\\0b\", description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: \"a\\0b\", description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:41: release.title: contains a NUL character"},
-    {1, "release: {name: r, version: \"1\", title: \"a\\nb\", description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: \"a\\nb\", description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:41: release.title: contains a control character"},
-    {1, "release: {name: r, version: \"1\", title: [T], description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: [T], description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:41: release.title: expected a string, got a list"},
-    {1, "release: {name: r, version: \"1\", title: , description: D, license: L, "
-        "creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: , description: D, license: L, "
+     "creators: [A]}",
      "t.yaml:1:41: release.title: expected a string, got null"},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "date: 2026-02-30, creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "date: 2026-02-30, creators: [A]}",
      "t.yaml:1:78: release.date: expected a date YYYY-MM-DD, got \"2026-02-30\""},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "url: ftp://x, creators: [A]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "url: ftp://x, creators: [A]}",
      "t.yaml:1:77: release.url: expected an http:// or https:// URL"},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: []}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: []}",
      "t.yaml:1:82: release.creators: must not be empty"},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: [A, {affiliation: X}]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: [A, {affiliation: X}]}",
      "t.yaml:1:86: release.creators[1]: missing required key \"name\""},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: [{name: A, orcid: 1234}]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: [{name: A, orcid: 1234}]}",
      "t.yaml:1:100: release.creators[0].orcid: expected an ORCID iD like 0000-0002-1825-0097"},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: [A], citations: [{text: X, year: 20x}]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: [A], citations: [{text: X, year: 20x}]}",
      "t.yaml:1:115: release.citations[0].year: expected an integer, got \"20x\""},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: [A], citations: [{text: X, doi: \"https://doi.org/10.1/x\"}]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: [A], citations: [{text: X, doi: \"https://doi.org/10.1/x\"}]}",
      "t.yaml:1:114: release.citations[0].doi: expected a DOI like 10.1038/s41597-020-00692-y"},
-    {1, "release: {name: r, version: \"1\", title: T, description: D, license: L, "
-        "creators: [A], keywords: [k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, "
-        "k, k, k, k, k, k, k, k, k, k, k, k, k, k]}",
+    {1,
+     "release: {name: r, version: \"1\", title: T, description: D, license: L, "
+     "creators: [A], keywords: [k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, "
+     "k, k, k, k, k, k, k, k, k, k, k, k, k, k]}",
      "t.yaml:1:194: release.keywords: more than 32 keywords"},
     /* integers and booleans */
     {2, "source: {url: \"http://h\", jobs: four}",
@@ -166,8 +182,9 @@ static const error_case error_cases[] = {
      "t.yaml:2:39: source.resolution: 10 exceeds the maximum 9"},
     {2, "source: {url: \"http://h\", backoff_ms: 1000, backoff_max_ms: 500}",
      "t.yaml:2:61: source.backoff_max_ms: 500 is below backoff_ms 1000"},
-    {8, "output: {volumes: yes}", "t.yaml:8:19: output.volumes: expected true or false, got "
-                                  "\"yes\""},
+    {8, "output: {volumes: yes}",
+     "t.yaml:8:19: output.volumes: expected true or false, got "
+     "\"yes\""},
     /* source */
     {2, "source: {url: \"ftp://h\"}",
      "t.yaml:2:15: source.url: expected http:// or https:// followed by host[:port]"},
@@ -232,6 +249,13 @@ static const error_case error_cases[] = {
      "t.yaml:4:41: regions.a.z: unknown key"},
     {4, "regions: {a: {x: [0, 256]}}", "t.yaml:4:14: regions.a: missing required key \"y\""},
     {4, "regions: {a: 5}", "t.yaml:4:14: regions.a: expected a mapping, got \"5\""},
+    /* caps checked at load time, before anything is fetched or allocated */
+    {4, "regions: {a: {x: [0, 20000], y: [0, 20000]}}",
+     "t.yaml:4:14: regions.a: 20000 x 20000 pixels: a region (and so a tile) is at most 16384 "
+     "pixels on a side"},
+    {4, "regions: {a: {x: [0, 8192], y: [0, 8192]}}",
+     "t.yaml:4:14: regions.a: 8192 x 8192 x 64 voxels (with z) is over the cap of 1073741824 "
+     "voxels per region (a region's cubes are held in memory)"},
     {5, "z: [64, 0]", "t.yaml:5:4: z: start 64 >= stop 0"},
     {6, "splits: {train: [40, 32], val: [32, 48], test: [48, 64]}",
      "t.yaml:6:17: splits.train: start 40 >= stop 32"},
@@ -260,26 +284,33 @@ static const error_case error_cases[] = {
      "t.yaml:7:12: tasks.t: missing required key \"map\""},
     {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], map: {a: [0]}}}",
      "t.yaml:7:73: tasks.t.map: missing class \"b\""},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
-        "map: {a: [0], b: [1], c: [2]}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
+     "map: {a: [0], b: [1], c: [2]}}}",
      "t.yaml:7:90: tasks.t.map.c: unknown class \"c\""},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
-        "map: {a: [0, 1], b: [1]}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
+     "map: {a: [0, 1], b: [1]}}}",
      "t.yaml:7:89: tasks.t.map.b: code 1 is already mapped to class \"a\""},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
-        "map: {a: [0, 300], b: [1]}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
+     "map: {a: [0, 300], b: [1]}}}",
      "t.yaml:7:81: tasks.t.map.a: code 300 out of range 0..255"},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
-        "map: {a: [0], b: []}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
+     "map: {a: [0], b: []}}}",
      "t.yaml:7:85: tasks.t.map.b: must not be empty"},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
-        "map: {a: [0], b: [1]}, remap: {1: 0}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a, b], "
+     "map: {a: [0], b: [1]}, remap: {1: 0}}}",
      "t.yaml:7:91: tasks.t.remap: not allowed in a classification task"},
-    {7, "tasks: {t: {kind: classification, labels: labels, rule: majority, classes: [a], "
-        "map: {a: [0]}}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, rule: majority, classes: [a], "
+     "map: {a: [0]}}}",
      "t.yaml:7:57: tasks.t.rule: unknown rule \"majority\" (expected roi_mode)"},
-    {7, "tasks: {t: {kind: classification, labels: labels, classes: [a], map: {a: [0]}, "
-        "depth: 8}}",
+    {7,
+     "tasks: {t: {kind: classification, labels: labels, classes: [a], map: {a: [0]}, "
+     "depth: 8}}",
      "t.yaml:7:87: tasks.t.depth: classification tasks need depth 1"},
     {7, "tasks: {t: {kind: segmentation, labels: labels, classes: [bg, fg], remap: {300: 0}}}",
      "t.yaml:7:76: tasks.t.remap: code 300 out of range 0..255"},
@@ -311,8 +342,9 @@ static const error_case error_cases[] = {
      "t.yaml:7:12: tasks.t.splits: unknown split \"val\" (the default is [train, val, test])"},
     {7, "tasks: {\"t 1\": {kind: features, labels: labels}}",
      "t.yaml:7:9: tasks.t 1: invalid name \"t 1\" (allowed: A-Z a-z 0-9 . _ -)"},
-    {7, "tasks: {t: {kind: features}}", "t.yaml:7:12: tasks.t: missing required key "
-                                        "\"labels\""},
+    {7, "tasks: {t: {kind: features}}",
+     "t.yaml:7:12: tasks.t: missing required key "
+     "\"labels\""},
     /* output */
     {8, "output: {compression: lz4}",
      "t.yaml:8:23: output.compression: unknown compression \"lz4\" (expected gzip, blosc or "
@@ -335,8 +367,8 @@ START_TEST(error_table)
     ck_assert_msg(rc == MTP_ECONFIG, "case %d: rc %d, msg \"%s\"", _i, rc, err.msg);
     ck_assert_int_eq(err.code, MTP_ECONFIG);
     ck_assert_ptr_null(cfg);
-    ck_assert_msg(strcmp(err.msg, c->msg) == 0, "case %d:\n got \"%s\"\nwant \"%s\"", _i,
-                  err.msg, c->msg);
+    ck_assert_msg(strcmp(err.msg, c->msg) == 0, "case %d:\n got \"%s\"\nwant \"%s\"", _i, err.msg,
+                  c->msg);
     free(doc);
 }
 END_TEST
@@ -484,7 +516,8 @@ END_TEST
 
 START_TEST(optional_fields_and_remap)
 {
-    char *doc = make_doc(0,
+    char *doc = make_doc(
+        0,
         "release:\n"
         "  name: r.x_1-2\n"
         "  version: 1.0.0\n"
@@ -727,8 +760,7 @@ START_TEST(missing_file)
 {
     mtp_config *cfg = (mtp_config *)&cfg;
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_int_eq(mtp_config_load(&cfg, MTP_TEST_DATA "/config/nope.yaml", &err),
-                     MTP_ECONFIG);
+    ck_assert_int_eq(mtp_config_load(&cfg, MTP_TEST_DATA "/config/nope.yaml", &err), MTP_ECONFIG);
     ck_assert_ptr_null(cfg);
     ck_assert_str_eq(err.msg, MTP_TEST_DATA "/config/nope.yaml: cannot read: No such file or "
                                             "directory");
@@ -763,8 +795,8 @@ static void check_mtneuro(const mtp_config *cfg)
     static const struct {
         const char *name;
         int64_t x0, y0;
-    } regions[] = {{"cortex", 4600, 900}, {"striatum", 3700, 500}, {"vp", 3063, 850},
-                   {"zi", 1543, 650}};
+    } regions[] = {
+        {"cortex", 4600, 900}, {"striatum", 3700, 500}, {"vp", 3063, 850}, {"zi", 1543, 650}};
     ck_assert_int_eq(cfg->nregions, 4);
     for (int r = 0; r < 4; r++) {
         ck_assert_str_eq(cfg->regions[r].name, regions[r].name);

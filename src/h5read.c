@@ -9,6 +9,7 @@
 #include "h5read.h"
 
 #include "h5util.h"
+#include "isolate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1503,5 +1504,41 @@ out:
     mtp_h5_close(&root);
     mtp_h5_close(&file);
     mtp_h5_quiet_end(&q);
+    return rc;
+}
+
+/* ---- the same, in a reader process ------------------------------------------------------ */
+
+static int summary_in_child(void *arg, mtp_isolate_out *out, mtp_error *err)
+{
+    mtp_bundle_summary *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory");
+    int rc = mtp_h5read_summary(arg, s, err);
+    if (rc == 0)
+        rc = mtp_isolate_append(out, s, sizeof *s);
+    free(s);
+    return rc;
+}
+
+int mtp_h5read_summary_isolated(const char *path, mtp_bundle_summary *out, mtp_error *err)
+{
+    char *answer = NULL;
+    size_t len = 0;
+    bool reader_failed = false;
+    int rc = mtp_isolate_call(summary_in_child, (void *)path, MTP_ISOLATE_TIMEOUT_S, &answer, &len,
+                              &reader_failed, err);
+    if (rc == 0 && len != sizeof *out) {
+        rc = mtp_error_set(err, MTP_EFORMAT, "the reader ended without an answer");
+        reader_failed = true;
+    }
+    if (rc == 0)
+        memcpy(out, answer, sizeof *out);
+    if (reader_failed) {
+        char why[MTP_ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mtp_error_set(err, rc, "%s: unreadable HDF5 (%s)", path, why);
+    }
+    free(answer);
     return rc;
 }

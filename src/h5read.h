@@ -79,6 +79,14 @@ int mtp_h5read_check(const char *path, mtp_h5read_problem_fn problem, void *user
                      int *nproblems, mtp_error *err);
 
 /*
+ * mtp_h5read_summary for a file that may be crafted: the file is read in a reader process
+ * (isolate.h), so that a crash or an endless loop inside libhdf5 becomes MTP_EFORMAT
+ * "<path>: unreadable HDF5 (the HDF5 library crashed: signal 11)" (or "(no answer within
+ * 1800 s ...)"); otherwise the same results as mtp_h5read_summary.
+ */
+int mtp_h5read_summary_isolated(const char *path, mtp_bundle_summary *out, mtp_error *err);
+
+/*
  * The process-wide HDF5 policy of a tool, called once at the start of main(), before any
  * other call into this library: HDF5 never prints (failures come back through mtp_error),
  * and it registers no exit handler. Without the handler a file that could not be closed

@@ -441,7 +441,14 @@ static int bundle_open(bundle *b, const char *path, mtp_error *err)
     if (H5Aexists(b->file, "format_version") > 0) {
         long long version = 0;
         hid_t attr = H5Aopen(b->file, "format_version", H5P_DEFAULT);
-        herr_t st = attr >= 0 ? H5Aread(attr, H5T_NATIVE_LLONG, &version) : -1;
+        hid_t space = attr >= 0 ? H5Aget_space(attr) : H5I_INVALID_HID;
+        hid_t type = attr >= 0 ? H5Aget_type(attr) : H5I_INVALID_HID;
+        /* One integer, or nothing is read: a crafted array must not overrun `version`. */
+        bool one_int = space >= 0 && type >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
+                       H5Tget_class(type) == H5T_INTEGER;
+        herr_t st = one_int ? H5Aread(attr, H5T_NATIVE_LLONG, &version) : -1;
+        mtp_h5_close(&type);
+        mtp_h5_close(&space);
         mtp_h5_close(&attr);
         if (st < 0 || version != 1)
             return mtp_error_set(err, MTP_EFORMAT, "%s: unsupported format_version (want 1)", path);

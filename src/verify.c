@@ -16,6 +16,7 @@
 #include "tarball.h"
 #include "digest.h"
 #include "h5read.h"
+#include "isolate.h"
 #include "release.h"
 #include "summary.h"
 
@@ -649,49 +650,111 @@ static const char *task_file(json_t *t)
     return json_string_value(json_object_get(t, "file"));
 }
 
+/* What the reader process sends back about one .h5 file: mtp_h5read_check's and
+ * mtp_h5read_summary's outcomes, the summary, then the check's problem lines, each ending
+ * in '\n'. */
+typedef struct h5_answer {
+    int32_t check_rc, summary_rc;
+    char check_msg[MTP_ERROR_MSG_MAX], summary_msg[MTP_ERROR_MSG_MAX];
+    mtp_bundle_summary summary;
+} h5_answer;
+
+static void collect_problem(void *userdata, const char *line)
+{
+    mtp_isolate_out *lines = userdata;
+    /* Past the cap the answer is incomplete; the parent then says the reader failed. */
+    if (mtp_isolate_append(lines, line, strlen(line)) == 0)
+        mtp_isolate_append(lines, "\n", 1);
+}
+
+/* Runs in the reader process: libhdf5 may crash on a crafted file, the tool may not. */
+static int read_h5_isolated(void *arg, mtp_isolate_out *out, mtp_error *err)
+{
+    const char *local = arg;
+    h5_answer *a = calloc(1, sizeof *a);
+    mtp_isolate_out lines = {NULL, 0, 0};
+    if (a == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", local);
+    mtp_error check_err = MTP_ERROR_INIT, summary_err = MTP_ERROR_INIT;
+    a->check_rc = mtp_h5read_check(local, collect_problem, &lines, NULL, &check_err);
+    if (a->check_rc >= 0)
+        a->summary_rc = mtp_h5read_summary(local, &a->summary, &summary_err);
+    memcpy(a->check_msg, check_err.msg, sizeof a->check_msg);
+    memcpy(a->summary_msg, summary_err.msg, sizeof a->summary_msg);
+    int rc = mtp_isolate_append(out, a, sizeof *a);
+    if (rc == 0 && lines.len > 0)
+        rc = mtp_isolate_append(out, lines.data, lines.len);
+    free(lines.data);
+    free(a);
+    return rc < 0 ? mtp_error_set(err, rc, "%s: answer too large", local) : 0;
+}
+
 /* Check one .h5 file on disk at `local` (its release path `rel`) and compare the manifest's
- * tasks stored in it (valid[i]: task entry i is well-formed). */
+ * tasks stored in it (valid[i]: task entry i is well-formed). The file is read in a
+ * reader process (isolate.h): a crash in libhdf5 is reported and verify goes on. */
 static int check_h5_file(verifier *v, const char *rel, const char *local, const bool *valid,
                          mtp_error *err)
 {
-    forward_ctx fc = {v, rel, 0};
+    char *answer = NULL;
+    size_t len = 0;
     mtp_error local_err = MTP_ERROR_INIT;
-    int rc = mtp_h5read_check(local, forward_problem, &fc, NULL, &local_err);
+    int rc = mtp_isolate_call(read_h5_isolated, (void *)local, MTP_ISOLATE_TIMEOUT_S, &answer, &len,
+                              NULL, &local_err);
+    if (rc == 0 && len < sizeof(h5_answer))
+        rc = mtp_error_set(&local_err, MTP_EFORMAT, "the reader ended without an answer");
     if (rc < 0) {
-        if (rc == MTP_ENOMEM) {
+        free(answer);
+        if (rc == MTP_ENOMEM || rc == MTP_EIO) {
             *err = local_err;
             return rc;
         }
+        report(v, "%s: unreadable HDF5 (%s)", rel, local_err.msg);
+        return 0;
+    }
+    h5_answer *a = (h5_answer *)(void *)answer;
+    forward_ctx fc = {v, rel, 0};
+    for (char *line = answer + sizeof *a, *end = answer + len; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl == NULL)
+            break;
+        *nl = '\0';
+        forward_problem(&fc, line);
+        line = nl + 1;
+    }
+    if (a->check_rc < 0) {
+        if (a->check_rc == MTP_ENOMEM) {
+            rc = mtp_error_set(err, MTP_ENOMEM, "%s", a->check_msg);
+            free(answer);
+            return rc;
+        }
+        local_err.code = a->check_rc;
+        snprintf(local_err.msg, sizeof local_err.msg, "%s", a->check_msg);
         report(v, "%s: %s", rel, strip_prefix(&local_err, local));
+        free(answer);
         return 0;
     }
     v->result->nhdf5_checked++;
     json_t *tasks = v->manifest ? json_object_get(v->manifest, "tasks") : NULL;
     size_t i;
     json_t *t;
-    mtp_bundle_summary *s = NULL;
-    bool summary_failed = false;
+    bool reported = false;
     json_array_foreach(tasks, i, t)
     {
-        if (!valid[i] || strcmp(task_file(t), rel) != 0 || summary_failed)
+        if (!valid[i] || strcmp(task_file(t), rel) != 0)
             continue;
-        if (s == NULL) {
-            s = calloc(1, sizeof *s);
-            if (s == NULL)
-                return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", rel);
-            if (mtp_h5read_summary(local, s, &local_err) < 0) {
-                /* The check above has already said what is wrong, unless it found nothing. */
-                if (fc.n == 0)
-                    report(v, "%s: %s", rel, strip_prefix(&local_err, local));
-                summary_failed = true;
-                free(s);
-                s = NULL;
-                continue;
+        if (a->summary_rc < 0) {
+            /* The check above has already said what is wrong, unless it found nothing. */
+            if (fc.n == 0 && !reported) {
+                local_err.code = a->summary_rc;
+                snprintf(local_err.msg, sizeof local_err.msg, "%s", a->summary_msg);
+                report(v, "%s: %s", rel, strip_prefix(&local_err, local));
             }
+            reported = true;
+            continue;
         }
-        compare_task(v, t, s);
+        compare_task(v, t, &a->summary);
     }
-    free(s);
+    free(answer);
     return 0;
 }
 

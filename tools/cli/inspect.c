@@ -97,18 +97,19 @@ static void print_tree(const mtp_bundle_summary *s, bool verbose)
     }
 }
 
-static double percent(int64_t part, int64_t total)
+static double percent(int64_t part, double total)
 {
-    return total > 0 ? 100.0 * (double)part / (double)total : 0.0;
+    return total > 0 ? 100.0 * (double)part / total : 0.0;
 }
 
 /* A name / count / % table; `unit` heads the count column. */
 static void print_counts(const char *heading, const char *unit, const char names[][MTP_NAME_MAX],
                          const int64_t *counts, int n)
 {
-    int64_t total = 0;
+    /* In double: a crafted file's counts near INT64_MAX must not overflow the sum. */
+    double total = 0;
     for (int i = 0; i < n; i++)
-        total += counts[i];
+        total += (double)counts[i];
     printf("  %-24s %12s %7s\n", heading, unit, "%");
     for (int i = 0; i < n; i++)
         printf("  %-24s %12" PRId64 " %7.1f\n", names[i], counts[i], percent(counts[i], total));
@@ -153,7 +154,8 @@ int cli_inspect(const char *path, bool verbose)
         return 1;
     }
     mtp_error err = MTP_ERROR_INIT;
-    int rc = mtp_h5read_summary(path, s, &err);
+    /* A file from anywhere: read in a reader process, so a libhdf5 crash is a line. */
+    int rc = mtp_h5read_summary_isolated(path, s, &err);
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         free(s);

@@ -1,9 +1,11 @@
 /* release.c — commands that read a finished release: `verify`, `preview`, `archive`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tarball.h"
 #include "common.h"
+#include "isolate.h"
 #include "config.h"
 #include "preview.h"
 #include "verify.h"
@@ -34,6 +36,18 @@ int cli_verify(const struct cli_options *opt)
     return 0;
 }
 
+struct preview_job {
+    const char *h5_path, *out_dir;
+};
+
+static int preview_in_child(void *arg, mtp_isolate_out *out, mtp_error *err)
+{
+    const struct preview_job *job = arg;
+    int n = 0;
+    int rc = mtp_preview_bundle(job->h5_path, job->out_dir, &n, err);
+    return rc == 0 ? mtp_isolate_append(out, &n, sizeof n) : rc;
+}
+
 int cli_preview(const struct cli_options *opt)
 {
     if (opt->out == NULL) {
@@ -42,7 +56,20 @@ int cli_preview(const struct cli_options *opt)
     }
     mtp_error err = MTP_ERROR_INIT;
     int n = 0;
-    int rc = mtp_preview_bundle(opt->target, opt->out, &n, &err);
+    struct preview_job job = {opt->target, opt->out};
+    char *answer = NULL;
+    size_t len = 0;
+    bool reader_failed = false;
+    /* A file from anywhere: drawn in a reader process, so a libhdf5 crash is a line. */
+    int rc = mtp_isolate_call(preview_in_child, &job, MTP_ISOLATE_TIMEOUT_S, &answer, &len,
+                              &reader_failed, &err);
+    if (rc == 0 && len == sizeof n)
+        memcpy(&n, answer, sizeof n);
+    free(answer);
+    if (reader_failed) {
+        fprintf(stderr, "%s: %s: unreadable HDF5 (%s)\n", PROG, opt->target, err.msg);
+        return 1;
+    }
     if (rc < 0)
         return cli_fail(rc, &err);
     if (!opt->quiet)

@@ -247,7 +247,8 @@ static int dataset_labels(h5ctx *c, hid_t dset, const char *where, const char *d
 }
 
 /* ---------------------------------------------------------------------------------------
- * Files: create as <path>.tmp, finish by close + fsync + rename, abort by unlink
+ * Files: created under an mtp_atomic_file temporary, finished by close + commit (fsync,
+ * rename), aborted by close + unlink
  */
 
 /* The metadata cache of each file, fixed: 128 KiB of serialized entries. Left to adapt, it

@@ -71,7 +71,8 @@
  * version bounds are fixed to (1.8, 1.8), link and attribute creation order are tracked,
  * and nothing reads the clock.
  *
- * Atomicity: a file is written as "<path>.tmp"; finish closes, fsyncs and renames it to
+ * Atomicity: a file is written under an mtp_atomic_file temporary (fsutil.h:
+ * "<path>.tmp.<host>.<pid>.<n>"); finish closes, fsyncs and renames it to
  * `path` (replacing an existing file only by that rename); abort deletes the temporary.
  *
  * Errors: MTP_EINVAL for caller mistakes (bad index, missing buffer, unsupported option),
@@ -131,7 +132,7 @@ typedef struct mtp_bundle_sample {
 
 /*
  * Create the bundle of task `task` (index into cfg->tasks) at `path`, written as
- * "<path>.tmp" until mtp_bundle_finish(). Writes the root attributes (all but splits and
+ * its temporary (fsutil.h) until mtp_bundle_finish(). Writes the root attributes (all but splits and
  * counts) and /regions. H and W are the task's region extents, which must all be equal
  * (regions the task excludes do not count). `cfg` is borrowed and must stay valid and
  * unchanged until finish or abort; `meta` is read during the call only.
@@ -210,7 +211,7 @@ int mtp_bundle_split_attr(mtp_bundle *b, int split, const char *name, int64_t va
  * Check that every split of the task was declared and every sample (and, for features, every
  * target row) written (MTP_EINVAL naming the first gap otherwise), write labels/region/origin
  * (and targets), each split's class_counts and region_counts, and the splits and counts
- * attributes, close, fsync, and rename "<path>.tmp" to `path`. Frees b in all cases; on
+ * attributes, close, fsync, and rename the temporary to `path`. Frees b in all cases; on
  * failure the temporary file is deleted and `path` is left as it was.
  */
 int mtp_bundle_finish(mtp_bundle *b, mtp_error *err);
@@ -234,7 +235,7 @@ void mtp_bundle_abort(mtp_bundle *b);
  */
 typedef struct mtp_volumes mtp_volumes;
 
-/* Create `path` (as "<path>.tmp") with every dataset declared. Ownership as for bundles. */
+/* Create `path` (under its temporary) with every dataset declared. Ownership as for bundles. */
 int mtp_volumes_create(mtp_volumes **out, const char *path, const mtp_config *cfg,
                        const mtp_bundle_meta *meta, mtp_error *err);
 

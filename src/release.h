@@ -42,6 +42,7 @@
 #include "config.h"
 #include "digest.h"
 #include "error.h"
+#include "fsutil.h"
 #include "summary.h"
 
 #define MTP_RELEASE_FORMAT "mtneuro-release"
@@ -52,10 +53,11 @@
 #define MTP_RELEASE_SHA256SUMS "SHA256SUMS"
 #define MTP_RELEASE_MD5SUMS "MD5SUMS"
 
-/* Caps on what a release directory may hold (exceeding one is MTP_ERANGE). */
-#define MTP_RELEASE_MAX_FILES 100000
-#define MTP_RELEASE_MAX_DEPTH 16
-#define MTP_RELEASE_MAX_PATH 4096
+/* Caps on what a release directory may hold (exceeding one is MTP_ERANGE); the walk itself
+ * (mtp_tree_list) has the same caps: MTP_TREE_MAX_ENTRIES, MTP_TREE_MAX_DEPTH. */
+#define MTP_RELEASE_MAX_FILES MTP_TREE_MAX_ENTRIES
+#define MTP_RELEASE_MAX_DEPTH MTP_TREE_MAX_DEPTH
+#define MTP_RELEASE_MAX_PATH MTP_PATH_MAX
 
 /* What the config does not know. Strings are borrowed for the call only. */
 typedef struct mtp_release_info {
@@ -86,10 +88,10 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
 
 /*
  * The regular files under `dir` as paths relative to it ("task1.h5", "previews/task1_train.png"),
- * sorted bytewise. Skipped: names containing ".tmp" (temporaries of atomic writes) and, at the
- * top level only, SHA256SUMS and MD5SUMS. Directories are followed (at most
- * MTP_RELEASE_MAX_DEPTH deep); anything else (symlink, device, fifo) is MTP_EINVAL
- * "<path>: not a regular file or directory".
+ * sorted bytewise: the release walk of fsutil.h (mtp_tree_list, the one the archive uses too:
+ * temporaries of atomic writes skipped, anything but files and directories MTP_EINVAL
+ * "<path>: not a regular file or directory (symlink)"), without its directories and, at the
+ * top level, without SHA256SUMS and MD5SUMS.
  * On success *out is a malloc'ed array of *n malloc'ed strings, which the caller frees with
  * mtp_release_files_free(); on failure *out is NULL and *n is 0.
  */

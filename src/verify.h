@@ -37,7 +37,7 @@
  *       (likewise shape, z_range, class_counts.<class>, region_counts.<region>,
  *       label_region_mismatches, target_rows)
  *
- * Directories: files are found with mtp_release_list_files (names containing ".tmp" are
+ * Directories: files are found with mtp_release_list_files (temporaries of atomic writes are
  * ignored, as the archive ignores them). Archives: digests come from mtp_archive_scan,
  * manifest.json and the SUMS files from mtp_archive_read_member. An archive whose stream is
  * damaged gives one problem line (the scan's message, e.g. "<archive>: corrupt gzip stream:

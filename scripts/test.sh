@@ -7,6 +7,8 @@
 # Exit status is the test result. MTP_SKIP_SANITIZERS=1 skips 1 and 2 (a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Check's default 4 s per test is short on a loaded 2-core machine (and under ASan).
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
 scripts/setup.sh
 
 if [ "${MTP_SKIP_SANITIZERS:-0}" != 1 ]; then

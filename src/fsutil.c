@@ -357,8 +357,7 @@ const char *mtp_file_kind(mode_t mode)
     return "special file";
 }
 
-/* Non-ASCII bytes would make names depend on the locale (libarchive's pax writer). */
-static int printable_ascii(const char *name)
+int mtp_name_is_printable_ascii(const char *name)
 {
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
@@ -404,7 +403,7 @@ static int tree_walk(const char *root, const char *rel, int depth, tree_list *t,
         }
         if (S_ISREG(st.st_mode) && mtp_atomic_is_temp(name))
             continue;
-        if (!printable_ascii(name)) {
+        if (!mtp_name_is_printable_ascii(name)) {
             rc = mtp_error_set(err, MTP_EINVAL, "%s: file name is not printable ASCII", child);
             break;
         }

@@ -97,6 +97,10 @@ typedef struct mtp_tree_entry {
 int mtp_tree_list(const char *root, mtp_tree_entry **out, size_t *n, mtp_error *err);
 void mtp_tree_free(mtp_tree_entry *entries, size_t n);
 
+/* 1 if every byte of `name` is printable ASCII (0x20..0x7e): other bytes would make names in
+ * an archive depend on the locale (libarchive's pax writer converts them through it). */
+int mtp_name_is_printable_ascii(const char *name);
+
 /* What a non-regular file is, for messages: "symlink", "fifo", "socket", "device", ... */
 const char *mtp_file_kind(mode_t mode);
 

@@ -132,13 +132,12 @@ typedef struct mtp_bundle_sample {
 
 /*
  * Create the bundle of task `task` (index into cfg->tasks) at `path`, written as
- * its temporary (fsutil.h) until mtp_bundle_finish(). Writes the root attributes (all but splits and
- * counts) and /regions. H and W are the task's region extents, which must all be equal
- * (regions the task excludes do not count). `cfg` is borrowed and must stay valid and
- * unchanged until finish or abort; `meta` is read during the call only.
- * On success *out is a new handle, which finish or abort frees; on failure *out is NULL
- * and no file is left behind. Features tasks need a quadrant that divides H and W
- * (MTP_EINVAL otherwise).
+ * its temporary (fsutil.h) until mtp_bundle_finish(). Writes the root attributes (all but splits
+ * and counts) and /regions. H and W are the task's region extents, which must all be equal (regions
+ * the task excludes do not count). `cfg` is borrowed and must stay valid and unchanged until finish
+ * or abort; `meta` is read during the call only. On success *out is a new handle, which finish or
+ * abort frees; on failure *out is NULL and no file is left behind. Features tasks need a quadrant
+ * that divides H and W (MTP_EINVAL otherwise).
  */
 int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg, int task,
                       const mtp_bundle_meta *meta, mtp_error *err);

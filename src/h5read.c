@@ -1509,6 +1509,39 @@ out:
 
 /* ---- the same, in a reader process ------------------------------------------------------ */
 
+/* A string field holds its NUL. */
+#define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+bool mtp_h5read_summary_sane(const mtp_bundle_summary *s)
+{
+    if (s->nclasses < 0 || s->nclasses > MTP_MAX_CLASSES || s->nregions < 0 ||
+        s->nregions > MTP_MAX_REGIONS || s->nsplits < 0 || s->nsplits > MTP_MAX_SPLITS ||
+        s->ndatasets < 0 || s->ndatasets > MTP_SUMMARY_MAX_DATASETS)
+        return false;
+    if (!TERMINATED(s->task) || !TERMINATED(s->kind) || !TERMINATED(s->builder) ||
+        !TERMINATED(s->config_sha256) || !TERMINATED(s->source) || !TERMINATED(s->title))
+        return false;
+    for (int i = 0; i < s->nclasses; i++)
+        if (!TERMINATED(s->classes[i]))
+            return false;
+    for (int i = 0; i < s->nregions; i++)
+        if (!TERMINATED(s->regions[i]))
+            return false;
+    for (int i = 0; i < s->ndatasets; i++)
+        if (!TERMINATED(s->datasets[i].name) || !TERMINATED(s->datasets[i].dtype))
+            return false;
+    for (int k = 0; k < s->nsplits; k++) {
+        const mtp_split_summary *sp = &s->splits[k];
+        if (!TERMINATED(sp->name) || sp->ndatasets < 0 ||
+            sp->ndatasets > MTP_SUMMARY_MAX_SPLIT_DATASETS)
+            return false;
+        for (int i = 0; i < sp->ndatasets; i++)
+            if (!TERMINATED(sp->datasets[i].name) || !TERMINATED(sp->datasets[i].dtype))
+                return false;
+    }
+    return true;
+}
+
 static int summary_in_child(void *arg, mtp_isolate_out *out, mtp_error *err)
 {
     mtp_bundle_summary *s = calloc(1, sizeof *s);
@@ -1528,7 +1561,7 @@ int mtp_h5read_summary_isolated(const char *path, mtp_bundle_summary *out, mtp_e
     bool reader_failed = false;
     int rc = mtp_isolate_call(summary_in_child, (void *)path, MTP_ISOLATE_TIMEOUT_S, &answer, &len,
                               &reader_failed, err);
-    if (rc == 0 && len != sizeof *out) {
+    if (rc == 0 && (len != sizeof *out || !mtp_h5read_summary_sane((void *)answer))) {
         rc = mtp_error_set(err, MTP_EFORMAT, "the reader ended without an answer");
         reader_failed = true;
     }

@@ -17,6 +17,8 @@
 #ifndef MTP_H5READ_H
 #define MTP_H5READ_H
 
+#include <stdbool.h>
+
 #include "error.h"
 #include "summary.h"
 
@@ -85,6 +87,11 @@ int mtp_h5read_check(const char *path, mtp_h5read_problem_fn problem, void *user
  * 1800 s ...)"); otherwise the same results as mtp_h5read_summary.
  */
 int mtp_h5read_summary_isolated(const char *path, mtp_bundle_summary *out, mtp_error *err);
+
+/* Whether a summary that came from a reader process can be used: every count within its
+ * array, every string NUL-terminated (a child whose memory a crafted file corrupted may send
+ * anything). */
+bool mtp_h5read_summary_sane(const mtp_bundle_summary *s);
 
 /*
  * The process-wide HDF5 policy of a tool, called once at the start of main(), before any

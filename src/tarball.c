@@ -92,16 +92,6 @@ static int fs_path_of(const tree *t, const char *arc_path, char *buf, size_t n, 
     return 0;
 }
 
-/* Non-ASCII bytes would make libarchive's pax writer convert names through the current
- * locale, so the same tree could give different archives on different machines. */
-static int name_is_printable_ascii(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p > 0x7e)
-            return 0;
-    return 1;
-}
-
 /* "<top>" and then "<top>/<path>" for every entry of the release walk. */
 static int collect(tree *t, const char *top, mtp_error *err)
 {
@@ -279,7 +269,7 @@ int mtp_archive_write_into(const char *dir, const char *top_name, mtp_atomic_fil
     }
     /* realpath is absolute: there is a '/' */
     const char *top = top_name != NULL ? top_name : strrchr(root, '/') + 1;
-    if (*top == '\0' || strchr(top, '/') != NULL || !name_is_printable_ascii(top)) {
+    if (*top == '\0' || strchr(top, '/') != NULL || !mtp_name_is_printable_ascii(top)) {
         rc = mtp_error_set(err, MTP_EINVAL, "%s: cannot be the top folder of an archive", dir);
         goto out;
     }

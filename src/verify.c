@@ -700,7 +700,8 @@ static int check_h5_file(verifier *v, const char *rel, const char *local, const 
     mtp_error local_err = MTP_ERROR_INIT;
     int rc = mtp_isolate_call(read_h5_isolated, (void *)local, MTP_ISOLATE_TIMEOUT_S, &answer, &len,
                               NULL, &local_err);
-    if (rc == 0 && len < sizeof(h5_answer))
+    if (rc == 0 && (len < sizeof(h5_answer) ||
+                    !mtp_h5read_summary_sane(&((const h5_answer *)(void *)answer)->summary)))
         rc = mtp_error_set(&local_err, MTP_EFORMAT, "the reader ended without an answer");
     if (rc < 0) {
         free(answer);
@@ -712,6 +713,8 @@ static int check_h5_file(verifier *v, const char *rel, const char *local, const 
         return 0;
     }
     h5_answer *a = (h5_answer *)(void *)answer;
+    a->check_msg[sizeof a->check_msg - 1] = '\0'; /* whatever the child sent */
+    a->summary_msg[sizeof a->summary_msg - 1] = '\0';
     forward_ctx fc = {v, rel, 0};
     for (char *line = answer + sizeof *a, *end = answer + len; line < end;) {
         char *nl = memchr(line, '\n', (size_t)(end - line));

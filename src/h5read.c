@@ -128,8 +128,13 @@ static int read_strings(hid_t obj, const char *where, const char *name, char *ou
     if (rc < 0 || count == 0)
         goto out;
     /* HDF5 does not convert between character sets: read in the file's own. */
-    H5Tset_cset(mtype, H5Tget_cset(ftype));
-    if (H5Tis_variable_str(ftype) > 0) {
+    H5T_cset_t cset = H5Tget_cset(ftype);
+    htri_t variable = H5Tis_variable_str(ftype);
+    if (cset < 0 || variable < 0 || H5Tset_cset(mtype, cset) < 0) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
+        goto out;
+    }
+    if (variable > 0) {
         vbuf = calloc(count, sizeof *vbuf);
         if (vbuf == NULL) {
             rc = mtp_error_set(e, MTP_ENOMEM, "%s: attribute %s: out of memory", where, name);
@@ -208,7 +213,8 @@ static int read_ints(hid_t obj, const char *where, const char *name, int64_t *ou
         rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
         goto out;
     }
-    if (H5Tget_class(ftype) != H5T_INTEGER) {
+    size_t size = H5Tget_size(ftype);
+    if (H5Tget_class(ftype) != H5T_INTEGER || size < 1 || size > 8) {
         rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not an integer", where, name);
         goto out;
     }

@@ -67,7 +67,11 @@ static void run_child(int fd, mtp_isolated_fn fn, void *arg)
         close(devnull);
     }
     signal(SIGINT, SIG_IGN); /* the parent decides what an interrupt means */
-    signal(SIGPIPE, SIG_DFL);
+    /* A crash ends the child by its own signal, also where a sanitizer or a debugger
+     * installed handlers: that signal is what the parent reports. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPIPE};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        signal(fatal[i], SIG_DFL);
     mtp_isolate_out out = {NULL, 0, 0};
     mtp_error err = MTP_ERROR_INIT;
     int code = fn(arg, &out, &err);

@@ -53,7 +53,8 @@ typedef struct mtp_boss_options {
 
 #define MTP_BOSS_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        NULL, "public", 4, 8, 120, 500, 60000, 1                                                   \
+        .url = NULL, .token = "public", .jobs = 4, .retries = 8, .timeout_s = 120,                 \
+        .backoff_ms = 500, .backoff_max_ms = 60000, .seed = 1                                      \
     }
 
 /* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */

@@ -28,7 +28,7 @@ typedef struct mtp_build_options {
 
 #define MTP_BUILD_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        NULL, NULL, 0, NULL, NULL, NULL, false, 0                                                  \
+        .out_dir = NULL, .cache_dir = NULL, .jobs = 0, .archive = false, .threads = 0              \
     }
 
 typedef struct mtp_build_stats {

@@ -37,10 +37,7 @@ typedef struct mtp_error {
 
 #define MTP_ERROR_INIT                                                                             \
     {                                                                                              \
-        0,                                                                                         \
-        {                                                                                          \
-            0                                                                                      \
-        }                                                                                          \
+        .code = 0, .msg = { 0 }                                                                    \
     }
 
 /* A static, human-readable name for an MTP_E* code ("out of memory", ...). */

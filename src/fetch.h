@@ -38,7 +38,7 @@ typedef struct mtp_fetch_options {
 
 #define MTP_FETCH_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        NULL, NULL, NULL, 1, NULL, NULL, NULL                                                      \
+        .verify_cached = 1                                                                         \
     }
 
 typedef struct mtp_fetch_stats {

@@ -34,7 +34,7 @@ struct cli_options {
 
 #define CLI_OPTIONS_INIT                                                                           \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, false, false, false, false                       \
+        .command = NULL, .jobs = 0, .threads = 0                                                   \
     }
 
 /* Set by SIGINT/SIGTERM once cli_install_signal_handlers() ran; the library polls it. */

@@ -45,10 +45,7 @@ typedef struct mtp_mock_reply {
 
 #define MTP_MOCK_REPLY_INIT                                                                        \
     {                                                                                              \
-        0, NULL, NULL, 0, 0, MTP_SYNTH_IMAGE,                                                      \
-        {                                                                                          \
-            0, 0, 0, 0, 0, 0                                                                       \
-        }                                                                                          \
+        .status = 0, .channel = MTP_SYNTH_IMAGE                                                    \
     }
 
 /*

@@ -60,7 +60,8 @@ typedef struct mtp_mock_options {
 
 #define MTP_MOCK_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, 0, NULL, 0.0, MTP_FAULT_TRANSIENT, 0, 10000, NULL, 256u << 20, false                    \
+        .fail_kinds = MTP_FAULT_TRANSIENT, .slow_ms = 10000, .cache_bytes = 256u << 20,            \
+        .echo_token = false                                                                        \
     }
 
 typedef struct mtp_mock mtp_mock;

@@ -38,7 +38,6 @@ struct mtp_boss {
     CURL **easy; /* opt.jobs cutout handles */
     uint64_t rng;
     mtp_boss_stats stats;
-    bool curl_initialised;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -607,6 +606,18 @@ static bool token_may_travel(const char *url, const char *token)
     return true;
 }
 
+int mtp_net_init(mtp_error *err)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mtp_error_set(err, MTP_ENET, "libcurl initialisation failed");
+    return 0;
+}
+
+void mtp_net_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
 int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
 {
     int rc = 0;
@@ -650,11 +661,6 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     b->opt.url = b->url;
     b->opt.token = NULL; /* only the header keeps it */
     b->rng = opt->seed;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        rc = mtp_error_set(err, MTP_ENET, "libcurl initialisation failed");
-        goto out;
-    }
-    b->curl_initialised = true;
     struct curl_slist *h = curl_slist_append(NULL, b->auth_header);
     if (h != NULL)
         b->cutout_headers = h;
@@ -707,8 +713,6 @@ void mtp_boss_free(mtp_boss *b)
     volatile char *p = b->auth_header;
     for (size_t i = 0; i < sizeof b->auth_header; i++)
         p[i] = 0;
-    if (b->curl_initialised)
-        curl_global_cleanup();
     free(b);
 }
 

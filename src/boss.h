@@ -57,6 +57,15 @@ typedef struct mtp_boss_options {
         .backoff_ms = 500, .backoff_max_ms = 60000, .seed = 1                                      \
     }
 
+/*
+ * libcurl's process-wide state, set up once by a program before its threads start and torn
+ * down once at its end (curl_global_init/cleanup are not thread-safe). A program that never
+ * calls mtp_net_init still works: libcurl then initialises itself on the first handle.
+ * MTP_ENET if libcurl cannot be initialised.
+ */
+int mtp_net_init(mtp_error *err);
+void mtp_net_cleanup(void);
+
 /* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */
 void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
 
@@ -65,7 +74,7 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
  * or the URL/token contains control characters; MTP_ECONFIG "<url>: refusing to send a token
  * over plain http to a host that is not this machine (...)" for a token other than "public"
  * and an http:// URL whose host is not 127.0.0.0/8, [::1] or localhost (nothing is sent);
- * MTP_ENOMEM; MTP_ENET if libcurl cannot be initialised. Caller frees *out with
+ * MTP_ENOMEM; MTP_ENET if a libcurl handle cannot be set up. Caller frees *out with
  * mtp_boss_free (NULL on failure).
  *
  * What a server sends is never shown as it is: every copy of the token in a body, an error

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "boss.h"
 #include "error.h"
 #include "h5read.h"
 #include "inspect.h"
@@ -236,7 +237,13 @@ static int parse_options(int argc, char **argv, struct cli_options *opt)
 
 int main(int argc, char **argv)
 {
+    /* Process-wide state of the foreign libraries, set once here (HDF5: no printing and no
+     * exit handler; libcurl: global init before any thread). */
     mtp_h5_policy_init();
+    mtp_error net_err = MTP_ERROR_INIT;
+    if (mtp_net_init(&net_err) < 0)
+        return cli_fail(net_err.code, &net_err);
+    atexit(mtp_net_cleanup);
     if (argc < 2) {
         print_usage(stderr);
         return 2;

@@ -1508,12 +1508,14 @@ static int parse_output(const parse_ctx *pc, const node *n, mtp_output *o)
         if (err == 0 && strcmp(name, "gzip") == 0)
             o->compression = MTP_COMPRESS_GZIP;
         else if (err == 0 && strcmp(name, "blosc") == 0)
-            o->compression = MTP_COMPRESS_BLOSC;
+            err = fail(pc, v, "output.compression",
+                       "blosc is not implemented (its files would need the hdf5plugin filter to "
+                       "be read); use gzip or none");
         else if (err == 0 && strcmp(name, "none") == 0)
             o->compression = MTP_COMPRESS_NONE;
         else if (err == 0)
             err = fail(pc, v, "output.compression",
-                       "unknown compression \"%s\" (expected gzip, blosc or none)", name);
+                       "unknown compression \"%s\" (expected gzip or none)", name);
     }
     if (err == 0)
         err = opt_int(pc, n, path, "level", 0, 9, &o->level);

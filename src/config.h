@@ -141,7 +141,6 @@ typedef struct mtp_task {
 
 typedef enum mtp_compression {
     MTP_COMPRESS_GZIP = 1, /* deflate, readable everywhere */
-    MTP_COMPRESS_BLOSC,    /* HDF5 filter 32001 (zstd); readers need hdf5plugin */
     MTP_COMPRESS_NONE,
 } mtp_compression;
 

@@ -84,8 +84,6 @@ static int check_meta(const mtp_bundle_meta *meta, mtp_error *err)
 
 static int check_output(const mtp_config *cfg, mtp_error *err)
 {
-    if (cfg->output.compression == MTP_COMPRESS_BLOSC)
-        return mtp_error_set(err, MTP_EINVAL, "blosc compression is not supported yet");
     if (cfg->output.compression != MTP_COMPRESS_GZIP &&
         cfg->output.compression != MTP_COMPRESS_NONE)
         return mtp_error_set(err, MTP_EINVAL, "unknown compression %d",

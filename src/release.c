@@ -1312,15 +1312,9 @@ static void readme_files(strbuf *sb, const entries *files, const mtp_bundle_summ
 static void readme_reading(strbuf *sb, const mtp_config *cfg, const mtp_bundle_summary *summaries,
                            int nsummaries)
 {
-    bool blosc = cfg->output.compression == MTP_COMPRESS_BLOSC;
     sb_puts(sb, "## How to read it\n\n");
-    if (blosc)
-        sb_puts(sb, "The datasets are compressed with the blosc filter (HDF5 filter 32001): "
-                    "readers need `hdf5plugin` (`pip install hdf5plugin`, then import it before "
-                    "opening a file).\n\n");
-    else
-        sb_puts(sb, "The files are plain HDF5 (deflate compression where compressed), readable "
-                    "with h5py, h5dump, HDFView or any HDF5 library without plugins.\n\n");
+    sb_puts(sb, "The files are plain HDF5 (deflate compression where compressed), readable "
+                "with h5py, h5dump, HDFView or any HDF5 library without plugins.\n\n");
     const mtp_bundle_summary *cls = NULL, *seg = NULL;
     for (int i = 0; i < nsummaries; i++) {
         if (cls == NULL && strcmp(summaries[i].kind, "classification") == 0 &&
@@ -1331,8 +1325,6 @@ static void readme_reading(strbuf *sb, const mtp_config *cfg, const mtp_bundle_s
             seg = &summaries[i];
     }
     sb_puts(sb, "```python\nimport h5py\nimport numpy as np\n");
-    if (blosc)
-        sb_puts(sb, "import hdf5plugin  # registers the blosc filter\n");
     if (cls != NULL) {
         const mtp_split_summary *sp = &cls->splits[0];
         sb_printf(sb,

@@ -347,8 +347,10 @@ static const error_case error_cases[] = {
      "\"labels\""},
     /* output */
     {8, "output: {compression: lz4}",
-     "t.yaml:8:23: output.compression: unknown compression \"lz4\" (expected gzip, blosc or "
-     "none)"},
+     "t.yaml:8:23: output.compression: unknown compression \"lz4\" (expected gzip or none)"},
+    {8, "output: {compression: blosc}",
+     "t.yaml:8:23: output.compression: blosc is not implemented (its files would need the "
+     "hdf5plugin filter to be read); use gzip or none"},
     {8, "output: {level: 10}", "t.yaml:8:17: output.level: 10 exceeds the maximum 9"},
     {8, "output: {mtime: 4102444801}",
      "t.yaml:8:17: output.mtime: 4102444801 exceeds the maximum 4102444800"},

@@ -621,16 +621,6 @@ START_TEST(test_readme)
     ck_assert_ptr_null(strstr(md, "task1.h5.tmp"));
     free(md);
 
-    /* blosc: the datasheet says readers need hdf5plugin. */
-    cfg->output.compression = MTP_COMPRESS_BLOSC;
-    mtp_bundle_summary s[2];
-    make_summaries(s);
-    mtp_error err = MTP_ERROR_INIT;
-    ck_assert_int_eq(mtp_release_write(tmpdir, cfg, s, 2, &INFO, &err), 0);
-    md = fixture_slurp(fixture_path(tmpdir, "README.md"), NULL);
-    ck_assert_ptr_nonnull(strstr(md, "readers need `hdf5plugin`"));
-    ck_assert_ptr_nonnull(strstr(md, "import hdf5plugin  # registers the blosc filter\n"));
-    free(md);
     mtp_config_free(cfg);
     remove_tmpdir();
 }

@@ -26,7 +26,7 @@
 #include "prefetch.h"
 #include "task_features.h"
 #include "tasks.h"
-#include "volume.h"
+#include "assemble.h"
 
 /* The samples of one (task, split) and how far the build has written them. */
 typedef struct split_work {
@@ -240,14 +240,14 @@ static int load_part_run(void *arg, size_t i, mtp_error *err)
     const load_job *job = arg;
     build_state *st = job->st;
     const load_part *p = &job->parts[i];
-    return mtp_volume_load_block(&st->cubes[p->channel], st->cfg, st->plan, st->cache,
-                                 st->meta[p->channel].dtype, p->block, err);
+    return mtp_assemble_load_block(&st->cubes[p->channel], st->cfg, st->plan, st->cache,
+                                   st->meta[p->channel].dtype, p->block, err);
 }
 
 static void release_cubes(build_state *st)
 {
     for (int c = 0; c < st->cfg->nchannels; c++)
-        mtp_volume_release(&st->cubes[c]);
+        mtp_assemble_release(&st->cubes[c]);
 }
 
 /* Fill the cube of every used channel over `box`, in parallel when there is a chunker. */
@@ -259,8 +259,8 @@ static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
     if (st->chunker == NULL) {
         for (int c = 0; c < cfg->nchannels && rc == 0; c++)
             if (plan->used[c])
-                rc = mtp_volume_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype, box,
-                                     err);
+                rc = mtp_assemble_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype,
+                                       box, err);
         if (rc < 0)
             release_cubes(st);
         return rc;
@@ -272,7 +272,7 @@ static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
     for (int c = 0; c < cfg->nchannels && rc == 0; c++) {
         if (!plan->used[c])
             continue;
-        rc = mtp_volume_begin(&st->cubes[c], cfg, plan, c, box, err);
+        rc = mtp_assemble_begin(&st->cubes[c], cfg, plan, c, box, err);
         size_t first = plan->first_block[c];
         for (size_t b = first; rc == 0 && b < first + plan->nblocks_of[c]; b++) {
             mtp_box part;
@@ -305,7 +305,7 @@ static int load_region(build_state *st, int r, mtp_error *err)
     pthread_mutex_lock(&st->progress_mu);
     st->writing = true;
     pthread_mutex_unlock(&st->progress_mu);
-    mtp_box box = mtp_volume_region_box(st->cfg, r);
+    mtp_box box = mtp_assemble_region_box(st->cfg, r);
     int rc = load_cubes(st, &box, err);
     if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
         report(st, MTP_PHASE_WRITE, "refetch", err->msg);

@@ -3,7 +3,7 @@
  */
 #include "fetch.h"
 
-#include "volume.h"
+#include "assemble.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -103,7 +103,7 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
 void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,
                          const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_block_key *out)
 {
-    *out = mtp_volume_block_key(cfg, b, meta[b->channel].dtype);
+    *out = mtp_assemble_block_key(cfg, b, meta[b->channel].dtype);
 }
 
 struct fetch_state {

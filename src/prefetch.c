@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "volume.h"
+#include "assemble.h"
 
 struct mtp_prefetch {
     mtp_boss *boss;
@@ -31,7 +31,7 @@ struct mtp_prefetch {
 
 static bool block_in_region(const mtp_prefetch *p, size_t block, int r)
 {
-    mtp_box region = mtp_volume_region_box(p->cfg, r);
+    mtp_box region = mtp_assemble_region_box(p->cfg, r);
     return mtp_box_intersects(&p->plan->blocks[block].box, &region);
 }
 

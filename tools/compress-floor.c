@@ -31,7 +31,7 @@
 #include "error.h"
 #include "fetch.h"
 #include "plan.h"
-#include "volume.h"
+#include "assemble.h"
 
 #define PROG "compress-floor"
 
@@ -187,7 +187,7 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
     if (rc == 0)
         rc = mtp_fetch_metadata(boss, cfg, plan, meta, err);
     mtp_fetch_options fopt = MTP_FETCH_OPTIONS_INIT;
-    fopt.verify_cached = 0; /* mtp_volume_load checks every block's SHA-256 anyway */
+    fopt.verify_cached = 0; /* mtp_assemble_load checks every block's SHA-256 anyway */
     mtp_fetch_stats fstats;
     memset(&fstats, 0, sizeof fstats);
     if (rc == 0)
@@ -201,18 +201,19 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
     int nchans = image_channels(cfg, chans);
     for (int i = 0; i < nchans && rc == 0; i++) {
         for (int r = 0; r < cfg->nregions && rc == 0; r++) {
-            mtp_box box = mtp_volume_region_box(cfg, r);
+            mtp_box box = mtp_assemble_region_box(cfg, r);
             t0 = seconds(CLOCK_MONOTONIC);
-            rc = mtp_volume_load(&vol, cfg, plan, cache, chans[i], meta[chans[i]].dtype, &box, err);
+            rc = mtp_assemble_load(&vol, cfg, plan, cache, chans[i], meta[chans[i]].dtype, &box,
+                                   err);
             st->load_s += seconds(CLOCK_MONOTONIC) - t0;
             if (rc < 0)
                 break;
             rc = compress_cube(&vol, level, st, err);
-            mtp_volume_release(&vol);
+            mtp_assemble_release(&vol);
         }
     }
 out:
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
     mtp_boss_free(boss);
     mtp_cache_free(cache);
     mtp_plan_free(plan);

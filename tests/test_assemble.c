@@ -10,7 +10,7 @@
 #include "config.h"
 #include "fixtures.h"
 #include "plan.h"
-#include "volume.h"
+#include "assemble.h"
 
 /* Each test gets a fresh cache under /tmp, a hand-made config and plan. */
 static char root[256];
@@ -117,7 +117,7 @@ static void put_blocks(int channel, mtp_dtype dtype)
                     else
                         ((uint64_t *)data)[k] = v;
                 }
-        mtp_block_key key = mtp_volume_block_key(cfg, &plan.blocks[i], dtype);
+        mtp_block_key key = mtp_assemble_block_key(cfg, &plan.blocks[i], dtype);
         ck_assert_int_eq(mtp_cache_put(cache, &key, data, n * size, &err), 0);
         free(data);
     }
@@ -136,7 +136,7 @@ static void poke(int channel, mtp_dtype dtype, int64_t x, int64_t y, int64_t z, 
         size_t n = (size_t)mtp_box_voxels(b);
         unsigned char *data = malloc(n * size);
         ck_assert_ptr_nonnull(data);
-        mtp_block_key key = mtp_volume_block_key(cfg, &plan.blocks[i], dtype);
+        mtp_block_key key = mtp_assemble_block_key(cfg, &plan.blocks[i], dtype);
         ck_assert_int_eq(mtp_cache_get(cache, &key, data, n * size, &err), 0);
         size_t k = ((size_t)(z - b->z0) * (size_t)(b->y1 - b->y0) + (size_t)(y - b->y0)) *
                        (size_t)(b->x1 - b->x0) +
@@ -171,7 +171,7 @@ START_TEST(region_from_several_blocks)
     /* A region straddling grid cells on every axis: 8 blocks per channel, some thin. */
     mtp_error err = MTP_ERROR_INIT;
     set_region(60, 100, 30, 50, 5, 19);
-    mtp_box region = mtp_volume_region_box(cfg, 0);
+    mtp_box region = mtp_assemble_region_box(cfg, 0);
     ck_assert_int_eq(region.x0, 60);
     ck_assert_int_eq(region.z1, 19);
     plan_grid(IMAGE, &region, 64, 32, 16);
@@ -182,27 +182,27 @@ START_TEST(region_from_several_blocks)
 
     mtp_volume vol;
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, IMAGE, MTP_DTYPE_UINT8, &region, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, IMAGE, MTP_DTYPE_UINT8, &region, &err), 0);
     ck_assert_uint_eq(vol.nx, 40);
     ck_assert_uint_eq(vol.ny, 20);
     ck_assert_uint_eq(vol.nz, 14);
     check_cube(&vol, IMAGE);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
     ck_assert_ptr_null(vol.data);
 
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
 
     /* A sub-box of the planned set: only the intersecting parts are copied. */
     mtp_box inner = {63, 65, 31, 33, 15, 17};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &inner, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &inner, &err), 0);
     ck_assert_uint_eq(vol.nx * vol.ny * vol.nz, 8);
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
-    mtp_volume_release(NULL);
+    mtp_assemble_release(&vol);
+    mtp_assemble_release(NULL);
 }
 END_TEST
 
@@ -210,18 +210,18 @@ START_TEST(uint16_labels)
 {
     mtp_error err = MTP_ERROR_INIT;
     set_region(0, 33, 0, 17, 0, 9);
-    mtp_box region = mtp_volume_region_box(cfg, 0);
+    mtp_box region = mtp_assemble_region_box(cfg, 0);
     plan_grid(LABELS, &region, 16, 16, 4);
     put_blocks(LABELS, MTP_DTYPE_UINT16);
     mtp_volume vol;
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT16, &region, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT16, &region, &err), 0);
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
 
     poke(LABELS, MTP_DTYPE_UINT16, 20, 16, 8, 65535);
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT16, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT16, &region, &err),
         MTP_EDATA);
     ck_assert_str_eq(err.msg, "labels: value 65535 at (x=20, y=16, z=8) does not fit in uint8");
     ck_assert_ptr_null(vol.data);
@@ -232,7 +232,7 @@ START_TEST(value_over_255_names_the_position)
 {
     mtp_error err = MTP_ERROR_INIT;
     set_region(60, 100, 30, 50, 5, 19);
-    mtp_box region = mtp_volume_region_box(cfg, 0);
+    mtp_box region = mtp_assemble_region_box(cfg, 0);
     plan_grid(LABELS, &region, 64, 32, 16);
     put_blocks(LABELS, MTP_DTYPE_UINT64);
     /* Two bad voxels in the block x[64,100) y[32,50) z[16,19): the first in C order counts. */
@@ -240,7 +240,7 @@ START_TEST(value_over_255_names_the_position)
     poke(LABELS, MTP_DTYPE_UINT64, 70, 40, 17, 0x0123456789abcdefull);
     mtp_volume vol;
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_EDATA);
     ck_assert_str_eq(err.msg, "labels: value 300 at (x=99, y=33, z=17) does not fit in uint8");
     ck_assert_ptr_null(vol.data);
@@ -248,21 +248,22 @@ START_TEST(value_over_255_names_the_position)
     /* A box that leaves the first bad voxel out reports the second. */
     mtp_box part = {64, 98, 32, 50, 16, 19};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err), MTP_EDATA);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &part, &err),
+        MTP_EDATA);
     ck_assert_str_eq(err.msg, "labels: value 81985529216486895 at (x=70, y=40, z=17) does not "
                               "fit in uint8");
 
     /* A box that leaves both out loads, although its block holds them: exact values. */
     mtp_box clean = {60, 100, 30, 50, 5, 17};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &clean, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &clean, &err), 0);
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
     mtp_box beside = {60, 69, 30, 50, 5, 19};
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &beside, &err), 0);
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &beside, &err), 0);
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
 }
 END_TEST
 
@@ -270,16 +271,16 @@ START_TEST(missing_damaged_and_uncovered)
 {
     mtp_error err = MTP_ERROR_INIT;
     set_region(0, 20, 0, 20, 0, 8);
-    mtp_box region = mtp_volume_region_box(cfg, 0);
+    mtp_box region = mtp_assemble_region_box(cfg, 0);
     plan_grid(LABELS, &region, 16, 16, 8);
     ck_assert_uint_eq(plan.nblocks_of[LABELS], 4);
     mtp_volume vol;
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_ENOTFOUND);
     char path[1024], want[1200];
     mtp_block_key key =
-        mtp_volume_block_key(cfg, &plan.blocks[plan.first_block[LABELS]], MTP_DTYPE_UINT64);
+        mtp_assemble_block_key(cfg, &plan.blocks[plan.first_block[LABELS]], MTP_DTYPE_UINT64);
     ck_assert_int_eq(mtp_cache_path(cache, &key, path, sizeof path, &err), 0);
     snprintf(want, sizeof want, "cache: %s: not cached", path);
     ck_assert_str_eq(err.msg, want);
@@ -295,7 +296,7 @@ START_TEST(missing_damaged_and_uncovered)
     fputc(c ^ 0xFF, f);
     fclose(f);
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err.msg, "(discarded)"));
     ck_assert_int_eq(mtp_cache_has(cache, &key), 0);
@@ -304,11 +305,11 @@ START_TEST(missing_damaged_and_uncovered)
     /* A plan that misses part of the box (a planning bug). */
     plan.nblocks_of[LABELS] = 3;
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err),
         MTP_EINVAL);
     ck_assert_str_eq(err.msg, "volume: the plan covers 3072 of the 3200 voxels of channel labels");
     ck_assert_int_eq(
-        mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UNKNOWN, &region, &err),
+        mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UNKNOWN, &region, &err),
         MTP_EINVAL);
     ck_assert_str_eq(err.msg, "volume: empty box or unknown dtype");
 }
@@ -320,7 +321,7 @@ START_TEST(timing_mtneuro_region_uint64)
      * [110, 470)) of a uint64 label channel, blocks on the demo's 512×512×64 grid. */
     mtp_error err = MTP_ERROR_INIT;
     set_region(4600, 4856, 900, 1156, 110, 470);
-    mtp_box region = mtp_volume_region_box(cfg, 0);
+    mtp_box region = mtp_assemble_region_box(cfg, 0);
     plan_grid(LABELS, &region, 512, 512, 64);
     put_blocks(LABELS, MTP_DTYPE_UINT64);
     mtp_volume vol;
@@ -329,14 +330,14 @@ START_TEST(timing_mtneuro_region_uint64)
     for (int r = 0; r < reps; r++) {
         double t0 = fixture_now_s();
         ck_assert_int_eq(
-            mtp_volume_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
+            mtp_assemble_load(&vol, cfg, &plan, cache, LABELS, MTP_DTYPE_UINT64, &region, &err), 0);
         double t = fixture_now_s() - t0;
         best = t < best ? t : best;
         if (r + 1 < reps)
-            mtp_volume_release(&vol);
+            mtp_assemble_release(&vol);
     }
     check_cube(&vol, LABELS);
-    mtp_volume_release(&vol);
+    mtp_assemble_release(&vol);
     printf("volume load (360x256x256 uint64 labels, %zu blocks): best of %d %.1f ms\n",
            plan.nblocks_of[LABELS], reps, best * 1e3);
 }
@@ -344,7 +345,7 @@ END_TEST
 
 Suite *mtp_test_suite(void)
 {
-    Suite *s = suite_create("volume");
+    Suite *s = suite_create("assemble");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);

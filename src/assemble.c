@@ -1,16 +1,16 @@
-#include "volume.h"
+#include "assemble.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-mtp_box mtp_volume_region_box(const mtp_config *cfg, int region)
+mtp_box mtp_assemble_region_box(const mtp_config *cfg, int region)
 {
     const mtp_region *r = &cfg->regions[region];
     mtp_box box = {r->x.start, r->x.stop, r->y.start, r->y.stop, cfg->z.start, cfg->z.stop};
     return box;
 }
 
-mtp_block_key mtp_volume_block_key(const mtp_config *cfg, const mtp_block *block, mtp_dtype dtype)
+mtp_block_key mtp_assemble_block_key(const mtp_config *cfg, const mtp_block *block, mtp_dtype dtype)
 {
     const mtp_channel *ch = &cfg->channels[block->channel];
     mtp_block_key key = {
@@ -130,8 +130,8 @@ static int load_block(mtp_cache *cache, const mtp_block_key *key, uint8_t *block
     return check_part_wide(cache, key, part, channel_name, err);
 }
 
-int mtp_volume_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, int channel,
-                     const mtp_box *box, mtp_error *err)
+int mtp_assemble_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, int channel,
+                       const mtp_box *box, mtp_error *err)
 {
     memset(vol, 0, sizeof *vol);
     if (mtp_box_voxels(box) == 0)
@@ -164,8 +164,8 @@ int mtp_volume_begin(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *pla
     return 0;
 }
 
-int mtp_volume_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
-                          mtp_cache *cache, mtp_dtype dtype, size_t block, mtp_error *err)
+int mtp_assemble_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
+                            mtp_cache *cache, mtp_dtype dtype, size_t block, mtp_error *err)
 {
     if (mtp_dtype_size(dtype) == 0)
         return mtp_error_set(err, MTP_EINVAL, "volume: unknown dtype");
@@ -178,7 +178,7 @@ int mtp_volume_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan
     uint8_t *block_data = malloc(voxels);
     if (block_data == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "volume: cannot allocate %zu bytes", voxels);
-    mtp_block_key key = mtp_volume_block_key(cfg, b, dtype);
+    mtp_block_key key = mtp_assemble_block_key(cfg, b, dtype);
     int rc = load_block(cache, &key, block_data, &part, cfg->channels[b->channel].name, err);
     if (rc == 0)
         copy_part(vol, &b->box, block_data, &part);
@@ -186,23 +186,24 @@ int mtp_volume_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_plan
     return rc;
 }
 
-int mtp_volume_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan, mtp_cache *cache,
-                    int channel, mtp_dtype dtype, const mtp_box *box, mtp_error *err)
+int mtp_assemble_load(mtp_volume *vol, const mtp_config *cfg, const mtp_plan *plan,
+                      mtp_cache *cache, int channel, mtp_dtype dtype, const mtp_box *box,
+                      mtp_error *err)
 {
     if (mtp_dtype_size(dtype) == 0 || mtp_box_voxels(box) == 0) {
         memset(vol, 0, sizeof *vol);
         return mtp_error_set(err, MTP_EINVAL, "volume: empty box or unknown dtype");
     }
-    int rc = mtp_volume_begin(vol, cfg, plan, channel, box, err);
+    int rc = mtp_assemble_begin(vol, cfg, plan, channel, box, err);
     size_t first = plan->first_block[channel];
     for (size_t i = first; rc == 0 && i < first + plan->nblocks_of[channel]; i++)
-        rc = mtp_volume_load_block(vol, cfg, plan, cache, dtype, i, err);
+        rc = mtp_assemble_load_block(vol, cfg, plan, cache, dtype, i, err);
     if (rc < 0)
-        mtp_volume_release(vol);
+        mtp_assemble_release(vol);
     return rc;
 }
 
-void mtp_volume_release(mtp_volume *vol)
+void mtp_assemble_release(mtp_volume *vol)
 {
     if (vol == NULL)
         return;

@@ -46,7 +46,7 @@ typedef struct task_work {
 typedef struct slice_stack {
     const uint8_t *data;    /* region_nz slices; NULL until made */
     uint8_t *owned;         /* data, when this stack computed it (masks) */
-    mtp_chunk_batch *batch; /* its chunks, queued on the chunker; NULL until submitted */
+    mtp_chunk_batch *batch; /* its chunks, queued on the pool; NULL until submitted */
 } slice_stack;
 
 /* A thread that asks the kernel to write the files' pages to disk while the next region is
@@ -75,7 +75,7 @@ typedef struct build_state {
     slice_stack masks[MTP_MAX_TASKS];             /* by owning task (see mask_owner) */
     slice_stack *volume_stacks[MTP_MAX_CHANNELS]; /* where volumes.h5 takes each cube from */
     size_t region_nz, region_slice;               /* slices per region cube, bytes per slice */
-    mtp_chunker *chunker;   /* compresses slices in the background; NULL without gzip */
+    mtp_pool *pool;         /* compresses slices in the background; NULL without gzip */
     mtp_prefetch *prefetch; /* the fetch running in the background, region by region */
     mtp_stage *stage;       /* the output lock and the staging directory */
     const char *dir;        /* where the release is written: the staging directory */
@@ -224,7 +224,7 @@ static int open_bundles(build_state *st, const mtp_bundle_meta *meta, mtp_error 
 
 static void stack_release(slice_stack *stack);
 
-/* The blocks of region r's cubes, read on the chunker's threads (the calling one helps). */
+/* The blocks of region r's cubes, read on the pool's threads (the calling one helps). */
 typedef struct load_part {
     int channel;
     size_t block; /* index into plan->blocks */
@@ -250,13 +250,13 @@ static void release_cubes(build_state *st)
         mtp_assemble_release(&st->cubes[c]);
 }
 
-/* Fill the cube of every used channel over `box`, in parallel when there is a chunker. */
+/* Fill the cube of every used channel over `box`, in parallel when there is a pool. */
 static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
     const mtp_plan *plan = st->plan;
     int rc = 0;
-    if (st->chunker == NULL) {
+    if (st->pool == NULL) {
         for (int c = 0; c < cfg->nchannels && rc == 0; c++)
             if (plan->used[c])
                 rc = mtp_assemble_load(&st->cubes[c], cfg, plan, st->cache, c, st->meta[c].dtype,
@@ -283,7 +283,7 @@ static int load_cubes(build_state *st, const mtp_box *box, mtp_error *err)
     load_job job = {st, parts};
     mtp_chunk_batch *batch = NULL;
     if (rc == 0)
-        rc = mtp_chunker_run(st->chunker, load_part_run, &job, n, &batch, err);
+        rc = mtp_pool_run(st->pool, load_part_run, &job, n, &batch, err);
     if (rc == 0)
         rc = mtp_chunk_batch_wait(batch, 0, n, NULL, err);
     mtp_chunk_batch_free(batch);
@@ -343,10 +343,10 @@ static int mask_owner(const mtp_config *cfg, int t)
 /* Queue the stack's slices for compression (once); a no-op without compression. */
 static int stack_submit(build_state *st, slice_stack *stack, mtp_error *err)
 {
-    if (st->chunker == NULL || stack->batch != NULL)
+    if (st->pool == NULL || stack->batch != NULL)
         return 0;
-    return mtp_chunker_submit(st->chunker, stack->data, st->region_nz, st->region_slice,
-                              &stack->batch, err);
+    return mtp_pool_submit(st->pool, stack->data, st->region_nz, st->region_slice, &stack->batch,
+                           err);
 }
 
 /* The chunks of slices [z, z + count) of a submitted stack, waiting for them if need be;
@@ -843,7 +843,7 @@ static void free_state(build_state *st)
     }
     mtp_volumes_abort(st->volumes);
     release_region(st);
-    mtp_chunker_free(st->chunker);
+    mtp_pool_free(st->pool);
     mtp_boss_free(st->boss);
     mtp_cache_free(st->cache);
     mtp_plan_free(st->plan);
@@ -930,7 +930,7 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
         goto out;
 
     if (cfg->output.compression == MTP_COMPRESS_GZIP) {
-        rc = mtp_chunker_new(&st.chunker, opt->threads, cfg->output.level, err);
+        rc = mtp_pool_new(&st.pool, opt->threads, cfg->output.level, err);
         if (rc < 0)
             goto out;
     }

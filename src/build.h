@@ -23,7 +23,7 @@ typedef struct mtp_build_options {
     void *progress_userdata;
     const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
     bool archive;                        /* also write <out>/<name>-<version>.tar.gz */
-    int threads; /* chunker workers (compression, cache reads); 0 = one per core */
+    int threads; /* pool workers (compression, cache reads); 0 = one per core */
 } mtp_build_options;
 
 #define MTP_BUILD_OPTIONS_INIT                                                                     \

@@ -43,14 +43,14 @@ void mtp_chunks_release(mtp_chunk *chunks, size_t n)
 static int check_level(int level, mtp_error *err)
 {
     if (level < 0 || level > 9)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: deflate level %d is not in 0..9", level);
+        return mtp_error_set(err, MTP_EINVAL, "pool: deflate level %d is not in 0..9", level);
     return 0;
 }
 
 static int check_size(size_t nbytes, mtp_error *err)
 {
     if (nbytes == 0 || nbytes > MTP_CHUNK_MAX_BYTES)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: slice size %zu is not in 1..%u", nbytes,
+        return mtp_error_set(err, MTP_EINVAL, "pool: slice size %zu is not in 1..%u", nbytes,
                              MTP_CHUNK_MAX_BYTES);
     return 0;
 }
@@ -65,12 +65,12 @@ static int deflate_slice(const uint8_t *src, size_t nbytes, int level, mtp_chunk
     uLongf dst_len = compressBound((uLong)nbytes);
     uint8_t *dst = malloc(dst_len);
     if (dst == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: out of memory");
     int status = compress2(dst, &dst_len, src, (uLong)nbytes, level);
     if (status != Z_OK) {
         free(dst);
         return mtp_error_set(err, status == Z_MEM_ERROR ? MTP_ENOMEM : MTP_EFORMAT,
-                             "chunker: zlib compress2 failed (%d)", status);
+                             "pool: zlib compress2 failed (%d)", status);
     }
     /* Keep only what the chunk needs: a region's worth of chunks is held at once. */
     uint8_t *shrunk = realloc(dst, dst_len);
@@ -84,7 +84,7 @@ int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chun
                           mtp_error *err)
 {
     if (out == NULL || src == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL source or output");
+        return mtp_error_set(err, MTP_EINVAL, "pool: NULL source or output");
     out->data = NULL;
     out->size = 0;
     int rc = check_level(level, err);
@@ -100,10 +100,10 @@ int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chun
  */
 
 struct mtp_chunk_batch {
-    mtp_chunker *owner;
+    mtp_pool *owner;
     struct mtp_chunk_batch *next_queued; /* in owner's queue while queued */
     bool queued;
-    /* A job (mtp_chunker_run): part i is fn(arg, i); no slices, no chunks. */
+    /* A job (mtp_pool_run): part i is fn(arg, i); no slices, no chunks. */
     mtp_job_fn fn;
     void *arg;
     /* Slice i is slices[i] when slices != NULL, else data + i * slice_bytes. */
@@ -126,7 +126,7 @@ struct mtp_chunk_batch {
  * finished REPEAT, whose bytes belong to an earlier slice. */
 enum { SLICE_WAITING, SLICE_RUNNING, SLICE_REPEAT, SLICE_DONE, SLICE_SHARED, SLICE_FAILED };
 
-struct mtp_chunker {
+struct mtp_pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* a batch was queued (or stop) */
     pthread_cond_t done_cv; /* a slice was finished */
@@ -142,8 +142,8 @@ static const uint8_t *batch_slice(const mtp_chunk_batch *b, size_t i)
     return b->slices != NULL ? b->slices[i] : b->data + i * b->slice_bytes;
 }
 
-/* Unlink b from its chunker's queue (mutex held). */
-static void dequeue(mtp_chunker *c, mtp_chunk_batch *b)
+/* Unlink b from its pool's queue (mutex held). */
+static void dequeue(mtp_pool *c, mtp_chunk_batch *b)
 {
     mtp_chunk_batch **link = &c->head, *prev = NULL;
     while (*link != NULL && *link != b) {
@@ -161,7 +161,7 @@ static void dequeue(mtp_chunker *c, mtp_chunk_batch *b)
 
 /* Take the next unstarted item of b and do it, unlocking while it runs (mutex held on entry
  * and on return). */
-static void run_next(mtp_chunker *c, mtp_chunk_batch *b)
+static void run_next(mtp_pool *c, mtp_chunk_batch *b)
 {
     /* Repeats are not compressed (and may be finished already, by their original). */
     while (b->next < b->nslices && b->state[b->next] != SLICE_WAITING)
@@ -204,7 +204,7 @@ static void run_next(mtp_chunker *c, mtp_chunk_batch *b)
 
 static void *worker_main(void *arg)
 {
-    mtp_chunker *c = arg;
+    mtp_pool *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->stop && c->head == NULL)
@@ -217,7 +217,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void stop_workers(mtp_chunker *c)
+static void stop_workers(mtp_pool *c)
 {
     pthread_mutex_lock(&c->mu);
     c->stop = true;
@@ -228,7 +228,7 @@ static void stop_workers(mtp_chunker *c)
     c->nworkers = 0;
 }
 
-void mtp_chunker_free(mtp_chunker *c)
+void mtp_pool_free(mtp_pool *c)
 {
     if (c == NULL)
         return;
@@ -245,50 +245,50 @@ static int online_cores(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         return 1;
-    return n > MTP_CHUNKER_MAX_THREADS ? MTP_CHUNKER_MAX_THREADS : (int)n;
+    return n > MTP_POOL_MAX_THREADS ? MTP_POOL_MAX_THREADS : (int)n;
 }
 
-int mtp_chunker_new(mtp_chunker **out, int nthreads, int level, mtp_error *err)
+int mtp_pool_new(mtp_pool **out, int nthreads, int level, mtp_error *err)
 {
     if (out == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
+        return mtp_error_set(err, MTP_EINVAL, "pool: out is required");
     *out = NULL;
     int rc = check_level(level, err);
     if (rc < 0)
         return rc;
-    if (nthreads > MTP_CHUNKER_MAX_THREADS)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: %d threads (at most %d)", nthreads,
-                             MTP_CHUNKER_MAX_THREADS);
+    if (nthreads > MTP_POOL_MAX_THREADS)
+        return mtp_error_set(err, MTP_EINVAL, "pool: %d threads (at most %d)", nthreads,
+                             MTP_POOL_MAX_THREADS);
     if (nthreads <= 0)
         nthreads = online_cores();
-    mtp_chunker *c = calloc(1, sizeof *c);
+    mtp_pool *c = calloc(1, sizeof *c);
     if (c == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: out of memory");
     c->level = level;
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: cannot create a mutex");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: cannot create a mutex");
     }
     if (pthread_cond_init(&c->work_cv, NULL) != 0) {
         pthread_mutex_destroy(&c->mu);
         free(c);
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: cannot create a condition variable");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: cannot create a condition variable");
     }
     if (pthread_cond_init(&c->done_cv, NULL) != 0) {
         pthread_cond_destroy(&c->work_cv);
         pthread_mutex_destroy(&c->mu);
         free(c);
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: cannot create a condition variable");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: cannot create a condition variable");
     }
     c->workers = calloc((size_t)nthreads, sizeof *c->workers);
     if (c->workers == NULL) {
-        rc = mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+        rc = mtp_error_set(err, MTP_ENOMEM, "pool: out of memory");
         goto out;
     }
     for (int i = 0; i < nthreads; i++) {
         int e = pthread_create(&c->workers[i], NULL, worker_main, c);
         if (e != 0) {
-            rc = mtp_error_set(err, MTP_EIO, "chunker: cannot start thread %d of %d: %s", i + 1,
+            rc = mtp_error_set(err, MTP_EIO, "pool: cannot start thread %d of %d: %s", i + 1,
                                nthreads, strerror(e));
             goto out;
         }
@@ -296,26 +296,26 @@ int mtp_chunker_new(mtp_chunker **out, int nthreads, int level, mtp_error *err)
     }
 out:
     if (rc < 0) {
-        mtp_chunker_free(c);
+        mtp_pool_free(c);
         c = NULL;
     }
     *out = c;
     return rc;
 }
 
-int mtp_chunker_threads(const mtp_chunker *c)
+int mtp_pool_threads(const mtp_pool *c)
 {
     return c == NULL ? 0 : c->nworkers;
 }
 
-int mtp_chunker_level(const mtp_chunker *c)
+int mtp_pool_level(const mtp_pool *c)
 {
     return c == NULL ? -1 : c->level;
 }
 
 /* A new batch, queued at once: a job (fn), or slices (slices[] or data) whose chunks go
  * into `out` or, with out NULL, an array of the batch's own. */
-static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
+static int enqueue(mtp_pool *c, mtp_job_fn fn, void *arg, const uint8_t *const *slices,
                    const uint8_t *data, size_t nslices, size_t slice_bytes, mtp_chunk *out,
                    mtp_chunk_batch **batch, mtp_error *err)
 {
@@ -327,7 +327,7 @@ static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *cons
     }
     mtp_chunk_batch *b = calloc(1, sizeof *b);
     if (b == NULL)
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory");
+        return mtp_error_set(err, MTP_ENOMEM, "pool: out of memory");
     b->owner = c;
     b->fn = fn;
     b->arg = arg;
@@ -346,7 +346,7 @@ static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *cons
             free(b->out);
         free(b->state);
         free(b);
-        return mtp_error_set(err, MTP_ENOMEM, "chunker: out of memory for %zu chunks", nslices);
+        return mtp_error_set(err, MTP_ENOMEM, "pool: out of memory for %zu chunks", nslices);
     }
     for (size_t i = 0; fn == NULL && i < nslices; i++)
         b->out[i] = (mtp_chunk){NULL, 0, NULL};
@@ -371,25 +371,25 @@ static int enqueue(mtp_chunker *c, mtp_job_fn fn, void *arg, const uint8_t *cons
     return 0;
 }
 
-int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
-                       mtp_chunk_batch **out, mtp_error *err)
+int mtp_pool_submit(mtp_pool *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
+                    mtp_chunk_batch **out, mtp_error *err)
 {
     if (out == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
+        return mtp_error_set(err, MTP_EINVAL, "pool: out is required");
     *out = NULL;
     if (c == NULL || (nslices > 0 && data == NULL))
-        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker or data");
+        return mtp_error_set(err, MTP_EINVAL, "pool: NULL pool or data");
     return enqueue(c, NULL, NULL, NULL, data, nslices, slice_bytes, NULL, out, err);
 }
 
-int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
-                    mtp_error *err)
+int mtp_pool_run(mtp_pool *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
+                 mtp_error *err)
 {
     if (out == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: out is required");
+        return mtp_error_set(err, MTP_EINVAL, "pool: out is required");
     *out = NULL;
     if (c == NULL || fn == NULL)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker or job");
+        return mtp_error_set(err, MTP_EINVAL, "pool: NULL pool or job");
     return enqueue(c, fn, arg, NULL, NULL, nparts, 0, NULL, out, err);
 }
 
@@ -404,9 +404,9 @@ int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const m
     if (out != NULL)
         *out = NULL;
     if (b == NULL || first > b->nslices || count > b->nslices - first)
-        return mtp_error_set(err, MTP_EINVAL, "chunker: chunks %zu..+%zu outside the batch", first,
+        return mtp_error_set(err, MTP_EINVAL, "pool: chunks %zu..+%zu outside the batch", first,
                              count);
-    mtp_chunker *c = b->owner;
+    mtp_pool *c = b->owner;
     pthread_mutex_lock(&c->mu);
     size_t i = first;
     for (;;) {
@@ -436,7 +436,7 @@ int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const m
     }
     if (bad < first + count)
         return mtp_error_set(err, lowest ? fail.code : MTP_EFORMAT, "%s (slice %zu)",
-                             lowest ? fail.msg : "chunker: compression failed", bad);
+                             lowest ? fail.msg : "pool: compression failed", bad);
     if (out != NULL && b->out != NULL)
         *out = &b->out[first];
     return 0;
@@ -445,7 +445,7 @@ int mtp_chunk_batch_wait(mtp_chunk_batch *b, size_t first, size_t count, const m
 /* Take b's unstarted slices back and wait for the running ones; b is idle afterwards. */
 static void batch_quiesce(mtp_chunk_batch *b)
 {
-    mtp_chunker *c = b->owner;
+    mtp_pool *c = b->owner;
     pthread_mutex_lock(&c->mu);
     if (b->queued)
         dequeue(c, b);
@@ -470,18 +470,18 @@ void mtp_chunk_batch_free(mtp_chunk_batch *b)
     free(b);
 }
 
-int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t nslices,
-                         size_t slice_bytes, mtp_chunk *out, mtp_error *err)
+int mtp_pool_compress(mtp_pool *c, const uint8_t *const *slices, size_t nslices, size_t slice_bytes,
+                      mtp_chunk *out, mtp_error *err)
 {
     if (c == NULL || (nslices > 0 && (slices == NULL || out == NULL)))
-        return mtp_error_set(err, MTP_EINVAL, "chunker: NULL chunker, slices or output");
+        return mtp_error_set(err, MTP_EINVAL, "pool: NULL pool, slices or output");
     if (nslices == 0)
         return 0;
     for (size_t i = 0; i < nslices; i++)
         out[i] = (mtp_chunk){NULL, 0, NULL};
     for (size_t i = 0; i < nslices; i++)
         if (slices[i] == NULL)
-            return mtp_error_set(err, MTP_EINVAL, "chunker: slice %zu is NULL", i);
+            return mtp_error_set(err, MTP_EINVAL, "pool: slice %zu is NULL", i);
     mtp_chunk_batch *b = NULL;
     int rc = enqueue(c, NULL, NULL, slices, NULL, nslices, slice_bytes, out, &b, err);
     if (rc == 0)

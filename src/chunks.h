@@ -22,8 +22,8 @@
 
 /* Largest slice, in bytes, one chunk may hold (HDF5's chunk limit is 4 GiB). */
 #define MTP_CHUNK_MAX_BYTES (1u << 30)
-/* Most threads a chunker runs. */
-#define MTP_CHUNKER_MAX_THREADS 256
+/* Most threads a pool runs. */
+#define MTP_POOL_MAX_THREADS 256
 
 /* One compressed chunk. `data` is malloc'ed and owned by whoever holds the struct; release
  * it with mtp_chunk_release(). An empty chunk is {NULL, 0}. */
@@ -50,7 +50,7 @@ void mtp_chunks_release(mtp_chunk *chunks, size_t n);
 int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chunk *out,
                           mtp_error *err);
 
-typedef struct mtp_chunker mtp_chunker;
+typedef struct mtp_pool mtp_pool;
 typedef struct mtp_chunk_batch mtp_chunk_batch;
 
 /*
@@ -58,14 +58,14 @@ typedef struct mtp_chunk_batch mtp_chunk_batch;
  * background: batches are queued and taken in the order they were submitted, one slice at
  * a time, so the caller can go on with other work and collect each chunk when it needs it.
  * nthreads <= 0 means the number of online cores (sysconf(_SC_NPROCESSORS_ONLN), 1 if
- * unknown); at most MTP_CHUNKER_MAX_THREADS. On success *out is a new chunker the caller
+ * unknown); at most MTP_POOL_MAX_THREADS. On success *out is a new pool the caller
  * frees; on failure *out is NULL. The workers never call into HDF5.
  */
-int mtp_chunker_new(mtp_chunker **out, int nthreads, int level, mtp_error *err);
+int mtp_pool_new(mtp_pool **out, int nthreads, int level, mtp_error *err);
 
-/* Worker threads and the level of a chunker. */
-int mtp_chunker_threads(const mtp_chunker *c);
-int mtp_chunker_level(const mtp_chunker *c);
+/* Worker threads and the level of a pool. */
+int mtp_pool_threads(const mtp_pool *c);
+int mtp_pool_level(const mtp_pool *c);
 
 /*
  * Queue `nslices` slices of `slice_bytes` bytes each, slice i at data + i * slice_bytes, and
@@ -75,8 +75,8 @@ int mtp_chunker_level(const mtp_chunker *c);
  * equal to the one before it is not compressed again: its chunk shares that slice's bytes
  * (`data`), with `source` still its own slice.
  */
-int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
-                       mtp_chunk_batch **out, mtp_error *err);
+int mtp_pool_submit(mtp_pool *c, const uint8_t *data, size_t nslices, size_t slice_bytes,
+                    mtp_chunk_batch **out, mtp_error *err);
 
 /*
  * Other work for the same workers, queued behind the batches submitted before it: part i of
@@ -86,8 +86,8 @@ int mtp_chunker_submit(mtp_chunker *c, const uint8_t *data, size_t nslices, size
  * `arg` is borrowed until the batch is freed.
  */
 typedef int (*mtp_job_fn)(void *arg, size_t i, mtp_error *err);
-int mtp_chunker_run(mtp_chunker *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
-                    mtp_error *err);
+int mtp_pool_run(mtp_pool *c, mtp_job_fn fn, void *arg, size_t nparts, mtp_chunk_batch **out,
+                 mtp_error *err);
 
 /* The number of slices (or parts) of a batch (0 for NULL). */
 size_t mtp_chunk_batch_size(const mtp_chunk_batch *b);
@@ -113,12 +113,12 @@ void mtp_chunk_batch_free(mtp_chunk_batch *b);
  * mtp_chunks_release()). `slices` and their bytes are borrowed for the call and only read.
  * nslices == 0 does nothing.
  * On failure every out[i] is {NULL, 0} and the error is that of the lowest failing slice;
- * MTP_EINVAL for a NULL array or slice pointer ("chunker: slice 3 is NULL").
+ * MTP_EINVAL for a NULL array or slice pointer ("pool: slice 3 is NULL").
  */
-int mtp_chunker_compress(mtp_chunker *c, const uint8_t *const *slices, size_t nslices,
-                         size_t slice_bytes, mtp_chunk *out, mtp_error *err);
+int mtp_pool_compress(mtp_pool *c, const uint8_t *const *slices, size_t nslices, size_t slice_bytes,
+                      mtp_chunk *out, mtp_error *err);
 
 /* Stop and join the workers, and free c. NULL is fine. */
-void mtp_chunker_free(mtp_chunker *c);
+void mtp_pool_free(mtp_pool *c);
 
 #endif

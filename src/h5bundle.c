@@ -613,7 +613,7 @@ static const char *check_chunk(const mtp_chunk *chunk, const uint8_t *raw, size_
         snprintf(why, why_len, "deflated at another level than %d", level);
         return why;
     }
-    /* Made by the chunker from this very slice: the pairing is known, skip the hash (a
+    /* Made by the pool from this very slice: the pairing is known, skip the hash (a
      * slice goes into up to six files; hashing it each time was a tenth of a build). */
     if (chunk->source == raw)
         return NULL;

@@ -59,7 +59,7 @@
  * Compress once, write many (DESIGN §9). Slice chunks reach the file one at a time, in call
  * order, with HDF5's chunk cache off for the slice datasets, so a chunk's place in the file
  * depends only on the sequence of calls. A caller may hand in each slice already deflated
- * (chunks.h: made by mtp_chunker_compress() / mtp_chunk_deflate_one() at output.level); the
+ * (chunks.h: made by mtp_pool_compress() / mtp_chunk_deflate_one() at output.level); the
  * writer then stores those bytes with H5Dwrite_chunk() instead of running the filter, and
  * the file is byte-identical to the one the plain path writes. Each given chunk is checked
  * against its raw slice before anything is written (zlib header of a deflate stream at the

@@ -110,16 +110,16 @@ START_TEST(chunker_output_does_not_depend_on_threads)
     const uint8_t **ptrs = slice_pointers(img, n);
     mtp_chunk *one = calloc(n, sizeof *one), *four = calloc(n, sizeof *four);
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c1 = NULL, *c4 = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c1, 1, 4, &err), 0);
-    ck_assert_int_eq(mtp_chunker_new(&c4, 4, 4, &err), 0);
-    ck_assert_int_eq(mtp_chunker_threads(c1), 1);
-    ck_assert_int_eq(mtp_chunker_threads(c4), 4);
-    ck_assert_int_eq(mtp_chunker_level(c4), 4);
-    ck_assert_int_eq(mtp_chunker_compress(c1, ptrs, n, SLICE, one, &err), 0);
+    mtp_pool *c1 = NULL, *c4 = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c1, 1, 4, &err), 0);
+    ck_assert_int_eq(mtp_pool_new(&c4, 4, 4, &err), 0);
+    ck_assert_int_eq(mtp_pool_threads(c1), 1);
+    ck_assert_int_eq(mtp_pool_threads(c4), 4);
+    ck_assert_int_eq(mtp_pool_level(c4), 4);
+    ck_assert_int_eq(mtp_pool_compress(c1, ptrs, n, SLICE, one, &err), 0);
     /* Several batches on one pool: each must see every slice exactly once. */
     for (int round = 0; round < 3; round++) {
-        ck_assert_int_eq(mtp_chunker_compress(c4, ptrs, n, SLICE, four, &err), 0);
+        ck_assert_int_eq(mtp_pool_compress(c4, ptrs, n, SLICE, four, &err), 0);
         for (size_t i = 0; i < n; i++) {
             uint8_t *ref;
             size_t ref_len;
@@ -133,16 +133,16 @@ START_TEST(chunker_output_does_not_depend_on_threads)
         mtp_chunks_release(four, n);
     }
     /* A batch smaller than the pool, and an empty one. */
-    ck_assert_int_eq(mtp_chunker_compress(c4, ptrs + 5, 2, SLICE, four, &err), 0);
+    ck_assert_int_eq(mtp_pool_compress(c4, ptrs + 5, 2, SLICE, four, &err), 0);
     ck_assert_uint_eq(four[0].size, one[5].size);
     ck_assert_mem_eq(four[0].data, one[5].data, one[5].size);
     ck_assert_mem_eq(four[1].data, one[6].data, one[6].size);
     mtp_chunks_release(four, 2);
-    ck_assert_int_eq(mtp_chunker_compress(c4, NULL, 0, SLICE, NULL, &err), 0);
+    ck_assert_int_eq(mtp_pool_compress(c4, NULL, 0, SLICE, NULL, &err), 0);
     mtp_chunks_release(one, n);
-    mtp_chunker_free(c1);
-    mtp_chunker_free(c4);
-    mtp_chunker_free(NULL);
+    mtp_pool_free(c1);
+    mtp_pool_free(c4);
+    mtp_pool_free(NULL);
     free(one);
     free(four);
     free(ptrs);
@@ -152,60 +152,60 @@ END_TEST
 
 START_TEST(default_threads_are_the_online_cores)
 {
-    mtp_chunker *c = NULL;
+    mtp_pool *c = NULL;
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_int_eq(mtp_chunker_new(&c, 0, 6, &err), 0);
+    ck_assert_int_eq(mtp_pool_new(&c, 0, 6, &err), 0);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ck_assert_int_eq(mtp_chunker_threads(c), cores < 1 ? 1 : (int)cores);
-    mtp_chunker_free(c);
+    ck_assert_int_eq(mtp_pool_threads(c), cores < 1 ? 1 : (int)cores);
+    mtp_pool_free(c);
 }
 END_TEST
 
 START_TEST(bad_calls_are_refused)
 {
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c = (mtp_chunker *)&err;
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, 10, &err), MTP_EINVAL);
+    mtp_pool *c = (mtp_pool *)&err;
+    ck_assert_int_eq(mtp_pool_new(&c, 2, 10, &err), MTP_EINVAL);
     ck_assert_ptr_null(c);
-    ck_assert_str_eq(err.msg, "chunker: deflate level 10 is not in 0..9");
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, -1, &err), MTP_EINVAL);
-    ck_assert_int_eq(mtp_chunker_new(&c, 1000, 4, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: 1000 threads (at most 256)");
-    ck_assert_int_eq(mtp_chunker_new(NULL, 2, 4, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: deflate level 10 is not in 0..9");
+    ck_assert_int_eq(mtp_pool_new(&c, 2, -1, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_pool_new(&c, 1000, 4, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: 1000 threads (at most 256)");
+    ck_assert_int_eq(mtp_pool_new(NULL, 2, 4, &err), MTP_EINVAL);
 
     uint8_t slice[64] = {1, 2, 3};
     mtp_chunk one = {(uint8_t *)&err, 99, NULL};
     ck_assert_int_eq(mtp_chunk_deflate_one(slice, 0, 4, &one, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: slice size 0 is not in 1..1073741824");
+    ck_assert_str_eq(err.msg, "pool: slice size 0 is not in 1..1073741824");
     ck_assert_ptr_null(one.data);
     ck_assert_uint_eq(one.size, 0);
     ck_assert_int_eq(mtp_chunk_deflate_one(slice, 64, 12, &one, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: deflate level 12 is not in 0..9");
+    ck_assert_str_eq(err.msg, "pool: deflate level 12 is not in 0..9");
     ck_assert_int_eq(mtp_chunk_deflate_one(NULL, 64, 4, &one, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: NULL source or output");
+    ck_assert_str_eq(err.msg, "pool: NULL source or output");
 
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    ck_assert_int_eq(mtp_pool_new(&c, 2, 4, &err), 0);
     const uint8_t *ptrs[5] = {slice, slice, slice, NULL, slice};
     mtp_chunk out[5];
     memset(out, 0x5a, sizeof out);
-    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 5, sizeof slice, out, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: slice 3 is NULL");
+    ck_assert_int_eq(mtp_pool_compress(c, ptrs, 5, sizeof slice, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: slice 3 is NULL");
     for (int i = 0; i < 5; i++) {
         ck_assert_ptr_null(out[i].data);
         ck_assert_uint_eq(out[i].size, 0);
     }
-    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 3, 0, out, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: slice size 0 is not in 1..1073741824");
-    ck_assert_int_eq(mtp_chunker_compress(c, NULL, 3, 64, out, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: NULL chunker, slices or output");
-    ck_assert_int_eq(mtp_chunker_compress(NULL, ptrs, 3, 64, out, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_pool_compress(c, ptrs, 3, 0, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: slice size 0 is not in 1..1073741824");
+    ck_assert_int_eq(mtp_pool_compress(c, NULL, 3, 64, out, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: NULL pool, slices or output");
+    ck_assert_int_eq(mtp_pool_compress(NULL, ptrs, 3, 64, out, &err), MTP_EINVAL);
     /* The pool still works after refused calls. */
-    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, 3, sizeof slice, out, &err), 0);
+    ck_assert_int_eq(mtp_pool_compress(c, ptrs, 3, sizeof slice, out, &err), 0);
     ck_assert_uint_gt(out[2].size, 0);
     mtp_chunks_release(out, 3);
     mtp_chunks_release(NULL, 3);
     mtp_chunk_release(NULL);
-    mtp_chunker_free(c);
+    mtp_pool_free(c);
 }
 END_TEST
 
@@ -215,12 +215,12 @@ START_TEST(submitted_batches_are_collected_in_any_order)
     const size_t n = 24;
     uint8_t *img = image_slices(n);
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    mtp_pool *c = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c, 2, 4, &err), 0);
     mtp_chunk_batch *a = NULL, *b = NULL, *empty = NULL;
-    ck_assert_int_eq(mtp_chunker_submit(c, img, n / 2, SLICE, &a, &err), 0);
-    ck_assert_int_eq(mtp_chunker_submit(c, img + (n / 2) * SLICE, n / 2, SLICE, &b, &err), 0);
-    ck_assert_int_eq(mtp_chunker_submit(c, img, 0, SLICE, &empty, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, img, n / 2, SLICE, &a, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, img + (n / 2) * SLICE, n / 2, SLICE, &b, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, img, 0, SLICE, &empty, &err), 0);
     ck_assert_uint_eq(mtp_chunk_batch_size(a), n / 2);
     ck_assert_uint_eq(mtp_chunk_batch_size(empty), 0);
     ck_assert_uint_eq(mtp_chunk_batch_size(NULL), 0);
@@ -238,16 +238,16 @@ START_TEST(submitted_batches_are_collected_in_any_order)
         }
     }
     ck_assert_int_eq(mtp_chunk_batch_wait(a, n / 2, 1, &got, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: chunks 12..+1 outside the batch");
+    ck_assert_str_eq(err.msg, "pool: chunks 12..+1 outside the batch");
     ck_assert_ptr_null(got);
     mtp_chunk_batch_free(a);
     mtp_chunk_batch_free(b);
     mtp_chunk_batch_free(empty);
     mtp_chunk_batch_free(NULL);
-    ck_assert_int_eq(mtp_chunker_submit(c, NULL, 3, SLICE, &a, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: NULL chunker or data");
+    ck_assert_int_eq(mtp_pool_submit(c, NULL, 3, SLICE, &a, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: NULL pool or data");
     ck_assert_ptr_null(a);
-    mtp_chunker_free(c);
+    mtp_pool_free(c);
     free(img);
 }
 END_TEST
@@ -263,10 +263,10 @@ START_TEST(repeated_slices_share_one_chunk)
     memcpy(stack + 3 * SLICE, img, SLICE);   /* slice 3 different */
     memset(stack + 4 * SLICE, 3, 2 * SLICE); /* 4-5 equal to each other and to 0 */
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    mtp_pool *c = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c, 2, 4, &err), 0);
     mtp_chunk_batch *b = NULL;
-    ck_assert_int_eq(mtp_chunker_submit(c, stack, n, SLICE, &b, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, stack, n, SLICE, &b, &err), 0);
     const mtp_chunk *got = NULL;
     ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, n, &got, &err), 0);
     for (size_t i = 0; i < n; i++) {
@@ -280,7 +280,7 @@ START_TEST(repeated_slices_share_one_chunk)
     ck_assert_ptr_ne(got[4].data, got[0].data);
     ck_assert_ptr_eq(got[5].data, got[4].data);
     mtp_chunk_batch_free(b); /* each shared buffer freed once (ASan builds check) */
-    mtp_chunker_free(c);
+    mtp_pool_free(c);
     free(img);
     free(stack);
 }
@@ -292,17 +292,17 @@ START_TEST(a_batch_freed_early_is_dropped)
     const size_t n = 200;
     uint8_t *img = image_slices(n);
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c, 1, 4, &err), 0);
+    mtp_pool *c = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c, 1, 4, &err), 0);
     mtp_chunk_batch *big = NULL, *small = NULL;
-    ck_assert_int_eq(mtp_chunker_submit(c, img, n, SLICE, &big, &err), 0);
-    ck_assert_int_eq(mtp_chunker_submit(c, img, 2, SLICE, &small, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, img, n, SLICE, &big, &err), 0);
+    ck_assert_int_eq(mtp_pool_submit(c, img, 2, SLICE, &small, &err), 0);
     mtp_chunk_batch_free(big); /* long before one thread could do 200 slices */
     const mtp_chunk *got = NULL;
     ck_assert_int_eq(mtp_chunk_batch_wait(small, 0, 2, &got, &err), 0);
     ck_assert_uint_gt(got[1].size, 0);
     mtp_chunk_batch_free(small);
-    mtp_chunker_free(c);
+    mtp_pool_free(c);
     free(img);
 }
 END_TEST
@@ -325,13 +325,13 @@ static int count_part(void *arg, size_t i, mtp_error *err)
 START_TEST(jobs_run_every_part_once)
 {
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *c = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c, 3, 4, &err), 0);
+    mtp_pool *c = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c, 3, 4, &err), 0);
     job_state js;
     memset(&js, 0, sizeof js);
     js.fail_at = 64;
     mtp_chunk_batch *b = NULL;
-    ck_assert_int_eq(mtp_chunker_run(c, count_part, &js, 64, &b, &err), 0);
+    ck_assert_int_eq(mtp_pool_run(c, count_part, &js, 64, &b, &err), 0);
     const mtp_chunk *got = (const mtp_chunk *)&err;
     ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 64, &got, &err), 0);
     ck_assert_ptr_null(got);
@@ -341,14 +341,14 @@ START_TEST(jobs_run_every_part_once)
 
     memset(&js, 0, sizeof js);
     js.fail_at = 40;
-    ck_assert_int_eq(mtp_chunker_run(c, count_part, &js, 64, &b, &err), 0);
+    ck_assert_int_eq(mtp_pool_run(c, count_part, &js, 64, &b, &err), 0);
     ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 40, NULL, &err), 0);
     ck_assert_int_eq(mtp_chunk_batch_wait(b, 0, 64, NULL, &err), MTP_EIO);
     ck_assert_str_eq(err.msg, "part 40 failed");
     mtp_chunk_batch_free(b);
-    ck_assert_int_eq(mtp_chunker_run(c, NULL, &js, 4, &b, &err), MTP_EINVAL);
-    ck_assert_str_eq(err.msg, "chunker: NULL chunker or job");
-    mtp_chunker_free(c);
+    ck_assert_int_eq(mtp_pool_run(c, NULL, &js, 4, &b, &err), MTP_EINVAL);
+    ck_assert_str_eq(err.msg, "pool: NULL pool or job");
+    mtp_pool_free(c);
 }
 END_TEST
 
@@ -380,17 +380,17 @@ START_TEST(speed_report)
     }
     double one = seconds_since(&t0);
     mtp_chunks_release(out, n);
-    mtp_chunker *c = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&c, 2, 4, &err), 0);
+    mtp_pool *c = NULL;
+    ck_assert_int_eq(mtp_pool_new(&c, 2, 4, &err), 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(mtp_chunker_compress(c, ptrs, n, SLICE, out, &err), 0);
+    ck_assert_int_eq(mtp_pool_compress(c, ptrs, n, SLICE, out, &err), 0);
     double two = seconds_since(&t0);
     mtp_chunks_release(out, n);
-    mtp_chunker_free(c);
+    mtp_pool_free(c);
     double mb = (double)(n * SLICE) / 1e6;
     fprintf(stderr,
             "chunks: %zu slices 256x256 (%.1f MB, ratio %.2f) at level 4: 1 thread %.1f MB/s, "
-            "chunker 2 threads %.1f MB/s (x%.2f)\n",
+            "pool 2 threads %.1f MB/s (x%.2f)\n",
             n, mb, (double)(n * SLICE) / (double)packed, mb / one, mb / two, one / two);
     free(out);
     free(ptrs);

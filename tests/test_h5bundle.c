@@ -105,18 +105,18 @@ static mtp_feature_row target_row(const mtp_config *cfg, int split, size_t r)
     return row;
 }
 
-/* Chunks of `depth` slices of EDGE x EDGE at `bytes`, or NULL without a chunker. */
-static mtp_chunk *make_chunks(mtp_chunker *chunker, const uint8_t *bytes, int depth, size_t slice)
+/* Chunks of `depth` slices of EDGE x EDGE at `bytes`, or NULL without a pool. */
+static mtp_chunk *make_chunks(mtp_pool *pool, const uint8_t *bytes, int depth, size_t slice)
 {
-    if (chunker == NULL)
+    if (pool == NULL)
         return NULL;
     const uint8_t **ptrs = malloc((size_t)depth * sizeof *ptrs);
     for (int d = 0; d < depth; d++)
         ptrs[d] = bytes + (size_t)d * slice;
     mtp_chunk *chunks = calloc((size_t)depth, sizeof *chunks);
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_msg(mtp_chunker_compress(chunker, ptrs, (size_t)depth, slice, chunks, &err) == 0,
-                  "%s", err.msg);
+    ck_assert_msg(mtp_pool_compress(pool, ptrs, (size_t)depth, slice, chunks, &err) == 0, "%s",
+                  err.msg);
     free(ptrs);
     return chunks;
 }
@@ -127,8 +127,7 @@ static void free_chunks(mtp_chunk *chunks, int depth)
     free(chunks);
 }
 
-static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
-                              mtp_chunker *chunker);
+static void write_bundle_with(const mtp_config *cfg, int task, const char *path, mtp_pool *pool);
 
 /* Write the whole task file; the test split (task 1) is declared with 0 samples. */
 static void write_bundle(const mtp_config *cfg, int task, const char *path)
@@ -136,10 +135,9 @@ static void write_bundle(const mtp_config *cfg, int task, const char *path)
     write_bundle_with(cfg, task, path, NULL);
 }
 
-/* The same, with every slice precompressed by `chunker` when it is not NULL. Features
+/* The same, with every slice precompressed by `pool` when it is not NULL. Features
  * targets go in two batches, the second first. */
-static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
-                              mtp_chunker *chunker)
+static void write_bundle_with(const mtp_config *cfg, int task, const char *path, mtp_pool *pool)
 {
     mtp_error err = MTP_ERROR_INIT;
     mtp_bundle *b = NULL;
@@ -171,11 +169,10 @@ static void write_bundle_with(const mtp_config *cfg, int task, const char *path,
             if (t->kind == MTP_TASK_SEGMENTATION)
                 s.mask = mask;
             sample_of(cfg, task, split, i, &s.region, s.origin);
-            mtp_chunk *ic = make_chunks(chunker, image, t->depth, EDGE * EDGE);
-            mtp_chunk *mc =
-                s.mask != NULL ? make_chunks(chunker, mask, t->depth, EDGE * EDGE) : NULL;
-            rc = chunker != NULL ? mtp_bundle_write_sample_chunks(b, split, i, &s, ic, mc, &err)
-                                 : mtp_bundle_write_sample(b, split, i, &s, &err);
+            mtp_chunk *ic = make_chunks(pool, image, t->depth, EDGE * EDGE);
+            mtp_chunk *mc = s.mask != NULL ? make_chunks(pool, mask, t->depth, EDGE * EDGE) : NULL;
+            rc = pool != NULL ? mtp_bundle_write_sample_chunks(b, split, i, &s, ic, mc, &err)
+                              : mtp_bundle_write_sample(b, split, i, &s, &err);
             ck_assert_msg(rc == 0, "write_sample: %s", err.msg);
             free_chunks(ic, t->depth);
             free_chunks(mc, t->depth);
@@ -946,8 +943,8 @@ START_TEST(stock_readers_open_the_files)
 END_TEST
 
 /* volumes.h5 with voxel k of region r, channel ch = k * 3 + r * 11 + ch * 5 (mod 256); with
- * a chunker, every cube's slices precompressed. */
-static void write_volumes_with(const mtp_config *cfg, const char *path, mtp_chunker *chunker)
+ * a pool, every cube's slices precompressed. */
+static void write_volumes_with(const mtp_config *cfg, const char *path, mtp_pool *pool)
 {
     mtp_error err = MTP_ERROR_INIT;
     mtp_volumes *v = NULL;
@@ -959,7 +956,7 @@ static void write_volumes_with(const mtp_config *cfg, const char *path, mtp_chun
         for (int ch = 0; ch < 3; ch++) {
             for (size_t k = 0; k < n; k++)
                 cube[k] = (uint8_t)(k * 3 + (size_t)r * 11 + (size_t)ch * 5);
-            mtp_chunk *chunks = make_chunks(chunker, cube, nz, EDGE * EDGE);
+            mtp_chunk *chunks = make_chunks(pool, cube, nz, EDGE * EDGE);
             if (chunks == NULL)
                 ck_assert_int_eq(mtp_volumes_write(v, r, ch, cube, &err), 0);
             else
@@ -1315,9 +1312,9 @@ START_TEST(precompressed_chunks_give_identical_files)
     make_tmpdir();
     mtp_config *cfg = make_config();
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *one = NULL, *four = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&one, 1, 4, &err), 0);
-    ck_assert_int_eq(mtp_chunker_new(&four, 4, 4, &err), 0);
+    mtp_pool *one = NULL, *four = NULL;
+    ck_assert_int_eq(mtp_pool_new(&one, 1, 4, &err), 0);
+    ck_assert_int_eq(mtp_pool_new(&four, 4, 4, &err), 0);
     /* depth 1 (classification, features), depth 2 and depth 8 (segmentation). */
     write_bundle(cfg, TASK_CLS, tmp_path("cls-plain.h5"));
     write_bundle_with(cfg, TASK_CLS, tmp_path("cls-chunks.h5"), four);
@@ -1347,8 +1344,8 @@ START_TEST(precompressed_chunks_give_identical_files)
     write_bundle(cfg, TASK_SEG, tmp_path("none-plain.h5"));
     write_bundle_with(cfg, TASK_SEG, tmp_path("none-chunks.h5"), four);
     assert_same_file(tmp_path("none-plain.h5"), tmp_path("none-chunks.h5"));
-    mtp_chunker_free(one);
-    mtp_chunker_free(four);
+    mtp_pool_free(one);
+    mtp_pool_free(four);
     free(cfg);
     remove_tmpdir();
 }
@@ -1364,21 +1361,21 @@ static void full_size_regions(mtp_config *cfg, int edge)
 }
 
 /* Write n segmentation samples (image i, mask i; regions in turn) once through HDF5's
- * deflate filter and once as chunks made by a chunker, and check the two files are the
+ * deflate filter and once as chunks made by a pool, and check the two files are the
  * same bytes. */
 static void assert_paths_agree(const mtp_config *cfg, const uint8_t *image, const uint8_t *mask,
                                size_t n, size_t slice, const char *name)
 {
     mtp_error err = MTP_ERROR_INIT;
-    mtp_chunker *chunker = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
+    mtp_pool *pool = NULL;
+    ck_assert_int_eq(mtp_pool_new(&pool, 2, 4, &err), 0);
     const uint8_t **ptrs = malloc(2 * n * sizeof *ptrs);
     for (size_t i = 0; i < n; i++) {
         ptrs[i] = image + i * slice;
         ptrs[n + i] = mask + i * slice;
     }
     mtp_chunk *chunks = calloc(2 * n, sizeof *chunks);
-    ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, 2 * n, slice, chunks, &err), 0);
+    ck_assert_int_eq(mtp_pool_compress(pool, ptrs, 2 * n, slice, chunks, &err), 0);
     char paths[2][64];
     for (int direct = 0; direct < 2; direct++) {
         snprintf(paths[direct], sizeof paths[direct], "%s-%s.h5", name,
@@ -1406,7 +1403,7 @@ static void assert_paths_agree(const mtp_config *cfg, const uint8_t *image, cons
     mtp_chunks_release(chunks, 2 * n);
     free(chunks);
     free(ptrs);
-    mtp_chunker_free(chunker);
+    mtp_pool_free(pool);
 }
 
 /* The same for realistic slices: 256 x 256 synthetic images and masks. */
@@ -1570,11 +1567,11 @@ START_TEST(files_for_readers)
     write_bundle(cfg, TASK_SEG, tmp_path("task2_3d.h5"));
     write_bundle(cfg, TASK_FEA, tmp_path("task3.h5"));
     write_volumes(cfg, tmp_path("volumes.h5"));
-    mtp_chunker *chunker = NULL;
+    mtp_pool *pool = NULL;
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, cfg->output.level, &err), 0);
-    write_bundle_with(cfg, TASK_SEG, tmp_path("task2_3d-chunks.h5"), chunker);
-    mtp_chunker_free(chunker);
+    ck_assert_int_eq(mtp_pool_new(&pool, 2, cfg->output.level, &err), 0);
+    write_bundle_with(cfg, TASK_SEG, tmp_path("task2_3d-chunks.h5"), pool);
+    mtp_pool_free(pool);
     ck_assert(fixture_exists(tmp_path("task1.h5")) && fixture_exists(tmp_path("task2_3d.h5")) &&
               fixture_exists(tmp_path("task3.h5")) && fixture_exists(tmp_path("volumes.h5")));
     free(cfg);
@@ -1653,7 +1650,7 @@ END_TEST
 
 /*
  * Writing n 256 x 256 image slices (a depth-1 task): through HDF5's deflate filter vs
- * compressing them with a 2-thread chunker and writing with H5Dwrite_chunk. Reported, not
+ * compressing them with a 2-thread pool and writing with H5Dwrite_chunk. Reported, not
  * asserted (the files are compared). 96 slices by default; MTP_H5BUNDLE_BENCH=1 runs 1440
  * (MTNeuro's task 3 images).
  */
@@ -1690,14 +1687,14 @@ START_TEST(write_chunk_speed_report)
     for (size_t i = 0; i < n; i++)
         ptrs[i] = images + i * slice;
     mtp_chunk *chunks = calloc(n, sizeof *chunks);
-    mtp_chunker *chunker = NULL;
-    ck_assert_int_eq(mtp_chunker_new(&chunker, 2, 4, &err), 0);
-    double secs[3] = {0, 0, 0}; /* filter write, chunker compress, direct write */
+    mtp_pool *pool = NULL;
+    ck_assert_int_eq(mtp_pool_new(&pool, 2, 4, &err), 0);
+    double secs[3] = {0, 0, 0}; /* filter write, pool compress, direct write */
     struct timespec t0, t1;
     for (int direct = 0; direct < 2; direct++) {
         if (direct) {
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            ck_assert_int_eq(mtp_chunker_compress(chunker, ptrs, n, slice, chunks, &err), 0);
+            ck_assert_int_eq(mtp_pool_compress(pool, ptrs, n, slice, chunks, &err), 0);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             secs[1] = elapsed(&t0, &t1);
         }
@@ -1724,12 +1721,12 @@ START_TEST(write_chunk_speed_report)
     }
     assert_same_file(tmp_path("filter.h5"), tmp_path("direct.h5"));
     fprintf(stderr,
-            "h5bundle: %zu image slices 256x256, deflate 4: filter path %.2f s; chunker (2 "
+            "h5bundle: %zu image slices 256x256, deflate 4: filter path %.2f s; pool (2 "
             "threads) %.2f s + H5Dwrite_chunk %.3f s = %.2f s; identical files\n",
             n, secs[0], secs[1], secs[2], secs[1] + secs[2]);
     mtp_chunks_release(chunks, n);
     free(chunks);
-    mtp_chunker_free(chunker);
+    mtp_pool_free(pool);
     free(ptrs);
     free(images);
     free(cfg);

@@ -5,7 +5,7 @@
  * The unique image slices are, for every image channel a task uses and every region, the
  * region's cube over the config's z range cut into (H, W) slices — one slice is one HDF5
  * chunk of the bundles. Each slice is compressed with mtp_chunk_deflate_one() — the
- * single-thread call the writer's chunker makes per chunk, which is HDF5's deflate filter's
+ * single-thread call the writer's pool makes per chunk, which is HDF5's deflate filter's
  * zlib compress2 at output.level. Only the compression is timed (with the allocation of each
  * chunk's buffer, as in the writer): the cubes are loaded from the cache first (blocks
  * missing from the cache are fetched from --source-url, which is also what the cache keys

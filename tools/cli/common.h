@@ -25,7 +25,7 @@ struct cli_options {
     const char *source_url;
     const char *token_env;
     int jobs;    /* 0 = the config's value */
-    int threads; /* chunker workers (compression, cache reads); 0 = one per core */
+    int threads; /* pool workers (compression, cache reads); 0 = one per core */
     bool quiet;
     bool verbose;
     bool help;

@@ -1,4 +1,4 @@
-#include "assemble.h"
+#include "mtp/assemble.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * with a time before which it must not start (its retry backoff). Waiting parts hold no
  * easy handle, so a backoff never stalls the other transfers.
  */
-#include "boss.h"
+#include "mtp/boss.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -21,7 +21,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 
 #define URL_MAX 2048
 #define TICK_MS 100

@@ -1,4 +1,4 @@
-#include "build.h"
+#include "mtp/build.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,23 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boss.h"
-#include "cache.h"
-#include "chunks.h"
-#include "digest.h"
-#include "fetch.h"
-#include "fsutil.h"
-#include "h5bundle.h"
-#include "h5read.h"
-#include "preview.h"
-#include "release.h"
-#include "stage.h"
-#include "tarball.h"
-#include "plan.h"
-#include "prefetch.h"
-#include "task_features.h"
-#include "tasks.h"
-#include "assemble.h"
+#include "mtp/boss.h"
+#include "mtp/cache.h"
+#include "mtp/chunks.h"
+#include "mtp/digest.h"
+#include "mtp/fetch.h"
+#include "mtp/fsutil.h"
+#include "mtp/h5bundle.h"
+#include "mtp/h5read.h"
+#include "mtp/preview.h"
+#include "mtp/release.h"
+#include "mtp/stage.h"
+#include "mtp/tarball.h"
+#include "mtp/plan.h"
+#include "mtp/prefetch.h"
+#include "mtp/task_features.h"
+#include "mtp/tasks.h"
+#include "mtp/assemble.h"
 
 /* The samples of one (task, split) and how far the build has written them. */
 typedef struct split_work {

@@ -1,4 +1,4 @@
-#include "cache.h"
+#include "mtp/cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +13,10 @@
 
 #include <blosc.h>
 
-#include "codec.h"
-#include "config.h"
-#include "fsutil.h"
-#include "sha256.h"
+#include "mtp/codec.h"
+#include "mtp/config.h"
+#include "mtp/fsutil.h"
+#include "mtp/sha256.h"
 
 /*
  * .blk file format, version 2 (all integers little-endian, no padding):

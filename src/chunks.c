@@ -13,7 +13,7 @@
  * reaches the output. Being asynchronous lets the build's writer thread compute masks,
  * labels and features and write finished chunks while the workers compress the rest.
  */
-#include "chunks.h"
+#include "mtp/chunks.h"
 
 #include <pthread.h>
 #include <stdbool.h>

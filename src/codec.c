@@ -5,7 +5,7 @@
  * blosc_cbuffer_sizes(), so that every size is checked against what the caller asked for
  * before the decoder touches the body or anything is allocated from it.
  */
-#include "codec.h"
+#include "mtp/codec.h"
 
 #include <blosc.h>
 #include <limits.h>

@@ -11,7 +11,7 @@
  * libyaml marks count characters, not bytes (a UTF-8 sequence is one), and lines and
  * columns from 0; errors print both 1-based.
  */
-#include "config.h"
+#include "mtp/config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
-#include "sha256.h"
+#include "mtp/sha256.h"
 
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_DEPTH 16

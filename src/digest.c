@@ -1,4 +1,4 @@
-#include "digest.h"
+#include "mtp/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 
 #include <openssl/evp.h>
 
-#include "sha256.h"
+#include "mtp/sha256.h"
 
 #define CHUNK_SIZE ((size_t)1 << 20)
 

@@ -1,9 +1,9 @@
 /*
  * fetch.c — metadata checks and the download loop. See fetch.h.
  */
-#include "fetch.h"
+#include "mtp/fetch.h"
 
-#include "assemble.h"
+#include "mtp/assemble.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* sync_file_range() (mtp_writeback_start) is Linux's, behind _GNU_SOURCE. */
 #define _GNU_SOURCE
 
-#include "fsutil.h"
+#include "mtp/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -16,9 +16,9 @@
  * the filter path would allocate a chunk's file space when the cache evicts it, an order
  * that differs from the direct path's (at the call); without one both allocate at the call.
  */
-#include "h5bundle.h"
+#include "mtp/h5bundle.h"
 
-#include "fsutil.h"
+#include "mtp/fsutil.h"
 #include "h5util.h"
 
 #include <errno.h>

@@ -6,10 +6,10 @@
  * functions add "<path>: " (summary) or "<base name>: " (check's problem lines), so one set
  * of helpers serves both the strict summary and the tolerant check.
  */
-#include "h5read.h"
+#include "mtp/h5read.h"
 
 #include "h5util.h"
-#include "isolate.h"
+#include "mtp/isolate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,7 +22,7 @@
 
 #include <hdf5.h>
 
-#include "h5bundle.h"
+#include "mtp/h5bundle.h"
 
 #define MAX_STRING MTP_LONGTEXT_MAX /* any attribute string */
 #define ROWS_PER_READ 4096          /* origin rows read at once */

@@ -1,5 +1,5 @@
 #include "h5util.h"
-#include "h5read.h"
+#include "mtp/h5read.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* isolate.c — a reader in a child process (isolate.h). */
-#include "isolate.h"
+#include "mtp/isolate.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "prefetch.h"
+#include "mtp/prefetch.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "assemble.h"
+#include "mtp/assemble.h"
 
 struct mtp_prefetch {
     mtp_boss *boss;

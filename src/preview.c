@@ -1,4 +1,4 @@
-#include "preview.h"
+#include "mtp/preview.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <hdf5.h>
 #include <png.h>
 
-#include "fsutil.h"
+#include "mtp/fsutil.h"
 #include "h5util.h"
 
 /* ---- layout constants (the header documents the formula they make) ----------------------- */

@@ -1,4 +1,4 @@
-#include "release.h"
+#include "mtp/release.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
-#include "digest.h"
-#include "fsutil.h"
+#include "mtp/digest.h"
+#include "mtp/fsutil.h"
 
 #define README_NAME "README.md"
 #define CFF_NAME "CITATION.cff"

@@ -1,7 +1,7 @@
 /* renameat2() and RENAME_EXCHANGE are Linux's, declared by glibc behind _GNU_SOURCE. */
 #define _GNU_SOURCE
 
-#include "stage.h"
+#include "mtp/stage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "mtp/fsutil.h"
 
 struct mtp_stage {
     char out_dir[MTP_STAGE_PATH_MAX];

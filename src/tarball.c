@@ -2,7 +2,7 @@
  * path inside the tree. */
 #define _XOPEN_SOURCE 700
 
-#include "tarball.h"
+#include "mtp/tarball.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "mtp/fsutil.h"
 
 #include <zlib.h>
 

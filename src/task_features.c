@@ -1,10 +1,10 @@
-#include "task_features.h"
+#include "mtp/task_features.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tasks.h"
+#include "mtp/tasks.h"
 
 /* Run indices are uint32; this one never names a run. */
 #define MAX_RUNS (UINT32_MAX - 1u)

@@ -1,4 +1,4 @@
-#include "tasks.h"
+#include "mtp/tasks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "types.h"
+#include "mtp/types.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "verify.h"
+#include "mtp/verify.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,12 +13,12 @@
 
 #include <jansson.h>
 
-#include "tarball.h"
-#include "digest.h"
-#include "h5read.h"
-#include "isolate.h"
-#include "release.h"
-#include "summary.h"
+#include "mtp/tarball.h"
+#include "mtp/digest.h"
+#include "mtp/h5read.h"
+#include "mtp/isolate.h"
+#include "mtp/release.h"
+#include "mtp/summary.h"
 
 #define LINE_MAX_LEN 2048
 #define SHOWN_HEX 12 /* digest digits shown in a mismatch line */

@@ -2,7 +2,6 @@
 #include "mtp_test.h"
 #include <stdlib.h>
 
-
 int main(void)
 {
     SRunner *runner = srunner_create(mtp_test_suite());

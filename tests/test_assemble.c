@@ -6,11 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cache.h"
-#include "config.h"
+#include "mtp/cache.h"
+#include "mtp/config.h"
 #include "fixtures.h"
-#include "plan.h"
-#include "assemble.h"
+#include "mtp/plan.h"
+#include "mtp/assemble.h"
 
 /* Each test gets a fresh cache under /tmp, a hand-made config and plan. */
 static char root[256];

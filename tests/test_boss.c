@@ -14,7 +14,7 @@
 #include <blosc.h>
 #include <microhttpd.h>
 
-#include "boss.h"
+#include "mtp/boss.h"
 
 /* ---- URLs ----------------------------------------------------------------------------- */
 

@@ -13,9 +13,9 @@
 
 #include <blosc.h>
 
-#include "cache.h"
+#include "mtp/cache.h"
 #include "fixtures.h"
-#include "sha256.h"
+#include "mtp/sha256.h"
 
 /* Each test gets a fresh directory under /tmp, removed at the end. */
 static char root[256];

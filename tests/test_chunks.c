@@ -15,7 +15,7 @@
 
 #include <zlib.h>
 
-#include "chunks.h"
+#include "mtp/chunks.h"
 #include "synth.h"
 
 #define EDGE 256

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 
 /* A smooth, compressible uint64 ramp of n voxels. */
 static uint64_t *ramp64(size_t n)

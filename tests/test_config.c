@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "mtp/config.h"
 
 /*
  * A small valid config, one top-level key per line, so a test case can replace one line

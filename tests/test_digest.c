@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "digest.h"
+#include "mtp/digest.h"
 #include "fixtures.h"
 
 #define SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -1,8 +1,8 @@
 #include "mtp_test.h"
 #include <string.h>
 
-#include "error.h"
-#include "types.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 START_TEST(error_set_formats_and_returns_code)
 {

@@ -18,11 +18,11 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
-#include "chunks.h"
-#include "config.h"
+#include "mtp/chunks.h"
+#include "mtp/config.h"
 #include "fixtures.h"
-#include "fsutil.h"
-#include "h5bundle.h"
+#include "mtp/fsutil.h"
+#include "mtp/h5bundle.h"
 #include "synth.h"
 
 #define TOKEN "secret-token-never-in-files"

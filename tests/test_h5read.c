@@ -16,11 +16,11 @@
 
 #include <hdf5.h>
 
-#include "config.h"
+#include "mtp/config.h"
 #include "fixtures.h"
-#include "h5bundle.h"
-#include "h5read.h"
-#include "summary.h"
+#include "mtp/h5bundle.h"
+#include "mtp/h5read.h"
+#include "mtp/summary.h"
 
 #define EDGE 16 /* regions are EDGE x EDGE tiles */
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "isolate.h"
+#include "mtp/isolate.h"
 
 static int answer_hello(void *arg, mtp_isolate_out *out, mtp_error *err)
 {

@@ -42,8 +42,7 @@ static size_t get_cutouts(unsigned port, int count)
 }
 
 /* Start a mock with `cache_bytes`, fetch 40 bodies, return what its cache holds. */
-static void run(size_t cache_bytes, size_t *entries, size_t *bytes, size_t *slots,
-                size_t *received)
+static void run(size_t cache_bytes, size_t *entries, size_t *bytes, size_t *slots, size_t *received)
 {
     mtp_mock_options opt = MTP_MOCK_OPTIONS_INIT;
     opt.cache_bytes = cache_bytes;

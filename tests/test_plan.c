@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "plan.h"
+#include "mtp/config.h"
+#include "mtp/plan.h"
 
 /* Configs are built by hand so this suite does not depend on the YAML parser. */
 
@@ -76,15 +76,14 @@ static void assert_block(const mtp_plan *plan, size_t i, int channel, int64_t x0
 {
     ck_assert_uint_lt(i, plan->nblocks);
     const mtp_block *b = &plan->blocks[i];
-    ck_assert_msg(b->channel == channel && b->box.x0 == x0 && b->box.x1 == x1 &&
-                      b->box.y0 == y0 && b->box.y1 == y1 && b->box.z0 == z0 &&
-                      b->box.z1 == z1,
+    ck_assert_msg(b->channel == channel && b->box.x0 == x0 && b->box.x1 == x1 && b->box.y0 == y0 &&
+                      b->box.y1 == y1 && b->box.z0 == z0 && b->box.z1 == z1,
                   "block %zu: got c%d x[%lld,%lld) y[%lld,%lld) z[%lld,%lld), want c%d "
                   "x[%lld,%lld) y[%lld,%lld) z[%lld,%lld)",
-                  i, b->channel, (long long)b->box.x0, (long long)b->box.x1,
-                  (long long)b->box.y0, (long long)b->box.y1, (long long)b->box.z0,
-                  (long long)b->box.z1, channel, (long long)x0, (long long)x1, (long long)y0,
-                  (long long)y1, (long long)z0, (long long)z1);
+                  i, b->channel, (long long)b->box.x0, (long long)b->box.x1, (long long)b->box.y0,
+                  (long long)b->box.y1, (long long)b->box.z0, (long long)b->box.z1, channel,
+                  (long long)x0, (long long)x1, (long long)y0, (long long)y1, (long long)z0,
+                  (long long)z1);
 }
 
 static int box_order(const mtp_box *a, const mtp_box *b)
@@ -257,8 +256,7 @@ START_TEST(block_smaller_than_cuboid)
     for (int z = 0; z < 3; z++)
         for (int y = 0; y < 2; y++)
             for (int x = 0; x < 2; x++)
-                assert_block(plan, i++, 0, xs[x], xs[x + 1], ys[y], ys[y + 1], zs[z],
-                             zs[z + 1]);
+                assert_block(plan, i++, 0, xs[x], xs[x + 1], ys[y], ys[y + 1], zs[z], zs[z + 1]);
     ck_assert_uint_eq(plan->voxels_of[0], 100 * 10 * 15);
     mtp_plan_free(plan);
     free(cfg);
@@ -378,9 +376,8 @@ START_TEST(mtneuro_77_blocks_per_channel)
             ck_assert_uint_eq(plan->voxels_of[c], 4ull * 256 * 256 * slices);
         }
         /* The z pieces of zi's single xy piece in roi_labels. */
-        const int64_t gaps[9][2] = {{110, 128}, {128, 192}, {192, 256}, {256, 320},
-                                     {320, 379}, {380, 384}, {384, 409}, {420, 448},
-                                     {448, 470}};
+        const int64_t gaps[9][2] = {{110, 128}, {128, 192}, {192, 256}, {256, 320}, {320, 379},
+                                    {380, 384}, {384, 409}, {420, 448}, {448, 470}};
         const int64_t full[7][2] = {{110, 128}, {128, 192}, {192, 256}, {256, 320},
                                     {320, 384}, {384, 448}, {448, 470}};
         size_t nz = 0;

@@ -11,7 +11,7 @@
 #include <png.h>
 
 #include "fixtures.h"
-#include "preview.h"
+#include "mtp/preview.h"
 
 /*
  * Bundle-like fixtures made with the HDF5 C API (DESIGN §6). Split "train": 6 samples of

@@ -14,11 +14,11 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "digest.h"
+#include "mtp/config.h"
+#include "mtp/digest.h"
 #include "fixtures.h"
-#include "release.h"
-#include "summary.h"
+#include "mtp/release.h"
+#include "mtp/summary.h"
 
 #define TOKEN "secret-token-never-in-files"
 

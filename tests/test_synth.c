@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 #include "faults.h"
 #include "synth.h"
 

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tarball.h"
-#include "digest.h"
+#include "mtp/tarball.h"
+#include "mtp/digest.h"
 #include "fixtures.h"
 
 #define TOP "mtneuro-demo-1.0.0"

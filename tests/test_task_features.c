@@ -7,8 +7,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "config.h"
-#include "task_features.h"
+#include "mtp/config.h"
+#include "mtp/task_features.h"
 
 enum { CH_IMAGE, CH_PIXEL };
 enum { CORTEX, STRIATUM };

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "mtp/config.h"
 #include "fixtures.h"
-#include "tasks.h"
+#include "mtp/tasks.h"
 
 /* Task indices in the hand-built MTNeuro config. */
 enum { T1, T2_2D_4, T2_2D_3, T2_3D_4, T2_3D_3, T3, NTASKS };

@@ -13,14 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tarball.h"
-#include "config.h"
-#include "digest.h"
+#include "mtp/tarball.h"
+#include "mtp/config.h"
+#include "mtp/digest.h"
 #include "fixtures.h"
-#include "h5bundle.h"
-#include "h5read.h"
-#include "release.h"
-#include "verify.h"
+#include "mtp/h5bundle.h"
+#include "mtp/h5read.h"
+#include "mtp/release.h"
+#include "mtp/verify.h"
 
 #define EDGE 8
 

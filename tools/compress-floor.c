@@ -24,14 +24,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "boss.h"
-#include "cache.h"
-#include "chunks.h"
-#include "config.h"
-#include "error.h"
-#include "fetch.h"
-#include "plan.h"
-#include "assemble.h"
+#include "mtp/boss.h"
+#include "mtp/cache.h"
+#include "mtp/chunks.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/fetch.h"
+#include "mtp/plan.h"
+#include "mtp/assemble.h"
 
 #define PROG "compress-floor"
 

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "boss.h"
-#include "error.h"
-#include "h5read.h"
+#include "mtp/boss.h"
+#include "mtp/error.h"
+#include "mtp/h5read.h"
 #include "inspect.h"
 
 enum opt_kind { OPT_FLAG, OPT_STRING, OPT_INT };

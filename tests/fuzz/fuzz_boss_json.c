@@ -1,6 +1,6 @@
 /* fuzz_boss_json.c — the BossDB metadata parsers and the error-body describer, on any body
  * (the first byte picks the parser). */
-#include "boss.h"
+#include "mtp/boss.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 #include "fuzz.h"
 
 #define EXPECT_MAX ((size_t)16 << 20)

@@ -1,5 +1,5 @@
 /* fuzz_config.c — the config loader: any bytes as a YAML config (mtp_config_parse). */
-#include "config.h"
+#include "mtp/config.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

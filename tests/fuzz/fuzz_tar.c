@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "tarball.h"
+#include "mtp/tarball.h"
 
 static int count_entry(const char *path, const mtp_digest *digest, void *userdata)
 {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "build.h"
+#include "mtp/build.h"
 #include "common.h"
 
 int cli_build(const struct cli_options *opt)

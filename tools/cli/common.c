@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "cache.h"
+#include "mtp/cache.h"
 
 /* ---- shared helpers ------------------------------------------------------------------- */
 

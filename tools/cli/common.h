@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
-#include "progress.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/progress.h"
 
 #define PROG "mtneuro-pack"
 

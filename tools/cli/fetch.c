@@ -5,11 +5,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boss.h"
-#include "cache.h"
+#include "mtp/boss.h"
+#include "mtp/cache.h"
 #include "common.h"
-#include "fetch.h"
-#include "plan.h"
+#include "mtp/fetch.h"
+#include "mtp/plan.h"
 
 static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
 {

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "h5read.h"
-#include "summary.h"
+#include "mtp/error.h"
+#include "mtp/h5read.h"
+#include "mtp/summary.h"
 
 #define PROG "mtneuro-pack inspect"
 #define WIDTH 100 /* wrap lists before this column */

@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tarball.h"
+#include "mtp/tarball.h"
 #include "common.h"
-#include "isolate.h"
-#include "config.h"
-#include "preview.h"
-#include "verify.h"
+#include "mtp/isolate.h"
+#include "mtp/config.h"
+#include "mtp/preview.h"
+#include "mtp/verify.h"
 
 static void print_problem(void *userdata, const char *line)
 {

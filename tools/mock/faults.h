@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 typedef enum mtp_fault {
     MTP_FAULT_NONE = -1,

@@ -7,7 +7,7 @@
  */
 #include "routes.h"
 
-#include "codec.h"
+#include "mtp/codec.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -27,9 +27,9 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "mtp/error.h"
 #include "synth.h"
-#include "types.h"
+#include "mtp/types.h"
 
 #define MTP_MOCK_CUTOUT_CAP 545259520ull /* bytes, BossDB's "500MB" rule */
 

@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 #include "faults.h"
 #include "routes.h"
 #include "synth.h"

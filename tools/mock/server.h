@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 #include "faults.h"
 
 typedef struct mtp_mock_options {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "mtp/codec.h"
 
 enum { SALT_CELL = 1, SALT_IMAGE = 2, SALT_ROI = 3, SALT_TUBE = 16 };
 

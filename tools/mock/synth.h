@@ -46,8 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "types.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 #define MTP_SYNTH_X_STOP 5805
 #define MTP_SYNTH_Y_STOP 1420

@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "types.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 /* Caps on every list and string in a config; exceeding one is a config error. */
 #define MTP_NAME_MAX 64       /* names of regions, splits, tasks, channels, classes */

@@ -19,8 +19,8 @@
 
 #include <stdbool.h>
 
-#include "error.h"
-#include "summary.h"
+#include "mtp/error.h"
+#include "mtp/summary.h"
 
 /*
  * Read a file's structure and recorded metadata into *out (zeroed first): root attributes,

@@ -39,11 +39,11 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "digest.h"
-#include "error.h"
-#include "fsutil.h"
-#include "summary.h"
+#include "mtp/config.h"
+#include "mtp/digest.h"
+#include "mtp/error.h"
+#include "mtp/fsutil.h"
+#include "mtp/summary.h"
 
 #define MTP_RELEASE_FORMAT "mtneuro-release"
 #define MTP_RELEASE_MANIFEST_VERSION 1

@@ -11,12 +11,12 @@
 
 #include <signal.h>
 
-#include "boss.h"
-#include "cache.h"
-#include "config.h"
-#include "error.h"
-#include "fetch.h"
-#include "plan.h"
+#include "mtp/boss.h"
+#include "mtp/cache.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/fetch.h"
+#include "mtp/plan.h"
 
 typedef struct mtp_prefetch mtp_prefetch;
 

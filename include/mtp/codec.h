@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 #define MTP_BLOSC_HEADER 16
 #define MTP_BLOSC_MAX_NBYTES 2147483631ull /* largest blosc1 chunk */

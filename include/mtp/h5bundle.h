@@ -90,10 +90,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chunks.h"
-#include "config.h"
-#include "error.h"
-#include "task_features.h"
+#include "mtp/chunks.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/task_features.h"
 
 #define MTP_BUNDLE_FORMAT "mtneuro-bundle"
 #define MTP_BUNDLE_FORMAT_VERSION 1

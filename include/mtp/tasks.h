@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
 
 /* One sample: a region and the absolute z of the first slice of its window. */
 typedef struct mtp_sample {

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 #define MTP_SHA256_LEN 32      /* digest bytes */
 #define MTP_SHA256_HEX_SIZE 65 /* buffer size: 64 lowercase hex digits + NUL */

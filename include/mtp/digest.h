@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 #define MTP_SHA256_HEX_LEN 64
 #define MTP_MD5_HEX_LEN 32

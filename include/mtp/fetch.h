@@ -9,12 +9,12 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "boss.h"
-#include "cache.h"
-#include "config.h"
-#include "error.h"
-#include "plan.h"
-#include "progress.h"
+#include "mtp/boss.h"
+#include "mtp/cache.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/plan.h"
+#include "mtp/progress.h"
 
 typedef struct mtp_fetch_options {
     mtp_progress_cb progress; /* optional; phase MTP_PHASE_FETCH, what "fetch" */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 /* Create `path` and its missing parents (mode 0755). Existing directories are fine. */
 int mtp_mkdir_p(const char *path, mtp_error *err);

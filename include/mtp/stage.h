@@ -35,7 +35,7 @@
 #ifndef MTP_STAGE_H
 #define MTP_STAGE_H
 
-#include "error.h"
+#include "mtp/error.h"
 
 typedef struct mtp_stage mtp_stage;
 

@@ -57,7 +57,7 @@
 
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 #define MTP_VERIFY_TEXT_MAX ((size_t)64 << 20)   /* manifest.json, SHA256SUMS, MD5SUMS */
 #define MTP_VERIFY_EXTRACT_MAX ((size_t)4 << 30) /* one .h5 member of an archive */

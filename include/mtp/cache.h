@@ -28,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "types.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 typedef struct mtp_cache mtp_cache;
 

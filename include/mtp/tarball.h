@@ -20,9 +20,9 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "digest.h"
-#include "fsutil.h"
-#include "error.h"
+#include "mtp/digest.h"
+#include "mtp/fsutil.h"
+#include "mtp/error.h"
 
 /* Largest entry mtp_archive_scan / mtp_archive_read_member accept. */
 #define MTP_ARCHIVE_ENTRY_MAX ((uint64_t)64 << 30)

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 /* How long a child may run before it is killed (reading a large volumes.h5 in full takes
  * minutes on a slow disk; an endless loop takes forever). */

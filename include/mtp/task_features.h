@@ -46,8 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
 
 /* mean_nn_distance of a quadrant with fewer than 2 cells (the reference's fill). */
 #define MTP_FEATURES_NN_FILL 64.0

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "mtp/config.h"
 
 /* Added with h5read: one dataset as stored, for inspect's tree and the datasheet. */
 typedef struct mtp_dataset_summary {

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
-#include "progress.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/progress.h"
 
 typedef struct mtp_build_options {
     const char *out_dir;      /* parent of <name>-<version>/; required */

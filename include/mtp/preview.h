@@ -53,7 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 /* Caps on sizes read from a bundle, checked before anything is allocated. */
 #define MTP_PREVIEW_MAX_EDGE 4096        /* H and W of a slice */

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
-#include "types.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 /* The server's cap on one cutout: x·y·z·bits/8 (÷4 for 64-bit channels). */
 #define MTP_SERVER_CUTOUT_CAP 545259520ull

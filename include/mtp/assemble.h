@@ -14,11 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cache.h"
-#include "config.h"
-#include "error.h"
-#include "plan.h"
-#include "types.h"
+#include "mtp/cache.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/plan.h"
+#include "mtp/types.h"
 
 /* A uint8 cube over `box`, C order (z, y, x). */
 typedef struct mtp_volume {

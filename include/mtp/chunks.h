@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "mtp/error.h"
 
 /* Largest slice, in bytes, one chunk may hold (HDF5's chunk limit is 4 GiB). */
 #define MTP_CHUNK_MAX_BYTES (1u << 30)

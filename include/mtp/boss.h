@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
-#include "types.h"
+#include "mtp/config.h"
+#include "mtp/error.h"
+#include "mtp/types.h"
 
 typedef struct mtp_boss mtp_boss;
 

@@ -54,7 +54,7 @@
  * Every dataset has the attributes axes, description and (where it has one) unit, and H5DS
  * dimension labels equal to its axes. Strings (attributes) are variable-length UTF-8, so
  * h5py 3 reads them as str. Compression: deflate at output.level (no shuffle) for gzip,
- * none for "none"; blosc is refused for now (MTP_EINVAL).
+ * none for "none" (the config loader refuses blosc; another value here is MTP_EINVAL).
  *
  * Compress once, write many (DESIGN §9). Slice chunks reach the file one at a time, in call
  * order, with HDF5's chunk cache off for the slice datasets, so a chunk's place in the file

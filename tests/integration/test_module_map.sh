@@ -38,4 +38,23 @@ only_in '#include <hdf5(_hl)?\.h>' src/h5bundle.c src/h5read.c src/h5util.h src/
 only_in '#include "h5util\.h"' src/h5bundle.c src/h5read.c src/h5util.c src/preview.c
 only_in '#include <curl/curl\.h>' src/boss.c
 echo "boundaries: HDF5 in h5util/h5bundle/h5read/preview, libcurl in boss only"
+
+# src/FORMAT.md states the format names, versions and the block layout the code uses.
+fmt=src/FORMAT.md
+value() { sed -n "s/^#define $1 \(.*\)$/\1/p" "$2" | head -1; }
+for pair in "MTP_BUNDLE_FORMAT include/mtp/h5bundle.h" "MTP_VOLUMES_FORMAT include/mtp/h5bundle.h" \
+    "MTP_RELEASE_FORMAT include/mtp/release.h"; do
+    set -- $pair
+    v=$(value "$1" "$2" | tr -d '"')
+    [ -n "$v" ] && grep -qF "\`$v\`" "$fmt" || fail "$fmt does not name $1 ($v)"
+done
+v=$(value MTP_BUNDLE_FORMAT_VERSION include/mtp/h5bundle.h)
+grep -qF "\`mtneuro-bundle\` $v" "$fmt" || fail "$fmt: bundle format version is not $v"
+v=$(value MTP_RELEASE_MANIFEST_VERSION include/mtp/release.h)
+grep -qF "(manifest_version $v)" "$fmt" || fail "$fmt: manifest version is not $v"
+magic=$(value BLK2_MAGIC src/cache.c | tr -d '"' | sed 's/\\n$//')
+header=$(value BLK2_HEADER src/cache.c)
+grep -qF "\"$magic\\n\"" "$fmt" || fail "$fmt: block magic is not $magic"
+grep -qE "^\| $header \| … \| one blosc1 chunk" "$fmt" || fail "$fmt: block payload does not start at $header"
+echo "format spec: names, versions and the block layout agree with the code"
 echo "ok"

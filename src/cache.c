@@ -491,15 +491,16 @@ out:
  */
 static int unpack(const blk_file *f, void *dst, mtp_error *err)
 {
-    size_t chunk_nbytes = 0, chunk_cbytes = 0, chunk_blocksize = 0;
     unsigned char sha[MTP_SHA256_LEN];
     size_t nbytes = (size_t)f->h.nbytes;
-    blosc_cbuffer_sizes(f->payload, &chunk_nbytes, &chunk_cbytes, &chunk_blocksize);
-    if (chunk_nbytes != nbytes || chunk_cbytes != f->h.stored ||
-        blosc_cbuffer_validate(f->payload, f->h.stored, &chunk_nbytes) != 0)
-        return discard(f->path, "bad blosc header", err);
-    if (blosc_decompress_ctx(f->payload, dst, nbytes, 1) != (int)nbytes)
-        return discard(f->path, "decompression failed", err);
+    /* A file on disk is checked as completely as a server's body before it is decoded. */
+    mtp_error why = MTP_ERROR_INIT;
+    if (mtp_codec_decode(f->payload, (size_t)f->h.stored, dst, nbytes, &why) < 0)
+        return discard(f->path,
+                       strncmp(why.msg, "blosc body: decoder returned", 28) == 0
+                           ? "decompression failed"
+                           : "bad blosc header",
+                       err);
     int rc = mtp_sha256(dst, nbytes, sha);
     if (rc < 0)
         return mtp_error_set(err, rc, "cache: cannot hash");

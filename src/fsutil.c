@@ -99,25 +99,28 @@ int mtp_remove_tree(const char *path, mtp_error *err)
     return 0;
 }
 
+int mtp_fsync_dir(const char *dir, mtp_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    if (rc != 0)
+        return mtp_error_set(err, MTP_EIO, "%s: fsync: %s", dir, strerror(rc));
+    return 0;
+}
+
 int mtp_fsync_parent(const char *path, mtp_error *err)
 {
     char buf[4096];
     if (strlen(path) >= sizeof buf)
         return mtp_error_set(err, MTP_ERANGE, "%s: path too long", path);
     strcpy(buf, path);
-    const char *dir = dirname(buf);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (rc != 0)
-        return mtp_error_set(err, MTP_EIO, "%s: fsync: %s", dir, strerror(saved));
-    return 0;
+    return mtp_fsync_dir(dirname(buf), err);
 }
 
-/* This host's name as it appears in temporary names (computed once). */
+/* This host's name as it appears in temporary names. */
 static void host_tag(char *buf, size_t n)
 {
     char host[256] = "";
@@ -169,19 +172,26 @@ int mtp_atomic_open(mtp_atomic_file *f, const char *path, mtp_error *err)
     return 0;
 }
 
-int mtp_atomic_write(mtp_atomic_file *f, const void *data, size_t len, mtp_error *err)
+int mtp_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
-        ssize_t w = write(f->fd, p, len);
+        ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return mtp_error_set(err, MTP_EIO, "%s: write: %s", f->path,
-                                 strerror(w < 0 ? errno : EIO));
+            return w < 0 ? errno : EIO;
         p += w;
         len -= (size_t)w;
     }
+    return 0;
+}
+
+int mtp_atomic_write(mtp_atomic_file *f, const void *data, size_t len, mtp_error *err)
+{
+    int e = mtp_write_all(f->fd, data, len);
+    if (e != 0)
+        return mtp_error_set(err, MTP_EIO, "%s: write: %s", f->path, strerror(e));
     return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mtp/fsutil.h"
+
 /*
  * The answer on the pipe: int32 code, uint32 message length, uint64 result length (host
  * order: the same binary reads it), the message, the result.
@@ -44,21 +46,6 @@ int mtp_isolate_append(mtp_isolate_out *out, const void *data, size_t len)
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static void run_child(int fd, mtp_isolated_fn fn, void *arg)
 {
     int devnull = open("/dev/null", O_WRONLY);
@@ -76,8 +63,9 @@ static void run_child(int fd, mtp_isolated_fn fn, void *arg)
     mtp_error err = MTP_ERROR_INIT;
     int code = fn(arg, &out, &err);
     answer_header h = {code, (uint32_t)strnlen(err.msg, sizeof err.msg), out.len};
-    int failed = write_all(fd, &h, sizeof h) != 0 || write_all(fd, err.msg, h.msg_len) != 0 ||
-                 write_all(fd, out.data != NULL ? out.data : "", out.len) != 0;
+    int failed = mtp_write_all(fd, &h, sizeof h) != 0 ||
+                 mtp_write_all(fd, err.msg, h.msg_len) != 0 ||
+                 mtp_write_all(fd, out.data != NULL ? out.data : "", out.len) != 0;
     _exit(failed ? 3 : 0);
 }
 

@@ -37,18 +37,6 @@ static int hidden_path(char *buf, const char *dir, const char *release, const ch
     return 0;
 }
 
-static int fsync_dir(const char *dir, mtp_error *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return mtp_error_set(err, MTP_EIO, "%s: cannot open: %s", dir, strerror(errno));
-    int rc = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    if (rc != 0)
-        return mtp_error_set(err, MTP_EIO, "%s: fsync: %s", dir, strerror(rc));
-    return 0;
-}
-
 /* Open and flock the lock file. 1: locked; 0: the file was replaced meanwhile (try again). */
 static int lock_once(mtp_stage *s, const char *path, mtp_error *err)
 {
@@ -202,7 +190,7 @@ static bool exchange_unsupported(int e)
 
 int mtp_stage_commit(mtp_stage *s, mtp_error *err)
 {
-    int rc = fsync_dir(s->staging_dir, err);
+    int rc = mtp_fsync_dir(s->staging_dir, err);
     if (rc < 0)
         return rc;
     struct stat st;
@@ -233,7 +221,7 @@ int mtp_stage_commit(mtp_stage *s, mtp_error *err)
                              s->staging_dir, strerror(errno));
     }
     s->committed = true;
-    rc = fsync_dir(s->out_dir, err);
+    rc = mtp_fsync_dir(s->out_dir, err);
     if (rc == 0 && old_dir[0] != '\0')
         rc = mtp_remove_tree(old_dir, err);
     return rc;

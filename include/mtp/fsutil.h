@@ -40,6 +40,10 @@ typedef struct mtp_atomic_file {
  */
 int mtp_atomic_open(mtp_atomic_file *f, const char *path, mtp_error *err);
 
+/* Write all `len` bytes to `fd`, retrying short writes and EINTR: 0, or the errno that
+ * stopped it. */
+int mtp_write_all(int fd, const void *data, size_t len);
+
 /* Write all `len` bytes at the current offset of f->fd. MTP_EIO "<temp>: write: <OS error>". */
 int mtp_atomic_write(mtp_atomic_file *f, const void *data, size_t len, mtp_error *err);
 
@@ -119,5 +123,8 @@ int mtp_remove_tree(const char *path, mtp_error *err);
 
 /* fsync the directory holding `path` (so a rename into it is durable). */
 int mtp_fsync_parent(const char *path, mtp_error *err);
+
+/* fsync the directory `dir` itself (after renames inside it). */
+int mtp_fsync_dir(const char *dir, mtp_error *err);
 
 #endif

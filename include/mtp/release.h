@@ -7,32 +7,9 @@
  * the clock, so the same inputs give byte-identical files (a date appears only when
  * release.date is set). The source URL is written as given in info (never a token).
  *
- * manifest.json (jansson, 2-space indent, keys in this order, trailing newline):
- *   format "mtneuro-release", manifest_version 1, name, version, title, license,
- *   [date], builder, bundle_format_version, config_sha256,
- *   source {url, resolution, channels {name: uri}}, voxel_size [z, y, x], voxel_unit,
- *   files [{path, size, sha256, md5}]   every file except manifest.json and the SUMS files,
- *   tasks [{name, file, kind, classes,
- *           splits [{name, count, z_range, shape, class_counts {class: n},
- *                    class_fraction {class: x}, region_counts {region: n},
- *                    [label_region_mismatches] (classification, when recorded),
- *                    [target_rows] (features)}]}]
- *   class_fraction = count / (sum of class_counts), rounded half away from zero to 6 decimals
- *   (0 when the sum is 0). Classification counts samples, segmentation mask pixels; features
- *   tasks have no class balance (empty objects).
- *
- * SHA256SUMS / MD5SUMS: "<hex>  <path>\n" per file, sorted bytewise by path, covering every
- * file of the release except the two SUMS files (manifest.json included).
- *
- * CITATION.cff (CFF 1.2.0): creators and citation authors written "Family, Given" become
- * family-names / given-names, any other name becomes an entity `name:`. A citation becomes a
- * reference only when it has a title and authors (both required by CFF); its type is
- * "conference-paper" with `conference: {name: venue}` when the venue names a conference
- * (contains "Conference", "Proceedings", "NeurIPS", "Workshop" or "Symposium"), else "article"
- * with `journal: venue`.
- *
- * .zenodo.json: related_identifiers only for citations with a DOI: the first one with a DOI
- * "isSupplementTo", the others "cites".
+ * The formats (manifest.json, SHA256SUMS/MD5SUMS, CITATION.cff, .zenodo.json, croissant.json)
+ * are specified in src/FORMAT.md §3; the builders of each artefact are private to the
+ * library (src/release_text.h).
  */
 #ifndef MTP_RELEASE_H
 #define MTP_RELEASE_H

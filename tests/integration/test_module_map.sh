@@ -18,8 +18,13 @@ stale=$(comm -23 <(echo "$mapped") <(echo "$modules"))
 [ -z "$missing" ] || fail "modules missing from src/README.md: $missing"
 [ -z "$stale" ] || fail "src/README.md maps modules that do not exist: $stale"
 echo "module map: $(echo "$modules" | wc -l) modules, all mapped"
-private=$(ls src/*.h | sed 's|src/||')
-[ "$private" = "h5util.h" ] || fail "headers in src/ besides the private h5util.h: $private"
+# Headers in src/ are private to the library: none may also be public, and tools/ (built
+# without src/ on the include path) must not include one.
+for h in src/*.h; do
+    n=${h#src/}
+    [ ! -e "include/mtp/$n" ] || fail "$n is both private (src/) and public (include/mtp/)"
+    ! grep -rqE "#include \"$n\"" tools || fail "tools/ includes the private header $n"
+done
 bad=$(grep -rhoE '#include "[a-z0-9_]+\.h"' src include tools/*.c tools/cli tests/*.c tests/fuzz |
     sed 's/#include "//; s/"$//' | sort -u |
     while read -r n; do [ -e "include/mtp/$n" ] && echo "$n"; done || true)

@@ -3,6 +3,7 @@
  */
 #include "release_text.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 

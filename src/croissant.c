@@ -3,6 +3,8 @@
  */
 #include "release_text.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------------------------------- */

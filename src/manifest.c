@@ -3,8 +3,10 @@
  */
 #include "release_text.h"
 
-#include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* count / total rounded half away from zero to 6 decimals (0 when total is 0). */

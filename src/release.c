@@ -4,14 +4,15 @@
  * release.c — writing a release's metadata files (mtp_release_write): the file list with
  * digests, one builder per artefact (release_text.h), SHA256SUMS and MD5SUMS.
  */
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "mtp/digest.h"
 #include "mtp/fsutil.h"
 #include "release_text.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Write the buffer to dir/name atomically and release it. */
 static int sb_write(mtp_strbuf *sb, const char *dir, const char *name, mtp_error *err)

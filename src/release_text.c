@@ -4,8 +4,9 @@
  */
 #include "release_text.h"
 
-#include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

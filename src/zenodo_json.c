@@ -3,6 +3,7 @@
  */
 #include "release_text.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

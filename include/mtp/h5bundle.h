@@ -1,55 +1,10 @@
 /*
  * h5bundle.h — the HDF5 writer: one bundle file per task and the optional volumes.h5
- * (DESIGN §6, bundle format version 1). The only module that knows about HDF5.
+ * (DESIGN §6, bundle format version 1).
  *
- * Layout of a task file (every name below is fixed by format version 1):
- *
- *   /                    attributes, in this order:
- *                          format         "mtneuro-bundle"
- *                          format_version 1 (int32)
- *                          task, kind     task name; "classification" | "segmentation" |
- *                                         "features"
- *                          title, description, license   from release
- *                          citation       the release's citation texts joined with "\n"
- *                          builder        meta->builder ("mtneuro-pack X.Y.Z")
- *                          config_sha256  hex SHA-256 of the config file
- *                          source         source.url (never the token)
- *                          channel_names  the task's channels, image channel first, e.g.
- *                                         ["image", "roi_labels"]
- *                          channels       their URIs, parallel to channel_names
- *                          resolution     int32
- *                          voxel_size     float64 [z, y, x]
- *                          voxel_unit     e.g. "micrometer"
- *                          axes           "sample,y,x" (depth 1) or "sample,z,y,x"
- *                          classes        the task's class names, in class-index order
- *                          splits         the written splits (n > 0), in the task's order
- *                          counts         int64, samples per split, parallel to `splits`
- *   /<split>/            group; attributes count (int64), z_range [start, stop) (int64[2]),
- *                        then any added with mtp_bundle_split_attr(), then (written by finish)
- *                        class_counts (int64[nclasses], class order): classification =
- *                          samples per class, segmentation = mask voxels per class;
- *                        class_counts_description; region_counts (int64[nregions], the
- *                          config's region order, excluded regions 0): samples per region;
- *                        region_counts_description. Features tasks have no class_counts.
- *   /<split>/images      uint8 (N, H, W) or (N, depth, H, W); chunks (1, H, W) or (1, 1, H, W)
- *   /<split>/masks       uint8, same shape and chunks (segmentation); attribute classes
- *   /<split>/labels      enum(uint8) (N,): class name -> class index (classification)
- *   /<split>/region      enum(uint8) (N,): region name -> index into /regions
- *   /<split>/origin      int64 (N, 3): absolute (z, y, x) corner of each sample
- *   /<split>/targets     features only: compound (M,), M = N * rows_per_slice, one row per
- *                        (sample, quadrant), row index = slice_index * rows_per_slice +
- *                        quadrant; fields (file types, packed, 61 bytes), in this order:
- *                          region enum(uint8) (the region enum), z int64, quadrant int32,
- *                          slice_index int64, vessel_pct float64, axon_pct float64,
- *                          cell_count int64, mean_cell_area float64, mean_nn_distance float64
- *                        (definitions in task_features.h). Chunks of min(M, 4096) rows, same
- *                        compression as images. Attributes: description (with the quadrant
- *                        order), axes "row", field_names, field_units, field_definitions
- *                        (string arrays parallel to the fields), quadrant (int64 edge in
- *                        pixels), rows_per_slice (int64)
- *   /regions             compound (R,): name (fixed 64-byte NUL-terminated UTF-8 string; a
- *                        C reader's memory type must say UTF-8 too), x0, x1, y0, y1 (int64),
- *                        one row per config region, config order
+ * The layout of both files (every group, dataset, attribute and type, fixed by format version
+ * 1) is specified in src/FORMAT.md §1 (task file) and §2 (volumes.h5). Written by
+ * src/h5bundle.c (task semantics), src/h5volumes.c and src/h5write.c (file lifecycle).
  *
  * Every dataset has the attributes axes, description and (where it has one) unit, and H5DS
  * dimension labels equal to its axes. Strings (attributes) are variable-length UTF-8, so
@@ -220,16 +175,7 @@ void mtp_bundle_abort(mtp_bundle *b);
 
 /*
  * volumes.h5: the raw region cubes of every channel over cfg->z, for users who define their
- * own tasks. Layout:
- *   /                    attributes format="mtneuro-volumes", format_version=1, title,
- *                        description, license, citation, builder, config_sha256, source,
- *                        channel_names, channels (all config channels), resolution,
- *                        voxel_size, voxel_unit, axes="z,y,x"
- *   /<region>/           group, one per config region (config order)
- *   /<region>/<channel>  uint8 (nz, H, W), chunks (1, H, W); attributes axes="z,y,x",
- *                        origin (z, y, x) int64, voxel_size, voxel_unit, source (the channel
- *                        URI), description, and unit for channels some task uses as images
- *   /regions             the same table as in a task file
+ * own tasks (layout: src/FORMAT.md §2).
  * Same compression, determinism, atomicity and error rules as the task files.
  */
 typedef struct mtp_volumes mtp_volumes;

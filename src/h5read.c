@@ -24,8 +24,7 @@
 
 #include "mtp/h5bundle.h"
 
-#define MAX_STRING MTP_LONGTEXT_MAX /* any attribute string */
-#define ROWS_PER_READ 4096          /* origin rows read at once */
+#define ROWS_PER_READ 4096 /* origin rows read at once */
 
 /* ---------------------------------------------------------------------------------------
  * HDF5 plumbing
@@ -39,203 +38,6 @@ typedef struct innermost {
 static const char *h5_reason(innermost *in)
 {
     return mtp_h5_reason(in->msg, sizeof in->msg);
-}
-
-static void reclaim_strings(hid_t mtype, hid_t space, char **values)
-{
-#if H5_VERSION_GE(1, 12, 0)
-    H5Treclaim(mtype, space, H5P_DEFAULT, values);
-#else
-    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, values);
-#endif
-}
-
-/* ---------------------------------------------------------------------------------------
- * Attributes
- */
-
-static int open_attr(hid_t obj, const char *where, const char *name, hid_t *attr, mtp_error *e)
-{
-    *attr = H5I_INVALID_HID;
-    if (H5Aexists(obj, name) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return mtp_error_set(e, MTP_EFORMAT, "%s: missing attribute %s", where, name);
-    }
-    *attr = H5Aopen(obj, name, H5P_DEFAULT);
-    if (*attr < 0) {
-        innermost in;
-        return mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-    }
-    return 0;
-}
-
-/* Elements of an attribute's (scalar or 1-D) space, checked against 0..max. */
-static int attr_count(hid_t space, const char *where, const char *name, size_t max, size_t *n,
-                      mtp_error *e)
-{
-    int rank = H5Sget_simple_extent_ndims(space);
-    hssize_t npoints = H5Sget_simple_extent_npoints(space);
-    if (rank < 0 || rank > 1 || npoints < 0)
-        return mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not a scalar or a 1-D array",
-                             where, name);
-    if ((uint64_t)npoints > max)
-        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s has %lld values (at most %zu)", where,
-                             name, (long long)npoints, max);
-    *n = (size_t)npoints;
-    return 0;
-}
-
-/* Copy a string of `len` bytes into out[width]; too long is MTP_ERANGE. */
-static int copy_string(char *out, size_t width, const char *s, size_t len, const char *where,
-                       const char *name, mtp_error *e)
-{
-    if (len >= width)
-        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s: a string longer than %zu bytes",
-                             where, name, width - 1);
-    memcpy(out, s, len);
-    out[len] = '\0';
-    return 0;
-}
-
-/*
- * Read the strings of attribute `name` (scalar or 1-D, variable- or fixed-length) into
- * out + i * width, at most `max`; *n gets how many.
- */
-static int read_strings(hid_t obj, const char *where, const char *name, char *out, size_t width,
-                        size_t max, size_t *n, mtp_error *e)
-{
-    hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    hid_t mtype = H5I_INVALID_HID;
-    char **vbuf = NULL;
-    char *fbuf = NULL;
-    size_t count = 0;
-    innermost in;
-    int rc = open_attr(obj, where, name, &attr, e);
-    if (rc < 0)
-        goto out;
-    ftype = H5Aget_type(attr);
-    space = H5Aget_space(attr);
-    mtype = H5Tcopy(H5T_C_S1);
-    if (ftype < 0 || space < 0 || mtype < 0) {
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-        goto out;
-    }
-    if (H5Tget_class(ftype) != H5T_STRING) {
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not a string", where, name);
-        goto out;
-    }
-    rc = attr_count(space, where, name, max, &count, e);
-    if (rc < 0 || count == 0)
-        goto out;
-    /* HDF5 does not convert between character sets: read in the file's own. */
-    H5T_cset_t cset = H5Tget_cset(ftype);
-    htri_t variable = H5Tis_variable_str(ftype);
-    if (cset < 0 || variable < 0 || H5Tset_cset(mtype, cset) < 0) {
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-        goto out;
-    }
-    if (variable > 0) {
-        vbuf = calloc(count, sizeof *vbuf);
-        if (vbuf == NULL) {
-            rc = mtp_error_set(e, MTP_ENOMEM, "%s: attribute %s: out of memory", where, name);
-            goto out;
-        }
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, vbuf) < 0) {
-            free(vbuf);
-            vbuf = NULL;
-            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-            goto out;
-        }
-        for (size_t i = 0; i < count && rc == 0; i++) {
-            const char *s = vbuf[i] != NULL ? vbuf[i] : "";
-            rc = copy_string(out + i * width, width, s, strnlen(s, width), where, name, e);
-        }
-    } else {
-        size_t size = H5Tget_size(ftype);
-        if (size == 0 || size > MAX_STRING) {
-            rc = mtp_error_set(e, MTP_ERANGE, "%s: attribute %s: string size %zu not in 1..%d",
-                               where, name, size, MAX_STRING);
-            goto out;
-        }
-        fbuf = calloc(count, size);
-        if (fbuf == NULL) {
-            rc = mtp_error_set(e, MTP_ENOMEM, "%s: attribute %s: out of memory", where, name);
-            goto out;
-        }
-        if (H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLPAD) < 0 ||
-            H5Aread(attr, mtype, fbuf) < 0) {
-            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-            goto out;
-        }
-        for (size_t i = 0; i < count && rc == 0; i++) {
-            const char *s = fbuf + i * size;
-            rc = copy_string(out + i * width, width, s, strnlen(s, size), where, name, e);
-        }
-    }
-out:
-    if (vbuf != NULL) {
-        reclaim_strings(mtype, space, vbuf);
-        free(vbuf);
-    }
-    free(fbuf);
-    mtp_h5_close(&mtype);
-    mtp_h5_close(&space);
-    mtp_h5_close(&ftype);
-    mtp_h5_close(&attr);
-    *n = rc == 0 ? count : 0;
-    return rc;
-}
-
-/* One string (a scalar, or an array of one). */
-static int read_string(hid_t obj, const char *where, const char *name, char *out, size_t width,
-                       mtp_error *e)
-{
-    size_t n = 0;
-    int rc = read_strings(obj, where, name, out, width, 1, &n, e);
-    if (rc == 0 && n != 1)
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is empty", where, name);
-    return rc;
-}
-
-/* Integer attribute values (scalar or 1-D, any integer type) as int64, at most `max`. */
-static int read_ints(hid_t obj, const char *where, const char *name, int64_t *out, size_t max,
-                     size_t *n, mtp_error *e)
-{
-    hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    size_t count = 0;
-    innermost in;
-    int rc = open_attr(obj, where, name, &attr, e);
-    if (rc < 0)
-        goto out;
-    ftype = H5Aget_type(attr);
-    space = H5Aget_space(attr);
-    if (ftype < 0 || space < 0) {
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-        goto out;
-    }
-    size_t size = H5Tget_size(ftype);
-    if (H5Tget_class(ftype) != H5T_INTEGER || size < 1 || size > 8) {
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not an integer", where, name);
-        goto out;
-    }
-    rc = attr_count(space, where, name, max, &count, e);
-    if (rc == 0 && count > 0 && H5Aread(attr, H5T_NATIVE_INT64, out) < 0)
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name, h5_reason(&in));
-out:
-    mtp_h5_close(&space);
-    mtp_h5_close(&ftype);
-    mtp_h5_close(&attr);
-    *n = rc == 0 ? count : 0;
-    return rc;
-}
-
-static int read_int(hid_t obj, const char *where, const char *name, int64_t *out, mtp_error *e)
-{
-    size_t n = 0;
-    int rc = read_ints(obj, where, name, out, 1, &n, e);
-    if (rc == 0 && n != 1)
-        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is empty", where, name);
-    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -461,7 +263,7 @@ typedef enum file_format { FORMAT_BUNDLE, FORMAT_VOLUMES } file_format;
 static int root_format(hid_t root, file_format *format, int *version, mtp_error *e)
 {
     char name[MTP_NAME_MAX];
-    int rc = read_string(root, "/", "format", name, sizeof name, e);
+    int rc = mtp_h5_attr_string(root, "/", "format", name, sizeof name, e);
     if (rc < 0)
         return rc == MTP_ERANGE ? mtp_error_set(e, MTP_EFORMAT, "format is not %s or %s",
                                                 MTP_BUNDLE_FORMAT, MTP_VOLUMES_FORMAT)
@@ -474,7 +276,7 @@ static int root_format(hid_t root, file_format *format, int *version, mtp_error 
         return mtp_error_set(e, MTP_EFORMAT, "format is '%s', not %s or %s", name,
                              MTP_BUNDLE_FORMAT, MTP_VOLUMES_FORMAT);
     int64_t v = 0;
-    rc = read_int(root, "/", "format_version", &v, e);
+    rc = mtp_h5_attr_int(root, "/", "format_version", &v, e);
     if (rc < 0)
         return rc;
     if (v != MTP_BUNDLE_FORMAT_VERSION)
@@ -503,23 +305,23 @@ static int kind_known(const char *kind)
 /* Common root attributes of both formats (not task, kind, classes). */
 static int provenance(hid_t root, mtp_bundle_summary *out, mtp_error *e)
 {
-    int rc = read_string(root, "/", "title", out->title, sizeof out->title, e);
+    int rc = mtp_h5_attr_string(root, "/", "title", out->title, sizeof out->title, e);
     if (rc == 0)
-        rc = read_string(root, "/", "builder", out->builder, sizeof out->builder, e);
+        rc = mtp_h5_attr_string(root, "/", "builder", out->builder, sizeof out->builder, e);
     if (rc == 0)
-        rc = read_string(root, "/", "config_sha256", out->config_sha256, sizeof out->config_sha256,
-                         e);
+        rc = mtp_h5_attr_string(root, "/", "config_sha256", out->config_sha256,
+                                sizeof out->config_sha256, e);
     if (rc == 0)
-        rc = read_string(root, "/", "source", out->source, sizeof out->source, e);
+        rc = mtp_h5_attr_string(root, "/", "source", out->source, sizeof out->source, e);
     return rc;
 }
 
 static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bundle_root *br,
                             mtp_error *e)
 {
-    int rc = read_string(root, "/", "task", out->task, sizeof out->task, e);
+    int rc = mtp_h5_attr_string(root, "/", "task", out->task, sizeof out->task, e);
     if (rc == 0)
-        rc = read_string(root, "/", "kind", out->kind, sizeof out->kind, e);
+        rc = mtp_h5_attr_string(root, "/", "kind", out->kind, sizeof out->kind, e);
     if (rc == 0 && !kind_known(out->kind))
         rc = mtp_error_set(e, MTP_EFORMAT,
                            "/: kind '%s' is not classification, segmentation or features",
@@ -530,8 +332,8 @@ static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bun
     /* Features files may name their classes (the label classes the targets are about). */
     bool features = rc == 0 && strcmp(out->kind, "features") == 0;
     if (rc == 0 && (!features || H5Aexists(root, "classes") > 0)) {
-        rc = read_strings(root, "/", "classes", &out->classes[0][0], MTP_NAME_MAX, MTP_MAX_CLASSES,
-                          &n, e);
+        rc = mtp_h5_attr_strings(root, "/", "classes", &out->classes[0][0], MTP_NAME_MAX,
+                                 MTP_MAX_CLASSES, &n, e);
         if (rc == 0 && n == 0 && !features)
             rc = mtp_error_set(e, MTP_EFORMAT, "/: attribute classes is empty");
         out->nclasses = (int)n;
@@ -544,10 +346,10 @@ static int read_bundle_root(hid_t file, hid_t root, mtp_bundle_summary *out, bun
     for (int r = 0; r < out->nregions; r++)
         memcpy(out->regions[r], br->regions[r].name, MTP_NAME_MAX);
     size_t ncounts = 0;
-    rc = read_strings(root, "/", "splits", &br->split_names[0][0], MTP_NAME_MAX, MTP_MAX_SPLITS, &n,
-                      e);
+    rc = mtp_h5_attr_strings(root, "/", "splits", &br->split_names[0][0], MTP_NAME_MAX,
+                             MTP_MAX_SPLITS, &n, e);
     if (rc == 0)
-        rc = read_ints(root, "/", "counts", br->counts, MTP_MAX_SPLITS, &ncounts, e);
+        rc = mtp_h5_attr_ints(root, "/", "counts", br->counts, MTP_MAX_SPLITS, &ncounts, e);
     if (rc == 0 && n != ncounts)
         rc = mtp_error_set(e, MTP_EFORMAT, "/: %zu splits but %zu counts", n, ncounts);
     br->nsplits = (int)n;
@@ -579,7 +381,7 @@ static int read_counts(hid_t group, const char *where, const char *name, int64_t
                        const char *what, mtp_error *e)
 {
     size_t n = 0;
-    int rc = read_ints(group, where, name, out, (size_t)want, &n, e);
+    int rc = mtp_h5_attr_ints(group, where, name, out, (size_t)want, &n, e);
     if (rc == MTP_ERANGE || (rc == 0 && n != (size_t)want))
         return mtp_error_set(e, MTP_EFORMAT, "%s: %s does not have %d entries (one per %s)", where,
                              name, want, what);
@@ -598,12 +400,12 @@ static int summarize_split(hid_t file, const mtp_bundle_summary *b, const char *
     if (rc < 0)
         goto out;
     size_t n = 0;
-    rc = read_int(group, where, "count", &s->count, e);
+    rc = mtp_h5_attr_int(group, where, "count", &s->count, e);
     if (rc == 0 && (s->count < 0 || s->count > MTP_BUNDLE_MAX_SAMPLES))
         rc = mtp_error_set(e, MTP_ERANGE, "%s: count %lld is not in 0..%u", where,
                            (long long)s->count, MTP_BUNDLE_MAX_SAMPLES);
     if (rc == 0)
-        rc = read_ints(group, where, "z_range", s->z_range, 2, &n, e);
+        rc = mtp_h5_attr_ints(group, where, "z_range", s->z_range, 2, &n, e);
     if (rc == 0 && n != 2)
         rc = mtp_error_set(e, MTP_EFORMAT, "%s: z_range does not have 2 entries", where);
     for (int k = 0; rc == 0 && k < DS_COUNT; k++) {
@@ -645,7 +447,8 @@ static int summarize_split(hid_t file, const mtp_bundle_summary *b, const char *
         rc = read_counts(group, where, "region_counts", s->region_counts, b->nregions, "region", e);
     if (rc == 0 && strcmp(b->kind, "classification") == 0 &&
         H5Aexists(group, "label_region_mismatches") > 0)
-        rc = read_int(group, where, "label_region_mismatches", &s->label_region_mismatches, e);
+        rc = mtp_h5_attr_int(group, where, "label_region_mismatches", &s->label_region_mismatches,
+                             e);
 out:
     H5Eclear2(H5E_DEFAULT);
     mtp_h5_close(&dset);
@@ -661,8 +464,8 @@ static int summarize_volumes(hid_t file, hid_t root, mtp_bundle_summary *out, mt
     size_t nch = 0;
     int rc = provenance(root, out, e);
     if (rc == 0)
-        rc = read_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX,
-                          MTP_MAX_CHANNELS, &nch, e);
+        rc = mtp_h5_attr_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX,
+                                 MTP_MAX_CHANNELS, &nch, e);
     if (rc == 0)
         rc = read_regions(file, regions, &out->nregions, &out->datasets[0], e);
     if (rc < 0)
@@ -1135,7 +938,7 @@ static void check_balance(split_check *sc)
         if (sc->region[i] < b->nregions && sc->labels[i] != region_class[sc->region[i]])
             mismatches++;
     mtp_error e = MTP_ERROR_INIT;
-    if (read_int(sc->group, sc->where, "label_region_mismatches", &recorded, &e) < 0)
+    if (mtp_h5_attr_int(sc->group, sc->where, "label_region_mismatches", &recorded, &e) < 0)
         problem_from(sc->ck, &e);
     else if (recorded != mismatches)
         problem(sc->ck, "%s: label_region_mismatches is %" PRId64 ", the data has %" PRId64,
@@ -1221,7 +1024,7 @@ static void check_targets(split_check *sc)
         goto out;
     }
     int64_t rps = 0;
-    if (read_int(dset, where, "rows_per_slice", &rps, &e) < 0) {
+    if (mtp_h5_attr_int(dset, where, "rows_per_slice", &rps, &e) < 0) {
         problem_from(ck, &e);
         goto out;
     }
@@ -1327,7 +1130,7 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
     /* The datasets are held to the group's own count; the root's list must agree with it. */
     sc.n = br->counts[k];
     int64_t count = 0;
-    if (read_int(sc.group, sc.where, "count", &count, &e) < 0) {
+    if (mtp_h5_attr_int(sc.group, sc.where, "count", &count, &e) < 0) {
         problem_from(ck, &e);
     } else {
         if (count != br->counts[k])
@@ -1342,7 +1145,7 @@ static void check_split(hid_t file, const mtp_bundle_summary *b, const bundle_ro
         return;
     }
     size_t nz = 0;
-    if (read_ints(sc.group, sc.where, "z_range", sc.z_range, 2, &nz, &e) < 0)
+    if (mtp_h5_attr_ints(sc.group, sc.where, "z_range", sc.z_range, 2, &nz, &e) < 0)
         problem_from(ck, &e);
     else if (nz != 2)
         problem(ck, "%s: z_range does not have 2 entries", sc.where);
@@ -1423,7 +1226,7 @@ static void check_volume(hid_t group, const char *gwhere, const char *channel, c
         problem(ck, "%s: %" PRId64 " slices, other volumes have %" PRId64, where, ds.shape[0], *nz);
     int64_t origin[3];
     size_t n = 0;
-    if (read_ints(dset, where, "origin", origin, 3, &n, &e) < 0) {
+    if (mtp_h5_attr_ints(dset, where, "origin", origin, 3, &n, &e) < 0) {
         problem_from(ck, &e);
     } else if (n != 3 || origin[1] != r->y0 || origin[2] != r->x0 ||
                (*z0 != INT64_MIN && origin[0] != *z0)) {
@@ -1460,8 +1263,8 @@ static void check_volumes(hid_t file, hid_t root, checker *ck)
     mtp_dataset_summary ds;
     size_t nch = 0;
     int nregions = 0;
-    if (read_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX, MTP_MAX_CHANNELS,
-                     &nch, &e) < 0 ||
+    if (mtp_h5_attr_strings(root, "/", "channel_names", &channels[0][0], MTP_NAME_MAX,
+                            MTP_MAX_CHANNELS, &nch, &e) < 0 ||
         read_regions(file, regions, &nregions, &ds, &e) < 0) {
         problem_from(ck, &e);
         return;

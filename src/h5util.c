@@ -136,3 +136,200 @@ herr_t mtp_h5_write_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize
     mtp_h5_close(&fspace);
     return rc;
 }
+
+/* ---- attributes: the one reader (h5read, preview) ------------------------------------ */
+
+static int open_attr(hid_t obj, const char *where, const char *name, hid_t *attr, mtp_error *e)
+{
+    *attr = H5I_INVALID_HID;
+    if (H5Aexists(obj, name) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return mtp_error_set(e, MTP_EFORMAT, "%s: missing attribute %s", where, name);
+    }
+    *attr = H5Aopen(obj, name, H5P_DEFAULT);
+    if (*attr < 0) {
+        char in[512];
+        return mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                             mtp_h5_reason(in, sizeof in));
+    }
+    return 0;
+}
+
+/* Elements of an attribute's (scalar or 1-D) space, checked against 0..max. */
+static int attr_count(hid_t space, const char *where, const char *name, size_t max, size_t *n,
+                      mtp_error *e)
+{
+    int rank = H5Sget_simple_extent_ndims(space);
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    if (rank < 0 || rank > 1 || npoints < 0)
+        return mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not a scalar or a 1-D array",
+                             where, name);
+    if ((uint64_t)npoints > max)
+        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s has %lld values (at most %zu)", where,
+                             name, (long long)npoints, max);
+    *n = (size_t)npoints;
+    return 0;
+}
+
+/* Copy a string of `len` bytes into out[width]; too long is MTP_ERANGE. */
+static int copy_string(char *out, size_t width, const char *s, size_t len, const char *where,
+                       const char *name, mtp_error *e)
+{
+    if (len >= width)
+        return mtp_error_set(e, MTP_ERANGE, "%s: attribute %s: a string longer than %zu bytes",
+                             where, name, width - 1);
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/*
+ * Read the strings of attribute `name` (scalar or 1-D, variable- or fixed-length) into
+ * out + i * width, at most `max`; *n gets how many.
+ */
+int mtp_h5_attr_strings(hid_t obj, const char *where, const char *name, char *out, size_t width,
+                        size_t max, size_t *n, mtp_error *e)
+{
+    hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t mtype = H5I_INVALID_HID;
+    char **vbuf = NULL;
+    char *fbuf = NULL;
+    size_t count = 0;
+    char in[512];
+    int rc = open_attr(obj, where, name, &attr, e);
+    if (rc < 0)
+        goto out;
+    ftype = H5Aget_type(attr);
+    space = H5Aget_space(attr);
+    mtype = H5Tcopy(H5T_C_S1);
+    if (ftype < 0 || space < 0 || mtype < 0) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                           mtp_h5_reason(in, sizeof in));
+        goto out;
+    }
+    if (H5Tget_class(ftype) != H5T_STRING) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not a string", where, name);
+        goto out;
+    }
+    rc = attr_count(space, where, name, max, &count, e);
+    if (rc < 0 || count == 0)
+        goto out;
+    /* HDF5 does not convert between character sets: read in the file's own. */
+    H5T_cset_t cset = H5Tget_cset(ftype);
+    htri_t variable = H5Tis_variable_str(ftype);
+    if (cset < 0 || variable < 0 || H5Tset_cset(mtype, cset) < 0) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                           mtp_h5_reason(in, sizeof in));
+        goto out;
+    }
+    if (variable > 0) {
+        vbuf = calloc(count, sizeof *vbuf);
+        if (vbuf == NULL) {
+            rc = mtp_error_set(e, MTP_ENOMEM, "%s: attribute %s: out of memory", where, name);
+            goto out;
+        }
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, vbuf) < 0) {
+            free(vbuf);
+            vbuf = NULL;
+            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                               mtp_h5_reason(in, sizeof in));
+            goto out;
+        }
+        for (size_t i = 0; i < count && rc == 0; i++) {
+            const char *s = vbuf[i] != NULL ? vbuf[i] : "";
+            rc = copy_string(out + i * width, width, s, strnlen(s, width), where, name, e);
+        }
+    } else {
+        size_t size = H5Tget_size(ftype);
+        if (size == 0 || size > MTP_H5_ATTR_STRING_MAX) {
+            rc = mtp_error_set(e, MTP_ERANGE, "%s: attribute %s: string size %zu not in 1..%d",
+                               where, name, size, MTP_H5_ATTR_STRING_MAX);
+            goto out;
+        }
+        fbuf = calloc(count, size);
+        if (fbuf == NULL) {
+            rc = mtp_error_set(e, MTP_ENOMEM, "%s: attribute %s: out of memory", where, name);
+            goto out;
+        }
+        if (H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLPAD) < 0 ||
+            H5Aread(attr, mtype, fbuf) < 0) {
+            rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                               mtp_h5_reason(in, sizeof in));
+            goto out;
+        }
+        for (size_t i = 0; i < count && rc == 0; i++) {
+            const char *s = fbuf + i * size;
+            rc = copy_string(out + i * width, width, s, strnlen(s, size), where, name, e);
+        }
+    }
+out:
+    if (vbuf != NULL) {
+#if H5_VERSION_GE(1, 12, 0)
+        H5Treclaim(mtype, space, H5P_DEFAULT, vbuf);
+#else
+        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, vbuf);
+#endif
+        free(vbuf);
+    }
+    free(fbuf);
+    mtp_h5_close(&mtype);
+    mtp_h5_close(&space);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&attr);
+    *n = rc == 0 ? count : 0;
+    return rc;
+}
+
+/* One string (a scalar, or an array of one). */
+int mtp_h5_attr_string(hid_t obj, const char *where, const char *name, char *out, size_t width,
+                       mtp_error *e)
+{
+    size_t n = 0;
+    int rc = mtp_h5_attr_strings(obj, where, name, out, width, 1, &n, e);
+    if (rc == 0 && n != 1)
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is empty", where, name);
+    return rc;
+}
+
+/* Integer attribute values (scalar or 1-D, any integer type) as int64, at most `max`. */
+int mtp_h5_attr_ints(hid_t obj, const char *where, const char *name, int64_t *out, size_t max,
+                     size_t *n, mtp_error *e)
+{
+    hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    size_t count = 0;
+    char in[512];
+    int rc = open_attr(obj, where, name, &attr, e);
+    if (rc < 0)
+        goto out;
+    ftype = H5Aget_type(attr);
+    space = H5Aget_space(attr);
+    if (ftype < 0 || space < 0) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                           mtp_h5_reason(in, sizeof in));
+        goto out;
+    }
+    size_t size = H5Tget_size(ftype);
+    if (H5Tget_class(ftype) != H5T_INTEGER || size < 1 || size > 8) {
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is not an integer", where, name);
+        goto out;
+    }
+    rc = attr_count(space, where, name, max, &count, e);
+    if (rc == 0 && count > 0 && H5Aread(attr, H5T_NATIVE_INT64, out) < 0)
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s: %s", where, name,
+                           mtp_h5_reason(in, sizeof in));
+out:
+    mtp_h5_close(&space);
+    mtp_h5_close(&ftype);
+    mtp_h5_close(&attr);
+    *n = rc == 0 ? count : 0;
+    return rc;
+}
+
+int mtp_h5_attr_int(hid_t obj, const char *where, const char *name, int64_t *out, mtp_error *e)
+{
+    size_t n = 0;
+    int rc = mtp_h5_attr_ints(obj, where, name, out, 1, &n, e);
+    if (rc == 0 && n != 1)
+        rc = mtp_error_set(e, MTP_EFORMAT, "%s: attribute %s is empty", where, name);
+    return rc;
+}

@@ -2,7 +2,8 @@
  * h5util.h — small HDF5 helpers shared by the modules that read or write HDF5 (h5bundle,
  * h5read, preview): the innermost message of the error stack, silencing HDF5's own
  * printing for the duration of a call, closing any identifier, and reading or writing one
- * slice of the slice-chunked uint8 datasets of the bundle format.
+ * slice of the slice-chunked uint8 datasets of the bundle format, and the one reader of
+ * attributes (h5read and preview both read through it, with one set of caps).
  * Only those modules include this header (it exposes hid_t).
  */
 #ifndef MTP_H5UTIL_H
@@ -12,6 +13,9 @@
 #include <stdint.h>
 
 #include <hdf5.h>
+
+#include "mtp/config.h"
+#include "mtp/error.h"
 
 /*
  * The message of the deepest frame of HDF5's error stack (the one that knows what went
@@ -44,5 +48,29 @@ herr_t mtp_h5_read_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_
                          hsize_t w, uint8_t *buf);
 herr_t mtp_h5_write_slice(hid_t dset, hid_t memspace, int rank, hsize_t i, hsize_t d, hsize_t h,
                           hsize_t w, const uint8_t *buf);
+
+/* ---- attributes ------------------------------------------------------------------------ */
+/* The longest attribute string read (a fixed-length string type of more is MTP_ERANGE). */
+#define MTP_H5_ATTR_STRING_MAX MTP_LONGTEXT_MAX
+
+/*
+ * Read the strings of attribute `name` of `obj` (scalar or 1-D, variable- or fixed-length,
+ * in the file's character set) into out + i * width, at most `max` of them; *n gets how
+ * many. `where` names obj in errors ("<path>: /<group>"). Errors, with err->msg:
+ * "<where>: missing attribute <name>" (MTP_EFORMAT), "<where>: attribute <name> is not a
+ * string" (MTP_EFORMAT), "... has N values (at most max)" and "... a string longer than
+ * width-1 bytes" (MTP_ERANGE), MTP_ENOMEM.
+ */
+int mtp_h5_attr_strings(hid_t obj, const char *where, const char *name, char *out, size_t width,
+                        size_t max, size_t *n, mtp_error *e);
+/* Exactly one string (a scalar, or an array of one): "<where>: attribute <name> is empty". */
+int mtp_h5_attr_string(hid_t obj, const char *where, const char *name, char *out, size_t width,
+                       mtp_error *e);
+/* Integer attribute values (scalar or 1-D, any integer type of 1-8 bytes) as int64, at most
+ * `max`; "<where>: attribute <name> is not an integer" otherwise. */
+int mtp_h5_attr_ints(hid_t obj, const char *where, const char *name, int64_t *out, size_t max,
+                     size_t *n, mtp_error *e);
+/* Exactly one integer. */
+int mtp_h5_attr_int(hid_t obj, const char *where, const char *name, int64_t *out, mtp_error *e);
 
 #endif

@@ -32,10 +32,6 @@ enum {
     ALPHA_PERCENT = 45,
 };
 
-#define MAX_STRING 4096 /* bytes in one attribute string */
-#define MAX_CLASSES 256 /* class indices are uint8 */
-#define MAX_SPLITS 64
-
 static const uint8_t BACKGROUND[3] = {32, 32, 32};
 static const uint8_t TEXT_COLOUR[3] = {240, 240, 240};
 
@@ -248,22 +244,13 @@ typedef enum kind { KIND_CLASSIFICATION, KIND_SEGMENTATION, KIND_FEATURES } kind
 typedef struct bundle {
     const char *path;
     hid_t file;
-    char *task;
+    char task[MTP_NAME_MAX];
     kind kind;
-    char **classes;
+    char classes[MTP_MAX_CLASSES][MTP_NAME_MAX];
     size_t nclasses;
-    char **splits;
+    char splits[MTP_MAX_SPLITS][MTP_NAME_MAX];
     size_t nsplits;
 } bundle;
-
-static void free_strings(char **v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
 
 static const char *h5_detail(char buf[128])
 {
@@ -283,152 +270,15 @@ static char *dup_bounded(const char *src, size_t cap)
     return out;
 }
 
-/*
- * Read a string attribute of the root group as a list (a scalar is a list of one). Both
- * variable- and fixed-length strings are accepted; at most `max_n` entries of at most
- * MAX_STRING bytes each.
- */
-static int read_strings(const bundle *b, const char *name, size_t max_n, char ***out, size_t *n,
-                        mtp_error *err)
-{
-    int rc = 0;
-    hid_t attr = -1, ftype = -1, mtype = -1, space = -1;
-    char **vbuf = NULL;
-    char *fbuf = NULL;
-    char **list = NULL;
-    size_t count = 0;
-    char detail[128];
-
-    *out = NULL;
-    *n = 0;
-    if (H5Aexists(b->file, name) <= 0) {
-        rc = mtp_error_set(err, MTP_EFORMAT, "%s: attribute '%s': not found", b->path, name);
-        goto out;
-    }
-    attr = H5Aopen(b->file, name, H5P_DEFAULT);
-    ftype = attr >= 0 ? H5Aget_type(attr) : -1;
-    space = attr >= 0 ? H5Aget_space(attr) : -1;
-    if (ftype < 0 || space < 0) {
-        rc = mtp_error_set(err, MTP_EFORMAT, "%s: attribute '%s': %s", b->path, name,
-                           h5_detail(detail));
-        goto out;
-    }
-    if (H5Tget_class(ftype) != H5T_STRING) {
-        rc = mtp_error_set(err, MTP_EFORMAT, "%s: attribute '%s': not a string", b->path, name);
-        goto out;
-    }
-    int rank = H5Sget_simple_extent_ndims(space);
-    hssize_t npoints = H5Sget_simple_extent_npoints(space);
-    if (rank < 0 || rank > 1 || npoints < 1 || (size_t)npoints > max_n) {
-        rc = mtp_error_set(err, MTP_EFORMAT,
-                           "%s: attribute '%s': expected 1 to %zu strings in a 1-D array", b->path,
-                           name, max_n);
-        goto out;
-    }
-    count = (size_t)npoints;
-    list = calloc(count, sizeof *list);
-    mtype = H5Tcopy(H5T_C_S1);
-    if (list == NULL || mtype < 0) {
-        rc = mtp_error_set(err, MTP_ENOMEM, "%s: attribute '%s': out of memory", b->path, name);
-        goto out;
-    }
-    /* HDF5 does not convert between character sets: read in the file's own. */
-    H5Tset_cset(mtype, H5Tget_cset(ftype));
-    htri_t is_var = H5Tis_variable_str(ftype);
-    if (is_var > 0) {
-        vbuf = calloc(count, sizeof *vbuf);
-        if (vbuf == NULL || H5Tset_size(mtype, H5T_VARIABLE) < 0) {
-            rc = mtp_error_set(err, MTP_ENOMEM, "%s: attribute '%s': out of memory", b->path, name);
-            goto out;
-        }
-        if (H5Aread(attr, mtype, vbuf) < 0) {
-            free(vbuf);
-            vbuf = NULL;
-            rc = mtp_error_set(err, MTP_EFORMAT, "%s: attribute '%s': %s", b->path, name,
-                               h5_detail(detail));
-            goto out;
-        }
-        for (size_t i = 0; i < count && rc == 0; i++) {
-            if (vbuf[i] != NULL && strnlen(vbuf[i], MAX_STRING + 1) > MAX_STRING) {
-                rc = mtp_error_set(err, MTP_ERANGE, "%s: attribute '%s': string longer than %d",
-                                   b->path, name, MAX_STRING);
-                break;
-            }
-            list[i] = dup_bounded(vbuf[i], MAX_STRING);
-            if (list[i] == NULL)
-                rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", b->path);
-        }
-    } else {
-        size_t size = H5Tget_size(ftype);
-        if (size == 0 || size > MAX_STRING) {
-            rc = mtp_error_set(err, MTP_ERANGE, "%s: attribute '%s': string size %zu not in 1..%d",
-                               b->path, name, size, MAX_STRING);
-            goto out;
-        }
-        fbuf = malloc(count * size);
-        if (fbuf == NULL || H5Tset_size(mtype, size) < 0 ||
-            H5Tset_strpad(mtype, H5T_STR_NULLPAD) < 0) {
-            rc = mtp_error_set(err, MTP_ENOMEM, "%s: attribute '%s': out of memory", b->path, name);
-            goto out;
-        }
-        if (H5Aread(attr, mtype, fbuf) < 0) {
-            rc = mtp_error_set(err, MTP_EFORMAT, "%s: attribute '%s': %s", b->path, name,
-                               h5_detail(detail));
-            goto out;
-        }
-        for (size_t i = 0; i < count && rc == 0; i++) {
-            list[i] = dup_bounded(fbuf + i * size, size);
-            if (list[i] == NULL)
-                rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", b->path);
-        }
-    }
-    if (rc < 0)
-        goto out;
-    *out = list;
-    *n = count;
-    list = NULL;
-out:
-    if (vbuf != NULL) {
-#if H5_VERSION_GE(1, 12, 0)
-        H5Treclaim(mtype, space, H5P_DEFAULT, vbuf);
-#else
-        H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, vbuf);
-#endif
-        free(vbuf);
-    }
-    free(fbuf);
-    free_strings(list, count);
-    mtp_h5_close(&mtype);
-    mtp_h5_close(&space);
-    mtp_h5_close(&ftype);
-    mtp_h5_close(&attr);
-    return rc;
-}
-
-static int read_one_string(const bundle *b, const char *name, char **out, mtp_error *err)
-{
-    char **list = NULL;
-    size_t n = 0;
-    int rc = read_strings(b, name, 1, &list, &n, err);
-    if (rc < 0)
-        return rc;
-    *out = list[0];
-    free(list);
-    return 0;
-}
-
 static void bundle_close(bundle *b)
 {
     mtp_h5_close(&b->file);
-    free(b->task);
-    free_strings(b->classes, b->nclasses);
-    free_strings(b->splits, b->nsplits);
 }
 
 static int bundle_open(bundle *b, const char *path, mtp_error *err)
 {
     int rc = 0;
-    char *kind_name = NULL;
+    char kind_name[MTP_NAME_MAX];
     char detail[128];
 
     if (access(path, R_OK) != 0)
@@ -438,26 +288,18 @@ static int bundle_open(bundle *b, const char *path, mtp_error *err)
     b->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (b->file < 0)
         return mtp_error_set(err, MTP_EFORMAT, "%s: cannot open: %s", path, h5_detail(detail));
+    char where[MTP_PATH_MAX + 8];
+    snprintf(where, sizeof where, "%s: /", path);
     if (H5Aexists(b->file, "format_version") > 0) {
-        long long version = 0;
-        hid_t attr = H5Aopen(b->file, "format_version", H5P_DEFAULT);
-        hid_t space = attr >= 0 ? H5Aget_space(attr) : H5I_INVALID_HID;
-        hid_t type = attr >= 0 ? H5Aget_type(attr) : H5I_INVALID_HID;
-        /* One integer, or nothing is read: a crafted array must not overrun `version`. */
-        bool one_int = space >= 0 && type >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
-                       H5Tget_class(type) == H5T_INTEGER;
-        herr_t st = one_int ? H5Aread(attr, H5T_NATIVE_LLONG, &version) : -1;
-        mtp_h5_close(&type);
-        mtp_h5_close(&space);
-        mtp_h5_close(&attr);
-        if (st < 0 || version != 1)
+        int64_t version = 0;
+        if (mtp_h5_attr_int(b->file, where, "format_version", &version, err) < 0 || version != 1)
             return mtp_error_set(err, MTP_EFORMAT, "%s: unsupported format_version (want 1)", path);
     }
-    rc = read_one_string(b, "task", &b->task, err);
+    rc = mtp_h5_attr_string(b->file, where, "task", b->task, sizeof b->task, err);
     if (rc == 0)
-        rc = read_one_string(b, "kind", &kind_name, err);
+        rc = mtp_h5_attr_string(b->file, where, "kind", kind_name, sizeof kind_name, err);
     if (rc < 0)
-        goto out;
+        return rc;
     if (strcmp(kind_name, "classification") == 0)
         b->kind = KIND_CLASSIFICATION;
     else if (strcmp(kind_name, "segmentation") == 0)
@@ -469,11 +311,11 @@ static int bundle_open(bundle *b, const char *path, mtp_error *err)
                            kind_name);
     /* Only the legend uses class names, and a features task has no legend. */
     if (rc == 0 && b->kind != KIND_FEATURES)
-        rc = read_strings(b, "classes", MAX_CLASSES, &b->classes, &b->nclasses, err);
+        rc = mtp_h5_attr_strings(b->file, where, "classes", &b->classes[0][0], MTP_NAME_MAX,
+                                 MTP_MAX_CLASSES, &b->nclasses, err);
     if (rc == 0)
-        rc = read_strings(b, "splits", MAX_SPLITS, &b->splits, &b->nsplits, err);
-out:
-    free(kind_name);
+        rc = mtp_h5_attr_strings(b->file, where, "splits", &b->splits[0][0], MTP_NAME_MAX,
+                                 MTP_MAX_SPLITS, &b->nsplits, err);
     return rc;
 }
 
@@ -496,7 +338,7 @@ static int split_error(const split_data *sd, const char *dset, int code, const c
 
 static int open_dataset(const split_data *sd, const char *name, hid_t *out, mtp_error *err)
 {
-    char link[MAX_STRING + 64];
+    char link[2 * MTP_NAME_MAX + 4];
     char detail[128];
     snprintf(link, sizeof link, "/%s/%s", sd->name, name);
     /* H5Lexists fails (1.10) or says no (1.12+) when the group itself is missing. */

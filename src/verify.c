@@ -15,6 +15,7 @@
 
 #include "mtp/tarball.h"
 #include "mtp/digest.h"
+#include "mtp/h5check.h"
 #include "mtp/h5read.h"
 #include "mtp/isolate.h"
 #include "mtp/release.h"
@@ -608,7 +609,7 @@ static void compare_task(verifier *v, json_t *mt, const mtp_bundle_summary *s)
             report(v, "manifest.json: %s /%s: in file, not in manifest", task, s->splits[k].name);
 }
 
-/* Problem lines of mtp_h5read_check, renamed when the file is nested (they carry its base
+/* Problem lines of mtp_h5check_file, renamed when the file is nested (they carry its base
  * name) and counted. */
 typedef struct forward_ctx {
     verifier *v;
@@ -650,7 +651,7 @@ static const char *task_file(json_t *t)
     return json_string_value(json_object_get(t, "file"));
 }
 
-/* What the reader process sends back about one .h5 file: mtp_h5read_check's and
+/* What the reader process sends back about one .h5 file: mtp_h5check_file's and
  * mtp_h5read_summary's outcomes, the summary, then the check's problem lines, each ending
  * in '\n'. */
 typedef struct h5_answer {
@@ -676,7 +677,7 @@ static int read_h5_isolated(void *arg, mtp_isolate_out *out, mtp_error *err)
     if (a == NULL)
         return mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", local);
     mtp_error check_err = MTP_ERROR_INIT, summary_err = MTP_ERROR_INIT;
-    a->check_rc = mtp_h5read_check(local, collect_problem, &lines, NULL, &check_err);
+    a->check_rc = mtp_h5check_file(local, collect_problem, &lines, NULL, &check_err);
     if (a->check_rc >= 0)
         a->summary_rc = mtp_h5read_summary(local, &a->summary, &summary_err);
     memcpy(a->check_msg, check_err.msg, sizeof a->check_msg);

@@ -19,6 +19,7 @@
 #include "mtp/config.h"
 #include "fixtures.h"
 #include "mtp/h5bundle.h"
+#include "mtp/h5check.h"
 #include "mtp/h5read.h"
 #include "mtp/summary.h"
 
@@ -176,7 +177,7 @@ static void assert_check(const char *path, const char *expected)
     lines got = {{0}};
     int nproblems = -1, nlines = 0;
     mtp_error err = MTP_ERROR_INIT;
-    ck_assert_msg(mtp_h5read_check(path, collect, &got, &nproblems, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mtp_h5check_file(path, collect, &got, &nproblems, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(got.text, expected);
     for (const char *p = expected; *p; p++)
         nlines += *p == '\n';
@@ -573,14 +574,14 @@ START_TEST(format_attributes_and_not_hdf5)
     ck_assert_str_eq(err.msg, want);
     lines got = {{0}};
     int nproblems = -1;
-    ck_assert_int_eq(mtp_h5read_check(junk, collect, &got, &nproblems, &err), MTP_EFORMAT);
+    ck_assert_int_eq(mtp_h5check_file(junk, collect, &got, &nproblems, &err), MTP_EFORMAT);
     ck_assert_str_eq(err.msg, want);
     ck_assert_int_eq(nproblems, 0);
     const char *missing = tmp_path("missing.h5");
     ck_assert_int_eq(mtp_h5read_summary(missing, s, &err), MTP_EIO);
     snprintf(want, sizeof want, "%s: No such file or directory", missing);
     ck_assert_str_eq(err.msg, want);
-    ck_assert_int_eq(mtp_h5read_check(missing, NULL, NULL, NULL, &err), MTP_EIO);
+    ck_assert_int_eq(mtp_h5check_file(missing, NULL, NULL, NULL, &err), MTP_EIO);
     ck_assert_int_eq(mtp_h5read_summary(path, NULL, &err), MTP_EINVAL);
 
     /* The caller's HDF5 error handler is silenced during a call and restored after it. */

@@ -23,7 +23,7 @@
  *       "SHA256SUMS: missing"   "SHA256SUMS:4: malformed line"
  *       "SHA256SUMS: task1.h5: checksum mismatch"   "SHA256SUMS: task1.h5: missing"
  *       "SHA256SUMS: task1.h5: listed twice"        "SHA256SUMS: notes.txt: not listed"
- *  4. every .h5 file present, in path order: mtp_h5read_check (format and version known,
+ *  4. every .h5 file present, in path order: mtp_h5check_file (format and version known,
  *     shapes, counts, label/mask values in their class sets, recorded balance = data); its
  *     problem lines are passed on as they are ("task1.h5: /test/labels: ..."), and a file that
  *     cannot be opened gives "task1.h5: <reason>". Then every task of the manifest is compared
@@ -67,7 +67,7 @@ typedef void (*mtp_verify_problem_fn)(void *userdata, const char *line);
 
 typedef struct mtp_verify_result {
     int nfiles_checked; /* files whose size and digests were compared (SUMS files excluded) */
-    int nhdf5_checked;  /* .h5 files whose content was read by mtp_h5read_check */
+    int nhdf5_checked;  /* .h5 files whose content was read by mtp_h5check_file */
     int nproblems;      /* problem lines reported */
 } mtp_verify_result;
 

@@ -625,12 +625,12 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     *out = NULL;
     if (opt->url == NULL || opt->url[0] == '\0' || strlen(opt->url) >= MTP_TEXT_MAX ||
         has_control_chars(opt->url)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "source URL missing or invalid");
+        rc = mtp_error_set(err, MTP_ECONFIG, "source URL missing or invalid");
         goto out;
     }
     if (opt->token == NULL || strlen(opt->token) >= MTP_TEXT_MAX || has_control_chars(opt->token)) {
         /* Say nothing about the token's content. */
-        rc = mtp_error_set(err, MTP_EINVAL, "token missing, too long or with control characters");
+        rc = mtp_error_set(err, MTP_ECONFIG, "token missing, too long or with control characters");
         goto out;
     }
     if (!token_may_travel(opt->url, opt->token)) {

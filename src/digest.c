@@ -109,7 +109,7 @@ int mtp_digest_file(const char *path, mtp_digest *out, mtp_error *err)
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file", path);
+        rc = mtp_error_set(err, MTP_EFORMAT, "%s: not a regular file", path);
         goto out;
     }
     chunk = malloc(CHUNK_SIZE);
@@ -166,7 +166,7 @@ int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name,
     /* coreutils writes such names escaped with a leading '\\'; older readers and other
      * tools mis-handle that, so the release simply never contains them. */
     if (strpbrk(name, "\n\r\\") != NULL)
-        return mtp_error_set(err, MTP_EINVAL,
+        return mtp_error_set(err, MTP_EFORMAT,
                              "file name with a newline or backslash cannot be listed in a "
                              "checksum file");
     int len = snprintf(buf, n, "%s  %s\n", hex, name);

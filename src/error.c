@@ -12,7 +12,7 @@ const char *mtp_strerror(int code)
     case MTP_ENOMEM:
         return "out of memory";
     case MTP_EINVAL:
-        return "invalid argument";
+        return "internal error (invalid argument)";
     case MTP_ECONFIG:
         return "invalid configuration";
     case MTP_EIO:
@@ -83,7 +83,7 @@ int mtp_exit_status(int code)
 {
     if (code == MTP_OK)
         return 0;
-    if (code == MTP_ECONFIG || code == MTP_EINVAL)
+    if (code == MTP_ECONFIG)
         return 2;
     return 1;
 }

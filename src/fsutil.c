@@ -407,14 +407,14 @@ static int tree_walk(const char *root, const char *rel, int depth, tree_list *t,
             break;
         }
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file or directory (%s)", child,
+            rc = mtp_error_set(err, MTP_EFORMAT, "%s: not a regular file or directory (%s)", child,
                                mtp_file_kind(st.st_mode));
             break;
         }
         if (S_ISREG(st.st_mode) && mtp_atomic_is_temp(name))
             continue;
         if (!mtp_name_is_printable_ascii(name)) {
-            rc = mtp_error_set(err, MTP_EINVAL, "%s: file name is not printable ASCII", child);
+            rc = mtp_error_set(err, MTP_EFORMAT, "%s: file name is not printable ASCII", child);
             break;
         }
         rc = tree_push(t, child_rel, S_ISDIR(st.st_mode), err);

@@ -273,7 +273,7 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
     /* Refuse names the SUMS files cannot carry before anything is written. */
     for (int i = 0; i < files.n; i++) {
         if (strpbrk(files.items[i].path, "\n\r\\") != NULL) {
-            rc = mtp_error_set(err, MTP_EINVAL,
+            rc = mtp_error_set(err, MTP_EFORMAT,
                                "%s/%s: a file name with a newline or backslash cannot be listed "
                                "in SHA256SUMS",
                                dir, files.items[i].path);

@@ -167,7 +167,7 @@ static int write_file_entry(struct archive *a, struct archive_entry *entry, cons
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "%s: not a regular file or directory (%s)", fs_path,
+        rc = mtp_error_set(err, MTP_EFORMAT, "%s: not a regular file or directory (%s)", fs_path,
                            mtp_file_kind(st.st_mode));
         goto out;
     }
@@ -237,7 +237,7 @@ static int check_out_outside(const char *root, const char *out_path, mtp_error *
                  (parent[root_len] == '\0' || parent[root_len] == '/');
     free(parent);
     if (inside)
-        return mtp_error_set(err, MTP_EINVAL, "%s: archive would be inside %s", out_path, root);
+        return mtp_error_set(err, MTP_ECONFIG, "%s: archive would be inside %s", out_path, root);
     return 0;
 }
 
@@ -264,13 +264,13 @@ int mtp_archive_write_into(const char *dir, const char *top_name, mtp_atomic_fil
     }
     struct stat st;
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "%s: not a directory", dir);
+        rc = mtp_error_set(err, MTP_EIO, "%s: not a directory", dir);
         goto out;
     }
     /* realpath is absolute: there is a '/' */
     const char *top = top_name != NULL ? top_name : strrchr(root, '/') + 1;
     if (*top == '\0' || strchr(top, '/') != NULL || !mtp_name_is_printable_ascii(top)) {
-        rc = mtp_error_set(err, MTP_EINVAL, "%s: cannot be the top folder of an archive", dir);
+        rc = mtp_error_set(err, MTP_ECONFIG, "%s: cannot be the top folder of an archive", dir);
         goto out;
     }
     rc = check_out_outside(root, out_path, err);

@@ -130,8 +130,9 @@ static int collect_dir(verifier *v, bool *stop, mtp_error *err)
     int n = 0;
     mtp_error local = MTP_ERROR_INIT;
     int rc = mtp_release_list_files(v->path, &paths, &n, &local);
-    if (rc == MTP_EINVAL) {
-        /* A symlink or special file: a finding, and the listing is incomplete without it. */
+    if (rc == MTP_EFORMAT) {
+        /* A symlink, special file or unprintable name: a finding, and the listing is incomplete
+         * without it. */
         report(v, "%s", strip_prefix(&local, v->path));
         *stop = true;
         return 0;
@@ -147,7 +148,7 @@ static int collect_dir(verifier *v, bool *stop, mtp_error *err)
         rc = mtp_digest_file(full, &d, &local);
         if (rc == 0) {
             rc = add_file(v, paths[i], &d, err);
-        } else if (rc == MTP_EIO || rc == MTP_EINVAL) {
+        } else if (rc == MTP_EIO || rc == MTP_EFORMAT) {
             report(v, "%s: %s", paths[i], strip_prefix(&local, full));
             rc = 0;
         } else {

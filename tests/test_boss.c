@@ -313,7 +313,7 @@ START_TEST(options_are_checked)
     mtp_boss_options opt = MTP_BOSS_OPTIONS_INIT;
     opt.url = "http://127.0.0.1:1";
     opt.token = "se\ncret";
-    ck_assert_int_eq(mtp_boss_new(&boss, &opt, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_boss_new(&boss, &opt, &err), MTP_ECONFIG);
     ck_assert_ptr_null(boss);
     ck_assert_ptr_null(strstr(err.msg, "se"));
     opt.token = "public";

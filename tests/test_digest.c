@@ -129,7 +129,7 @@ START_TEST(missing_file_and_directory_errors)
     ck_assert_int_eq(mtp_digest_file("/nonexistent/mtp/file.h5", &d, &err), MTP_EIO);
     ck_assert_str_eq(err.msg, "/nonexistent/mtp/file.h5: cannot open: No such file or directory");
     ck_assert_int_eq((unsigned char)d.sha256[0], 0x5a); /* untouched on failure */
-    ck_assert_int_eq(mtp_digest_file("/tmp", &d, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_digest_file("/tmp", &d, &err), MTP_EFORMAT);
     ck_assert_str_eq(err.msg, "/tmp: not a regular file");
 }
 END_TEST
@@ -144,12 +144,12 @@ START_TEST(sums_line_format_and_rejections)
     ck_assert_str_eq(line, MD5_ABC "  previews/a b.png\n");
 
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "bad\nname", &err),
-                     MTP_EINVAL);
+                     MTP_EFORMAT);
     ck_assert_str_eq(err.msg, "file name with a newline or backslash cannot be listed in a "
                               "checksum file");
     ck_assert_str_eq(line, "");
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "bad\\name", &err),
-                     MTP_EINVAL);
+                     MTP_EFORMAT);
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, MD5_ABC, "", &err), MTP_EINVAL);
     ck_assert_str_eq(err.msg, "empty file name in checksum list");
     ck_assert_int_eq(mtp_digest_sums_line(line, sizeof line, "ABC", "x", &err), MTP_EINVAL);

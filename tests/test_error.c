@@ -29,6 +29,11 @@ START_TEST(exit_status_maps_codes)
     ck_assert_int_eq(mtp_exit_status(MTP_OK), 0);
     ck_assert_int_eq(mtp_exit_status(MTP_ECONFIG), 2);
     ck_assert_int_eq(mtp_exit_status(MTP_ENET), 1);
+    /* A caller bug is an internal error: a runtime failure for the user, not a usage one. */
+    ck_assert_int_eq(mtp_exit_status(MTP_EINVAL), 1);
+    ck_assert_str_eq(mtp_strerror(MTP_EINVAL), "internal error (invalid argument)");
+    for (int code = MTP_EBUSY; code < 0; code++)
+        ck_assert_int_eq(mtp_exit_status(code), code == MTP_ECONFIG ? 2 : 1);
     ck_assert_str_eq(mtp_strerror(MTP_ENOMEM), "out of memory");
 }
 END_TEST

@@ -338,7 +338,7 @@ START_TEST(symlinks_and_special_files_are_refused)
     out_path(out, sizeof out, "a.tar.gz");
     snprintf(link, sizeof link, "%s/data/link", tree_dir);
     ck_assert_int_eq(symlink("x.bin", link), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EFORMAT);
     snprintf(expect, sizeof expect, "%s: not a regular file or directory (symlink)", link);
     ck_assert_str_eq(err.msg, expect);
     list_dir(base, listing, sizeof listing); /* no archive, no temporary file */
@@ -348,7 +348,7 @@ START_TEST(symlinks_and_special_files_are_refused)
     ck_assert_int_eq(unlink(link), 0);
     snprintf(link, sizeof link, "%s/previews/fifo", tree_dir);
     ck_assert_int_eq(mkfifo(link, 0644), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EFORMAT);
     snprintf(expect, sizeof expect, "%s: not a regular file or directory (fifo)", link);
     ck_assert_str_eq(err.msg, expect);
     ck_assert_int_eq(unlink(link), 0);
@@ -359,7 +359,7 @@ START_TEST(symlinks_and_special_files_are_refused)
     file_sha256(out, sha_before);
     snprintf(link, sizeof link, "%s/task1.h5.tmp.link", tree_dir);
     ck_assert_int_eq(symlink("task1.h5", link), 0);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 99, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 99, NULL, &err), MTP_EFORMAT);
     file_sha256(out, sha_after);
     ck_assert_str_eq(sha_before, sha_after);
     list_dir(base, listing, sizeof listing);
@@ -374,7 +374,7 @@ START_TEST(bad_arguments_are_refused)
     mtp_error err = MTP_ERROR_INIT;
     char out[1024], expect[2048];
     snprintf(out, sizeof out, "%s/data/self.tar.gz", tree_dir);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_ECONFIG);
     snprintf(expect, sizeof expect, "%s: archive would be inside %s", out, tree_dir);
     ck_assert_str_eq(err.msg, expect);
 
@@ -384,7 +384,7 @@ START_TEST(bad_arguments_are_refused)
     ck_assert_int_eq(mtp_archive_write("/nonexistent/mtp", out, 0, NULL, &err), MTP_EIO);
     ck_assert_str_eq(err.msg, "/nonexistent/mtp: cannot resolve: No such file or directory");
     snprintf(expect, sizeof expect, "%s/manifest.json", tree_dir);
-    ck_assert_int_eq(mtp_archive_write(expect, out, 0, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(expect, out, 0, NULL, &err), MTP_EIO);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/manifest.json: not a directory");
     ck_assert_int_eq(mtp_archive_write(tree_dir, "/nonexistent/mtp/a.tar.gz", 0, NULL, &err),
                      MTP_EIO);
@@ -393,7 +393,7 @@ START_TEST(bad_arguments_are_refused)
     /* A non-ASCII name would make the archive depend on the locale. */
     snprintf(expect, sizeof expect, "%s/caf\xc3\xa9.txt", tree_dir);
     fixture_write_file(expect, "x", 1);
-    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EINVAL);
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), MTP_EFORMAT);
     ck_assert_str_eq(err.msg + strlen(tree_dir), "/caf\xc3\xa9.txt: file name is not printable "
                                                  "ASCII");
     remove_tree();

@@ -24,7 +24,7 @@ typedef struct mtp_digest {
 
 /*
  * Digest the whole file at `path`, read in 1 MiB chunks. Errors: MTP_EIO with
- * "<path>: cannot open: <strerror>" or "<path>: read failed: <strerror>"; MTP_EINVAL
+ * "<path>: cannot open: <strerror>" or "<path>: read failed: <strerror>"; MTP_EFORMAT
  * "<path>: not a regular file"; MTP_ENOMEM. `*out` is only written on success.
  */
 int mtp_digest_file(const char *path, mtp_digest *out, mtp_error *err);
@@ -47,8 +47,9 @@ void mtp_digest_free(mtp_digest_ctx *ctx);
 /*
  * Format one SHA256SUMS / MD5SUMS line into `buf` (size `n`): "<hex>  <name>\n" — two
  * spaces (text mode), exactly what `sha256sum -c` / `md5sum -c` read. `hex` must be 32 or
- * 64 lowercase hex digits. Names that GNU coreutils would escape ('\n', '\r', '\\') and
- * empty names are rejected with MTP_EINVAL, as the escaped form is not portable.
+ * 64 lowercase hex digits and the name non-empty (MTP_EINVAL otherwise, a bug). Names that
+ * GNU coreutils would escape ('\n', '\r', '\\') are MTP_EFORMAT, as the escaped form is not
+ * portable.
  * MTP_ERANGE when the line does not fit in `buf`. On error buf is set to "" (if n > 0).
  */
 int mtp_digest_sums_line(char *buf, size_t n, const char *hex, const char *name, mtp_error *err);

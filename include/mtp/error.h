@@ -5,6 +5,15 @@
  * When the caller passes a non-NULL `mtp_error *`, the callee also writes one line of
  * context into it (which file, key, URL or block failed and why). The tools print that
  * line; the library never prints.
+ *
+ * The codes fall in three classes, which decide the exit status (mtp_exit_status):
+ *   usage/config   MTP_ECONFIG: what the user wrote (config file, command line) is wrong or
+ *                  asks for something not implemented; exit 2.
+ *   runtime        everything else but MTP_EINVAL: the world failed or holds bad data (files,
+ *                  disk, network, server, cache, release contents); exit 1.
+ *   internal       MTP_EINVAL: a caller broke a function's contract (NULL, an index out of
+ *                  range, a call out of order, a value the config loader guarantees). It is
+ *                  a bug, never the user's input; exit 1, printed with "internal error: ".
  */
 #ifndef MTP_ERROR_H
 #define MTP_ERROR_H
@@ -14,7 +23,7 @@
 enum {
     MTP_OK = 0,
     MTP_ENOMEM = -1,     /* allocation failed */
-    MTP_EINVAL = -2,     /* invalid argument (a caller bug or bad user input) */
+    MTP_EINVAL = -2,     /* internal error: a caller broke the contract (a bug) */
     MTP_ECONFIG = -3,    /* invalid config file or command line: exit 2 */
     MTP_EIO = -4,        /* file system error */
     MTP_ENET = -5,       /* network failed after every retry */
@@ -54,7 +63,8 @@ int mtp_error_set(mtp_error *err, int code, const char *fmt, ...)
 /* Prefix the message already in `err` with "<prefix>: " and return err->code. */
 int mtp_error_prefix(mtp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The process exit status the tools use for a code: 0 ok, 2 usage/config, 1 otherwise. */
+/* The process exit status the tools use for a code: 0 ok, 2 usage/config (MTP_ECONFIG),
+ * 1 runtime and internal. */
 int mtp_exit_status(int code);
 
 #endif

@@ -83,8 +83,8 @@ int mtp_atomic_remove_stale(const char *dir, int *removed, mtp_error *err);
  * and regular file under `root`, as paths relative to it ("previews", "previews/a.png"),
  * sorted bytewise (locale-independent). Temporaries of atomic writes (mtp_atomic_is_temp)
  * are skipped when they are regular files. Anything else — symlink, fifo, socket, device,
- * even under a temporary's name — is MTP_EINVAL "<path>: not a regular file or directory
- * (symlink)"; a name with bytes outside printable ASCII is MTP_EINVAL "<path>: file name is
+ * even under a temporary's name — is MTP_EFORMAT "<path>: not a regular file or directory
+ * (symlink)"; a name with bytes outside printable ASCII is MTP_EFORMAT "<path>: file name is
  * not printable ASCII"; deeper than MTP_TREE_MAX_DEPTH levels or more than
  * MTP_TREE_MAX_ENTRIES entries is MTP_ERANGE; unreadable directories MTP_EIO.
  * On success *out is an array of *n entries the caller frees with mtp_tree_free(); on

@@ -66,7 +66,7 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
 /*
  * The regular files under `dir` as paths relative to it ("task1.h5", "previews/task1_train.png"),
  * sorted bytewise: the release walk of fsutil.h (mtp_tree_list, the one the archive uses too:
- * temporaries of atomic writes skipped, anything but files and directories MTP_EINVAL
+ * temporaries of atomic writes skipped, anything but files and directories MTP_EFORMAT
  * "<path>: not a regular file or directory (symlink)"), without its directories and, at the
  * top level, without SHA256SUMS and MD5SUMS.
  * On success *out is a malloc'ed array of *n malloc'ed strings, which the caller frees with

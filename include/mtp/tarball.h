@@ -38,12 +38,13 @@
  * (fsutil.h: the release walk, which skips temporaries of atomic writes); the archive is
  * written through an mtp_atomic_file, so on failure nothing is left behind and an existing
  * `out_path` is untouched. The result has mode 0644.
- * Errors: MTP_EINVAL "<path>: not a regular file or directory (symlink)" (or "(special
- * file)") for anything else in the tree, "<out_path>: archive would be inside <dir>" when
- * out_path lies in the tree, or a bad mtime; MTP_EIO for file system errors (naming the
- * path), including a file that changes size while it is archived; MTP_ERANGE for paths
+ * Errors: MTP_EFORMAT "<path>: not a regular file or directory (symlink)" (or "(special
+ * file)") for anything else in the tree; MTP_ECONFIG "<out_path>: archive would be inside
+ * <dir>" when out_path lies in the tree, or "<dir>: cannot be the top folder of an archive";
+ * MTP_EINVAL for a bad mtime (a bug); MTP_EIO for file system errors (naming the path,
+ * "<dir>: not a directory"), including a file that changes size while it is archived; MTP_ERANGE for paths
  * longer than MTP_ARCHIVE_PATH_MAX, or beyond the walk's caps (MTP_TREE_MAX_DEPTH,
- * MTP_TREE_MAX_ENTRIES); MTP_EINVAL "<path>: file name is not printable ASCII" (a
+ * MTP_TREE_MAX_ENTRIES); MTP_EFORMAT "<path>: file name is not printable ASCII" (a
  * non-ASCII name would make the bytes depend on the locale); MTP_ENOMEM; MTP_ECANCEL when
  * `cancel` (optional) becomes nonzero, checked every 1 MiB copied.
  */

@@ -30,11 +30,12 @@ void cli_install_signal_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Print "mtneuro-pack: <message>" and return the exit status for `code`. */
+/* Print "mtneuro-pack: <message>" ("mtneuro-pack: internal error: <message>" for a bug,
+ * MTP_EINVAL) and return the exit status for `code`. */
 int cli_fail(int code, const mtp_error *err)
 {
     const char *msg = err->msg[0] != '\0' ? err->msg : mtp_strerror(code);
-    fprintf(stderr, "%s: %s\n", PROG, msg);
+    fprintf(stderr, "%s: %s%s\n", PROG, code == MTP_EINVAL ? "internal error: " : "", msg);
     return mtp_exit_status(code);
 }
 

@@ -648,11 +648,10 @@ static int write_config_copy(build_state *st, mtp_error *err)
     return rc;
 }
 
-/* previews/<task>_<split>.png for every task file. */
+/* preview_<task>_<split>.png for every task file, at the top of the (flat) release. */
 static int write_previews(build_state *st, mtp_error *err)
 {
-    char dir[4096];
-    int rc = join_path(dir, sizeof dir, st->dir, "previews", err);
+    int rc = 0;
     for (int t = 0; rc == 0 && t < st->cfg->ntasks; t++) {
         if (cancelled(st))
             return mtp_error_set(err, MTP_ECANCEL, "cancelled");
@@ -661,7 +660,7 @@ static int write_previews(build_state *st, mtp_error *err)
         int n = 0;
         rc = join_path(path, sizeof path, st->dir, name, err);
         if (rc == 0)
-            rc = mtp_preview_bundle(path, dir, &n, err);
+            rc = mtp_preview_bundle(path, st->dir, &n, err);
         st->stats->nfiles += n;
     }
     return rc;

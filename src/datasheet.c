@@ -378,7 +378,7 @@ static void file_role(mtp_strbuf *sb, const char *path, const mtp_bundle_summary
                     ": raw region cubes of every channel, (z, y, x), for defining your own tasks");
     else if (strcmp(path, "config.yaml") == 0)
         mtp_sb_puts(sb, ": the config this release was built from (token removed)");
-    else if (strncmp(path, "previews/", 9) == 0 && mtp_has_suffix(path, ".png"))
+    else if (strncmp(path, "preview_", 8) == 0 && mtp_has_suffix(path, ".png"))
         mtp_sb_puts(sb, ": preview montage");
 }
 

@@ -823,7 +823,7 @@ static int preview_split(const bundle *b, const char *split, const char *out_dir
     }
     sanitize(task_name, sizeof task_name, b->task);
     sanitize(split_name, sizeof split_name, split);
-    int n = snprintf(path, sizeof path, "%s/%s_%s.png", out_dir, task_name, split_name);
+    int n = snprintf(path, sizeof path, "%s/preview_%s_%s.png", out_dir, task_name, split_name);
     if (n < 0 || (size_t)n >= sizeof path) {
         rc = mtp_error_set(err, MTP_ERANGE, "%s: output path too long", out_dir);
         goto out;

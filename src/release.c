@@ -43,6 +43,19 @@ static bool is_sums_name(const char *name)
     return strcmp(name, MTP_RELEASE_SHA256SUMS) == 0 || strcmp(name, MTP_RELEASE_MD5SUMS) == 0;
 }
 
+int mtp_release_check_limits(const char *dir, int64_t nfiles, int64_t nbytes, mtp_error *err)
+{
+    if (nfiles > MTP_RELEASE_MAX_FILES)
+        return mtp_error_set(err, MTP_ERANGE,
+                             "%s: %lld files; a release (one Zenodo record) holds at most %d", dir,
+                             (long long)nfiles, MTP_RELEASE_MAX_FILES);
+    if (nbytes > MTP_RELEASE_MAX_BYTES)
+        return mtp_error_set(
+            err, MTP_ERANGE, "%s: %.2f GB; a release (one Zenodo record) holds at most %lld GB",
+            dir, (double)nbytes / 1e9, (long long)(MTP_RELEASE_MAX_BYTES / INT64_C(1000000000)));
+    return 0;
+}
+
 void mtp_release_files_free(char **files, int n)
 {
     if (files == NULL)
@@ -69,9 +82,16 @@ int mtp_release_list_files(const char *dir, char ***out, int *n, mtp_error *err)
     int nfiles = 0;
     if (files == NULL)
         rc = mtp_error_set(err, MTP_ENOMEM, "%s: out of memory", dir);
-    /* Files only (the walk's order is kept); the SUMS at the top cover the others. */
+    /* Files only (the walk's order is kept); the SUMS cover the others. */
     for (size_t i = 0; rc == 0 && i < count; i++) {
-        if (tree[i].is_dir || is_sums_name(tree[i].path))
+        if (tree[i].is_dir) {
+            rc = mtp_error_set(err, MTP_EFORMAT,
+                               "%s/%s: a folder; a release is flat (a Zenodo record has no "
+                               "folders)",
+                               dir, tree[i].path);
+            break;
+        }
+        if (is_sums_name(tree[i].path))
             continue;
         files[nfiles++] = tree[i].path;
         tree[i].path = NULL;
@@ -270,7 +290,14 @@ int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_s
     rc = scan_dir(dir, info, &files, err);
     if (rc < 0)
         goto out;
-    /* Refuse names the SUMS files cannot carry before anything is written. */
+    /* Refuse what the record cannot hold, and names the SUMS files cannot carry, before
+     * anything is written (the metadata files are a few kilobytes). */
+    int64_t nbytes = 0;
+    for (int i = 0; i < files.n; i++)
+        nbytes += (int64_t)files.items[i].digest.size;
+    rc = mtp_release_check_limits(dir, files.n + MTP_RELEASE_METADATA_FILES, nbytes, err);
+    if (rc < 0)
+        goto out;
     for (int i = 0; i < files.n; i++) {
         if (strpbrk(files.items[i].path, "\n\r\\") != NULL) {
             rc = mtp_error_set(err, MTP_EFORMAT,

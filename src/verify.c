@@ -92,9 +92,9 @@ static bool has_suffix(const char *s, const char *suffix)
 
 static int add_file(verifier *v, const char *rel, const mtp_digest *d, mtp_error *err)
 {
-    if (v->nfiles >= MTP_RELEASE_MAX_FILES)
+    if (v->nfiles >= MTP_TREE_MAX_ENTRIES)
         return mtp_error_set(err, MTP_ERANGE, "%s: more than %d files", v->path,
-                             MTP_RELEASE_MAX_FILES);
+                             MTP_TREE_MAX_ENTRIES);
     if (v->nfiles == v->cap) {
         int cap = v->cap ? v->cap * 2 : 64;
         file_rec *p = realloc(v->files, (size_t)cap * sizeof *p);
@@ -170,6 +170,8 @@ static int on_entry(const char *path, const mtp_digest *digest, void *userdata)
     scan_ctx *sc = userdata;
     if (is_sums(path))
         return 0;
+    if (strchr(path, '/') != NULL)
+        report(sc->v, "%s: in a folder; a release is flat (a Zenodo record has no folders)", path);
     sc->rc = add_file(sc->v, path, digest, sc->err);
     return sc->rc < 0 ? 1 : 0;
 }
@@ -190,6 +192,17 @@ static int collect_archive(verifier *v, bool *stop, mtp_error *err)
         *stop = true;
     }
     return 0;
+}
+
+/* The record limits, counted over what is there: the files found plus the two SUMS. */
+static void check_limits(verifier *v)
+{
+    int64_t nbytes = 0;
+    for (int i = 0; i < v->nfiles; i++)
+        nbytes += (int64_t)v->files[i].digest.size;
+    mtp_error e = MTP_ERROR_INIT;
+    if (mtp_release_check_limits(base_name(v->path), v->nfiles + 2, nbytes, &e) < 0)
+        report(v, "%s", e.msg);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -887,6 +900,7 @@ int mtp_verify(const char *path, mtp_verify_problem_fn problem, void *userdata,
     if (v.nfiles > 1)
         qsort(v.files, (size_t)v.nfiles, sizeof *v.files, cmp_file);
     result->nfiles_checked = v.nfiles;
+    check_limits(&v);
 
     load_manifest(&v, err);
     check_manifest_files(&v);

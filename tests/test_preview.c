@@ -226,7 +226,7 @@ START_TEST(test_segmentation_overlay)
     make_bundle(h5, &fx);
     run_preview(h5, out, 2);
 
-    snprintf(png, sizeof png, "%s/task1_train.png", out);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out);
     decoded d = decode(png);
     ck_assert_uint_eq(d.w, TRAIN_W);
     ck_assert_uint_eq(d.h, TRAIN_H_LEGEND);
@@ -252,7 +252,7 @@ START_TEST(test_segmentation_overlay)
     free(d.rgb);
 
     /* val: one row (striatum, 2 samples); width 4 + 2 * 32 = 68; the legend wraps. */
-    snprintf(png, sizeof png, "%s/task1_val.png", out);
+    snprintf(png, sizeof png, "%s/preview_task1_val.png", out);
     d = decode(png);
     ck_assert_uint_eq(d.w, 68);
     ck_assert_uint_eq(d.h, 22 + (22 + CELL) + 2 * 18 + 4);
@@ -267,8 +267,8 @@ START_TEST(test_segmentation_overlay)
     while ((e = readdir(dir)) != NULL)
         if (e->d_name[0] != '.') {
             files++;
-            ck_assert_msg(strcmp(e->d_name, "task1_train.png") == 0 ||
-                              strcmp(e->d_name, "task1_val.png") == 0,
+            ck_assert_msg(strcmp(e->d_name, "preview_task1_train.png") == 0 ||
+                              strcmp(e->d_name, "preview_task1_val.png") == 0,
                           "unexpected %s", e->d_name);
         }
     closedir(dir);
@@ -284,7 +284,7 @@ START_TEST(test_classification_border)
     tmp_path(out, sizeof out, "out");
     make_bundle(h5, &fx);
     run_preview(h5, out, 2);
-    snprintf(png, sizeof png, "%s/task1_train.png", out);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out);
     decoded d = decode(png);
     ck_assert_uint_eq(d.w, TRAIN_W);
     ck_assert_uint_eq(d.h, TRAIN_H_LEGEND);
@@ -314,7 +314,7 @@ START_TEST(test_features_depth_first_slice)
     tmp_path(out, sizeof out, "out");
     make_bundle(h5, &fx);
     run_preview(h5, out, 2);
-    snprintf(png, sizeof png, "%s/task1_train.png", out);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out);
     decoded d = decode(png);
     ck_assert_uint_eq(d.w, TRAIN_W);
     ck_assert_uint_eq(d.h, TRAIN_H_FEATURES);
@@ -342,11 +342,11 @@ START_TEST(test_deterministic_bytes)
     run_preview(h5, out_b, 2);
     run_preview(h5_fixed, out_c, 2); /* fixed-length string attributes read the same */
     size_t la, lb, lc;
-    snprintf(png, sizeof png, "%s/task1_train.png", out_a);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out_a);
     uint8_t *a = fixture_slurp(png, &la);
-    snprintf(png, sizeof png, "%s/task1_train.png", out_b);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out_b);
     uint8_t *b = fixture_slurp(png, &lb);
-    snprintf(png, sizeof png, "%s/task1_train.png", out_c);
+    snprintf(png, sizeof png, "%s/preview_task1_train.png", out_c);
     uint8_t *c = fixture_slurp(png, &lc);
     ck_assert_uint_eq(la, lb);
     ck_assert_int_eq(memcmp(a, b, la), 0);
@@ -370,7 +370,7 @@ START_TEST(test_task_name_sanitized)
     tmp_path(out, sizeof out, "out");
     make_bundle(h5, &fx);
     run_preview(h5, out, 2);
-    snprintf(png, sizeof png, "%s/my_task_1_train.png", out);
+    snprintf(png, sizeof png, "%s/preview_my_task_1_train.png", out);
     ck_assert_int_eq(access(png, F_OK), 0);
 }
 END_TEST
@@ -544,7 +544,7 @@ START_TEST(test_realistic_size)
     free(masks);
 
     run_preview(h5, out, 1);
-    snprintf(png, sizeof png, "%s/task2_2d_4class_train.png", out);
+    snprintf(png, sizeof png, "%s/preview_task2_2d_4class_train.png", out);
     decoded d = decode(png);
     /* Tiles 128 (2x), cells 140, 4 columns: 4 + 4 * 144; 4 rows of 22 + 140; legend of
      * vessel/cell/axon (92 + 12 + 68 + 12 + 68 from x 4) on one line. */

@@ -119,8 +119,7 @@ static void make_data_files(const char *dir)
     put_file(dir, "task2_3d_3class.h5", "task2 bytes\n");
     put_file(dir, "volumes.h5", "volumes\n");
     put_file(dir, "config.yaml", "release: {name: mini}\n");
-    ck_assert_int_eq(mkdir(fixture_path(dir, "previews"), 0755), 0);
-    put_file(dir, "previews/task1_train.png", "png\n");
+    put_file(dir, "preview_task1_train.png", "png\n");
     put_file(dir, "task1.h5.tmp.123", "leftover of a crashed write\n");
 }
 
@@ -308,7 +307,7 @@ START_TEST(test_manifest)
     ck_assert_str_eq(json_string_value(json_object_get(root, "config_sha256")), cfg->sha256);
     json_t *files = json_object_get(root, "files");
     const char *expect[] = {".zenodo.json", "CITATION.cff",       "README.md",
-                            "config.yaml",  "croissant.json",     "previews/task1_train.png",
+                            "config.yaml",  "croissant.json",     "preview_task1_train.png",
                             "task1.h5",     "task2_3d_3class.h5", "volumes.h5"};
     ck_assert_int_eq(json_array_size(files), 9);
     for (size_t i = 0; i < 9; i++)
@@ -367,7 +366,7 @@ START_TEST(test_sums)
                            "  config.yaml\n",
                            "  croissant.json\n",
                            "  manifest.json\n",
-                           "  previews/task1_train.png\n",
+                           "  preview_task1_train.png\n",
                            "  task1.h5\n",
                            "  task2_3d_3class.h5\n",
                            "  volumes.h5\n"};
@@ -380,12 +379,12 @@ START_TEST(test_sums)
     }
     ck_assert_str_eq(at, "");
     char line[128];
-    snprintf(line, sizeof line, "%s  previews/task1_train.png\n", d.sha256);
+    snprintf(line, sizeof line, "%s  preview_task1_train.png\n", d.sha256);
     ck_assert_ptr_nonnull(strstr(sums, line));
     ck_assert_ptr_null(strstr(sums, "SUMS"));
     ck_assert_ptr_null(strstr(sums, ".tmp"));
     char *md5 = fixture_slurp(fixture_path(tmpdir, "MD5SUMS"), NULL);
-    snprintf(line, sizeof line, "%s  previews/task1_train.png\n", d.md5);
+    snprintf(line, sizeof line, "%s  preview_task1_train.png\n", d.md5);
     ck_assert_ptr_nonnull(strstr(md5, line));
     free(md5);
     free(sums);
@@ -597,7 +596,7 @@ START_TEST(test_readme)
         "Windows per region: train 33, val 3, test 6. The reference loader",
         "- `task1.h5` (12 bytes): task1, classification; train 1076, val 116, test 200 "
         "samples\n",
-        "- `previews/task1_train.png` (4 bytes): preview montage\n",
+        "- `preview_task1_train.png` (4 bytes): preview montage\n",
         "- `config.yaml` (22 bytes): the config this release was built from (token removed)\n",
         "with h5py.File(\"task1.h5\", \"r\") as f:\n"
         "    images = f[\"train/images\"][:]   # uint8, shape (1076, 256, 256)\n"
@@ -677,23 +676,60 @@ START_TEST(test_deterministic_no_token)
 }
 END_TEST
 
+START_TEST(test_record_limits)
+{
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_release_check_limits("rel", 100, MTP_RELEASE_MAX_BYTES, &err), 0);
+    ck_assert_int_eq(mtp_release_check_limits("rel", 101, 1, &err), MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "rel: 101 files; a release (one Zenodo record) holds at most 100");
+    ck_assert_int_eq(mtp_release_check_limits("rel", 9, INT64_C(51200000000), &err), MTP_ERANGE);
+    ck_assert_str_eq(err.msg, "rel: 51.20 GB; a release (one Zenodo record) holds at most 50 GB");
+
+    /* build: mtp_release_write refuses before writing anything. 94 data files + the 7
+     * metadata files make 101. */
+    make_tmpdir();
+    for (int i = 0; i < 94; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%02d.bin", i);
+        put_file(tmpdir, name, "x");
+    }
+    mtp_config *cfg = load_config();
+    ck_assert_int_eq(mtp_release_write(tmpdir, cfg, NULL, 0, &INFO, &err), MTP_ERANGE);
+    char want[600];
+    snprintf(want, sizeof want, "%s: 101 files; a release (one Zenodo record) holds at most 100",
+             tmpdir);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(access(fixture_path(tmpdir, "README.md"), F_OK), -1);
+    mtp_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_list_files)
 {
     make_tmpdir();
     make_data_files(tmpdir);
     put_file(tmpdir, "SHA256SUMS", "x");
-    ck_assert_int_eq(mkdir(fixture_path(tmpdir, "previews/sub"), 0755), 0);
-    put_file(tmpdir, "previews/sub/MD5SUMS", "not at the top: listed");
+    put_file(tmpdir, "MD5SUMS", "x");
     char **files = NULL;
     int n = -1;
     mtp_error err = MTP_ERROR_INIT;
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), 0);
-    const char *expect[] = {"config.yaml", "previews/sub/MD5SUMS", "previews/task1_train.png",
-                            "task1.h5",    "task2_3d_3class.h5",   "volumes.h5"};
-    ck_assert_int_eq(n, 6);
+    const char *expect[] = {"config.yaml", "preview_task1_train.png", "task1.h5",
+                            "task2_3d_3class.h5", "volumes.h5"};
+    ck_assert_int_eq(n, 5);
     for (int i = 0; i < n; i++)
         ck_assert_str_eq(files[i], expect[i]);
     mtp_release_files_free(files, n);
+
+    /* A release is flat: a folder (what a Zenodo record cannot hold) is refused, naming it. */
+    ck_assert_int_eq(mkdir(fixture_path(tmpdir, "previews"), 0755), 0);
+    ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), MTP_EFORMAT);
+    char want[600];
+    snprintf(want, sizeof want,
+             "%s/previews: a folder; a release is flat (a Zenodo record has no folders)", tmpdir);
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_ptr_null(files);
+    ck_assert_int_eq(rmdir(fixture_path(tmpdir, "previews")), 0);
 
     ck_assert_int_eq(symlink("task1.h5", fixture_path(tmpdir, "link.h5")), 0);
     ck_assert_int_eq(mtp_release_list_files(tmpdir, &files, &n, &err), MTP_EFORMAT);
@@ -759,6 +795,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, test_readme);
     tcase_add_test(tc, test_deterministic_no_token);
     tcase_add_test(tc, test_list_files);
+    tcase_add_test(tc, test_record_limits);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;

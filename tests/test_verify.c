@@ -166,8 +166,7 @@ static mtp_config *make_release(void)
     write_bundle(cfg, 0, rel_path("task1.h5"));
     write_bundle(cfg, 1, rel_path("task2.h5"));
     fixture_write_text(rel_path("config.yaml"), "release: {name: mini}\n");
-    ck_assert_int_eq(mkdir(rel_path("previews"), 0755), 0);
-    fixture_write_text(rel_path("previews/task1_train.png"), "not really a png\n");
+    fixture_write_text(rel_path("preview_task1_train.png"), "not really a png\n");
     write_metadata(cfg);
     return cfg;
 }
@@ -278,7 +277,7 @@ START_TEST(test_good_release)
     mtp_config *cfg = make_release();
     mtp_verify_result res = verify_expect(reldir, NONE);
     /* .zenodo.json CITATION.cff README.md config.yaml croissant.json manifest.json
-     * previews/task1_train.png task1.h5 task2.h5 */
+     * preview_task1_train.png task1.h5 task2.h5 */
     ck_assert_int_eq(res.nfiles_checked, 9);
     ck_assert_int_eq(res.nhdf5_checked, 2);
     /* The datasheet's h5py snippet runs on the real files. */
@@ -336,7 +335,7 @@ START_TEST(test_flip_byte_every_file)
 {
     mtp_config *cfg = make_release();
     const char *files[] = {".zenodo.json", "CITATION.cff",   "README.md",
-                           "config.yaml",  "croissant.json", "previews/task1_train.png",
+                           "config.yaml",  "croissant.json", "preview_task1_train.png",
                            "task1.h5",     "task2.h5"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         for (int where = 0; where < 3; where++) {
@@ -664,6 +663,30 @@ START_TEST(test_symlink_in_release)
 }
 END_TEST
 
+START_TEST(test_release_is_flat_and_fits_a_record)
+{
+    mtp_config *cfg = make_release();
+    /* A folder: what a Zenodo record cannot hold. */
+    ck_assert_int_eq(mkdir(rel_path("previews"), 0755), 0);
+    const char *folder[] = {
+        "previews: a folder; a release is flat (a Zenodo record has no folders)", NULL};
+    verify_expect(reldir, folder);
+    ck_assert_int_eq(rmdir(rel_path("previews")), 0);
+    /* 9 files + 2 SUMS + 90 extra = 101 files: one over a record's limit. */
+    for (int i = 0; i < 90; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extra%02d.txt", i);
+        fixture_write_text(rel_path(name), "x\n");
+    }
+    lines l = verify_lines(reldir);
+    ck_assert_msg(has_line(&l, "mini-1.0.0: 101 files; a release (one Zenodo record) holds at "
+                               "most 100"),
+                  "%s", joined(&l));
+    mtp_config_free(cfg);
+    remove_tmpdir();
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("verify");
@@ -683,6 +706,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, test_cannot_run);
     tcase_add_test(tc, test_archive);
     tcase_add_test(tc, test_symlink_in_release);
+    tcase_add_test(tc, test_release_is_flat_and_fits_a_record);
     suite_add_tcase(s, tc);
     return s;
 }

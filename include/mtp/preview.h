@@ -1,8 +1,8 @@
 /*
- * preview.h — PNG montages of a task bundle file (DESIGN §6 format, §7 `previews/`).
+ * preview.h — PNG montages of a task bundle file (DESIGN §7; at the top level of a flat release).
  *
- * One PNG per split of a `<task>.h5` bundle: `<out_dir>/<task>_<split>.png`, where <task> is the
- * file's `task` attribute and both names are sanitized to [A-Za-z0-9._-] (anything else becomes
+ * One PNG per split of a `<task>.h5` bundle: `<out_dir>/preview_<task>_<split>.png`, where
+ * <task> is the file's `task` attribute and both names are sanitized to [A-Za-z0-9._-] (anything else becomes
  * '_'). The file is read with HDF5, one sample slice at a time (a hyperslab per shown sample);
  * a split is never read whole. The library never prints: HDF5's automatic error printing is
  * switched off for the duration of the call (and restored), libpng's messages go into `err`.

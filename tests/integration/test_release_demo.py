@@ -48,8 +48,8 @@ TASKS = {  # name: (kind, depth, excluded regions, classes, counts)
 TASK3 = "task3"
 H5_FILES = sorted([f"{t}.h5" for t in TASKS] + [f"{TASK3}.h5", "volumes.h5"])
 META_FILES = [".zenodo.json", "CITATION.cff", "README.md", "config.yaml", "croissant.json"]
-PNG_FILES = sorted([f"previews/{t}_{s}.png" for t in TASKS for s in SPLITS] +
-                   [f"previews/{TASK3}_all.png"])
+PNG_FILES = sorted([f"preview_{t}_{s}.png" for t in TASKS for s in SPLITS] +
+                   [f"preview_{TASK3}_all.png"])
 # Every file of the release but the three that describe the others.
 LISTED = sorted(H5_FILES + META_FILES + PNG_FILES)
 ALL_FILES = sorted(LISTED + ["manifest.json", "SHA256SUMS", "MD5SUMS"])
@@ -343,7 +343,7 @@ def check_croissant(rel, digests):
 def check_previews(rel):
     for png in PNG_FILES:
         w, h, rows = png_decode(os.path.join(rel, png))
-        task, split = os.path.basename(png)[:-4].rsplit("_", 1)
+        task, split = os.path.basename(png)[len("preview_"):-4].rsplit("_", 1)
         if task == TASK3:
             if (w, h) != (580, 22 + 4 * (22 + 140) + 4):  # 4 region rows of 4 tiles, no legend
                 fail(f"{png}: {w}x{h}")

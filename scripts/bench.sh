@@ -7,8 +7,10 @@
 #   cold            build configs/demo.yaml, empty cache
 #   warm            the same build again with the cache full
 #   fetch-floor     the cutout URLs of `plan --verbose`, curl --parallel --parallel-max JOBS
-#   compress-floor  build/compress-floor: every unique image slice deflated once, one thread
-#                   (wall and cpu are the deflate calls alone)
+#   compress-floor  build/compress-floor --compressor zlib: every unique image slice deflated
+#                   once, one thread, with zlib (HDF5's own filter; the floor of a zlib writer)
+#   libdeflate-floor  the same slices, same level, one thread, with libdeflate (the writer's
+#                   compressor). Wall and cpu of both floors are the deflate calls alone.
 #   x4              build configs/bench-x4.yaml (16 regions, 4x the voxels), empty cache
 # Columns: wall, user+sys CPU and peak RSS of the client process (/usr/bin/time), HTTP
 # requests and MB served by the mock during the run (from its --log).
@@ -30,7 +32,7 @@ runs=3
 jobs=""
 threads=""
 mock_cache_mb=1024 # the demo's bodies are ~112 MB, x4's ~4x that; the mock needs them all
-rows="cold,warm,fetch-floor,compress-floor,x4"
+rows="cold,warm,fetch-floor,compress-floor,libdeflate-floor,x4"
 keep=0
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -132,7 +134,9 @@ timed() { # NAME RUN CMD...: run CMD under /usr/bin/time, record the row
     exit 1
   }
   local floor_line=""
-  [ "$name" = compress-floor ] && floor_line=$(grep '^compress-floor ' "$WORK/cmd.out")
+  case "$name" in
+    compress-floor | libdeflate-floor) floor_line=$(grep '^compress-floor ' "$WORK/cmd.out") ;;
+  esac
   $PY "$LIB" record "$RUNS" "$name" "$run" "$WORK/time.txt" "$MOCK_LOG" "$off" "$floor_line"
   log "$name run $run: $(tail -1 "$RUNS" | $PY -c 'import json, sys; r = json.load(sys.stdin)
 print("wall %.2f s, cpu %.2f s, rss %.0f MB, %d requests, %.1f MB" % (r["wall_s"], r["cpu_s"],
@@ -146,7 +150,7 @@ for run in $(seq "$runs"); do
     rm -rf "$WORK/out" "$WARM_CACHE"
     timed cold "$run" "${BUILD_CMD[@]}" "$DEMO" --cache "$WARM_CACHE" --out "$WORK/out"
     rm -rf "$WORK/out"
-  elif [ "$run" = 1 ] && { want warm || want compress-floor; }; then
+  elif [ "$run" = 1 ] && { want warm || want compress-floor || want libdeflate-floor; }; then
     log "filling the cache for warm / compress-floor"
     "${BUILD_CMD[@]}" "$DEMO" --cache "$WARM_CACHE" --out "$WORK/out" >/dev/null
     rm -rf "$WORK/out"
@@ -160,7 +164,11 @@ for run in $(seq "$runs"); do
   fi
   if want compress-floor; then
     timed compress-floor "$run" "$BUILD/compress-floor" "$DEMO" --source-url "$URL" \
-      --cache "$WARM_CACHE"
+      --cache "$WARM_CACHE" --compressor zlib
+  fi
+  if want libdeflate-floor; then
+    timed libdeflate-floor "$run" "$BUILD/compress-floor" "$DEMO" --source-url "$URL" \
+      --cache "$WARM_CACHE" --compressor libdeflate
   fi
   if want x4; then
     rm -rf "$WORK/out" "$WORK/cache-x4"

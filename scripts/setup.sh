@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libhdf5-dev hdf5-tools libcurl4-openssl-dev libblosc-dev libyaml-dev check
-  libmicrohttpd-dev libjansson-dev libssl-dev zlib1g-dev libpng-dev libarchive-dev
+  libmicrohttpd-dev libjansson-dev libssl-dev zlib1g-dev libdeflate-dev libpng-dev libarchive-dev
   python3 python3-numpy python3-h5py python3-blosc python3-scipy python3-yaml
   curl time
   clang libclang-rt-dev

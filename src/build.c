@@ -599,7 +599,116 @@ static void writeback_start(build_state *st)
     w->running = pthread_create(&w->thread, NULL, writeback_main, w) == 0;
 }
 
-static int finish_bundles(build_state *st, mtp_error *err)
+/* The data files' digests (SHA-256 and MD5 in one read), each computed on a worker as soon
+ * as its file is finished, while the next file is finished and then while the previews are
+ * drawn: files are queued in the order they are finished, and the workers wait for the
+ * next one until the queue is closed. */
+typedef struct digest_job {
+    const char *dir;
+    const volatile sig_atomic_t *cancel; /* the build's: stops before the next file */
+    int n;
+    char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
+    const char *path_ptrs[MTP_MAX_TASKS + 2];
+    mtp_digest digests[MTP_MAX_TASKS + 2];
+    pthread_mutex_t mu;
+    pthread_cond_t more; /* a file was queued, or the queue was closed */
+    bool closed;         /* no more files will be queued */
+    int next;            /* the next file to take */
+    int rc;
+    mtp_error err;
+    pthread_t threads[2];
+    int nthreads;
+} digest_job;
+
+/* Two of these share the files (the writer and the previews use the other core only part
+ * of the time). */
+static void *digest_main(void *arg)
+{
+    digest_job *job = arg;
+    for (;;) {
+        pthread_mutex_lock(&job->mu);
+        while (job->rc == 0 && job->next == job->n && !job->closed)
+            pthread_cond_wait(&job->more, &job->mu);
+        if (job->rc == 0 && job->cancel != NULL && *job->cancel) {
+            job->rc = MTP_ECANCEL;
+            mtp_error_set(&job->err, MTP_ECANCEL, "cancelled");
+        }
+        int i = job->rc == 0 && job->next < job->n ? job->next++ : -1;
+        pthread_mutex_unlock(&job->mu);
+        if (i < 0)
+            return NULL;
+        char full[4200];
+        snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
+        mtp_error err = MTP_ERROR_INIT;
+        int rc = mtp_digest_file(full, &job->digests[i], &err);
+        if (rc < 0) {
+            pthread_mutex_lock(&job->mu);
+            if (job->rc == 0) {
+                job->rc = rc;
+                job->err = err;
+            }
+            pthread_cond_broadcast(&job->more);
+            pthread_mutex_unlock(&job->mu);
+        }
+    }
+}
+
+/* Queue a finished file (a name relative to the release directory) for the workers. */
+static void digest_add(digest_job *job, const char *name)
+{
+    pthread_mutex_lock(&job->mu);
+    if (job->n < MTP_MAX_TASKS + 2) {
+        snprintf(job->paths[job->n], sizeof job->paths[job->n], "%s", name);
+        job->path_ptrs[job->n] = job->paths[job->n];
+        job->n++;
+        pthread_cond_signal(&job->more);
+    }
+    pthread_mutex_unlock(&job->mu);
+}
+
+/* Start the workers on an empty queue (before the first file is finished). */
+static int digest_start(build_state *st, digest_job *job, mtp_error *err)
+{
+    memset(job, 0, sizeof *job);
+    job->dir = st->dir;
+    job->cancel = st->opt->cancel;
+    pthread_mutex_init(&job->mu, NULL);
+    pthread_cond_init(&job->more, NULL);
+    for (int k = 0; k < 2; k++) {
+        int e = pthread_create(&job->threads[k], NULL, digest_main, job);
+        if (e != 0) {
+            if (job->nthreads > 0)
+                return 0; /* one thread does all the files */
+            pthread_cond_destroy(&job->more);
+            pthread_mutex_destroy(&job->mu);
+            return mtp_error_set(err, MTP_EIO, "cannot start a digest thread: %s", strerror(e));
+        }
+        job->nthreads++;
+    }
+    return 0;
+}
+
+/* Close the queue, wait for the workers, and give their first failure. */
+static int digest_finish(digest_job *job, mtp_error *err)
+{
+    if (job->nthreads == 0)
+        return 0;
+    pthread_mutex_lock(&job->mu);
+    job->closed = true;
+    pthread_cond_broadcast(&job->more);
+    pthread_mutex_unlock(&job->mu);
+    for (int k = 0; k < job->nthreads; k++)
+        pthread_join(job->threads[k], NULL);
+    job->nthreads = 0;
+    pthread_cond_destroy(&job->more);
+    pthread_mutex_destroy(&job->mu);
+    if (job->rc < 0 && err != NULL)
+        *err = job->err;
+    return job->rc;
+}
+
+/* Finish every file (flush, fsync, rename) in turn, each queued for its digests at once. */
+static int finish_bundles(build_state *st, digest_job *digests, mtp_error *err)
 {
     writeback_wait(st);
     const mtp_config *cfg = st->cfg;
@@ -625,6 +734,9 @@ static int finish_bundles(build_state *st, mtp_error *err)
         if (rc < 0)
             return rc;
         st->stats->nfiles++;
+        char name[MTP_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s.h5", cfg->tasks[t].name);
+        digest_add(digests, name);
     }
     if (st->volumes != NULL) {
         mtp_volumes *volumes = st->volumes;
@@ -633,6 +745,7 @@ static int finish_bundles(build_state *st, mtp_error *err)
         if (rc < 0)
             return rc;
         st->stats->nfiles++;
+        digest_add(digests, "volumes.h5");
     }
     return 0;
 }
@@ -664,113 +777,6 @@ static int write_previews(build_state *st, mtp_error *err)
         st->stats->nfiles += n;
     }
     return rc;
-}
-
-/* The data files' digests, computed on a thread of their own while the previews are
- * drawn (hashing ~0.5 GB and drawing both take about a second on one core each). */
-typedef struct digest_job {
-    const char *dir;
-    const volatile sig_atomic_t *cancel; /* the build's: stops before the next file */
-    int n;
-    char paths[MTP_MAX_TASKS + 2][MTP_NAME_MAX + 16];
-    const char *path_ptrs[MTP_MAX_TASKS + 2];
-    mtp_digest digests[MTP_MAX_TASKS + 2];
-    int order[MTP_MAX_TASKS + 2]; /* largest file first, so no thread ends with a big one */
-    pthread_mutex_t mu;
-    int next; /* the next file to take, in `order` */
-    int rc;
-    mtp_error err;
-    pthread_t threads[2];
-    int nthreads;
-} digest_job;
-
-/* Two of these share the files (the previews use the other core only part of the time). */
-static void *digest_main(void *arg)
-{
-    digest_job *job = arg;
-    for (;;) {
-        pthread_mutex_lock(&job->mu);
-        if (job->rc == 0 && job->cancel != NULL && *job->cancel) {
-            job->rc = MTP_ECANCEL;
-            mtp_error_set(&job->err, MTP_ECANCEL, "cancelled");
-        }
-        int i = job->rc == 0 && job->next < job->n ? job->order[job->next++] : -1;
-        pthread_mutex_unlock(&job->mu);
-        if (i < 0)
-            return NULL;
-        char full[4200];
-        snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
-        mtp_error err = MTP_ERROR_INIT;
-        int rc = mtp_digest_file(full, &job->digests[i], &err);
-        if (rc < 0) {
-            pthread_mutex_lock(&job->mu);
-            if (job->rc == 0) {
-                job->rc = rc;
-                job->err = err;
-            }
-            pthread_mutex_unlock(&job->mu);
-        }
-    }
-}
-
-static void digest_add(digest_job *job, const char *name)
-{
-    snprintf(job->paths[job->n], sizeof job->paths[job->n], "%s", name);
-    job->path_ptrs[job->n] = job->paths[job->n];
-    job->n++;
-}
-
-static int digest_start(build_state *st, digest_job *job, mtp_error *err)
-{
-    memset(job, 0, sizeof *job);
-    job->dir = st->dir;
-    job->cancel = st->opt->cancel;
-    for (int t = 0; t < st->cfg->ntasks; t++) {
-        char name[MTP_NAME_MAX + 8];
-        snprintf(name, sizeof name, "%s.h5", st->cfg->tasks[t].name);
-        digest_add(job, name);
-    }
-    if (st->cfg->output.volumes)
-        digest_add(job, "volumes.h5");
-    digest_add(job, "config.yaml");
-    off_t sizes[MTP_MAX_TASKS + 2];
-    for (int i = 0; i < job->n; i++) {
-        char full[4200];
-        struct stat sb;
-        snprintf(full, sizeof full, "%s/%s", job->dir, job->paths[i]);
-        sizes[i] = stat(full, &sb) == 0 ? sb.st_size : 0;
-        int k = i; /* insertion sort: a handful of files */
-        while (k > 0 && sizes[job->order[k - 1]] < sizes[i]) {
-            job->order[k] = job->order[k - 1];
-            k--;
-        }
-        job->order[k] = i;
-    }
-    pthread_mutex_init(&job->mu, NULL);
-    for (int k = 0; k < 2; k++) {
-        int e = pthread_create(&job->threads[k], NULL, digest_main, job);
-        if (e != 0) {
-            if (job->nthreads > 0)
-                return 0; /* one thread does all the files */
-            pthread_mutex_destroy(&job->mu);
-            return mtp_error_set(err, MTP_EIO, "cannot start a digest thread: %s", strerror(e));
-        }
-        job->nthreads++;
-    }
-    return 0;
-}
-
-static int digest_finish(digest_job *job, mtp_error *err)
-{
-    if (job->nthreads == 0)
-        return 0;
-    for (int k = 0; k < job->nthreads; k++)
-        pthread_join(job->threads[k], NULL);
-    job->nthreads = 0;
-    pthread_mutex_destroy(&job->mu);
-    if (job->rc < 0 && err != NULL)
-        *err = job->err;
-    return job->rc;
 }
 
 /* manifest.json, SUMS, datasheet and citation metadata, from the files as written. */
@@ -942,14 +948,16 @@ int mtp_build_run(const mtp_config *cfg, const mtp_build_options *opt, mtp_build
     }
     if (rc == 0)
         rc = finish_prefetch(&st, 0, err);
-    if (rc == 0)
-        rc = finish_bundles(&st, err);
-    if (rc == 0)
-        rc = write_config_copy(&st, err);
     digest_job digests;
     memset(&digests, 0, sizeof digests);
     if (rc == 0)
         rc = digest_start(&st, &digests, err);
+    if (rc == 0)
+        rc = finish_bundles(&st, &digests, err);
+    if (rc == 0)
+        rc = write_config_copy(&st, err);
+    if (rc == 0)
+        digest_add(&digests, "config.yaml");
     if (rc == 0 && cfg->output.previews) {
         report(&st, MTP_PHASE_RELEASE, "previews", NULL);
         rc = write_previews(&st, err);

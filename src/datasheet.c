@@ -3,6 +3,8 @@
  */
 #include "release_text.h"
 
+#include "mtp/chunks.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
@@ -408,7 +410,17 @@ static void readme_reading(mtp_strbuf *sb, const mtp_config *cfg,
 {
     mtp_sb_puts(sb, "## How to read it\n\n");
     mtp_sb_puts(sb, "The files are plain HDF5 (deflate compression where compressed), readable "
-                    "with h5py, h5dump, HDFView or any HDF5 library without plugins.\n\n");
+                    "with h5py, h5dump, HDFView or any HDF5 library without plugins.");
+    if (cfg->output.compression == MTP_COMPRESS_GZIP) {
+        char compressor[64];
+        mtp_chunk_compressor(cfg->output.level, compressor, sizeof compressor);
+        mtp_sb_printf(sb,
+                      " Their compressed chunks were made by %s (the `compressor` attribute of "
+                      "each file and of `manifest.json`); rebuilding them byte-identically from "
+                      "the same config needs the same compressor version.",
+                      compressor);
+    }
+    mtp_sb_puts(sb, "\n\n");
     const mtp_bundle_summary *cls = NULL, *seg = NULL;
     for (int i = 0; i < nsummaries; i++) {
         if (cls == NULL && strcmp(summaries[i].kind, "classification") == 0 &&

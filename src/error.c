@@ -79,6 +79,53 @@ int mtp_error_prefix(mtp_error *err, const char *fmt, ...)
     return err->code;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (2-4), or 0 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF). */
+static int utf8_sequence(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    int n = c >= 0xc2 && c <= 0xdf   ? 2
+            : c >= 0xe0 && c <= 0xef ? 3
+            : c >= 0xf0 && c <= 0xf4 ? 4
+                                     : 0;
+    if (n == 0)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (int i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+void mtp_text_printable(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (p != NULL && *p != '\0') {
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                *p = '?';
+            p++;
+            continue;
+        }
+        int n = utf8_sequence(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 int mtp_exit_status(int code)
 {
     if (code == MTP_OK)

@@ -844,12 +844,13 @@ int mtp_bundle_write_sample_chunks(mtp_bundle *b, int split, size_t i, const mtp
         hsize_t index[2] = {i, (hsize_t)d};
         size_t off = (size_t)d * slice;
         if (mtp_h5w_write_slice(s->images, rank, index, b->height, b->width, b->memspace,
-                                smp->image + off,
-                                image_chunks != NULL ? &image_chunks[d] : NULL) < 0)
+                                smp->image + off, image_chunks != NULL ? &image_chunks[d] : NULL,
+                                &b->cfg->output) < 0)
             return mtp_h5w_fail(err, b->f.out.path, "write /%s/images sample %zu", name, i);
         if (smp->mask != NULL &&
             mtp_h5w_write_slice(s->masks, rank, index, b->height, b->width, b->memspace,
-                                smp->mask + off, mask_chunks != NULL ? &mask_chunks[d] : NULL) < 0)
+                                smp->mask + off, mask_chunks != NULL ? &mask_chunks[d] : NULL,
+                                &b->cfg->output) < 0)
             return mtp_h5w_fail(err, b->f.out.path, "write /%s/masks sample %zu", name, i);
     }
     for (int v = 0; v < 256; v++)

@@ -40,6 +40,7 @@ static void problem(checker *ck, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line + len, sizeof line - (size_t)len, fmt, ap);
     va_end(ap);
+    mtp_text_printable(line); /* names and strings may come from a crafted file */
     ck->nproblems++;
     if (ck->fn != NULL)
         ck->fn(ck->userdata, line);

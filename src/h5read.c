@@ -489,6 +489,27 @@ int mtp_h5r_open_root(const char *path, hid_t *file, hid_t *root, mtp_error *e)
     return rc;
 }
 
+/* Every string of a summary as printable text (a crafted file's strings reach inspect's
+ * output and the datasheet); the strings of a valid bundle are unchanged. */
+static void summary_printable(mtp_bundle_summary *s)
+{
+    char *fields[] = {s->task, s->kind, s->builder, s->config_sha256, s->source, s->title};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        mtp_text_printable(fields[i]);
+    for (int c = 0; c < s->nclasses && c < MTP_MAX_CLASSES; c++)
+        mtp_text_printable(s->classes[c]);
+    for (int r = 0; r < s->nregions && r < MTP_MAX_REGIONS; r++)
+        mtp_text_printable(s->regions[r]);
+    for (int k = 0; k < s->nsplits && k < MTP_MAX_SPLITS; k++) {
+        mtp_split_summary *sp = &s->splits[k];
+        mtp_text_printable(sp->name);
+        for (int d = 0; d < sp->ndatasets && d < MTP_SUMMARY_MAX_SPLIT_DATASETS; d++)
+            mtp_text_printable(sp->datasets[d].name);
+    }
+    for (int d = 0; d < s->ndatasets && d < MTP_SUMMARY_MAX_DATASETS; d++)
+        mtp_text_printable(s->datasets[d].name);
+}
+
 int mtp_h5read_summary(const char *path, mtp_bundle_summary *out, mtp_error *err)
 {
     if (out == NULL)
@@ -527,8 +548,10 @@ out:
     if (rc < 0) {
         int code = e.code;
         memset(out, 0, sizeof *out);
+        mtp_text_printable(e.msg);
         return mtp_error_set(err, code, "%s: %s", path != NULL ? path : "(null)", e.msg);
     }
+    summary_printable(out);
     return 0;
 }
 

@@ -200,7 +200,7 @@ int mtp_volumes_write_chunks(mtp_volumes *v, int region, int channel, const uint
     for (int64_t z = 0; z < v->nz; z++) {
         hsize_t index[1] = {(hsize_t)z};
         if (mtp_h5w_write_slice(dset, 3, index, h, w, memspace, cube + (size_t)z * h * w,
-                                chunks != NULL ? &chunks[z] : NULL) < 0) {
+                                chunks != NULL ? &chunks[z] : NULL, &cfg->output) < 0) {
             rc = mtp_h5w_fail(err, v->f.out.path, "write %s slice %" PRId64, where, z);
             goto out;
         }

@@ -11,12 +11,11 @@
  * comes from zeroed memory.
  *
  * Image and mask bytes reach the file one chunk (one slice) at a time through
- * mtp_h5w_write_slice(): through HDF5's deflate filter, or, when the caller compressed the slice
- * already (chunks.h), as those bytes with H5Dwrite_chunk() (DESIGN §9). Both give the same
- * file because (1) the chunk bytes are equal (compress2 at the same level, as H5Zdeflate.c
- * calls it) and (2) the slice datasets are opened with HDF5's chunk cache off: with a cache
- * the filter path would allocate a chunk's file space when the cache evicts it, an order
- * that differs from the direct path's (at the call); without one both allocate at the call.
+ * mtp_h5w_write_slice(): chunks made by chunks.c (libdeflate; the caller's, compressed once
+ * for every file, or made there) written with H5Dwrite_chunk() (DESIGN §9); HDF5's deflate
+ * filter only decodes them. The slice datasets are opened with HDF5's chunk cache off, so a
+ * chunk's file space is allocated at the call, in call order. The task 3 targets (a small
+ * compound dataset) are the one chunked dataset HDF5's own filter (zlib) compresses.
  */
 #include "h5write.h"
 
@@ -396,7 +395,12 @@ int mtp_h5w_provenance_attrs(mtp_h5ctx *c, hid_t root, const mtp_config *cfg,
         names[i] = cfg->channels[channels[i]].name;
         uris[i] = cfg->channels[channels[i]].uri;
     }
+    char compressor[64];
+    mtp_chunk_compressor(cfg->output.compression == MTP_COMPRESS_GZIP ? cfg->output.level : -1,
+                         compressor, sizeof compressor);
     int err = mtp_h5w_attr_str(c, root, "/", "builder", meta->builder);
+    if (err == 0)
+        err = mtp_h5w_attr_str(c, root, "/", "compressor", compressor);
     if (err == 0)
         err = mtp_h5w_attr_str(c, root, "/", "config_sha256", cfg->sha256);
     if (err == 0)
@@ -545,19 +549,28 @@ hid_t mtp_h5w_create_small(mtp_h5ctx *c, hid_t loc, const char *name, const char
 
 /*
  * Write one slice — exactly one chunk — of a slice-chunked uint8 dataset: the slice at
- * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. With `chunk`
- * (checked by mtp_h5w_check_chunk()) its bytes go in as they are, filter mask 0: the deflate filter
- * counts as applied. Otherwise HDF5's filter compresses `bytes`.
+ * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. Compressed
+ * datasets get every chunk from chunks.c, never from HDF5's filter: `chunk` (checked by
+ * mtp_h5w_check_chunk()) as it is, or else `bytes` deflated here at out->level; either goes
+ * in with H5Dwrite_chunk(), filter mask 0 (the deflate filter counts as applied). With
+ * compression "none" `bytes` are written plainly.
  */
 herr_t mtp_h5w_write_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
-                           hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk)
+                           hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk,
+                           const mtp_output *out)
 {
     hsize_t d = rank == 4 ? index[1] : 0;
-    if (chunk != NULL) {
-        hsize_t start[4] = {index[0], d, 0, 0};
+    if (out->compression != MTP_COMPRESS_GZIP)
+        return mtp_h5_write_slice(dset, memspace, rank, index[0], d, h, w, bytes);
+    hsize_t start[4] = {index[0], d, 0, 0};
+    if (chunk != NULL)
         return H5Dwrite_chunk(dset, H5P_DEFAULT, 0, start, chunk->size, chunk->data);
-    }
-    return mtp_h5_write_slice(dset, memspace, rank, index[0], d, h, w, bytes);
+    mtp_chunk made = {NULL, 0, NULL};
+    if (mtp_chunk_deflate_one(bytes, (size_t)(h * w), out->level, &made, NULL) < 0)
+        return -1;
+    herr_t st = H5Dwrite_chunk(dset, H5P_DEFAULT, 0, start, made.size, made.data);
+    mtp_chunk_release(&made);
+    return st;
 }
 
 /* zlib's FLEVEL header bits for a compression level (deflate.c: 0 for levels 0-1, 1 for
@@ -581,10 +594,10 @@ const char *mtp_h5w_check_chunk(const mtp_chunk *chunk, const uint8_t *raw, size
 {
     if (chunk->data == NULL || chunk->size == 0)
         return "no bytes";
-    uLong bound = compressBound((uLong)n);
+    size_t bound = mtp_chunk_bound(n, level);
     if (chunk->size < 7 || chunk->size > bound) {
-        snprintf(why, why_len, "%zu bytes (a deflated slice of %zu bytes has 7..%lu)", chunk->size,
-                 n, (unsigned long)bound);
+        snprintf(why, why_len, "%zu bytes (a deflated slice of %zu bytes has 7..%zu)", chunk->size,
+                 n, bound);
         return why;
     }
     const uint8_t *d = chunk->data;

@@ -107,12 +107,15 @@ hid_t mtp_h5w_create_small(mtp_h5ctx *c, hid_t loc, const char *name, const char
 
 /*
  * Write one slice — exactly one chunk — of a slice-chunked uint8 dataset: the slice at
- * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. With `chunk`
- * (checked by mtp_h5w_check_chunk()) its bytes go in as they are, filter mask 0: the deflate filter
- * counts as applied. Otherwise HDF5's filter compresses `bytes`.
+ * `index` (the leading rank-2 coordinates); `memspace` has the chunk's shape. Compressed
+ * datasets get every chunk from chunks.c, never from HDF5's filter: `chunk` (checked by
+ * mtp_h5w_check_chunk()) as it is, or else `bytes` deflated here at out->level; either goes
+ * in with H5Dwrite_chunk(), filter mask 0 (the deflate filter counts as applied). With
+ * compression "none" `bytes` are written plainly.
  */
 herr_t mtp_h5w_write_slice(hid_t dset, int rank, const hsize_t *index, hsize_t h, hsize_t w,
-                           hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk);
+                           hid_t memspace, const uint8_t *bytes, const mtp_chunk *chunk,
+                           const mtp_output *out);
 
 /*
  * Is `chunk` a plausible deflate of `raw` (n bytes) at `level`? Returns NULL if so, else a

@@ -3,6 +3,8 @@
  */
 #include "release_text.h"
 
+#include "mtp/chunks.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +76,10 @@ int mtp_manifest_build(mtp_strbuf *sb, const mtp_config *cfg, const mtp_bundle_s
     if (rel->date[0] != '\0')
         mtp_jset(root, "date", json_string(rel->date), &bad);
     mtp_jset(root, "builder", json_string(info->builder), &bad);
+    char compressor[64];
+    mtp_chunk_compressor(cfg->output.compression == MTP_COMPRESS_GZIP ? cfg->output.level : -1,
+                         compressor, sizeof compressor);
+    mtp_jset(root, "compressor", json_string(compressor), &bad);
     mtp_jset(root, "bundle_format_version", json_integer(info->bundle_format_version), &bad);
     mtp_jset(root, "config_sha256", json_string(cfg->sha256), &bad);
 

@@ -1,9 +1,10 @@
 /*
- * test_chunks.c — compress-once chunks: the bytes equal zlib's compress2() per slice (the
- * call of HDF5's deflate filter), do not depend on the thread count, decompress back to the
- * slice, and bad calls are refused with exact reasons; submitted batches can be collected in
- * any order and range, freed early, and jobs run each part once with the failing part's own
- * error. A reported (not asserted) speed test uses the mock's synthetic image slices.
+ * test_chunks.c — compress-once chunks: the bytes equal libdeflate_zlib_compress() per slice
+ * at levels 1-9 and zlib's compress2() at level 0 (the call of HDF5's deflate filter), do not
+ * depend on the thread count, decompress back to the slice with stock zlib, and bad calls are
+ * refused with exact reasons; submitted batches can be collected in any order and range, freed
+ * early, and jobs run each part once with the failing part's own error. A reported (not asserted)
+ * speed test uses the mock's synthetic image slices.
  */
 #include "mtp_test.h"
 
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "mtp/chunks.h"
@@ -54,16 +56,27 @@ static const uint8_t **slice_pointers(const uint8_t *buf, size_t n)
     return p;
 }
 
-/* compress2 exactly as H5Zdeflate.c calls it. */
+/* A fresh libdeflate compressor at `level` (1-9); at level 0 compress2 exactly as
+ * H5Zdeflate.c calls it. */
 static void reference_deflate(const uint8_t *src, size_t n, int level, uint8_t **out, size_t *len)
 {
+    if (level > 0) {
+        struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+        ck_assert_ptr_nonnull(c);
+        size_t cap = libdeflate_zlib_compress_bound(NULL, n);
+        *out = malloc(cap);
+        *len = libdeflate_zlib_compress(c, src, n, *out, cap);
+        ck_assert_uint_gt(*len, 0);
+        libdeflate_free_compressor(c);
+        return;
+    }
     uLongf dst_len = compressBound((uLong)n);
     *out = malloc(dst_len);
     ck_assert_int_eq(compress2(*out, &dst_len, src, (uLong)n, level), Z_OK);
     *len = dst_len;
 }
 
-/* The chunk holds exactly what compress2 makes of the slice at level 4. */
+/* The chunk holds exactly what libdeflate makes of the slice at level 4. */
 static void assert_level4_chunk(const mtp_chunk *c, const uint8_t *slice)
 {
     uint8_t *ref;
@@ -74,7 +87,20 @@ static void assert_level4_chunk(const mtp_chunk *c, const uint8_t *slice)
     free(ref);
 }
 
-START_TEST(deflate_one_equals_compress2_and_round_trips)
+START_TEST(compressor_names_what_makes_the_bytes)
+{
+    char buf[64];
+    ck_assert_str_eq(mtp_chunk_compressor(4, buf, sizeof buf),
+                     "libdeflate " LIBDEFLATE_VERSION_STRING ", level 4");
+    char want[64];
+    snprintf(want, sizeof want, "zlib %s, level 0", zlibVersion());
+    ck_assert_str_eq(mtp_chunk_compressor(0, buf, sizeof buf), want);
+    ck_assert_uint_eq(mtp_chunk_bound(SLICE, 4), libdeflate_zlib_compress_bound(NULL, SLICE));
+    ck_assert_uint_eq(mtp_chunk_bound(SLICE, 0), compressBound(SLICE));
+}
+END_TEST
+
+START_TEST(deflate_one_equals_the_reference_and_round_trips)
 {
     uint8_t *img = image_slices(3);
     for (int level = 0; level <= 9; level += 3) {
@@ -403,7 +429,8 @@ Suite *mtp_test_suite(void)
     Suite *s = suite_create("chunks");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, deflate_one_equals_compress2_and_round_trips);
+    tcase_add_test(tc, compressor_names_what_makes_the_bytes);
+    tcase_add_test(tc, deflate_one_equals_the_reference_and_round_trips);
     tcase_add_test(tc, chunker_output_does_not_depend_on_threads);
     tcase_add_test(tc, default_threads_are_the_online_cores);
     tcase_add_test(tc, bad_calls_are_refused);

@@ -50,6 +50,19 @@ START_TEST(box_intersection)
 }
 END_TEST
 
+START_TEST(text_printable_replaces_controls_and_bad_utf8)
+{
+    char s[] = "ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\x1b[31m|\x7f|\xc9x|\xc0\xaf|\xed\xa0\x80|"
+               "\xf4\x90\x80\x80|\xe2\x82";
+    mtp_text_printable(s);
+    ck_assert_str_eq(s, "ok \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|?[31m|?|?x|??|???|????|??");
+    char empty[] = "";
+    mtp_text_printable(empty);
+    ck_assert_str_eq(empty, "");
+    mtp_text_printable(NULL);
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("error");
@@ -57,6 +70,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, error_set_formats_and_returns_code);
     tcase_add_test(tc, error_messages_are_one_line);
     tcase_add_test(tc, exit_status_maps_codes);
+    tcase_add_test(tc, text_printable_replaces_controls_and_bad_utf8);
     tcase_add_test(tc, box_intersection);
     suite_add_tcase(s, tc);
     return s;

@@ -245,6 +245,7 @@ START_TEST(test_manifest)
                        "  \"title\": \"Mini release: a \\\"test\\\"\",\n"
                        "  \"license\": \"CC-BY-4.0\",\n"
                        "  \"builder\": \"mtneuro-pack 0.1.0\",\n"
+                       "  \"compressor\": \"libdeflate 1.14, level 4\",\n"
                        "  \"bundle_format_version\": 1,\n"
                        "  \"config_sha256\": \"";
     ck_assert_msg(strncmp(text, head, strlen(head)) == 0, "manifest head:\n%.600s", text);

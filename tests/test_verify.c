@@ -365,7 +365,7 @@ START_TEST(test_flip_byte_every_file)
     /* The manifest itself: only the SUMS know its digest; a flipped byte also breaks the
      * JSON (here: invalid UTF-8), a changed space does not. */
     flip_byte(rel_path("manifest.json"), -1); /* the trailing newline becomes 0xf5 */
-    const char *flipped[] = {"manifest.json: not valid JSON: unable to decode byte 0xf5 (line 263)",
+    const char *flipped[] = {"manifest.json: not valid JSON: unable to decode byte 0xf5 (line 264)",
                              "SHA256SUMS: manifest.json: checksum mismatch",
                              "MD5SUMS: manifest.json: checksum mismatch", NULL};
     verify_expect(reldir, flipped);

@@ -4,25 +4,30 @@
  *
  * The unique image slices are, for every image channel a task uses and every region, the
  * region's cube over the config's z range cut into (H, W) slices — one slice is one HDF5
- * chunk of the bundles. Each slice is compressed with mtp_chunk_deflate_one() — the
- * single-thread call the writer's pool makes per chunk, which is HDF5's deflate filter's
- * zlib compress2 at output.level. Only the compression is timed (with the allocation of each
- * chunk's buffer, as in the writer): the cubes are loaded from the cache first (blocks
+ * chunk of the bundles. Each slice is compressed, at output.level, either with
+ * mtp_chunk_deflate_one() — the single-thread call the writer's pool makes per chunk
+ * (libdeflate; --compressor libdeflate, the default) — or with zlib's compress2 into a
+ * compressBound buffer, the call of HDF5's deflate filter (--compressor zlib: the floor of a
+ * writer that used zlib, kept for comparison). Only the compression is timed (with the allocation
+ * of each chunk's buffer, as in the writer): the cubes are loaded from the cache first (blocks
  * missing from the cache are fetched from --source-url, which is also what the cache keys
  * are made of, so pass the URL the build used).
  *
  * Prints one line on stdout:
- *   compress-floor slices=N bytes_in=B bytes_out=B level=L compress_s=S compress_cpu_s=S
- *   load_s=S fetched=N
+ *   compress-floor compressor=C slices=N bytes_in=B bytes_out=B level=L compress_s=S
+ *   compress_cpu_s=S load_s=S fetched=N
  * compress_s is the sum of the wall time of the compress calls, compress_cpu_s the same in
  * thread CPU time, load_s the time spent fetching and loading cubes.
  * Exit status: 0 ok, 2 usage or config error, 1 anything else.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <zlib.h>
 
 #include "mtp/boss.h"
 #include "mtp/cache.h"
@@ -36,21 +41,25 @@
 #define PROG "compress-floor"
 
 static const char USAGE[] =
-    "usage: compress-floor CONFIG [--source-url URL] [--cache DIR] [--level N] [--help]\n"
+    "usage: compress-floor CONFIG [--source-url URL] [--cache DIR] [--level N]\n"
+    "                      [--compressor libdeflate|zlib] [--help]\n"
     "\n"
-    "Deflate every unique image slice of the release once, on one thread, with the writer's\n"
-    "zlib call (mtp_chunk_deflate_one), and print the time of the compression alone plus the\n"
-    "bytes in and out. Cubes come from the cache (missing blocks are fetched first).\n"
+    "Deflate every unique image slice of the release once, on one thread, and print the time\n"
+    "of the compression alone plus the bytes in and out. Cubes come from the cache (missing\n"
+    "blocks are fetched first).\n"
     "\n"
     "  --source-url URL  the server the build used (default: the config's source.url)\n"
     "  --cache DIR       the block cache (default: the config's default cache directory)\n"
-    "  --level N         deflate level 0-9 (default: the config's output.level)\n";
+    "  --level N         deflate level 0-9 (default: the config's output.level)\n"
+    "  --compressor C    libdeflate: the writer's call, mtp_chunk_deflate_one (default);\n"
+    "                    zlib: compress2, the call of HDF5's own deflate filter\n";
 
 typedef struct floor_options {
     const char *config;
     const char *source_url;
     const char *cache_dir;
-    int level; /* -1: the config's */
+    int level;     /* -1: the config's */
+    bool use_zlib; /* compress2 instead of the writer's libdeflate call */
 } floor_options;
 
 typedef struct floor_stats {
@@ -80,9 +89,9 @@ static int parse_args(int argc, char **argv, floor_options *o)
             o->config = arg;
             continue;
         }
-        const char *const names[] = {"--source-url", "--cache", "--level"};
+        const char *const names[] = {"--source-url", "--cache", "--level", "--compressor"};
         int which = -1;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             if (strcmp(arg, names[k]) == 0)
                 which = k;
         if (which < 0) {
@@ -98,6 +107,12 @@ static int parse_args(int argc, char **argv, floor_options *o)
             o->source_url = value;
         } else if (which == 1) {
             o->cache_dir = value;
+        } else if (which == 3) {
+            if (strcmp(value, "zlib") != 0 && strcmp(value, "libdeflate") != 0) {
+                fprintf(stderr, "%s: --compressor: '%s' is not libdeflate or zlib\n", PROG, value);
+                return -1;
+            }
+            o->use_zlib = strcmp(value, "zlib") == 0;
         } else {
             if (value[0] < '0' || value[0] > '9' || value[1] != '\0') {
                 fprintf(stderr, "%s: --level: '%s' is not an integer in 0-9\n", PROG, value);
@@ -113,14 +128,30 @@ static int parse_args(int argc, char **argv, floor_options *o)
     return 0;
 }
 
+/* HDF5's deflate filter's call (H5Zdeflate.c): compress2 into a compressBound buffer. */
+static int zlib_deflate(const uint8_t *src, size_t n, int level, mtp_chunk *out, mtp_error *err)
+{
+    uLongf len = compressBound((uLong)n);
+    out->data = malloc(len);
+    if (out->data == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory");
+    int status = compress2(out->data, &len, src, (uLong)n, level);
+    if (status != Z_OK)
+        return mtp_error_set(err, MTP_EFORMAT, "zlib compress2 failed (%d)", status);
+    out->size = len;
+    return 0;
+}
+
 /* Deflate every z slice of `vol` once, timing only the compression calls. */
-static int compress_cube(const mtp_volume *vol, int level, floor_stats *st, mtp_error *err)
+static int compress_cube(const mtp_volume *vol, int level, bool use_zlib, floor_stats *st,
+                         mtp_error *err)
 {
     size_t slice = vol->nx * vol->ny;
     for (size_t z = 0; z < vol->nz; z++) {
         mtp_chunk chunk = {NULL, 0, NULL};
         double w0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
-        int rc = mtp_chunk_deflate_one(vol->data + z * slice, slice, level, &chunk, err);
+        int rc = use_zlib ? zlib_deflate(vol->data + z * slice, slice, level, &chunk, err)
+                          : mtp_chunk_deflate_one(vol->data + z * slice, slice, level, &chunk, err);
         st->compress_cpu_s += seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
         st->compress_s += seconds(CLOCK_MONOTONIC) - w0;
         if (rc < 0)
@@ -208,7 +239,7 @@ static int run(const floor_options *o, floor_stats *st, int *level_used, mtp_err
             st->load_s += seconds(CLOCK_MONOTONIC) - t0;
             if (rc < 0)
                 break;
-            rc = compress_cube(&vol, level, st, err);
+            rc = compress_cube(&vol, level, o->use_zlib, st, err);
             mtp_assemble_release(&vol);
         }
     }
@@ -223,7 +254,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    floor_options o = {NULL, NULL, NULL, -1};
+    floor_options o = {.config = NULL, .level = -1, .use_zlib = false};
     int parsed = parse_args(argc, argv, &o);
     if (parsed == 1) {
         fputs(USAGE, stdout);
@@ -241,9 +272,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err.msg[0] != '\0' ? err.msg : mtp_strerror(rc));
         return mtp_exit_status(rc);
     }
-    printf("compress-floor slices=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+    printf("compress-floor compressor=%s slices=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
            " level=%d compress_s=%.3f compress_cpu_s=%.3f load_s=%.3f fetched=%" PRIu64 "\n",
-           st.slices, st.bytes_in, st.bytes_out, level, st.compress_s, st.compress_cpu_s, st.load_s,
-           st.fetched);
+           o.use_zlib ? "zlib" : "libdeflate", st.slices, st.bytes_in, st.bytes_out, level,
+           st.compress_s, st.compress_cpu_s, st.load_s, st.fetched);
     return 0;
 }

@@ -1,12 +1,14 @@
 /*
- * chunks.h — compress slice chunks once, on worker threads, exactly as HDF5's deflate filter
- * would, so the bytes can go into every file that holds the slice with H5Dwrite_chunk()
- * (DESIGN §9). No HDF5 here: only zlib and pthreads.
+ * chunks.h — compress slice chunks once, on worker threads, as zlib streams that HDF5's
+ * deflate filter reads, so the bytes can go into every file that holds the slice with
+ * H5Dwrite_chunk() (DESIGN §9). No HDF5 here: libdeflate, zlib and pthreads.
  *
- * The bytes of one chunk are what HDF5 1.10's deflate filter (H5Zdeflate.c) stores for it:
- * zlib's compress2(dst, &dst_len, src, nbytes, level) into a compressBound(nbytes) buffer,
- * i.e. a zlib stream (header, deflate data, Adler-32 trailer) of the raw slice. The output
- * depends only on the input bytes and the level, never on the thread count or timing.
+ * The bytes of one chunk are a zlib stream (header, deflate data, Adler-32 trailer) of the
+ * raw slice: for levels 1-9 libdeflate_zlib_compress() at the same level (libdeflate's
+ * levels 1-9), for level 0 zlib's compress2() (stored blocks, as HDF5's filter writes them).
+ * The zlib header's FLEVEL bits follow the level as zlib sets them (0 for 1, 1 for 2-5, 2
+ * for 6, 3 for 7-9). The output depends only on the input bytes, the level and the
+ * compressor's version (mtp_chunk_compressor), never on the thread count or timing.
  *
  * Errors: MTP_EINVAL for caller mistakes (NULL pointers, a level outside 0..9, a slice size
  * of 0 or above MTP_CHUNK_MAX_BYTES), MTP_ENOMEM, MTP_EFORMAT when zlib fails (it does not
@@ -42,9 +44,16 @@ void mtp_chunk_release(mtp_chunk *c);
 /* mtp_chunk_release() on each of chunks[0..n). NULL is fine. */
 void mtp_chunks_release(mtp_chunk *chunks, size_t n);
 
+/* The most bytes a chunk of an `nbytes` slice at `level` can take. */
+size_t mtp_chunk_bound(size_t nbytes, int level);
+
+/* What makes the chunk bytes at `level`, for the files' provenance: "libdeflate 1.14, level
+ * 4" (levels 1-9), "zlib 1.2.13, level 0", or "none" for a negative level (no compression),
+ * into buf[n]. Returns buf. */
+const char *mtp_chunk_compressor(int level, char *buf, size_t n);
+
 /*
- * Deflate `nbytes` bytes at `src` at `level` (0..9) on the calling thread, with the zlib call
- * of HDF5's deflate filter. On success *out holds the new chunk (caller releases it); on
+ * Deflate `nbytes` bytes at `src` at `level` (0..9) on the calling thread, as the pool does. On success *out holds the new chunk (caller releases it); on
  * failure *out is {NULL, 0}. nbytes must be 1..MTP_CHUNK_MAX_BYTES.
  */
 int mtp_chunk_deflate_one(const uint8_t *src, size_t nbytes, int level, mtp_chunk *out,

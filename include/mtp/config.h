@@ -146,9 +146,9 @@ typedef enum mtp_compression {
 
 typedef struct mtp_output {
     mtp_compression compression; /* default gzip */
-    int level;                   /* 0..9, default 4 */
+    int level;                   /* 0..9, default 4: libdeflate levels 1-9, 0 = stored (zlib) */
     bool volumes;                /* also write volumes.h5 (default false) */
-    bool previews;               /* also write previews/ (default true) */
+    bool previews;               /* also write preview_*.png (default true) */
     int64_t mtime;               /* archive entry mtime, default 0 */
 } mtp_output;
 

@@ -63,6 +63,13 @@ int mtp_error_set(mtp_error *err, int code, const char *fmt, ...)
 /* Prefix the message already in `err` with "<prefix>: " and return err->code. */
 int mtp_error_prefix(mtp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Make text that came from outside (a crafted file's strings, a server's words) safe to print
+ * on one terminal line, in place: control characters (below 0x20, and 0x7f) and bytes that
+ * are not part of a well-formed UTF-8 sequence each become '?'. Valid text is unchanged.
+ */
+void mtp_text_printable(char *s);
+
 /* The process exit status the tools use for a code: 0 ok, 2 usage/config (MTP_ECONFIG),
  * 1 runtime and internal. */
 int mtp_exit_status(int code);

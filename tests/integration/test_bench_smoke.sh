@@ -27,7 +27,7 @@ grep -q '^total: 33 blocks = 33 cutout requests, 12,582,912 voxels' "$TMP/plan.o
     fail "tiny plan totals: $(cat "$TMP/plan.out")"
 
 start_mock "$LOG"
-LINE='^compress-floor slices=64 bytes_in=4194304 bytes_out=([0-9]+) level=4 compress_s=[0-9]+\.[0-9]{3} compress_cpu_s=[0-9]+\.[0-9]{3} load_s=[0-9]+\.[0-9]{3} fetched=%d$'
+LINE='^compress-floor compressor=libdeflate slices=64 bytes_in=4194304 bytes_out=([0-9]+) level=4 compress_s=[0-9]+\.[0-9]{3} compress_cpu_s=[0-9]+\.[0-9]{3} load_s=[0-9]+\.[0-9]{3} fetched=%d$'
 
 # First run: fetches the 33 blocks it needs into the empty cache, then compresses.
 "$FLOOR" "$TINY" --source-url "$MOCK_URL" --cache "$CACHE" >"$TMP/f1" 2>"$TMP/e1" ||
@@ -49,12 +49,17 @@ grep -qE "$(printf "$LINE" 0)" "$TMP/f2" || fail "second output: $(cat "$TMP/f2"
 assert_eq "bytes_out of the second run" "$out1" "$(sed -E 's/.* bytes_out=([0-9]+) .*/\1/' "$TMP/f2")"
 assert_eq "cutout requests of the warm run" "$cutouts_before" "$($PY "$HELPER" cutouts "$LOG")"
 
-# The exact bytes: every 256x256 image slice of the 4 regions, zlib level 4 (and 1), as
-# HDF5's deflate filter would compress each chunk.
-"$FLOOR" "$TINY" --source-url "$MOCK_URL" --cache "$CACHE" --level 1 >"$TMP/f3" 2>&1 ||
-    fail "--level 1 exited $?: $(cat "$TMP/f3")"
-grep -qE '^compress-floor slices=64 bytes_in=4194304 bytes_out=[0-9]+ level=1 ' "$TMP/f3" ||
-    fail "--level 1 output: $(cat "$TMP/f3")"
+# The exact bytes of the zlib row: every 256x256 image slice of the 4 regions, zlib level 4
+# (and 1), as HDF5's deflate filter would compress each chunk.
+"$FLOOR" "$TINY" --source-url "$MOCK_URL" --cache "$CACHE" --compressor zlib >"$TMP/f4" 2>&1 ||
+    fail "--compressor zlib exited $?: $(cat "$TMP/f4")"
+grep -qE '^compress-floor compressor=zlib slices=64 bytes_in=4194304 bytes_out=[0-9]+ level=4 ' \
+    "$TMP/f4" || fail "--compressor zlib output: $(cat "$TMP/f4")"
+out_z4=$(sed -E 's/.* bytes_out=([0-9]+) .*/\1/' "$TMP/f4")
+"$FLOOR" "$TINY" --source-url "$MOCK_URL" --cache "$CACHE" --level 1 --compressor zlib \
+    >"$TMP/f3" 2>&1 || fail "--level 1 exited $?: $(cat "$TMP/f3")"
+grep -qE '^compress-floor compressor=zlib slices=64 bytes_in=4194304 bytes_out=[0-9]+ level=1 ' \
+    "$TMP/f3" || fail "--level 1 output: $(cat "$TMP/f3")"
 out_l1=$(sed -E 's/.* bytes_out=([0-9]+) .*/\1/' "$TMP/f3")
 expected=$($PY - "$MOCK_URL" <<'PY'
 import sys, urllib.request, zlib
@@ -74,7 +79,10 @@ for x, y in regions.values():
 print(sizes[4], sizes[1])
 PY
 )
-assert_eq "bytes_out at levels 4 and 1 (Python zlib)" "$expected" "$out1 $out_l1"
+assert_eq "bytes_out at levels 4 and 1 (Python zlib)" "$expected" "$out_z4 $out_l1"
+# libdeflate (the writer's compressor) at the same level: within 3 % of zlib's bytes.
+$PY -c "import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); sys.exit(0 if abs(a - b) <= 0.03 * b else 1)" \
+    "$out1" "$out_z4" || fail "libdeflate level 4 made $out1 bytes, zlib $out_z4"
 
 # Errors: usage and config problems exit 2 with one line.
 expect_error() { # STATUS MESSAGE ARGS...
@@ -90,6 +98,7 @@ expect_error 2 "compress-floor: no CONFIG given (see --help)"
 expect_error 2 "compress-floor: --level: '12' is not an integer in 0-9" "$TINY" --level 12
 expect_error 2 "compress-floor: --cache needs a value" "$TINY" --cache
 expect_error 2 "compress-floor: unknown argument '--wat' (see --help)" "$TINY" --wat
+expect_error 2 "compress-floor: --compressor: 'lz4' is not libdeflate or zlib" "$TINY" --compressor lz4
 sed 's/compression: gzip/compression: none/' "$TINY" >"$TMP/none.yaml"
 expect_error 2 "compress-floor: $TMP/none.yaml: output.compression is not gzip; this floor measures deflate" \
     "$TMP/none.yaml" --cache "$CACHE"

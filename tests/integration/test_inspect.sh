@@ -5,7 +5,7 @@
 # with one line and exit 1 on files it cannot read.
 # Until the CLI routes `inspect` to cli_inspect() (tools/cli/inspect.c) the command answers
 # "not implemented yet": then this test prints SKIP and passes.
-# Stored sizes come from zlib's deflate at level 4 and are exact for Debian's zlib.
+# Stored sizes come from libdeflate 1.14 at level 4 (the writer's compressor) and are exact for it.
 set -euo pipefail
 : "${MTP_BUILD_DIR:?MTP_BUILD_DIR must point at the build directory}"
 work=$(mktemp -d /tmp/mtp-inspect-XXXXXX)
@@ -55,11 +55,11 @@ task1.h5: mtneuro-bundle, format version 1
 
 datasets                     dtype        shape                       stored         raw  ratio
   /regions                   compound     (2)                          192 B       192 B   1.00
-  /train/images              uint8        (8, 16, 16)                  160 B     2.0 KiB   0.08
+  /train/images              uint8        (8, 16, 16)                  159 B     2.0 KiB   0.08
   /train/labels              enum(uint8)  (8)                            8 B         8 B   1.00
   /train/region              enum(uint8)  (8)                            8 B         8 B   1.00
   /train/origin              int64        (8, 3)                       192 B       192 B   1.00
-  /val/images                uint8        (4, 16, 16)                   80 B     1.0 KiB   0.08
+  /val/images                uint8        (4, 16, 16)                   79 B     1.0 KiB   0.08
   /val/labels                enum(uint8)  (4)                            4 B         4 B   1.00
   /val/region                enum(uint8)  (4)                            4 B         4 B   1.00
   /val/origin                int64        (4, 3)                        96 B        96 B   1.00
@@ -101,11 +101,11 @@ task2_3d.h5: mtneuro-bundle, format version 1
 
 datasets                     dtype        shape                       stored         raw  ratio
   /regions                   compound     (2)                          192 B       192 B   1.00
-  /train/images              uint8        (4, 2, 16, 16)               160 B     2.0 KiB   0.08
+  /train/images              uint8        (4, 2, 16, 16)               158 B     2.0 KiB   0.08
   /train/masks               uint8        (4, 2, 16, 16)               160 B     2.0 KiB   0.08
   /train/region              enum(uint8)  (4)                            4 B         4 B   1.00
   /train/origin              int64        (4, 3)                        96 B        96 B   1.00
-  /val/images                uint8        (2, 2, 16, 16)                80 B     1.0 KiB   0.08
+  /val/images                uint8        (2, 2, 16, 16)                78 B     1.0 KiB   0.08
   /val/masks                 uint8        (2, 2, 16, 16)                80 B     1.0 KiB   0.08
   /val/region                enum(uint8)  (2)                            2 B         2 B   1.00
   /val/origin                int64        (2, 3)                        48 B        48 B   1.00
@@ -141,7 +141,7 @@ volumes.h5: mtneuro-volumes, format version 1
 
 datasets                     dtype        shape                       stored         raw  ratio
   /regions                   compound     (2)                          192 B       192 B   1.00
-  /cortex/image              uint8        (8, 16, 16)                  160 B     2.0 KiB   0.08
+  /cortex/image              uint8        (8, 16, 16)                  159 B     2.0 KiB   0.08
   /cortex/pixel_labels       uint8        (8, 16, 16)                  160 B     2.0 KiB   0.08
   /cortex/roi_labels         uint8        (8, 16, 16)                  160 B     2.0 KiB   0.08
   /striatum/image            uint8        (8, 16, 16)                  160 B     2.0 KiB   0.08

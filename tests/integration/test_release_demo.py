@@ -23,6 +23,7 @@ import tempfile
 import time
 import zlib
 
+import h5py
 import yaml
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -238,6 +239,16 @@ def check_manifest(rel, digests):
             fail(f"manifest.json: {key} is {m.get(key)!r}, want {want!r}")
     if not str(m.get("builder", "")).startswith("mtneuro-pack "):
         fail(f"manifest.json: builder {m.get('builder')!r}")
+    # The compressor that made the chunk bytes (configs/demo.yaml: gzip level 4), recorded in
+    # the manifest and in every HDF5 file's root attributes.
+    compressor = m.get("compressor", "")
+    if not re.fullmatch(r"libdeflate 1\.\d+, level 4", compressor):
+        fail(f"manifest.json: compressor {compressor!r}")
+    for name in H5_FILES:
+        with h5py.File(os.path.join(rel, name), "r") as f:
+            got = f.attrs.get("compressor")
+            if got != compressor:
+                fail(f"{name}: root attribute compressor {got!r}, manifest says {compressor!r}")
     paths = [e["path"] for e in m["files"]]
     if paths != LISTED:
         fail(f"manifest.json: files {paths}, want {LISTED}")

@@ -9,6 +9,7 @@
  * easy handle, so a backoff never stalls the other transfers.
  */
 #include "boss_internal.h"
+#include "mtp/net.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -79,13 +80,7 @@ static const char *secret_token(const mtp_boss *b)
 /* Mask every copy of the token in `text` (which came from the server) with '*'. */
 static void scrub_token(const mtp_boss *b, char *text, size_t len)
 {
-    const char *token = secret_token(b);
-    size_t tlen = strlen(token);
-    if (tlen == 0 || text == NULL)
-        return;
-    for (size_t i = 0; i + tlen <= len; i++)
-        if (memcmp(text + i, token, tlen) == 0)
-            memset(text + i, '*', tlen);
+    mtp_net_mask(text, len, secret_token(b));
 }
 
 static const char *status_name(long status)
@@ -213,36 +208,6 @@ static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
 
 /* Whether `token` may be sent to `url`: always over https, and over plain http only the
  * public token or to this machine (127.0.0.0/8, ::1, localhost), where nobody listens in. */
-static bool token_may_travel(const char *url, const char *token)
-{
-    if (strcmp(token, "public") == 0 || strncmp(url, "http://", 7) != 0)
-        return true;
-    const char *host = url + 7;
-    size_t len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
-    if (len == 9 && strncmp(host, "localhost", 9) == 0)
-        return true;
-    if (len == 5 && strncmp(host, "[::1]", 5) == 0)
-        return true;
-    if (strncmp(host, "127.", 4) != 0)
-        return false;
-    for (size_t i = 4; i < len; i++)
-        if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
-            return false;
-    return true;
-}
-
-int mtp_net_init(mtp_error *err)
-{
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mtp_error_set(err, MTP_ENET, "libcurl initialisation failed");
-    return 0;
-}
-
-void mtp_net_cleanup(void)
-{
-    curl_global_cleanup();
-}
-
 int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
 {
     int rc = 0;
@@ -258,7 +223,7 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
         rc = mtp_error_set(err, MTP_ECONFIG, "token missing, too long or with control characters");
         goto out;
     }
-    if (!token_may_travel(opt->url, opt->token)) {
+    if (strcmp(opt->token, "public") != 0 && !mtp_net_token_may_travel(opt->url, opt->token)) {
         rc = mtp_error_set(err, MTP_ECONFIG,
                            "%s: refusing to send a token over plain http to a host that is not "
                            "this machine (use https, or the public token)",

@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "mtp/boss.h"
+#include "mtp/net.h"
 #include "mtp/error.h"
 #include "mtp/h5read.h"
 #include "inspect.h"
@@ -43,6 +44,11 @@ static const struct opt_spec option_table[] = {
     OPT("--verbose", OPT_FLAG, verbose),
     OPT("--help", OPT_FLAG, help),
     OPT("--archive", OPT_FLAG, archive),
+    OPT("--zenodo", OPT_STRING, zenodo),
+    OPT("--sandbox", OPT_FLAG, sandbox),
+    OPT("--deposition", OPT_STRING, deposition),
+    OPT("--new-version-of", OPT_STRING, new_version_of),
+    OPT("--publish", OPT_FLAG, publish),
 };
 
 struct command {
@@ -75,6 +81,10 @@ static const struct command commands[] = {
     {"preview", "preview FILE.h5 --out DIR", "write PNG montages of a bundle file", cli_preview},
     {"archive", "archive DIR [--out FILE.tar.gz]", "pack a release into a deterministic DIR.tar.gz",
      cli_archive},
+    {"publish",
+     "publish DIR [--zenodo URL | --sandbox] [--token-env VAR] [--deposition ID | "
+     "--new-version-of ID] [--publish] [--quiet]",
+     "upload a verified release to a Zenodo draft (and publish it)", cli_publish},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -105,7 +115,7 @@ static const char *command_details(const char *name)
         return "Fetches every block the release needs through the cache (only what is missing;\n"
                "downloads run in the background, region by region, while earlier regions are\n"
                "written), then writes OUT/<name>-<version>/: one HDF5 file per task,\n"
-               "volumes.h5 (output.volumes), config.yaml (token removed), previews/\n"
+               "volumes.h5 (output.volumes), config.yaml (token removed), preview_*.png\n"
                "(output.previews), README.md, manifest.json, SHA256SUMS, MD5SUMS,\n"
                "CITATION.cff, .zenodo.json and croissant.json. The same config gives the\n"
                "same bytes.\n"
@@ -128,6 +138,27 @@ static const char *command_details(const char *name)
                "every HDF5 file read in full (format version, shapes, counts, label values\n"
                "within their classes, recorded class balance). One line per problem, then a\n"
                "summary. Exit 0 only when everything holds.\n";
+    if (strcmp(name, "publish") == 0)
+        return "Verifies DIR first (nothing is sent for a release that does not verify), then:\n"
+               "creates a Zenodo draft (or continues --deposition ID, or asks for a new version\n"
+               "of the published record --new-version-of ID), sets its metadata from\n"
+               ".zenodo.json, deletes the draft's files this release does not have or holds\n"
+               "with another MD5, and uploads every other file (streamed from disk; each\n"
+               "answer's MD5 checked against MD5SUMS). Files the draft already holds with the\n"
+               "right MD5 are kept, so a rerun with --deposition ID after a crash or Ctrl-C\n"
+               "uploads only what is missing. 429, 5xx, resets and stalls are retried.\n"
+               "  --zenodo URL       the Zenodo instance (default https://zenodo.org)\n"
+               "  --sandbox          https://sandbox.zenodo.org (its own accounts and tokens;\n"
+               "                     try a release there first)\n"
+               "  --token-env VAR    environment variable holding the token (default\n"
+               "                     ZENODO_TOKEN); sent as 'Authorization: Bearer', never\n"
+               "                     printed, never over plain http except to this machine\n"
+               "  --deposition ID    continue this draft\n"
+               "  --new-version-of ID  a new version of this published record\n"
+               "  --publish          publish when the files are up (prints the DOI); without\n"
+               "                     it the draft is left for review (prints its URL and the\n"
+               "                     reserved DOI)\n"
+               "  --quiet            print only the result\n";
     if (strcmp(name, "archive") == 0)
         return "Packs DIR into DIR.tar.gz (or --out FILE): entries sorted, mtime from the\n"
                "release config's output.mtime (default 0), uid/gid 0, no user names, no gzip\n"

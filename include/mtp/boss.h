@@ -57,15 +57,6 @@ typedef struct mtp_boss_options {
         .backoff_ms = 500, .backoff_max_ms = 60000, .seed = 1                                      \
     }
 
-/*
- * libcurl's process-wide state, set up once by a program before its threads start and torn
- * down once at its end (curl_global_init/cleanup are not thread-safe). A program that never
- * calls mtp_net_init still works: libcurl then initialises itself on the first handle.
- * MTP_ENET if libcurl cannot be initialised.
- */
-int mtp_net_init(mtp_error *err);
-void mtp_net_cleanup(void);
-
 /* Fill url, token, jobs, retries, timeout_s, backoff_ms, backoff_max_ms from the config. */
 void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src);
 

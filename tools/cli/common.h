@@ -30,6 +30,12 @@ struct cli_options {
     bool verbose;
     bool help;
     bool archive;
+    /* publish */
+    const char *zenodo;         /* --zenodo URL */
+    const char *deposition;     /* --deposition ID */
+    const char *new_version_of; /* --new-version-of ID */
+    bool sandbox;
+    bool publish;
 };
 
 #define CLI_OPTIONS_INIT                                                                           \
@@ -76,5 +82,6 @@ int cli_build(const struct cli_options *opt);
 int cli_verify(const struct cli_options *opt);
 int cli_preview(const struct cli_options *opt);
 int cli_archive(const struct cli_options *opt);
+int cli_publish(const struct cli_options *opt);
 
 #endif

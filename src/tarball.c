@@ -723,3 +723,46 @@ int mtp_archive_read_member(const char *archive_path, const char *member, char *
         rc = mtp_error_set(err, MTP_ENOTFOUND, "%s: no member %s", archive_path, member);
     return rc;
 }
+
+/* ---- extraction ---------------------------------------------------------------------------- */
+
+typedef struct extract_ctx {
+    const char *dest;
+    mtp_atomic_file file;
+} extract_ctx;
+
+static int extract_sink(void *ctx, const void *data, size_t len, mtp_error *err)
+{
+    extract_ctx *xc = ctx;
+    return mtp_atomic_write(&xc->file, data, len, err);
+}
+
+static int extract_entry(struct archive *a, const char *archive_path, const char *rel, int is_dir,
+                         uint64_t size, void *ctx, mtp_error *err)
+{
+    extract_ctx *xc = ctx;
+    char path[MTP_PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s", xc->dest, rel);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return mtp_error_set(err, MTP_ERANGE, "%s/%s: path too long", xc->dest, rel);
+    if (is_dir)
+        return mtp_mkdir_p(path, err);
+    xc->file = (mtp_atomic_file){.fd = -1};
+    int rc = mtp_atomic_open(&xc->file, path, err);
+    if (rc == 0)
+        rc = read_entry_data(a, archive_path, rel, size, extract_sink, xc, err);
+    if (rc == 0)
+        rc = mtp_atomic_commit(&xc->file, err);
+    else
+        mtp_atomic_abort(&xc->file);
+    return rc;
+}
+
+int mtp_archive_extract(const char *archive_path, const char *dest_dir, mtp_error *err)
+{
+    if (archive_path == NULL || dest_dir == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "mtp_archive_extract: NULL argument");
+    int rc = mtp_mkdir_p(dest_dir, err);
+    extract_ctx xc = {.dest = dest_dir};
+    return rc < 0 ? rc : read_archive(archive_path, extract_entry, &xc, err);
+}

@@ -400,6 +400,33 @@ START_TEST(bad_arguments_are_refused)
 }
 END_TEST
 
+START_TEST(extract_writes_every_file_of_the_top_folder)
+{
+    make_tree();
+    mtp_error err = MTP_ERROR_INIT;
+    char out[512], dest[600];
+    out_path(out, sizeof out, "a.tar.gz");
+    out_path(dest, sizeof dest, "extracted");
+    ck_assert_int_eq(mtp_archive_write(tree_dir, out, 0, NULL, &err), 0);
+    ck_assert_msg(mtp_archive_extract(out, dest, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < NFILES; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dest, files[i].rel);
+        size_t len = 0;
+        char *got = fixture_slurp(path, &len);
+        unsigned char *want = file_content(&files[i]);
+        ck_assert_uint_eq(len, files[i].len);
+        if (files[i].len > 0)
+            ck_assert_mem_eq(got, want, files[i].len);
+        free(got);
+        free(want);
+    }
+    /* A damaged archive extracts nothing under a final name past the damage, and says so. */
+    run("printf 'junk' >> '%s'", out);
+    ck_assert_int_eq(mtp_archive_extract(out, dest, &err), MTP_ECORRUPT);
+}
+END_TEST
+
 START_TEST(read_member_returns_exact_bytes_within_cap)
 {
     make_tree();
@@ -634,6 +661,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, symlinks_and_special_files_are_refused);
     tcase_add_test(tc, bad_arguments_are_refused);
     tcase_add_test(tc, read_member_returns_exact_bytes_within_cap);
+    tcase_add_test(tc, extract_writes_every_file_of_the_top_folder);
     tcase_add_test(tc, corrupt_and_foreign_archives_are_refused);
     suite_add_tcase(s, tc);
     TCase *bench = tcase_create("throughput");

@@ -82,7 +82,7 @@ static const struct command commands[] = {
     {"archive", "archive DIR [--out FILE.tar.gz]", "pack a release into a deterministic DIR.tar.gz",
      cli_archive},
     {"publish",
-     "publish DIR [--zenodo URL | --sandbox] [--token-env VAR] [--deposition ID | "
+     "publish DIR|ARCHIVE [--zenodo URL | --sandbox] [--token-env VAR] [--deposition ID | "
      "--new-version-of ID] [--publish] [--quiet]",
      "upload a verified release to a Zenodo draft (and publish it)", cli_publish},
 };
@@ -139,7 +139,9 @@ static const char *command_details(const char *name)
                "within their classes, recorded class balance). One line per problem, then a\n"
                "summary. Exit 0 only when everything holds.\n";
     if (strcmp(name, "publish") == 0)
-        return "Verifies DIR first (nothing is sent for a release that does not verify), then:\n"
+        return "An ARCHIVE (.tar.gz from build --archive) is extracted to a temporary directory\n"
+               "first: the record holds the release's files, not the archive.\n"
+               "Verifies the release first (nothing is sent for one that does not verify), then:\n"
                "creates a Zenodo draft (or continues --deposition ID, or asks for a new version\n"
                "of the published record --new-version-of ID), sets its metadata from\n"
                ".zenodo.json, deletes the draft's files this release does not have or holds\n"

@@ -42,8 +42,8 @@
  * file)") for anything else in the tree; MTP_ECONFIG "<out_path>: archive would be inside
  * <dir>" when out_path lies in the tree, or "<dir>: cannot be the top folder of an archive";
  * MTP_EINVAL for a bad mtime (a bug); MTP_EIO for file system errors (naming the path,
- * "<dir>: not a directory"), including a file that changes size while it is archived; MTP_ERANGE for paths
- * longer than MTP_ARCHIVE_PATH_MAX, or beyond the walk's caps (MTP_TREE_MAX_DEPTH,
+ * "<dir>: not a directory"), including a file that changes size while it is archived; MTP_ERANGE
+ * for paths longer than MTP_ARCHIVE_PATH_MAX, or beyond the walk's caps (MTP_TREE_MAX_DEPTH,
  * MTP_TREE_MAX_ENTRIES); MTP_EFORMAT "<path>: file name is not printable ASCII" (a
  * non-ASCII name would make the bytes depend on the locale); MTP_ENOMEM; MTP_ECANCEL when
  * `cancel` (optional) becomes nonzero, checked every 1 MiB copied.
@@ -89,6 +89,15 @@ typedef int (*mtp_archive_entry_fn)(const char *path, const mtp_digest *digest, 
  */
 int mtp_archive_scan(const char *archive_path, mtp_archive_entry_fn fn, void *userdata,
                      mtp_error *err);
+
+/*
+ * Extract the whole archive into `dest_dir` (created if missing), with the checks of
+ * mtp_archive_scan: the top folder's entries land directly in dest_dir ("manifest.json" as
+ * dest_dir/manifest.json), each file written through an atomic file (never half-written
+ * under its name). Errors as mtp_archive_scan's, plus MTP_EIO (naming the path) and
+ * MTP_ERANGE for a path too long.
+ */
+int mtp_archive_extract(const char *archive_path, const char *dest_dir, mtp_error *err);
 
 /*
  * Extract the regular file `member` (path relative to the top folder, e.g. "manifest.json")

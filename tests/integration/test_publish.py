@@ -205,6 +205,20 @@ def main():
         step(f"SIGKILL after {len(first)} uploads; the rerun uploaded only the "
              f"{len(second)} missing files")
 
+        # The release's archive publishes the same files.
+        a = subprocess.run([PACK, "archive", rel, "--out", os.path.join(tmp, "rel.tar.gz")],
+                           capture_output=True, text=True, timeout=120)
+        if a.returncode != 0:
+            fail(f"archive: {a.stderr}")
+        z5 = Zenodo(tmp)
+        zs.append(z5)
+        p = publish(z5, os.path.join(tmp, "rel.tar.gz"), "--publish")
+        expect_ok(p, "publish ARCHIVE")
+        _, got = record_files(z5, deposition_id(p))
+        if got != want:
+            fail("the record made from the archive differs from the release")
+        step("publishing the .tar.gz gives the same record")
+
         # A checksum that comes back wrong: the file is deleted and uploaded again.
         z4 = Zenodo(tmp, "--corrupt-md5", "task1.h5")
         zs.append(z4)

@@ -22,7 +22,9 @@
 
 #include "common.h"
 #include "mtp/digest.h"
+#include "mtp/fsutil.h"
 #include "mtp/release.h"
+#include "mtp/tarball.h"
 #include "mtp/verify.h"
 #include "mtp/zenodo.h"
 
@@ -212,17 +214,48 @@ static int sync_files(mtp_zenodo *z, const mtp_zenodo_deposit *dep, const char *
     return rc;
 }
 
-int cli_publish(const struct cli_options *opt)
+static int publish_dir(const struct cli_options *opt, const char *dir);
+
+/* An archive is published as the files it holds: extracted (with every check of `verify`'s
+ * archive reader) into a temporary directory that is removed afterwards. */
+static int publish_archive(const struct cli_options *opt)
 {
     mtp_error err = MTP_ERROR_INIT;
+    const char *base = getenv("TMPDIR");
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/mtneuro-publish-XXXXXX",
+             base != NULL && base[0] != '\0' ? base : "/tmp");
+    if (mkdtemp(tmp) == NULL)
+        return fail_line(1, "%s: %s", tmp, strerror(errno));
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/release", tmp);
+    if (!opt->quiet)
+        fprintf(stderr, "extracting %s ...\n", opt->target);
+    int status;
+    if (mtp_archive_extract(opt->target, dir, &err) < 0)
+        status = cli_fail(err.code, &err);
+    else
+        status = publish_dir(opt, dir);
+    mtp_error ignored = MTP_ERROR_INIT;
+    mtp_remove_tree(tmp, &ignored);
+    return status;
+}
+
+int cli_publish(const struct cli_options *opt)
+{
     struct stat st;
     if (stat(opt->target, &st) != 0)
         return fail_line(1, "%s: %s", opt->target, strerror(errno));
+    if (S_ISREG(st.st_mode))
+        return publish_archive(opt);
     if (!S_ISDIR(st.st_mode))
-        return fail_line(2,
-                         "%s: publish takes a release directory (a Zenodo record holds its "
-                         "files, not the archive); extract it first with tar xzf",
-                         opt->target);
+        return fail_line(2, "%s: not a release directory or archive", opt->target);
+    return publish_dir(opt, opt->target);
+}
+
+static int publish_dir(const struct cli_options *opt, const char *dir)
+{
+    mtp_error err = MTP_ERROR_INIT;
     if (opt->deposition != NULL && opt->new_version_of != NULL)
         return fail_line(2, "--deposition and --new-version-of exclude each other");
     if (opt->sandbox && opt->zenodo != NULL)
@@ -244,7 +277,7 @@ int cli_publish(const struct cli_options *opt)
     /* 1. Nothing is sent for a release that does not verify. */
     mtp_verify_result vr;
     memset(&vr, 0, sizeof vr);
-    int rc = mtp_verify(opt->target, print_problem, NULL, &vr, &err);
+    int rc = mtp_verify(dir, print_problem, NULL, &vr, &err);
     if (rc < 0)
         return cli_fail(rc, &err);
     if (vr.nproblems > 0)
@@ -252,9 +285,9 @@ int cli_publish(const struct cli_options *opt)
                          opt->target, vr.nproblems, vr.nproblems == 1 ? "" : "s");
     static release_file files[MAX_FILES];
     int nfiles = 0;
-    rc = release_files(opt->target, files, &nfiles, &err);
+    rc = release_files(dir, files, &nfiles, &err);
     char zpath[4200];
-    snprintf(zpath, sizeof zpath, "%s/.zenodo.json", opt->target);
+    snprintf(zpath, sizeof zpath, "%s/.zenodo.json", dir);
     char *metadata = rc == 0 ? read_text(zpath, &err) : NULL;
     if (rc < 0 || metadata == NULL)
         return cli_fail(err.code, &err);
@@ -304,8 +337,7 @@ int cli_publish(const struct cli_options *opt)
     free(metadata);
     int uploaded = 0, kept = 0, deleted = 0;
     if (rc == 0)
-        rc = sync_files(z, &dep, opt->target, files, nfiles, &view, &uploaded, &kept, &deleted,
-                        &err);
+        rc = sync_files(z, &dep, dir, files, nfiles, &view, &uploaded, &kept, &deleted, &err);
     if (rc == 0 && !opt->quiet) {
         mtp_zenodo_stats zs = mtp_zenodo_get_stats(z);
         printf("files: %d uploaded (%.1f MB), %d already there, %d deleted; %" PRId64

@@ -12,6 +12,11 @@
 #   libdeflate-floor  the same slices, same level, one thread, with libdeflate (the writer's
 #                   compressor). Wall and cpu of both floors are the deflate calls alone.
 #   x4              build configs/bench-x4.yaml (16 regions, 4x the voxels), empty cache
+#   cold-wan        the cold build against a distant server: a second mock with
+#                   --delay-ms 150 (each answer 150 ms late), default settings
+#   cold-wan-busy   the same, the server also busy: --delay-ms 150 --max-inflight 6
+#                   (cutouts beyond 6 at once answer 503 + Retry-After: 1); the row shows
+#                   the 503s received, and both WAN rows the peak concurrency the mock saw
 # Columns: wall, user+sys CPU and peak RSS of the client process (/usr/bin/time), HTTP
 # requests and MB served by the mock during the run (from its --log).
 #
@@ -32,7 +37,7 @@ runs=3
 jobs=""
 threads=""
 mock_cache_mb=1024 # the demo's bodies are ~112 MB, x4's ~4x that; the mock needs them all
-rows="cold,warm,fetch-floor,compress-floor,libdeflate-floor,x4"
+rows="cold,warm,fetch-floor,compress-floor,libdeflate-floor,x4,cold-wan,cold-wan-busy"
 keep=0
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -68,11 +73,12 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtp-bench.XXXXXX")
 MOCK_PID=""
+WAN_PIDS=()
 cleanup() {
-  if [ -n "$MOCK_PID" ]; then
-    kill "$MOCK_PID" 2>/dev/null || true
-    wait "$MOCK_PID" 2>/dev/null || true
-  fi
+  for pid in $MOCK_PID "${WAN_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   if [ "$keep" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -119,6 +125,29 @@ import sys; sys.path.insert(0, sys.argv[3]); import benchlib
 r = benchlib.log_since(sys.argv[1], int(sys.argv[2])); print(*r)' "$MOCK_LOG" "$warm_off" \
   "$ROOT/tools/bench")
 [ "$warm_bad" = 0 ] || { log "warming: $warm_bad requests failed"; exit 1; }
+
+# ---- the distant mocks (WAN rows), each warmed with the demo's cutouts -----------------------
+start_wan() { # NAME ARGS...: a mock with ARGS; sets WAN_URL_<NAME>, its log WORK/NAME.log
+  local name=$1
+  shift
+  "$BUILD/bossdb-mock" --port 0 --log "$WORK/$name.log" --cache-mb "$mock_cache_mb" "$@" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  WAN_PIDS+=($!)
+  local url=""
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { log "the $name mock did not start"; exit 1; }
+  sed "s|$URL|$url|" "$WORK/demo.curl" >"$WORK/$name.curl"
+  curl --parallel --parallel-max 6 -s --no-progress-meter -H "Authorization: Token public" \
+    -H "Accept: application/blosc" -K "$WORK/$name.curl" || true
+  printf -v "WAN_URL_${name//-/_}" '%s' "$url"
+  log "$name mock at $url ($*), warmed"
+}
+want cold-wan && start_wan cold-wan --delay-ms 150 --max-inflight 1000
+want cold-wan-busy && start_wan cold-wan-busy --delay-ms 150 --max-inflight 6
 
 # ---- measuring -------------------------------------------------------------------------
 RUNS=$WORK/runs.jsonl
@@ -175,6 +204,14 @@ for run in $(seq "$runs"); do
     timed x4 "$run" "${BUILD_CMD[@]}" "$X4" --cache "$WORK/cache-x4" --out "$WORK/out"
     rm -rf "$WORK/out" "$WORK/cache-x4"
   fi
+  for wan in cold-wan cold-wan-busy; do
+    want $wan || continue
+    var="WAN_URL_${wan//-/_}"
+    rm -rf "$WORK/out" "$WORK/cache-$wan"
+    MOCK_LOG=$WORK/$wan.log timed $wan "$run" "$BUILD/mtneuro-pack" build --source-url "${!var}" \
+      --quiet "$DEMO" --cache "$WORK/cache-$wan" --out "$WORK/out"
+    rm -rf "$WORK/out" "$WORK/cache-$wan"
+  done
 done
 
 mkdir -p "$BUILD"

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -28,6 +29,14 @@
 #define URL_MAX 2048
 #define TICK_MS 100
 #define DESCR_MAX 512
+#define MAX_RETRY_AFTER_S 600 /* the longest Retry-After honoured */
+/* Adaptive concurrency (mtp_boss_cutouts): the throughput is measured over windows of
+ * WINDOW_S. Until the first sign of load the limit doubles while the throughput rises by
+ * GROWTH; after one it grows by one per window; a sign of load (429, 503, a timeout or
+ * stall) halves it, at most once per CUT_HOLD_S. */
+#define WINDOW_S 0.5
+#define GROWTH 1.10
+#define CUT_HOLD_S 1.0
 
 struct mtp_boss {
     mtp_boss_options opt;
@@ -37,7 +46,12 @@ struct mtp_boss {
     struct curl_slist *meta_headers;
     CURLM *multi;
     CURL *meta_easy;
-    CURL **easy; /* opt.jobs cutout handles */
+    CURL **easy; /* opt.max_jobs cutout handles */
+    /* Learned from 413s, per element size (1, 2, 4, 8 bytes: the server weighs by dtype):
+     * parts are cut below it; 0 = no limit known. */
+    uint64_t max_part_voxels[4];
+    int limit;  /* the adaptive concurrency, carried from one run to the next */
+    bool grown; /* a sign of load was seen: probing by one from now on */
     uint64_t rng;
     mtp_boss_stats stats;
 };
@@ -133,11 +147,11 @@ static void describe_answer(const mtp_boss *b, CURL *easy, long status, const ch
 struct header_count {
     size_t bytes;
     bool too_large;
+    double retry_after_s; /* a Retry-After header's seconds, 0 if none */
 };
 
 static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    (void)ptr;
     struct header_count *h = userdata;
     size_t n = size * nmemb;
     if (h->bytes > MTP_BOSS_HEADER_MAX - n) {
@@ -145,6 +159,13 @@ static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     h->bytes += n;
+    if (n > 12 && n < 64 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+        char num[64];
+        memcpy(num, ptr + 12, n - 12);
+        num[n - 12] = '\0';
+        double s = strtod(num, NULL);
+        h->retry_after_s = s > 0 && s <= MAX_RETRY_AFTER_S ? s : 0;
+    }
     return n;
 }
 
@@ -178,6 +199,8 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src)
     opt->url = src->url;
     opt->token = src->token;
     opt->jobs = src->jobs;
+    /* A config made by hand (not loaded) may leave max_jobs at 0: the loader's default. */
+    opt->max_jobs = src->max_jobs >= src->jobs ? src->max_jobs : (src->jobs > 16 ? src->jobs : 16);
     opt->retries = src->retries;
     opt->timeout_s = src->timeout_s;
     opt->backoff_ms = src->backoff_ms;
@@ -230,13 +253,13 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
                            opt->url);
         goto out;
     }
-    if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->retries < 0 ||
-        opt->retries > MTP_MAX_RETRIES || opt->timeout_s < 1 || opt->backoff_ms < 0 ||
-        opt->backoff_max_ms < opt->backoff_ms) {
+    if (opt->jobs < 1 || opt->jobs > MTP_MAX_JOBS || opt->max_jobs < opt->jobs ||
+        opt->max_jobs > MTP_MAX_JOBS || opt->retries < 0 || opt->retries > MTP_MAX_RETRIES ||
+        opt->timeout_s < 1 || opt->backoff_ms < 0 || opt->backoff_max_ms < opt->backoff_ms) {
         rc = mtp_error_set(err, MTP_EINVAL,
-                           "client options out of range (jobs %d, retries %d, timeout %d s, "
+                           "client options out of range (jobs %d..%d, retries %d, timeout %d s, "
                            "backoff %d..%d ms)",
-                           opt->jobs, opt->retries, opt->timeout_s, opt->backoff_ms,
+                           opt->jobs, opt->max_jobs, opt->retries, opt->timeout_s, opt->backoff_ms,
                            opt->backoff_max_ms);
         goto out;
     }
@@ -259,16 +282,18 @@ int mtp_boss_new(mtp_boss **out, const mtp_boss_options *opt, mtp_error *err)
     if (m != NULL)
         b->meta_headers = m;
     m = m != NULL ? curl_slist_append(m, "Accept: application/json") : NULL;
-    b->easy = calloc((size_t)opt->jobs, sizeof *b->easy);
+    b->easy = calloc((size_t)opt->max_jobs, sizeof *b->easy);
     b->multi = curl_multi_init();
     b->meta_easy = curl_easy_init();
     if (h == NULL || m == NULL || b->easy == NULL || b->multi == NULL || b->meta_easy == NULL) {
         rc = mtp_error_set(err, MTP_ENOMEM, "out of memory (libcurl handles)");
         goto out;
     }
-    curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opt->jobs);
+    curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opt->max_jobs);
+    /* HTTP/2 over TLS when the server offers it: the transfers then share one connection. */
+    curl_multi_setopt(b->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     rc = setup_easy(b, b->meta_easy, b->meta_headers);
-    for (int i = 0; rc == 0 && i < opt->jobs; i++) {
+    for (int i = 0; rc == 0 && i < opt->max_jobs; i++) {
         b->easy[i] = curl_easy_init();
         rc = b->easy[i] != NULL ? setup_easy(b, b->easy[i], b->cutout_headers) : MTP_ENOMEM;
     }
@@ -288,7 +313,7 @@ void mtp_boss_free(mtp_boss *b)
     if (b == NULL)
         return;
     if (b->easy != NULL) {
-        for (int i = 0; i < b->opt.jobs; i++)
+        for (int i = 0; i < b->opt.max_jobs; i++)
             if (b->easy[i] != NULL)
                 curl_easy_cleanup(b->easy[i]);
         free(b->easy);
@@ -360,7 +385,7 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
     for (int attempt = 0;; attempt++) {
         free(body->data);
         *body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
-        struct header_count headers = {0, false};
+        struct header_count headers = {0, false, 0};
         errbuf[0] = '\0';
         curl_easy_setopt(e, CURLOPT_URL, url);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
@@ -487,11 +512,21 @@ struct run {
     const mtp_cutout *cutouts;
     size_t n, next;
     const mtp_cutout_handler *h;
-    struct job *jobs;       /* opt.jobs slots */
-    struct transfer *xfers; /* opt.jobs slots */
+    struct job *jobs;       /* opt.max_jobs slots */
+    struct transfer *xfers; /* opt.max_jobs slots */
     struct part *queue;     /* waiting parts, FIFO */
     int active_jobs;
+    /* Adaptive concurrency: at most `limit` transfers and blocks at once. */
+    int limit;
+    bool slow_start;    /* doubling until the first sign of load */
+    double win_start;   /* the current measuring window */
+    uint64_t win_bytes; /* body bytes completed in it */
+    int win_busy;       /* most transfers running at once in it */
+    double last_rate;   /* bytes/s of the previous window */
+    double last_cut;    /* when the limit was last halved */
 };
+
+static void cut(struct run *r, double now);
 
 static size_t part_bytes(const struct job *job, const mtp_box *box)
 {
@@ -570,10 +605,43 @@ static struct part *queue_pop_ready(struct run *r, double now)
     return NULL;
 }
 
+/* The learned-limit slot of a dtype: by its element size 1, 2, 4, 8. */
+static int dtype_slot(mtp_dtype dtype)
+{
+    size_t es = mtp_dtype_size(dtype);
+    return es >= 8 ? 3 : es >= 4 ? 2 : es >= 2 ? 1 : 0;
+}
+
+/* Queue part p, cut in halves (mtp_boss_split_box) until each is below the cutout limit a
+ * 413 taught this client, so a known limit costs no refused request. */
+static int pre_split(struct run *r, struct part *p, mtp_error *err)
+{
+    uint64_t max = r->b->max_part_voxels[dtype_slot(p->job->cutout->dtype)];
+    mtp_box a, bb;
+    while (max > 0 && mtp_box_voxels(&p->box) > max && mtp_boss_split_box(&p->box, &a, &bb) == 0) {
+        struct part *q = calloc(1, sizeof *q);
+        if (q == NULL) {
+            free(p);
+            return mtp_error_set(err, MTP_ENOMEM, "out of memory");
+        }
+        *q = *p;
+        q->box = bb;
+        p->box = a;
+        p->job->parts_pending++;
+        int rc = pre_split(r, q, err);
+        if (rc < 0) {
+            free(p);
+            return rc;
+        }
+    }
+    queue_push(r, p);
+    return 0;
+}
+
 static int start_job(struct run *r, mtp_error *err)
 {
     struct job *job = NULL;
-    for (int i = 0; i < r->b->opt.jobs; i++)
+    for (int i = 0; i < r->b->opt.max_jobs; i++)
         if (!r->jobs[i].active)
             job = &r->jobs[i];
     struct part *p = calloc(1, sizeof *p);
@@ -602,8 +670,7 @@ static int start_job(struct run *r, mtp_error *err)
     p->job = job;
     p->box = c->box;
     p->not_before = 0;
-    queue_push(r, p);
-    return 0;
+    return pre_split(r, p, err);
 }
 
 static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp_error *err)
@@ -620,7 +687,7 @@ static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp
     t->limit_set = t->too_large = t->oom = false;
     t->expected = part_bytes(p->job, &p->box);
     t->errbuf[0] = '\0';
-    t->headers = (struct header_count){0, false};
+    t->headers = (struct header_count){0, false, 0};
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, transfer_write);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
@@ -738,7 +805,11 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                      t->limit);
         else
             describe_failure(b, cc, t->errbuf, &t->headers, last, sizeof last);
+        if (cc == CURLE_OPERATION_TIMEDOUT)
+            cut(r, now_s()); /* a stall or timeout: the server or the path is loaded */
     } else {
+        if (status == 429 || status == 503)
+            cut(r, now_s());
         act = mtp_boss_classify(status);
         if (act == MTP_BOSS_DONE) {
             int drc = accept_body(r, t, p, &perr);
@@ -757,6 +828,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     }
 
     if (act == MTP_BOSS_DONE) {
+        r->win_bytes += t->len;
         free(p);
         p = NULL;
         if (--job->parts_pending == 0) {
@@ -781,6 +853,12 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
             goto out;
         }
         b->stats.splits++;
+        /* The server's cutout limit is below this part's size: every later part of the
+         * run is cut below it before it is asked for (pre_split), not refused again. */
+        uint64_t refused = mtp_box_voxels(&p->box);
+        uint64_t *known = &b->max_part_voxels[dtype_slot(c->dtype)];
+        if (*known == 0 || refused - 1 < *known)
+            *known = refused - 1;
         if (r->h->note != NULL) {
             char line[DESCR_MAX * 2];
             snprintf(line, sizeof line, "split %.500s: %.500s", what, last);
@@ -808,6 +886,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     }
     int64_t delay =
         mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, job->retries, &b->rng);
+    if (t->headers.retry_after_s * 1000.0 > (double)delay)
+        delay = (int64_t)(t->headers.retry_after_s * 1000.0); /* the server asked for it */
     if (now_s() + (double)delay / 1000.0 >= job->deadline) {
         rc = mtp_error_set(err, MTP_ENET,
                            "%s: no answer within source.timeout_s = %d s (%d attempts): %s", what,
@@ -832,7 +912,7 @@ out:
 
 static void run_cleanup(struct run *r)
 {
-    for (int i = 0; i < r->b->opt.jobs; i++) {
+    for (int i = 0; i < r->b->opt.max_jobs; i++) {
         struct transfer *t = &r->xfers[i];
         if (t->part != NULL) {
             curl_multi_remove_handle(r->b->multi, t->easy);
@@ -854,16 +934,25 @@ static void run_cleanup(struct run *r)
     free(r->xfers);
 }
 
+static int running_transfers(const struct run *r)
+{
+    int k = 0;
+    for (int i = 0; i < r->b->opt.max_jobs; i++)
+        k += r->xfers[i].part != NULL;
+    return k;
+}
+
 /* Give every idle transfer a ready part, starting new blocks while slots allow. */
 static int fill_transfers(struct run *r, double now, mtp_error *err)
 {
     int rc = 0;
-    for (int i = 0; i < r->b->opt.jobs && rc == 0; i++) {
+    int running = running_transfers(r);
+    for (int i = 0; i < r->b->opt.max_jobs && rc == 0 && running < r->limit; i++) {
         struct transfer *t = &r->xfers[i];
         if (t->part != NULL)
             continue;
         struct part *p = queue_pop_ready(r, now);
-        if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.jobs) {
+        if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.max_jobs) {
             rc = start_job(r, err);
             if (rc < 0)
                 break;
@@ -874,32 +963,83 @@ static int fill_transfers(struct run *r, double now, mtp_error *err)
         rc = start_transfer(r, t, p, err);
         if (rc < 0)
             free(p);
+        else
+            running++;
     }
+    if (running > r->win_busy)
+        r->win_busy = running;
     return rc;
 }
 
-static int running_transfers(const struct run *r)
+/* At the end of each window: grow the limit while the throughput rises and the limit was
+ * the constraint (doubling until the first sign of load, then by one). */
+static void adapt(struct run *r, double now)
 {
-    int k = 0;
-    for (int i = 0; i < r->b->opt.jobs; i++)
-        k += r->xfers[i].part != NULL;
-    return k;
+    mtp_boss *b = r->b;
+    double span = now - r->win_start;
+    if (span < WINDOW_S)
+        return;
+    double rate = (double)r->win_bytes / span;
+    bool constrained = r->win_busy >= r->limit && (r->queue != NULL || r->next < r->n);
+    if (constrained && now - r->last_cut >= CUT_HOLD_S && r->limit < b->opt.max_jobs) {
+        /* After a sign of load the server's limit is near: probe upward by one per window
+         * (additive increase; the next 429/503 halves it again). Before, only a clear rise
+         * of the throughput pays for another transfer (and its memory). */
+        double bar = GROWTH;
+        if (b->grown || rate > r->last_rate * bar) {
+            int grown = r->slow_start ? r->limit * 2 : r->limit + 1;
+            r->limit = grown < b->opt.max_jobs ? grown : b->opt.max_jobs;
+        } else {
+            r->slow_start = false; /* more transfers stopped paying: probe by one from now */
+        }
+    }
+    r->last_rate = rate;
+    r->win_start = now;
+    r->win_bytes = 0;
+    r->win_busy = 0;
+    b->stats.concurrency = (uint64_t)r->limit;
+    if ((uint64_t)r->limit > b->stats.peak_concurrency)
+        b->stats.peak_concurrency = (uint64_t)r->limit;
+}
+
+/* A sign that the server is loaded (429, 503, a timeout or stall): halve the limit, at most
+ * once per CUT_HOLD_S (a burst of refusals is one event). */
+static void cut(struct run *r, double now)
+{
+    mtp_boss *b = r->b;
+    b->stats.busy++;
+    if (now - r->last_cut < CUT_HOLD_S)
+        return;
+    r->last_cut = now;
+    r->slow_start = false;
+    b->grown = true;
+    r->limit = r->limit > 1 ? r->limit / 2 : 1;
+    r->last_rate = 0; /* measure afresh at the new limit */
+    b->stats.throttles++;
+    b->stats.concurrency = (uint64_t)r->limit;
 }
 
 int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
                      const mtp_cutout_handler *handler, mtp_error *err)
 {
-    struct run r = {b, cutouts, n, 0, handler, NULL, NULL, NULL, 0};
+    struct run r = {.b = b, .cutouts = cutouts, .n = n, .h = handler};
     int rc = 0;
     double last_tick = now_s();
-    r.jobs = calloc((size_t)b->opt.jobs, sizeof *r.jobs);
-    r.xfers = calloc((size_t)b->opt.jobs, sizeof *r.xfers);
+    r.limit = b->limit > 0 ? b->limit : b->opt.jobs;
+    r.slow_start = b->limit == 0;
+    r.win_start = last_tick;
+    r.last_cut = last_tick - CUT_HOLD_S;
+    b->stats.concurrency = (uint64_t)r.limit;
+    if ((uint64_t)r.limit > b->stats.peak_concurrency)
+        b->stats.peak_concurrency = (uint64_t)r.limit;
+    r.jobs = calloc((size_t)b->opt.max_jobs, sizeof *r.jobs);
+    r.xfers = calloc((size_t)b->opt.max_jobs, sizeof *r.xfers);
     if (r.jobs == NULL || r.xfers == NULL) {
         free(r.jobs);
         free(r.xfers);
         return mtp_error_set(err, MTP_ENOMEM, "out of memory");
     }
-    for (int i = 0; i < b->opt.jobs; i++)
+    for (int i = 0; i < b->opt.max_jobs; i++)
         r.xfers[i].easy = b->easy[i];
 
     for (;;) {
@@ -911,6 +1051,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
                 break;
             }
         }
+        adapt(&r, now);
         rc = fill_transfers(&r, now, err);
         if (rc < 0)
             break;
@@ -941,7 +1082,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
         /* Sleep until there is socket activity, the next tick, or (when a transfer slot
          * is free) the end of the earliest backoff. */
         double wait_ms = TICK_MS;
-        if (running_transfers(&r) < b->opt.jobs) {
+        if (running_transfers(&r) < r.limit) {
             double t_now = now_s();
             for (struct part *p = r.queue; p != NULL; p = p->next) {
                 double d = (p->not_before - t_now) * 1000.0;
@@ -952,6 +1093,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
         if (wait_ms >= 1)
             curl_multi_poll(b->multi, NULL, 0, (int)wait_ms, NULL);
     }
+    b->limit = r.limit; /* the next run (the next region of a build) starts where this ended */
     run_cleanup(&r);
     return rc;
 }

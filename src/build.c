@@ -868,6 +868,8 @@ static int prepare(build_state *st, mtp_error *err)
     mtp_boss_options_from_source(&bopt, &cfg->source);
     if (opt->jobs > 0)
         bopt.jobs = opt->jobs;
+    if (bopt.max_jobs < bopt.jobs)
+        bopt.max_jobs = bopt.jobs;
     rc = mtp_boss_new(&st->boss, &bopt, err);
     if (rc == 0) {
         report(st, MTP_PHASE_METADATA, "metadata", NULL);

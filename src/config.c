@@ -370,9 +370,9 @@ static int parse_block(const parse_ctx *pc, const node *n, const char *path, int
 
 static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
 {
-    static const char *const known[] = {"url",        "token",          "token_env", "resolution",
-                                        "block",      "jobs",           "retries",   "timeout_s",
-                                        "backoff_ms", "backoff_max_ms", NULL};
+    static const char *const known[] = {"url",       "token",      "token_env",      "resolution",
+                                        "block",     "jobs",       "max_jobs",       "retries",
+                                        "timeout_s", "backoff_ms", "backoff_max_ms", NULL};
     static const char *const required[] = {"url", NULL};
     const char *path = "source";
     const node *v = NULL;
@@ -432,6 +432,15 @@ static int parse_source(parse_ctx *pc, const node *n, mtp_source *s)
         err = parse_block(pc, v, "source.block", s->block);
     if (err == 0)
         err = mtp_cfg_opt_int(pc, n, path, "jobs", 1, MTP_MAX_JOBS, &s->jobs);
+    if (err == 0)
+        err = mtp_cfg_opt_int(pc, n, path, "max_jobs", 1, MTP_MAX_JOBS, &s->max_jobs);
+    if (err == 0 && s->max_jobs == 0) /* not given: 16, or jobs when that is more */
+        s->max_jobs = s->jobs > 16 ? s->jobs : 16;
+    if (err == 0 && s->max_jobs < s->jobs)
+        err = mtp_cfg_fail(pc, mtp_cfg_map_value(n, "max_jobs"), "source.max_jobs",
+                           "%d is below source.jobs (%d): the concurrency starts at jobs and "
+                           "never goes above max_jobs",
+                           s->max_jobs, s->jobs);
     if (err == 0)
         err = mtp_cfg_opt_int(pc, n, path, "retries", 0, MTP_MAX_RETRIES, &s->retries);
     if (err == 0)
@@ -628,6 +637,7 @@ static void set_defaults(mtp_config *cfg)
     s->block[1] = 512;
     s->block[2] = 64;
     s->jobs = 4;
+    s->max_jobs = 0; /* not given: set after jobs (parse_source) */
     s->retries = 8;
     s->timeout_s = 120;
     s->backoff_ms = 500;

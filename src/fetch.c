@@ -134,6 +134,10 @@ static void update_stats(struct fetch_state *s)
     s->stats->requests = now.requests - s->boss_base.requests;
     s->stats->retries = now.retries - s->boss_base.retries;
     s->stats->splits = now.splits - s->boss_base.splits;
+    s->stats->busy = now.busy - s->boss_base.busy;
+    s->stats->concurrency = now.concurrency;
+    if (now.peak_concurrency > s->stats->peak_concurrency)
+        s->stats->peak_concurrency = now.peak_concurrency;
     s->stats->bytes_body = now.bytes_body - s->boss_base.bytes_body;
     s->stats->wall_s = now_s() - s->t0;
 }
@@ -143,16 +147,17 @@ static void report(struct fetch_state *s, const char *note)
     update_stats(s);
     if (s->opt->progress == NULL)
         return;
-    mtp_progress p = {MTP_PHASE_FETCH,
-                      s->what,
-                      s->done,
-                      s->stats->blocks_total,
-                      s->bytes_done,
-                      s->stats->bytes_total,
-                      s->stats->requests,
-                      s->stats->retries,
-                      s->stats->wall_s,
-                      note};
+    mtp_progress p = {.phase = MTP_PHASE_FETCH,
+                      .what = s->what,
+                      .done = s->done,
+                      .total = s->stats->blocks_total,
+                      .bytes_done = s->bytes_done,
+                      .bytes_total = s->stats->bytes_total,
+                      .requests = s->stats->requests,
+                      .retries = s->stats->retries,
+                      .concurrency = s->stats->concurrency,
+                      .elapsed_s = s->stats->wall_s,
+                      .note = note};
     s->opt->progress(&p, s->opt->progress_userdata);
 }
 

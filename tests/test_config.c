@@ -172,6 +172,9 @@ static const error_case error_cases[] = {
      "t.yaml:2:33: source.jobs: expected an integer, got \"010\""},
     {2, "source: {url: \"http://h\", jobs: 1000}",
      "t.yaml:2:33: source.jobs: 1000 exceeds the maximum 64"},
+    {2, "source: {url: \"http://h\", jobs: 8, max_jobs: 6}",
+     "t.yaml:2:46: source.max_jobs: 6 is below source.jobs (8): the concurrency starts at jobs "
+     "and never goes above max_jobs"},
     {2, "source: {url: \"http://h\", jobs: 0}",
      "t.yaml:2:33: source.jobs: 0 is below the minimum 1"},
     {2, "source: {url: \"http://h\", retries: 99999999999999999999}",
@@ -462,6 +465,7 @@ START_TEST(base_config_and_defaults)
     ck_assert_int_eq(cfg->source.block[1], 512);
     ck_assert_int_eq(cfg->source.block[2], 64);
     ck_assert_int_eq(cfg->source.jobs, 4);
+    ck_assert_int_eq(cfg->source.max_jobs, 16); /* the politeness cap by default */
     ck_assert_int_eq(cfg->source.retries, 8);
     ck_assert_int_eq(cfg->source.timeout_s, 120);
     ck_assert_int_eq(cfg->source.backoff_ms, 500);
@@ -574,6 +578,7 @@ START_TEST(optional_fields_and_remap)
     ck_assert_str_eq(r->keywords[1], "k2");
     ck_assert_str_eq(cfg->source.url, "https://h.example:8443");
     ck_assert_int_eq(cfg->source.jobs, 64);
+    ck_assert_int_eq(cfg->source.max_jobs, 64); /* not given: jobs, when above 16 */
     ck_assert_int_eq(cfg->source.retries, 0);
     ck_assert_int_eq(cfg->source.block[0], 256);
     ck_assert_int_eq(cfg->source.block[1], 1024);

@@ -15,7 +15,7 @@
 static const char USAGE[] =
     "usage: bossdb-mock [--port N] [--seed S] [--token T] [--fail-rate P] [--fail-kinds LIST]\n"
     "                   [--delay-ms N] [--slow-ms N] [--log FILE] [--cache-mb N] [--echo-token]\n"
-    "                   [--help]\n"
+    "                   [--max-inflight N] [--bandwidth-mbps N] [--cutout-cap-mb N] [--help]\n"
     "\n"
     "A local BossDB on 127.0.0.1 serving synthetic prasad/prasad2020 (image) and\n"
     "prasad/prasad_analysis (pixel_labels, roi_labels) at resolution 0.\n"
@@ -28,7 +28,14 @@ static const char USAGE[] =
     "                    (default: these nine, which a client retries) and of the answers\n"
     "                    of a hostile server: redirect (302, the token in the Location),\n"
     "                    204, 206, bigheader (a 256 KiB header)\n"
-    "  --delay-ms N      latency added to every response (default 0)\n"
+    "  --delay-ms N      latency added to every response (default 0): a distant server\n"
+    "  --max-inflight N  a busy server: cutouts beyond N at once answer 503 with\n"
+    "                    Retry-After: 1 (default 0, no limit); the log's \"inflight\" field is\n"
+    "                    how many were in flight when each cutout arrived\n"
+    "  --bandwidth-mbps N  a total rate cap on cutout bodies, shared by all connections,\n"
+    "                    in megabits per second (default 0, none)\n"
+    "  --cutout-cap-mb N answer 413 (code 2000) to cutouts over N MB uncompressed, as the\n"
+    "                    real server does over 500 MB (default: 500 MB)\n"
     "  --slow-ms N       how long a 'slow' body stalls (default 10000)\n"
     "  --log FILE        append one JSON line per request to FILE\n"
     "  --cache-mb N      keep up to N MB of cutout bodies in memory, at most one body per\n"
@@ -47,11 +54,18 @@ typedef struct opt_spec {
 } opt_spec;
 
 static const opt_spec OPTIONS[] = {
-    {"--port", OPT_UNSIGNED, 65535},      {"--seed", OPT_U64, UINT64_MAX},
-    {"--token", OPT_STRING, 0},           {"--fail-rate", OPT_RATE, 0},
-    {"--fail-kinds", OPT_KINDS, 0},       {"--delay-ms", OPT_UNSIGNED, 3600000},
-    {"--slow-ms", OPT_UNSIGNED, 3600000}, {"--log", OPT_STRING, 0},
+    {"--port", OPT_UNSIGNED, 65535},
+    {"--seed", OPT_U64, UINT64_MAX},
+    {"--token", OPT_STRING, 0},
+    {"--fail-rate", OPT_RATE, 0},
+    {"--fail-kinds", OPT_KINDS, 0},
+    {"--delay-ms", OPT_UNSIGNED, 3600000},
+    {"--slow-ms", OPT_UNSIGNED, 3600000},
+    {"--log", OPT_STRING, 0},
     {"--cache-mb", OPT_UNSIGNED, 8192},
+    {"--max-inflight", OPT_UNSIGNED, 1024},
+    {"--bandwidth-mbps", OPT_UNSIGNED, 100000},
+    {"--cutout-cap-mb", OPT_UNSIGNED, 1000000},
 };
 
 static int parse_ull(const char *s, unsigned long long max, unsigned long long *out)
@@ -123,6 +137,12 @@ static int apply(const opt_spec *spec, const char *value, mtp_mock_options *o)
         o->delay_ms = (unsigned)n;
     else if (strcmp(spec->name, "--cache-mb") == 0)
         o->cache_bytes = (size_t)n << 20;
+    else if (strcmp(spec->name, "--max-inflight") == 0)
+        o->max_inflight = (unsigned)n;
+    else if (strcmp(spec->name, "--bandwidth-mbps") == 0)
+        o->bandwidth_mbps = (unsigned)n;
+    else if (strcmp(spec->name, "--cutout-cap-mb") == 0)
+        o->cutout_cap = (uint64_t)n * 1000000u;
     else
         o->slow_ms = (unsigned)n;
     return 0;

@@ -42,7 +42,8 @@ typedef struct mtp_boss mtp_boss;
 typedef struct mtp_boss_options {
     const char *url;    /* scheme://host[:port], no trailing slash (copied) */
     const char *token;  /* sent as `Authorization: Token <token>` (copied, never shown) */
-    int jobs;           /* concurrent cutout transfers, 1..MTP_MAX_JOBS */
+    int jobs;           /* concurrent cutout transfers at the start, 1..max_jobs */
+    int max_jobs;       /* the adaptive concurrency never goes above this, jobs..MTP_MAX_JOBS */
     int retries;        /* retries per block (and per metadata request) */
     int timeout_s;      /* deadline of one block (or metadata request): its whole sequence of
                          * attempts and backoffs ends within this many seconds */
@@ -53,7 +54,7 @@ typedef struct mtp_boss_options {
 
 #define MTP_BOSS_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        .url = NULL, .token = "public", .jobs = 4, .retries = 8, .timeout_s = 120,                 \
+        .url = NULL, .token = "public", .jobs = 4, .max_jobs = 16, .retries = 8, .timeout_s = 120, \
         .backoff_ms = 500, .backoff_max_ms = 60000, .seed = 1                                      \
     }
 
@@ -199,17 +200,30 @@ typedef struct mtp_boss_stats {
     uint64_t splits;        /* blocks cut in two after a 413 */
     uint64_t bytes_body;    /* bytes of successful cutout bodies received */
     uint64_t bytes_decoded; /* decoded bytes delivered to done() */
+    /* Adaptive concurrency (mtp_boss_cutouts): the current and the highest limit on
+     * transfers in flight, the answers that said the server is loaded (429, 503, timeouts
+     * and stalls), and how often the limit was halved for them. */
+    uint64_t concurrency, peak_concurrency, busy, throttles;
 } mtp_boss_stats;
 
 void mtp_boss_get_stats(const mtp_boss *boss, mtp_boss_stats *out);
 
 /*
- * Download `n` cutouts with up to opt.jobs transfers at once on the multi handle, in the
- * given order, at most opt.jobs blocks in flight (memory: per job one body buffer capped
- * at the block's decoded size + 16 bytes, plus the decoded block). Each body is checked
- * with mtp_codec_decode before it is used; a body longer than that cap is corrupt and
- * aborted, whatever its Content-Length says. Retries wait their backoff without holding
- * up other transfers. A 413 cuts the block (mtp_boss_split_box) and assembles the halves.
+ * Download `n` cutouts on the multi handle, in the given order, with an adaptive number of
+ * transfers at once (memory: per transfer one body buffer capped at the block's decoded
+ * size + 16 bytes, plus the decoded block; at most opt.max_jobs blocks in flight):
+ * - it starts at opt.jobs (or where the previous call on this client ended), doubles while
+ *   the completed-bytes throughput rises by 10 % per 0.5 s window, and never goes above
+ *   opt.max_jobs;
+ * - a sign of load (429, 503, a timeout or a stall) halves it, at most once a second; from
+ *   then on it grows by one per window (additive increase) until the next sign;
+ * - a Retry-After header sets the least wait before the part is asked for again.
+ * The output does not depend on any of it (blocks are delivered whole, in any order).
+ * Each body is checked with mtp_codec_decode before it is used; a body longer than that cap
+ * is corrupt and aborted, whatever its Content-Length says. Retries wait their backoff
+ * without holding up other transfers. A 413 cuts the block (mtp_boss_split_box) and
+ * assembles the halves, and the client remembers the size that was refused: every later
+ * part (of this and later calls) is cut below it before it is asked for.
  * done() is called once per cutout as soon as it is complete, in completion order.
  * Returns 0 when all are done; on the first fatal error stops every transfer and returns
  * it (MTP_ESERVER, MTP_ENET, MTP_ECANCEL, or done()'s code) naming the block.

@@ -84,7 +84,9 @@ typedef struct mtp_source {
     char token_env[MTP_NAME_MAX]; /* if set, the token is read from this variable */
     int resolution;               /* 0..9 */
     int64_t block[3];             /* max block size per axis, x y z */
-    int jobs;                     /* concurrent transfers, 1..MTP_MAX_JOBS */
+    int jobs;                     /* concurrent transfers at the start, 1..MTP_MAX_JOBS */
+    int max_jobs;                 /* politeness cap of the adaptive concurrency, jobs..
+                                     MTP_MAX_JOBS, default 16 */
     int retries;                  /* retries per block, 0..MTP_MAX_RETRIES */
     int timeout_s;                /* deadline of one block's whole retry sequence, seconds
                                      (a transfer below 1 KB/s for min(30, timeout_s / 4) s

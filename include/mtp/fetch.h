@@ -49,6 +49,9 @@ typedef struct mtp_fetch_stats {
     uint64_t requests;       /* HTTP requests (metadata + cutouts) by this run */
     uint64_t retries;
     uint64_t splits;
+    uint64_t busy;             /* answers that said the server is loaded (429, 503, stalls) */
+    uint64_t peak_concurrency; /* the highest limit on transfers in flight */
+    uint64_t concurrency;      /* the limit now */
     uint64_t bytes_body;    /* compressed bytes received */
     uint64_t bytes_decoded; /* decoded bytes stored */
     uint64_t bytes_total;   /* decoded bytes of the whole plan */

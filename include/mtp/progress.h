@@ -21,6 +21,7 @@ typedef struct mtp_progress {
     uint64_t bytes_done, bytes_total; /* uncompressed bytes */
     uint64_t requests;                /* HTTP requests made so far (fetch) */
     uint64_t retries;                 /* retried requests so far (fetch) */
+    uint64_t concurrency;             /* transfers allowed in flight now (fetch) */
     double elapsed_s;                 /* since the phase started */
     const char *note;                 /* an event worth a line (a retry, a re-fetch), or NULL */
 } mtp_progress;

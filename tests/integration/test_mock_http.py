@@ -290,7 +290,7 @@ def test_log(log_path):
     lines = [json.loads(line) for line in text.splitlines()]
     check(len(lines) > 50, "log has one line per request (%d)" % len(lines))
     keys = ["method", "path", "query", "status", "fault", "bytes", "accept", "user_agent",
-            "auth"]
+            "auth", "t_ms"]
     check(all(list(entry) == keys for entry in lines), "log keys in order")
     first = lines[0]
     check(first["method"] == "GET" and first["path"] ==

@@ -18,7 +18,8 @@ import sys
 import yaml
 
 BLOCK = re.compile(r"^(\S+) x\[(\d+),(\d+)\) y\[(\d+),(\d+)\) z\[(\d+),(\d+)\)$")
-ROWS = ["cold", "warm", "fetch-floor", "compress-floor", "libdeflate-floor", "x4"]
+ROWS = ["cold", "warm", "fetch-floor", "compress-floor", "libdeflate-floor", "x4", "cold-wan",
+        "cold-wan-busy"]
 
 
 def curlcfg(config, base):
@@ -47,9 +48,13 @@ def curlcfg(config, base):
         sys.exit("benchlib: no block lines in the plan output")
 
 
-def log_since(log, offset):
-    """(requests, bytes, cutouts, not_ok) of the mock's log from byte offset on."""
+def log_since(log, offset, detail=None):
+    """(requests, bytes, cutouts, not_ok) of the mock's log from byte offset on; `detail`
+    (a dict) also gets busy (503s), busy_late (503s after the first two seconds of the
+    run), peak_inflight (most cutouts the mock served at once)."""
     requests = nbytes = cutouts = not_ok = 0
+    busy = busy_late = peak = 0
+    t0 = None
     with open(log, "rb") as f:
         f.seek(offset)
         for raw in f:
@@ -58,6 +63,14 @@ def log_since(log, offset):
             nbytes += entry["bytes"]
             cutouts += entry["path"].startswith("/v1/cutout/")
             not_ok += entry["status"] != 200
+            t0 = entry.get("t_ms", 0) if t0 is None else t0
+            if entry["status"] == 503:
+                busy += 1
+                busy_late += entry.get("t_ms", 0) - t0 > 2000
+            elif entry["status"] == 200:
+                peak = max(peak, entry.get("inflight", 0))
+    if detail is not None:
+        detail.update(busy=busy, busy_late=busy_late, peak_inflight=peak)
     return requests, nbytes, cutouts, not_ok
 
 
@@ -66,10 +79,11 @@ def record(runs, name, run, timefile, log, offset, floor_line=None):
         fields = f.read().split()
     wall, user, sys_s, rss_kb = float(fields[-4]), float(fields[-3]), float(fields[-2]), \
         int(fields[-1])
-    requests, nbytes, cutouts, not_ok = log_since(log, int(offset))
+    detail = {}
+    requests, nbytes, cutouts, not_ok = log_since(log, int(offset), detail)
     row = {"row": name, "run": int(run), "wall_s": wall, "cpu_s": round(user + sys_s, 3),
            "rss_mb": round(rss_kb / 1024.0, 1), "requests": requests, "cutouts": cutouts,
-           "mb": round(nbytes / 1e6, 3), "not_ok": not_ok}
+           "mb": round(nbytes / 1e6, 3), "not_ok": not_ok - detail["busy"], **detail}
     if floor_line:
         kv = dict(item.split("=", 1) for item in floor_line.split()[1:])
         # The floor is the compression alone: its own timers, not the process's.
@@ -98,6 +112,8 @@ def table(runs, out, meta):
         for key in ("wall_s", "cpu_s", "rss_mb", "requests", "cutouts", "mb", "not_ok"):
             med[key] = statistics.median(e[key] for e in mine)
         med["all_wall_s"] = [e["wall_s"] for e in mine]
+        for key in ("busy", "busy_late", "peak_inflight"):
+            med[key] = statistics.median(e.get(key, 0) for e in mine)
         if "floor" in mine[0]:
             med["floor"] = mine[0]["floor"]
         rows[name] = med
@@ -116,6 +132,14 @@ def table(runs, out, meta):
         ratios["warm / compress-floor"] = ratio(wall["warm"], wall["compress-floor"])
     if {"warm", "libdeflate-floor"} <= wall.keys():
         ratios["warm / libdeflate-floor"] = ratio(wall["warm"], wall["libdeflate-floor"])
+    if {"cold-wan", "cold"} <= wall.keys():
+        ratios["cold-wan / cold"] = ratio(wall["cold-wan"], wall["cold"])
+    if {"cold-wan-busy", "cold-wan"} <= wall.keys():
+        ratios["cold-wan-busy / cold-wan"] = ratio(wall["cold-wan-busy"], wall["cold-wan"])
+    if "cold-wan-busy" in rows:
+        r = rows["cold-wan-busy"]
+        ratios["cold-wan-busy: refused after 2 s / cutouts"] = ratio(r["busy_late"],
+                                                                     r["cutouts"])
     if {"x4", "cold"} <= wall.keys():
         ratios["x4 / cold"] = ratio(wall["x4"], wall["cold"])
         ratios["x4 / cold (peak RSS)"] = ratio(rows["x4"]["rss_mb"], rows["cold"]["rss_mb"])
@@ -123,7 +147,9 @@ def table(runs, out, meta):
                "cold / compress-floor": "<= 0.9",
                "cold / max(fetch-floor, libdeflate-floor)": "(reported)",
                "warm / compress-floor": "<= 0.75", "warm / libdeflate-floor": "<= 1.6",
-               "x4 / cold": "3.6 - 4.4",
+               "x4 / cold": "3.6 - 4.4", "cold-wan / cold": "<= 1.3",
+               "cold-wan-busy / cold-wan": "<= 1.5",
+               "cold-wan-busy: refused after 2 s / cutouts": "<= 0.05",
                "x4 / cold (peak RSS)": "<= 1.1"}
 
     head = "%-16s %9s %9s %9s %9s %10s  %s" % ("row", "wall s", "cpu s", "rss MB", "requests",
@@ -138,7 +164,7 @@ def table(runs, out, meta):
         print()
     for name, value in ratios.items():
         shown = "n/a" if value is None else "%.2f" % value
-        print("%-42s %6s   (target %s)" % (name, shown, targets[name]))
+        print("%-46s %6s   (target %s)" % (name, shown, targets[name]))
     for name in ("compress-floor", "libdeflate-floor"):
         if name not in rows:
             continue
@@ -148,6 +174,11 @@ def table(runs, out, meta):
               "the deflate calls alone)" % (name, fl.get("compressor", "zlib"), fl["slices"],
                                              fl["bytes_in"] / 1e6, fl["bytes_out"] / 1e6,
                                              fl["level"]))
+    for name in ("cold-wan", "cold-wan-busy"):
+        if name in rows:
+            r = rows[name]
+            print("%s: %d cutouts, %d answered 503 (%d after the first 2 s), peak %d served at "
+                  "once" % (name, r["cutouts"], r["busy"], r["busy_late"], r["peak_inflight"]))
     for k, v in meta.items():
         print("%s: %s" % (k, v))
     bad = {k: v["not_ok"] for k, v in rows.items() if v["not_ok"]}

@@ -51,6 +51,9 @@ int cli_load_config(const struct cli_options *opt, mtp_config **cfg, mtp_error *
             rc = mtp_error_set(err, MTP_ECONFIG, "--jobs %d: at most %d", opt->jobs, MTP_MAX_JOBS);
         else
             (*cfg)->source.jobs = opt->jobs;
+        /* --jobs above the cap raises the cap: the user asked for that many. */
+        if ((*cfg)->source.max_jobs < opt->jobs)
+            (*cfg)->source.max_jobs = opt->jobs;
     }
     if (rc < 0) {
         mtp_config_free(*cfg);
@@ -102,9 +105,10 @@ static void draw_fetch(struct cli_progress_view *v, const mtp_progress *p)
     int pct = p->total > 0 ? (int)(100 * p->done / p->total) : 100;
     fprintf(stderr,
             "%s%s %3d%% %" PRIu64 "/%" PRIu64 " blocks, %.1f/%.1f MB, %.1f MB/s, "
-            "ETA %s, %" PRIu64 " requests, %" PRIu64 " retries%s",
+            "ETA %s, %" PRIu64 " requests, %" PRIu64 " retries, %" PRIu64 " in flight%s",
             v->tty ? "\r\033[K" : "", p->what, pct, p->done, p->total, cli_mb(p->bytes_done),
-            cli_mb(p->bytes_total), rate, eta, p->requests, p->retries, v->tty ? "" : "\n");
+            cli_mb(p->bytes_total), rate, eta, p->requests, p->retries, p->concurrency,
+            v->tty ? "" : "\n");
 }
 
 static void draw_write(struct cli_progress_view *v, const mtp_progress *p)

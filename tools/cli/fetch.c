@@ -165,6 +165,11 @@ int cli_fetch(const struct cli_options *opt)
             printf(", %" PRIu64 " retries, %" PRIu64 " splits, %" PRIu64 " damaged in cache",
                    bs.retries, stats.splits, stats.blocks_damaged);
         printf("\n");
+        if (stats.blocks_fetched > 0)
+            printf("concurrency: %d at the start, peak %" PRIu64 ", %" PRIu64 " at the end "
+                   "(source.max_jobs %d); %" PRIu64 " answers said the server is busy\n",
+                   cfg->source.jobs, stats.peak_concurrency, stats.concurrency,
+                   cfg->source.max_jobs, stats.busy);
     }
 out:
     if (rc < 0)

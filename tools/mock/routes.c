@@ -396,6 +396,13 @@ static int metadata_reply(const segments *s, int auth_ok, mtp_mock_reply *out, m
     return chan != NULL ? channel_reply(ch, out, err) : experiment_reply(s->seg[4], out, err);
 }
 
+int mtp_mock_too_large_reply(mtp_mock_reply *out, mtp_error *err)
+{
+    *out = (mtp_mock_reply)MTP_MOCK_REPLY_INIT;
+    return boss_error(out, 413, 2000, err,
+                      "Cutout request is over 500MB when uncompressed. Reduce cutout dimensions.");
+}
+
 int mtp_mock_route(const char *path, int auth_ok, mtp_mock_reply *out, mtp_error *err)
 {
     if (path == NULL || out == NULL)

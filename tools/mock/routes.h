@@ -38,7 +38,8 @@ typedef struct mtp_mock_reply {
     const char *content_type; /* static string */
     char *body;               /* malloc'ed, owned by the reply; NULL for a cutout */
     size_t body_len;
-    int is_cutout; /* 1: a valid cutout; the body is made from channel + box */
+    int is_cutout;   /* 1: a valid cutout; the body is made from channel + box */
+    int retry_after; /* > 0: a Retry-After header with this many seconds */
     mtp_synth_channel channel;
     mtp_box box;
 } mtp_mock_reply;
@@ -55,6 +56,9 @@ typedef struct mtp_mock_reply {
  * MTP_ENOMEM/MTP_EINVAL.
  */
 int mtp_mock_route(const char *path, int auth_ok, mtp_mock_reply *out, mtp_error *err);
+
+/* The server's 413 answer (code 2000) to a cutout over its size limit. */
+int mtp_mock_too_large_reply(mtp_mock_reply *out, mtp_error *err);
 
 /* A reply with an HTML (or JSON for 429) body for one of the status faults 429, 500,
  * 502, 503, 504. */

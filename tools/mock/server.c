@@ -68,6 +68,11 @@ struct mtp_mock {
     pthread_mutex_t gen_lock;
     pthread_cond_t gen_cond;
     int gen_active;
+
+    atomic_int inflight;       /* cutouts being answered now (max_inflight) */
+    pthread_mutex_t rate_lock; /* bandwidth_mbps: */
+    double rate_next;          /* when the link is free for the next bytes (monotonic s) */
+    double t0;                 /* start (monotonic s), for the log's t_ms */
 };
 
 /* Per-request state, created when the request line arrives. */
@@ -87,6 +92,7 @@ typedef struct send_state {
     size_t stall_at;
     unsigned stall_ms; /* 0: no stall */
     int stalled;
+    int counted; /* holds one of mock->inflight until the body is done */
 } send_state;
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -242,8 +248,8 @@ static json_t *text_or_null(const char *s)
 }
 
 static void log_request(mtp_mock *m, const char *method, const char *path, const char *query,
-                        int status, mtp_fault fault, size_t bytes, const char *accept,
-                        const char *user_agent, int auth)
+                        int status, const char *fault, size_t bytes, const char *accept,
+                        const char *user_agent, int auth, int inflight)
 {
     if (m->log == NULL)
         return;
@@ -252,11 +258,17 @@ static void log_request(mtp_mock *m, const char *method, const char *path, const
     json_object_set_new(j, "path", text_or_null(path));
     json_object_set_new(j, "query", text_or_null(query));
     json_object_set_new(j, "status", status > 0 ? json_integer(status) : json_null());
-    json_object_set_new(j, "fault", text_or_null(mtp_fault_name(fault)));
+    json_object_set_new(j, "fault", text_or_null(fault));
     json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
     json_object_set_new(j, "accept", text_or_null(accept));
     json_object_set_new(j, "user_agent", text_or_null(user_agent));
     json_object_set_new(j, "auth", json_boolean(auth));
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    json_object_set_new(j, "t_ms", json_integer((json_int_t)((now - m->t0) * 1000.0)));
+    if (inflight > 0) /* max_inflight: cutouts in flight when this one arrived, itself included */
+        json_object_set_new(j, "inflight", json_integer(inflight));
     char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     if (line == NULL)
@@ -270,6 +282,30 @@ static void log_request(mtp_mock *m, const char *method, const char *path, const
 }
 
 /* ---- responses ----------------------------------------------------------------------- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* bandwidth_mbps: the link is one queue shared by every connection; `n` bytes take their
+ * turn and wait until they would have gone through. */
+static void throttle(mtp_mock *m, size_t n)
+{
+    if (m->opt.bandwidth_mbps == 0)
+        return;
+    double dur = (double)n * 8.0 / ((double)m->opt.bandwidth_mbps * 1e6);
+    pthread_mutex_lock(&m->rate_lock);
+    double now = mono_s();
+    double start = m->rate_next > now ? m->rate_next : now;
+    m->rate_next = start + dur;
+    pthread_mutex_unlock(&m->rate_lock);
+    double wait = start + dur - now;
+    if (wait > 0)
+        stall(m, (unsigned)(wait * 1000.0 + 0.5));
+}
 
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -285,6 +321,7 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
         n = max;
     if (s->stall_ms > 0 && !s->stalled && (size_t)pos + n > s->stall_at)
         n = s->stall_at - (size_t)pos;
+    throttle(s->mock, n);
     memcpy(buf, s->body->data + pos, n);
     if (s->patch_header)
         for (size_t i = (size_t)pos; i < MTP_BLOSC_HEADER && i < (size_t)pos + n; i++)
@@ -295,6 +332,8 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 static void free_send_state(void *cls)
 {
     send_state *s = cls;
+    if (s->counted)
+        atomic_fetch_sub(&s->mock->inflight, 1);
     body_release(s->mock, s->body);
     free(s);
 }
@@ -306,6 +345,11 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *conn, const mtp_mock_
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Token");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
@@ -322,13 +366,16 @@ static void put_le32(unsigned char *p, uint32_t v)
 /* Queue a cutout body, shaped by the fault; *sent gets the body bytes planned. */
 static enum MHD_Result queue_cutout(mtp_mock *m, struct MHD_Connection *conn,
                                     const mtp_mock_reply *r, body_ref *body, mtp_fault fault,
-                                    uint64_t variant, size_t *sent)
+                                    uint64_t variant, size_t *sent, int counted)
 {
     send_state *s = calloc(1, sizeof *s);
     if (s == NULL) {
         body_release(m, body);
+        if (counted)
+            atomic_fetch_sub(&m->inflight, 1);
         return MHD_NO;
     }
+    s->counted = counted;
     s->mock = m;
     s->body = body;
     s->send_len = body->len;
@@ -487,12 +534,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     else
         rc = mtp_mock_method_reply(method, &reply, &err);
 
+    if (rc == 0 && reply.is_cutout && m->opt.cutout_cap > 0) {
+        int bits = mtp_synth_bits(reply.channel);
+        uint64_t weighed = mtp_box_voxels(&reply.box) * (uint64_t)bits / 8 / (bits == 64 ? 4 : 1);
+        if (weighed > m->opt.cutout_cap) {
+            mtp_mock_reply_clear(&reply);
+            rc = mtp_mock_too_large_reply(&reply, &err);
+        }
+    }
     mtp_fault fault = MTP_FAULT_NONE;
     uint64_t variant = 0;
     if (rc == 0 && reply.is_cutout && m->opt.fail_rate > 0.0) {
         uint64_t nth = mtp_fault_counter_next(m->counter, path);
         fault =
             mtp_fault_draw(m->opt.seed, path, nth, m->opt.fail_rate, m->opt.fail_kinds, &variant);
+    }
+    /* A busy server: a cutout is in flight from here until its body is sent. */
+    int counted = 0, inflight_now = 0;
+    bool busy = false;
+    if (rc == 0 && reply.is_cutout && m->opt.max_inflight > 0 && fault == MTP_FAULT_NONE) {
+        inflight_now = atomic_fetch_add(&m->inflight, 1) + 1;
+        counted = 1;
+        if ((unsigned)inflight_now > m->opt.max_inflight) {
+            atomic_fetch_sub(&m->inflight, 1);
+            counted = 0;
+            busy = true;
+        }
     }
     if (m->opt.delay_ms > 0)
         stall(m, m->opt.delay_ms);
@@ -513,6 +580,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         static const int status[] = {429, 500, 502, 503, 504};
         mtp_mock_reply_clear(&reply);
         rc = mtp_mock_status_reply(status[fault], &reply, &err);
+    } else if (rc == 0 && busy) {
+        mtp_mock_reply_clear(&reply);
+        rc = mtp_mock_status_reply(503, &reply, &err);
+        reply.retry_after = 1;
     } else if (rc == 0 && reply.is_cutout) {
         rc = cutout_body(m, &reply, &body, &err);
         if (rc < 0) {
@@ -522,7 +593,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (rc == 0 && fault != MTP_FAULT_RESET && reply.status != 0) {
         if (body != NULL) {
-            result = queue_cutout(m, conn, &reply, body, fault, variant, &bytes);
+            result = queue_cutout(m, conn, &reply, body, fault, variant, &bytes, counted);
+            counted = 0;
         } else {
             result = queue_buffer(conn, &reply);
             bytes = reply.body_len;
@@ -531,7 +603,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     int status = (rc == 0 && fault != MTP_FAULT_RESET) ? reply.status : 0;
     if (echoed_or_hostile(m, fault, auth))
         status = answered_status(m, fault, auth);
-    log_request(m, method, path, query, status, fault, bytes, accept, agent, auth != NULL);
+    if (counted) /* answered without a body (an error reply) */
+        atomic_fetch_sub(&m->inflight, 1);
+    log_request(m, method, path, query, status, busy ? "busy" : mtp_fault_name(fault), bytes,
+                accept, agent, auth != NULL, inflight_now);
     mtp_mock_reply_clear(&reply);
     return result;
 }
@@ -575,6 +650,9 @@ int mtp_mock_start(mtp_mock **out, const mtp_mock_options *options, mtp_error *e
     pthread_mutex_init(&m->log_lock, NULL);
     pthread_mutex_init(&m->cache_lock, NULL);
     pthread_mutex_init(&m->gen_lock, NULL);
+    pthread_mutex_init(&m->rate_lock, NULL);
+    m->t0 = mono_s();
+    atomic_init(&m->inflight, 0);
     pthread_cond_init(&m->gen_cond, NULL);
     if (options->token != NULL) {
         m->token = strdup(options->token);

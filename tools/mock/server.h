@@ -44,18 +44,24 @@
 #include "faults.h"
 
 typedef struct mtp_mock_options {
-    unsigned port;        /* 0: any free port */
-    uint64_t seed;        /* data and fault draws */
-    const char *token;    /* an extra accepted token, or NULL (copied) */
-    double fail_rate;     /* [0, 1] */
-    unsigned fail_kinds;  /* mask of mtp_fault bits */
-    unsigned delay_ms;    /* added to every response */
-    unsigned slow_ms;     /* the stall of a "slow" fault */
-    const char *log_path; /* NULL: no log (appended to, created if missing) */
-    size_t cache_bytes;   /* total size of cached cutout bodies; the cache also holds at
-                           * most max(32, cache_bytes / 256 KiB) bodies */
-    bool echo_token;      /* a wrong token is answered 403 with the token in the message
-                           * and in an X-Echo-Token header, as a careless server might */
+    unsigned port;           /* 0: any free port */
+    uint64_t seed;           /* data and fault draws */
+    const char *token;       /* an extra accepted token, or NULL (copied) */
+    double fail_rate;        /* [0, 1] */
+    unsigned fail_kinds;     /* mask of mtp_fault bits */
+    unsigned delay_ms;       /* added to every response */
+    unsigned slow_ms;        /* the stall of a "slow" fault */
+    const char *log_path;    /* NULL: no log (appended to, created if missing) */
+    size_t cache_bytes;      /* total size of cached cutout bodies; the cache also holds at
+                              * most max(32, cache_bytes / 256 KiB) bodies */
+    bool echo_token;         /* a wrong token is answered 403 with the token in the message
+                              * and in an X-Echo-Token header, as a careless server might */
+    unsigned max_inflight;   /* a busy server: cutouts beyond this many at once answer 503 with
+                              * Retry-After: 1 (0: no limit) */
+    unsigned bandwidth_mbps; /* a total rate cap on cutout bodies, shared by all connections,
+                              * in megabits per second (0: none) */
+    uint64_t cutout_cap;     /* answer 413 to cutouts over this many bytes (weighed as the
+                              * server does; 0: the real server's 500 MB) */
 } mtp_mock_options;
 
 #define MTP_MOCK_OPTIONS_INIT                                                                      \

@@ -1,0 +1,136 @@
+"""The BossDB client adapts its concurrency to a distant, loaded server ([5/6]).
+
+configs/demo.yaml cut to z [110, 270) (about half the demo's blocks) is fetched from
+bossdb-mock playing:
+- a busy server (--max-inflight 6 --delay-ms 50): the client settles at <= 6 transfers (the
+  mock's log shows the peak of accepted cutouts), waits the 503's Retry-After: 1 before it
+  asks for the same block again, finishes, and the cache is byte-identical to a fetch
+  from a fault-free server;
+- a distant server (--delay-ms 100), with source.jobs 4 and source.max_jobs 10: the
+  concurrency grows above 4 and never above 10 (client summary and mock log agree);
+- a server with a small cutout limit (--cutout-cap-mb 3): after the first 413s the client
+  cuts every later block below the learned size; the 413s are counted in the log and stay
+  a handful, not one per block, and the cache is again byte-identical.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from mocklib import DEMO, PACK, mock_server  # noqa: E402
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def cache_digest(root):
+    """Every block file of a cache (path -> sha256), temporaries excluded; the path without
+    its server component (v1/<hash of the server URL>/...), as each mock has its own port."""
+    out = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            if ".tmp" in f:
+                continue
+            p = os.path.join(d, f)
+            parts = os.path.relpath(p, root).split(os.sep)
+            key = os.sep.join(parts[:1] + parts[2:])
+            out[key] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def fetch(cfg, url, cache):
+    proc = subprocess.run([PACK, "fetch", cfg, "--cache", cache, "--source-url", url],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        fail(f"fetch exited {proc.returncode}: {proc.stderr[-2000:]}")
+    m = re.search(r"^concurrency: (\d+) at the start, peak (\d+), (\d+) at the end "
+                  r"\(source\.max_jobs (\d+)\); (\d+) answers said the server is busy$",
+                  proc.stdout, re.M)
+    if not m:
+        fail(f"no concurrency line in:\n{proc.stdout}")
+    return proc.stdout, [int(g) for g in m.groups()]
+
+
+def cutouts(log):
+    return [e for e in (json.loads(line) for line in open(log)) if "/cutout/" in e["path"]]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mtp-adaptive-")
+    try:
+        text = open(DEMO).read()
+        for old, new in (("z: [110, 470]", "z: [110, 270]"),
+                         ("train: [110, 379]", "train: [110, 230]"),
+                         ("val: [380, 409]", "val: [230, 250]"),
+                         ("test: [420, 470]", "test: [250, 270]"),
+                         ("all: [110, 470]", "all: [110, 270]")):
+            assert text.count(old) == 1, old
+            text = text.replace(old, new)
+        cfg = os.path.join(tmp, "half.yaml")
+        open(cfg, "w").write(text)
+        capped = os.path.join(tmp, "capped.yaml")
+        open(capped, "w").write(text.replace("  max_jobs: 16\n", "  max_jobs: 10\n"))
+
+        with mock_server() as (url, _):
+            fetch(cfg, url, os.path.join(tmp, "ref"))
+        ref = cache_digest(os.path.join(tmp, "ref"))
+        print(f"ok: reference fetch, {len(ref)} cache files")
+
+        # A busy server.
+        with mock_server("--max-inflight", "6", "--delay-ms", "50") as (url, log):
+            out, (start, peak, end, cap, busy) = fetch(cfg, url, os.path.join(tmp, "busy"))
+            entries = cutouts(log)
+        accepted = [e.get("inflight", 0) for e in entries if e["status"] == 200]
+        rejected = [e for e in entries if e["status"] == 503]
+        if max(accepted) > 6:
+            fail(f"the mock accepted {max(accepted)} cutouts at once")
+        if not rejected or busy != len(rejected):
+            fail(f"{len(rejected)} 503s in the log, the client counted {busy}")
+        if len(rejected) > 0.15 * len(entries):
+            fail(f"{len(rejected)} of {len(entries)} cutouts refused: the client did not settle")
+        for e in rejected:
+            later = [x for x in entries if x["path"] == e["path"] and x["t_ms"] > e["t_ms"]]
+            if not later or later[0]["t_ms"] - e["t_ms"] < 1000:
+                fail(f"{e['path']}: asked again {later[0]['t_ms'] - e['t_ms'] if later else '-'} "
+                     "ms after a 503 with Retry-After: 1")
+        if cache_digest(os.path.join(tmp, "busy")) != ref:
+            fail("the cache after the busy server differs from the reference")
+        print(f"ok: busy server: peak {max(accepted)} accepted at once, {len(rejected)} of "
+              f"{len(entries)} refused, each retried >= 1 s later, limit {start} -> peak {peak} "
+              f"-> {end}; cache identical")
+
+        # A distant server: grows above jobs, never above max_jobs.
+        with mock_server("--delay-ms", "100", "--max-inflight", "1000") as (url, log):
+            out, (start, peak, end, cap, busy) = fetch(capped, url, os.path.join(tmp, "far"))
+            entries = cutouts(log)
+        seen = max(e.get("inflight", 0) for e in entries)
+        if not (start == 4 and cap == 10 and 4 < peak <= 10 and 4 < seen <= 10):
+            fail(f"distant server: start {start}, peak {peak} (log {seen}), cap {cap}")
+        print(f"ok: distant server: concurrency 4 -> peak {peak} (mock saw {seen} at once), "
+              "never above max_jobs 10")
+
+        # A small cutout limit, learned once.
+        with mock_server("--cutout-cap-mb", "3") as (url, log):
+            out, _ = fetch(cfg, url, os.path.join(tmp, "small"))
+            entries = cutouts(log)
+        refused = [e for e in entries if e["status"] == 413]
+        big = [e for e in entries if e["status"] == 200]
+        if not refused or len(refused) > 12:
+            fail(f"{len(refused)} 413s for {len(big)} answered parts: the limit was not learned")
+        if cache_digest(os.path.join(tmp, "small")) != ref:
+            fail("the cache after the 413s differs from the reference")
+        print(f"ok: cutout limit 3 MB: {len(refused)} refused requests in all, then every part "
+              f"cut below the learned size ({len(big)} parts answered); cache identical")
+        print("ok")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

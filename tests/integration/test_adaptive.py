@@ -10,8 +10,10 @@ bossdb-mock playing:
   concurrency grows above 4 and never above 10 (client summary and mock log agree);
 - a server with a small cutout limit (--cutout-cap-mb 3): after the first 413s the client
   cuts every later block below the learned size; the 413s are counted in the log and stay
-  a handful, not one per block, and the cache is again byte-identical.
+  a handful, not one per block, and the cache is again byte-identical;
+- --bandwidth-mbps: two cutouts at once take the time their bytes need at the shared rate.
 """
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -20,6 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from mocklib import DEMO, PACK, mock_server  # noqa: E402
@@ -127,6 +131,23 @@ def main():
             fail("the cache after the 413s differs from the reference")
         print(f"ok: cutout limit 3 MB: {len(refused)} refused requests in all, then every part "
               f"cut below the learned size ({len(big)} parts answered); cache identical")
+        # The bandwidth cap is shared: two cutouts at once take their bytes' time at the rate.
+        boxes = ["4600:4856/900:1156/110:126", "3700:3956/500:756/110:126"]
+        with mock_server("--bandwidth-mbps", "16") as (url, log):
+            def get(box):
+                req = urllib.request.Request(
+                    f"{url}/v1/cutout/prasad/prasad2020/image/0/{box}/?access-mode=no-cache",
+                    headers={"Authorization": "Token public", "Accept": "application/blosc"})
+                return len(urllib.request.urlopen(req, timeout=60).read())
+            t0 = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                sizes = list(ex.map(get, boxes))
+            took = time.monotonic() - t0
+        least = sum(sizes) * 8 / 16e6
+        if took < least * 0.95 or took > least * 2 + 1:
+            fail(f"--bandwidth-mbps 16: {sum(sizes)} bytes in {took:.2f} s, want ~{least:.2f} s")
+        print(f"ok: --bandwidth-mbps 16: {sum(sizes)} bytes on two connections in {took:.2f} s "
+              f"(the cap allows {least:.2f} s)")
         print("ok")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,6 +30,7 @@
 #define TICK_MS 100
 #define DESCR_MAX 512
 #define MAX_RETRY_AFTER_S 600 /* the longest Retry-After honoured */
+#define META_ANSWERS 32       /* metadata answers a client remembers */
 /* Adaptive concurrency (mtp_boss_cutouts): the throughput is measured over windows of
  * WINDOW_S. Until the first sign of load the limit doubles while the throughput rises by
  * GROWTH; after one it grows by one per window; a sign of load (429, 503, a timeout or
@@ -50,7 +51,14 @@ struct mtp_boss {
     /* Learned from 413s, per element size (1, 2, 4, 8 bytes: the server weighs by dtype):
      * parts are cut below it; 0 = no limit known. */
     uint64_t max_part_voxels[4];
-    int limit;  /* the adaptive concurrency, carried from one run to the next */
+    int limit; /* the adaptive concurrency, carried from one run to the next */
+    /* Metadata answers already received, by URL: channels of one experiment share its
+     * experiment and coordinate-frame answers (on a distant server each GET is a round trip). */
+    struct meta_answer {
+        char *url, *body;
+        size_t len;
+    } answers[META_ANSWERS];
+    int nanswers;
     bool grown; /* a sign of load was seen: probing by one from now on */
     uint64_t rng;
     mtp_boss_stats stats;
@@ -318,6 +326,10 @@ void mtp_boss_free(mtp_boss *b)
                 curl_easy_cleanup(b->easy[i]);
         free(b->easy);
     }
+    for (int i = 0; i < b->nanswers; i++) {
+        free(b->answers[i].url);
+        free(b->answers[i].body);
+    }
     if (b->meta_easy != NULL)
         curl_easy_cleanup(b->meta_easy);
     if (b->multi != NULL)
@@ -439,16 +451,33 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
 
 typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *);
 
+/* GET url and parse it into out; with `shared` (experiment and coordinate-frame answers,
+ * which every channel of an experiment asks for) the answer is remembered by URL. */
 static int fetch_meta(mtp_boss *b, const char *url, meta_parser parse, mtp_channel_meta *out,
-                      mtp_error *err)
+                      bool shared, mtp_error *err)
 {
+    for (int i = 0; i < b->nanswers; i++) {
+        if (strcmp(b->answers[i].url, url) == 0) {
+            int rc = parse(b->answers[i].body, b->answers[i].len, out, err);
+            if (rc < 0)
+                mtp_error_prefix(err, "GET %s", url);
+            return rc;
+        }
+    }
     struct membuf body = {NULL, 0, 0, MTP_BOSS_META_MAX, false};
     int rc = get_meta(b, url, &body, err);
     if (rc < 0)
         goto out;
     rc = parse(body.data != NULL ? body.data : "", body.len, out, err);
-    if (rc < 0)
+    if (rc < 0) {
         mtp_error_prefix(err, "GET %s", url);
+    } else if (shared && b->nanswers < META_ANSWERS && body.data != NULL) {
+        char *copy = strdup(url);
+        if (copy != NULL) { /* remembered: the body moves into the client */
+            b->answers[b->nanswers++] = (struct meta_answer){copy, body.data, body.len};
+            body.data = NULL;
+        }
+    }
 out:
     free(body.data);
     return rc;
@@ -460,16 +489,16 @@ int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *
     memset(out, 0, sizeof *out);
     int rc = mtp_boss_experiment_url(url, sizeof url, b->url, ch->collection, ch->experiment, err);
     if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_experiment_json, out, err);
+        rc = fetch_meta(b, url, mtp_boss_parse_experiment_json, out, true, err);
     if (rc == 0)
         rc = mtp_boss_coord_url(url, sizeof url, b->url, out->coord_frame, err);
     if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_coord_json, out, err);
+        rc = fetch_meta(b, url, mtp_boss_parse_coord_json, out, true, err);
     if (rc == 0)
         rc = mtp_boss_channel_url(url, sizeof url, b->url, ch->collection, ch->experiment,
                                   ch->channel, err);
     if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_channel_json, out, err);
+        rc = fetch_meta(b, url, mtp_boss_parse_channel_json, out, false, err);
     return rc;
 }
 

@@ -29,8 +29,9 @@
 #define URL_MAX 2048
 #define TICK_MS 100
 #define DESCR_MAX 512
-#define MAX_RETRY_AFTER_S 600 /* the longest Retry-After honoured */
-#define META_ANSWERS 32       /* metadata answers a client remembers */
+#define MAX_RETRY_AFTER_S 600             /* the longest Retry-After honoured */
+#define META_ANSWERS 32                   /* metadata answers a client remembers */
+#define KEEP_BODY_BYTES ((size_t)1 << 20) /* a transfer slot keeps a body buffer up to this */
 /* Adaptive concurrency (mtp_boss_cutouts): the throughput is measured over windows of
  * WINDOW_S. Until the first sign of load the limit doubles while the throughput rises by
  * GROWTH; after one it grows by one per window; a sign of load (429, 503, a timeout or
@@ -547,15 +548,17 @@ struct run {
     int active_jobs;
     /* Adaptive concurrency: at most `limit` transfers and blocks at once. */
     int limit;
-    bool slow_start;    /* doubling until the first sign of load */
-    double win_start;   /* the current measuring window */
-    uint64_t win_bytes; /* body bytes completed in it */
-    int win_busy;       /* most transfers running at once in it */
-    double last_rate;   /* bytes/s of the previous window */
-    double last_cut;    /* when the limit was last halved */
+    size_t inflight_bytes; /* decoded sizes of the blocks in flight (MTP_BOSS_INFLIGHT_MAX) */
+    bool slow_start;       /* doubling until the first sign of load */
+    double win_start;      /* the current measuring window */
+    uint64_t win_bytes;    /* body bytes completed in it */
+    int win_busy;          /* most transfers running at once in it */
+    double last_rate;      /* bytes/s of the previous window */
+    double last_cut;       /* when the limit was last halved */
 };
 
 static void cut(struct run *r, double now);
+static size_t held_bytes(const struct run *r, const mtp_cutout *c);
 
 static size_t part_bytes(const struct job *job, const mtp_box *box)
 {
@@ -696,6 +699,7 @@ static int start_job(struct run *r, mtp_error *err)
                         .active = true};
     r->next++;
     r->active_jobs++;
+    r->inflight_bytes += held_bytes(r, c);
     p->job = job;
     p->box = c->box;
     p->not_before = 0;
@@ -805,6 +809,7 @@ static void job_release(struct run *r, struct job *job)
     job->narrowed = false;
     job->active = false;
     r->active_jobs--;
+    r->inflight_bytes -= held_bytes(r, job->cutout);
 }
 
 /* A transfer finished (curl result cc). Decide what happens to its part. */
@@ -936,6 +941,13 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
     p = NULL;
 out:
     free(p);
+    /* A large body buffer is not kept for the slot's next transfer: with many slots the
+     * buffers alone would hold a block each (MTP_BOSS_INFLIGHT_MAX bounds the blocks). */
+    if (t->alloc > KEEP_BODY_BYTES) {
+        free(t->body);
+        t->body = NULL;
+        t->alloc = 0;
+    }
     return rc;
 }
 
@@ -963,6 +975,15 @@ static void run_cleanup(struct run *r)
     free(r->xfers);
 }
 
+/* What a block holds in memory once decoded: a byte per voxel when the handler narrows,
+ * else its full size (0 if unknown; start_job checks the block). */
+static size_t held_bytes(const struct run *r, const mtp_cutout *c)
+{
+    uint64_t voxels = mtp_box_voxels(&c->box);
+    size_t es = r->h->narrow ? 1 : mtp_dtype_size(c->dtype);
+    return es > 0 && voxels <= SIZE_MAX / es ? (size_t)voxels * es : 0;
+}
+
 static int running_transfers(const struct run *r)
 {
     int k = 0;
@@ -981,7 +1002,9 @@ static int fill_transfers(struct run *r, double now, mtp_error *err)
         if (t->part != NULL)
             continue;
         struct part *p = queue_pop_ready(r, now);
-        if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.max_jobs) {
+        if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.max_jobs &&
+            (r->active_jobs == 0 ||
+             r->inflight_bytes + held_bytes(r, &r->cutouts[r->next]) <= MTP_BOSS_INFLIGHT_MAX)) {
             rc = start_job(r, err);
             if (rc < 0)
                 break;

@@ -38,6 +38,9 @@ typedef struct mtp_boss mtp_boss;
 /* A transfer slower than this many bytes/s for min(timeout_s / 4, 30) seconds (at least 1)
  * is a stall, retried within the block's deadline. */
 #define MTP_BOSS_STALL_BYTES 1024L
+/* Memory: blocks in flight at once are also bounded by their decoded sizes, in bytes (one
+ * block is always allowed), whatever the concurrency limit says. */
+#define MTP_BOSS_INFLIGHT_MAX ((size_t)96 << 20)
 
 typedef struct mtp_boss_options {
     const char *url;    /* scheme://host[:port], no trailing slash (copied) */
@@ -217,7 +220,8 @@ void mtp_boss_get_stats(const mtp_boss *boss, mtp_boss_stats *out);
  *   opt.max_jobs;
  * - a sign of load (429, 503, a timeout or a stall) halves it, at most once a second; from
  *   then on it grows by one per window (additive increase) until the next sign;
- * - a Retry-After header sets the least wait before the part is asked for again.
+ * - a Retry-After header sets the least wait before the part is asked for again;
+ * - the blocks in flight also stay within MTP_BOSS_INFLIGHT_MAX decoded bytes (memory).
  * The output does not depend on any of it (blocks are delivered whole, in any order).
  * Each body is checked with mtp_codec_decode before it is used; a body longer than that cap
  * is corrupt and aborted, whatever its Content-Length says. Retries wait their backoff

@@ -174,6 +174,75 @@ int mtp_shard_subplan(mtp_plan **out, const mtp_plan *plan, const uint32_t *shar
     return 0;
 }
 
+/* ---- build --offline ----------------------------------------------------------------- */
+
+#define REPORT_MAX_LISTED 16
+
+int mtp_shard_report_missing(const mtp_config *cfg, const mtp_plan *plan,
+                             const unsigned char *missing, int count, const char *cache_dir,
+                             mtp_error *err)
+{
+    size_t nmissing = 0, first = 0;
+    for (size_t i = plan->nblocks; i-- > 0;)
+        if (missing[i]) {
+            nmissing++;
+            first = i;
+        }
+    if (nmissing == 0)
+        return 0;
+    if (count == 0) {
+        const mtp_block *b = &plan->blocks[first];
+        return mtp_error_set(err, MTP_ENOTFOUND,
+                             "build --offline: %zu of %zu blocks are missing from the cache %s "
+                             "(first: %s x[%" PRId64 ",%" PRId64 ") y[%" PRId64 ",%" PRId64
+                             ") z[%" PRId64 ",%" PRId64 ")); give --shards N to name the shards "
+                             "that lack them",
+                             nmissing, plan->nblocks, cache_dir, cfg->channels[b->channel].name,
+                             b->box.x0, b->box.x1, b->box.y0, b->box.y1, b->box.z0, b->box.z1);
+    }
+    uint32_t *shard_of = NULL;
+    unsigned char *lacking = NULL;
+    int rc = mtp_shard_partition(cfg, plan, count, &shard_of, err);
+    if (rc < 0)
+        return rc;
+    lacking = calloc((size_t)count, 1);
+    if (lacking == NULL) {
+        free(shard_of);
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %d shards", count);
+    }
+    int nlacking = 0, last = 0;
+    for (size_t i = 0; i < plan->nblocks; i++)
+        if (missing[i] && !lacking[shard_of[i]]) {
+            lacking[shard_of[i]] = 1;
+            nlacking++;
+            last = (int)shard_of[i];
+        }
+    char list[REPORT_MAX_LISTED * 8 + 32] = "";
+    size_t at = 0;
+    int listed = 0;
+    for (int s = 0; s < count && listed < REPORT_MAX_LISTED; s++) {
+        if (!lacking[s])
+            continue;
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", listed > 0 ? ", " : "", s);
+        listed++;
+    }
+    if (nlacking > listed)
+        snprintf(list + at, sizeof list - at, " and %d more", nlacking - listed);
+    if (nlacking == 1)
+        rc = mtp_error_set(err, MTP_ENOTFOUND,
+                           "build --offline: %zu of %zu blocks are missing from the cache %s, "
+                           "all of shard %d of %d: run fetch --shard %d/%d again",
+                           nmissing, plan->nblocks, cache_dir, last, count, last, count);
+    else
+        rc = mtp_error_set(err, MTP_ENOTFOUND,
+                           "build --offline: %zu of %zu blocks are missing from the cache %s, "
+                           "of shards %s of %d: run fetch --shard I/%d again for each",
+                           nmissing, plan->nblocks, cache_dir, list, count, count);
+    free(shard_of);
+    free(lacking);
+    return rc;
+}
+
 /* ---- "I/N" ---------------------------------------------------------------------------- */
 
 /* A decimal in [lo, hi], the whole string: 0, or -1. */

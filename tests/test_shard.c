@@ -212,6 +212,57 @@ START_TEST(plan_partition_and_subplans)
 }
 END_TEST
 
+START_TEST(offline_report_names_the_shards)
+{
+    mtp_config *cfg = two_channel_config();
+    mtp_plan *plan = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_plan_new(&plan, cfg, &err), 0);
+    unsigned char *missing = calloc(plan->nblocks, 1);
+    uint32_t *shard_of = NULL;
+    ck_assert_int_eq(mtp_shard_partition(cfg, plan, 4, &shard_of, &err), 0);
+
+    ck_assert_int_eq(mtp_shard_report_missing(cfg, plan, missing, 4, "/c", &err), 0);
+    /* Every block of shard 2 gone (a cancelled array task). */
+    size_t n2 = 0;
+    for (size_t i = 0; i < plan->nblocks; i++)
+        if (shard_of[i] == 2) {
+            missing[i] = 1;
+            n2++;
+        }
+    ck_assert_uint_eq(n2, 23);
+    ck_assert_int_eq(mtp_shard_report_missing(cfg, plan, missing, 4, "/c", &err), MTP_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "build --offline: 23 of 90 blocks are missing from the cache /c, "
+                              "all of shard 2 of 4: run fetch --shard 2/4 again");
+    /* And one block of shard 0. */
+    for (size_t i = 0; i < plan->nblocks; i++)
+        if (shard_of[i] == 0) {
+            missing[i] = 1;
+            break;
+        }
+    ck_assert_int_eq(mtp_shard_report_missing(cfg, plan, missing, 4, "/c", &err), MTP_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "build --offline: 24 of 90 blocks are missing from the cache /c, "
+                              "of shards 0, 2 of 4: run fetch --shard I/4 again for each");
+    /* Without the shard count: how many, and the first one. */
+    ck_assert_int_eq(mtp_shard_report_missing(cfg, plan, missing, 0, "/c", &err), MTP_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "build --offline: 24 of 90 blocks are missing from the cache /c "
+                              "(first: image x[0,64) y[10,64) z[0,16)); give --shards N to name "
+                              "the shards that lack them");
+    /* Over 16 shards: the first 16 listed. */
+    free(shard_of);
+    ck_assert_int_eq(mtp_shard_partition(cfg, plan, 40, &shard_of, &err), 0);
+    memset(missing, 1, plan->nblocks);
+    ck_assert_int_eq(mtp_shard_report_missing(cfg, plan, missing, 40, "/c", &err), MTP_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "build --offline: 90 of 90 blocks are missing from the cache /c, "
+                              "of shards 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 and "
+                              "24 more of 40: run fetch --shard I/40 again for each");
+    free(shard_of);
+    free(missing);
+    mtp_plan_free(plan);
+    free(cfg);
+}
+END_TEST
+
 /* ---- "I/N" ---------------------------------------------------------------------------- */
 
 START_TEST(parse_index_and_count)
@@ -395,6 +446,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, partition_complete_disjoint_balanced_stable);
     tcase_add_test(tc, partition_is_longest_processing_time);
     tcase_add_test(tc, plan_partition_and_subplans);
+    tcase_add_test(tc, offline_report_names_the_shards);
     tcase_add_test(tc, parse_index_and_count);
     tcase_add_test(tc, env_slurm_array);
     tcase_add_test(tc, env_kubernetes_indexed_job);

@@ -68,6 +68,22 @@ int mtp_shard_subplan(mtp_plan **out, const mtp_plan *plan, const uint32_t *shar
                       mtp_error *err);
 
 /*
+ * What `build --offline` says when the cache lacks blocks: missing[i] is nonzero for each
+ * plan block not in the cache `cache_dir`. 0 if none is missing; otherwise MTP_ENOTFOUND
+ * (exit 1) with one line:
+ * - count > 0 (the fetch's N): "build --offline: 3 of 90 blocks are missing from the
+ *   cache DIR, all of shard 2 of 4: run fetch --shard 2/4 again" — or, over several,
+ *   "..., of shards 1, 2 of 4: run fetch --shard I/4 again for each" (at most 16 listed,
+ *   then "and K more");
+ * - count == 0: "build --offline: 3 of 90 blocks are missing from the cache DIR (first:
+ *   CHANNEL x[x0,x1) y[y0,y1) z[z0,z1)); give --shards N to name the shards that lack them".
+ * MTP_EINVAL if count is out of range, MTP_ENOMEM.
+ */
+int mtp_shard_report_missing(const mtp_config *cfg, const mtp_plan *plan,
+                             const unsigned char *missing, int count, const char *cache_dir,
+                             mtp_error *err);
+
+/*
  * Parse "I/N" (decimal, 0 <= I < N <= MTP_SHARD_MAX) into *out. MTP_ECONFIG otherwise:
  * "--shard 4/4: I must be in [0, N)".
  */

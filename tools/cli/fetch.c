@@ -209,6 +209,8 @@ int cli_fetch(const struct cli_options *opt)
 
     cli_install_signal_handlers();
     rc = mtp_fetch_metadata(boss, cfg, plan, meta, &err);
+    if (rc == 0)
+        rc = mtp_fetch_save_metadata(cache, cfg, plan, meta, &err);
     if (rc < 0)
         goto out;
     if (opt->verbose && !opt->quiet)

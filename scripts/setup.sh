@@ -10,6 +10,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libssl-dev zlib1g-dev libdeflate-dev libpng-dev libarchive-dev
   python3 python3-numpy python3-h5py python3-blosc python3-scipy python3-yaml
   curl time
+  slurm-wlm munge
   clang libclang-rt-dev
 )
 

@@ -24,6 +24,7 @@
 #include "mtp/tarball.h"
 #include "mtp/plan.h"
 #include "mtp/prefetch.h"
+#include "mtp/shard.h"
 #include "mtp/task_features.h"
 #include "mtp/tasks.h"
 #include "mtp/assemble.h"
@@ -307,7 +308,7 @@ static int load_region(build_state *st, int r, mtp_error *err)
     pthread_mutex_unlock(&st->progress_mu);
     mtp_box box = mtp_assemble_region_box(st->cfg, r);
     int rc = load_cubes(st, &box, err);
-    if (rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) {
+    if ((rc == MTP_ECORRUPT || rc == MTP_ENOTFOUND) && !st->opt->offline) {
         report(st, MTP_PHASE_WRITE, "refetch", err->msg);
         rc = fetch_missing(st, err);
         if (rc == 0)
@@ -855,6 +856,30 @@ static void free_state(build_state *st)
     mtp_stage_free(st->stage);
 }
 
+/* build --offline: the metadata from the cache, and every block there (a cheap header
+ * check; the full check comes when each block is read). */
+static int prepare_offline(build_state *st, mtp_error *err)
+{
+    const mtp_plan *plan = st->plan;
+    report(st, MTP_PHASE_METADATA, "metadata", NULL);
+    int rc = mtp_fetch_load_metadata(st->cache, st->cfg, plan, st->meta, err);
+    if (rc < 0)
+        return rc;
+    unsigned char *missing = calloc(plan->nblocks > 0 ? plan->nblocks : 1, 1);
+    if (missing == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "out of memory for %zu blocks", plan->nblocks);
+    for (size_t i = 0; i < plan->nblocks; i++) {
+        const mtp_block *b = &plan->blocks[i];
+        mtp_block_key key = mtp_assemble_block_key(st->cfg, b, st->meta[b->channel].dtype);
+        missing[i] = mtp_cache_has(st->cache, &key) != 1;
+    }
+    rc = mtp_shard_report_missing(st->cfg, plan, missing, st->opt->shards, st->opt->cache_dir, err);
+    free(missing);
+    if (rc == 0)
+        st->stats->blocks_total = st->stats->blocks_cached = plan->nblocks;
+    return rc;
+}
+
 static int prepare(build_state *st, mtp_error *err)
 {
     const mtp_config *cfg = st->cfg;
@@ -864,6 +889,8 @@ static int prepare(build_state *st, mtp_error *err)
         rc = mtp_cache_open(&st->cache, opt->cache_dir, err);
     if (rc < 0)
         return rc;
+    if (opt->offline)
+        return prepare_offline(st, err);
     mtp_boss_options bopt = MTP_BOSS_OPTIONS_INIT;
     mtp_boss_options_from_source(&bopt, &cfg->source);
     if (opt->jobs > 0)
@@ -875,6 +902,8 @@ static int prepare(build_state *st, mtp_error *err)
         report(st, MTP_PHASE_METADATA, "metadata", NULL);
         rc = mtp_fetch_metadata(st->boss, cfg, st->plan, st->meta, err);
     }
+    if (rc == 0)
+        rc = mtp_fetch_save_metadata(st->cache, cfg, st->plan, st->meta, err);
     if (rc == 0) {
         mtp_fetch_options fopt = fetch_options(st);
         rc = mtp_prefetch_start(&st->prefetch, st->boss, cfg, st->plan, st->cache, st->meta, &fopt,

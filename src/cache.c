@@ -728,3 +728,97 @@ out:
     free(narrowed);
     return rc;
 }
+
+/* ---- per-channel records -------------------------------------------------------------- */
+
+static int record_path(const mtp_cache *cache, const mtp_block_key *key, const char *name,
+                       char *buf, size_t n, mtp_error *err)
+{
+    if (cache == NULL || key == NULL || key->server == NULL)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no cache, key or server");
+    if (!component_ok(key->collection) || !component_ok(key->experiment) ||
+        !component_ok(key->channel))
+        return mtp_error_set(err, MTP_EINVAL,
+                             "cache: collection/experiment/channel must be plain names");
+    size_t len = name != NULL ? strlen(name) : 0;
+    if (!component_ok(name) || len < 5 || strcmp(name + len - 4, ".txt") != 0)
+        return mtp_error_set(err, MTP_EINVAL, "cache: record name must be a plain NAME.txt");
+    char server_hex[MTP_SHA256_HEX_SIZE];
+    int rc = mtp_sha256_hex(key->server, strlen(key->server), server_hex);
+    if (rc < 0)
+        return mtp_error_set(err, rc, "cache: cannot hash the server URL");
+    server_hex[16] = '\0';
+    int w = snprintf(buf, n, "%s/v1/%s/%s/%s/%s/%s", cache->dir, server_hex, key->collection,
+                     key->experiment, key->channel, name);
+    if (w < 0 || (size_t)w >= n)
+        return mtp_error_set(err, MTP_ERANGE, "cache: path longer than %zu bytes", n);
+    return 0;
+}
+
+int mtp_cache_put_record(mtp_cache *cache, const mtp_block_key *key, const char *name,
+                         const void *data, size_t len, mtp_error *err)
+{
+    char path[CACHE_PATH_MAX];
+    if (data == NULL || len > MTP_CACHE_RECORD_MAX)
+        return mtp_error_set(err, MTP_EINVAL, "cache: record %s: no data or over %d bytes",
+                             name != NULL ? name : "", MTP_CACHE_RECORD_MAX);
+    int rc = record_path(cache, key, name, path, sizeof path, err);
+    if (rc < 0)
+        return rc;
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    rc = make_dirs(path, err);
+    *slash = '/';
+    if (rc == 0)
+        rc = mtp_write_file_atomic(path, data, len, err);
+    if (rc < 0 && rc != MTP_EIO)
+        return rc;
+    if (rc < 0)
+        mtp_error_prefix(err, "cache");
+    return rc;
+}
+
+int mtp_cache_get_record(mtp_cache *cache, const mtp_block_key *key, const char *name, char *buf,
+                         size_t cap, size_t *len, mtp_error *err)
+{
+    char path[CACHE_PATH_MAX];
+    *len = 0;
+    if (buf == NULL || cap == 0)
+        return mtp_error_set(err, MTP_EINVAL, "cache: no buffer");
+    buf[0] = '\0';
+    int rc = record_path(cache, key, name, path, sizeof path, err);
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return mtp_error_set(err, MTP_ENOTFOUND, "cache: %s: %s", path, strerror(ENOENT));
+    if (fd < 0)
+        return io_error(err, path, errno);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_error(err, path, errno);
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap - 1) {
+            char extra;
+            ssize_t more = read(fd, &extra, 1);
+            if (more != 0)
+                rc = mtp_error_set(err, MTP_ERANGE, "cache: %s: longer than %zu bytes", path,
+                                   cap - 1);
+            break;
+        }
+    }
+    close(fd);
+    if (rc < 0)
+        return rc;
+    buf[n] = '\0';
+    *len = n;
+    return 0;
+}

@@ -98,6 +98,261 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
     return 0;
 }
 
+/* ---- metadata in the cache ------------------------------------------------------------ */
+
+#define META_RECORD "channel-meta.txt"
+#define META_MAGIC "mtneuro-pack channel-meta 1"
+
+/* Append `text` with bytes < 0x21, '%' and 0x7f as %XX. */
+static size_t put_escaped(char *buf, size_t n, size_t at, const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p < 0x21 || *p == '%' || *p == 0x7f) {
+            if (at + 3 < n) {
+                buf[at] = '%';
+                buf[at + 1] = hex[*p >> 4];
+                buf[at + 2] = hex[*p & 15];
+            }
+            at += 3;
+        } else {
+            if (at + 1 < n)
+                buf[at] = (char)*p;
+            at++;
+        }
+    }
+    return at;
+}
+
+static size_t put_line(char *buf, size_t n, size_t at, const char *key, const char *text)
+{
+    int w = snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, "%s ", key);
+    at += w > 0 ? (size_t)w : 0;
+    at = put_escaped(buf, n, at, text);
+    if (at + 1 < n)
+        buf[at] = '\n';
+    return at + 1;
+}
+
+int mtp_fetch_meta_encode(const mtp_channel_meta *m, char *buf, size_t n)
+{
+    char nums[512];
+    size_t at = 0;
+    int w = snprintf(buf, n, "%s\n", META_MAGIC);
+    at = w > 0 ? (size_t)w : 0;
+    at = put_line(buf, n, at, "type", m->type);
+    at = put_line(buf, n, at, "datatype", m->datatype);
+    snprintf(nums, sizeof nums, "base_resolution %d\nnum_hierarchy_levels %d\nisotropic %d\n",
+             m->base_resolution, m->num_hierarchy_levels, m->isotropic ? 1 : 0);
+    w = snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, "%s", nums);
+    at += w > 0 ? (size_t)w : 0;
+    at = put_line(buf, n, at, "coord_frame", m->coord_frame);
+    snprintf(nums, sizeof nums,
+             "frame %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+             "\nvoxel_size %.17g %.17g %.17g\n",
+             m->frame.x0, m->frame.x1, m->frame.y0, m->frame.y1, m->frame.z0, m->frame.z1,
+             m->voxel_size[0], m->voxel_size[1], m->voxel_size[2]);
+    w = snprintf(at < n ? buf + at : NULL, at < n ? n - at : 0, "%s", nums);
+    at += w > 0 ? (size_t)w : 0;
+    at = put_line(buf, n, at, "voxel_unit", m->voxel_unit);
+    if (at >= n)
+        return MTP_ERANGE;
+    buf[at] = '\0';
+    return (int)at;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Unescape `text` (one line's value) into dst (n bytes): 0 or -1. */
+static int get_escaped(const char *text, size_t len, char *dst, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = hex_digit(text[i + 1]), lo = hex_digit(text[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return -1;
+            i += 2;
+        } else if ((unsigned char)c < 0x21 || c == 0x7f) {
+            return -1;
+        }
+        if (k + 1 >= n)
+            return -1;
+        dst[k++] = c;
+    }
+    dst[k] = '\0';
+    return 0;
+}
+
+int mtp_fetch_meta_decode(const char *text, mtp_channel_meta *out, mtp_error *err)
+{
+    static const char *const keys[] = {
+        "type",      "datatype",    "base_resolution", "num_hierarchy_levels",
+        "isotropic", "coord_frame", "frame",           "voxel_size",
+        "voxel_unit"};
+    mtp_channel_meta m;
+    memset(&m, 0, sizeof m);
+    const char *line = text;
+    const char *nl = strchr(line, '\n');
+    if (nl == NULL || (size_t)(nl - line) != strlen(META_MAGIC) ||
+        strncmp(line, META_MAGIC, strlen(META_MAGIC)) != 0)
+        return mtp_error_set(err, MTP_ECORRUPT, "line 1: not '%s'", META_MAGIC);
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        int lineno = (int)k + 2;
+        line = nl + 1;
+        nl = strchr(line, '\n');
+        size_t klen = strlen(keys[k]);
+        if (nl == NULL || (size_t)(nl - line) < klen + 1 || strncmp(line, keys[k], klen) != 0 ||
+            line[klen] != ' ')
+            return mtp_error_set(err, MTP_ECORRUPT, "line %d: expected '%s VALUE'", lineno,
+                                 keys[k]);
+        const char *v = line + klen + 1;
+        size_t vlen = (size_t)(nl - v);
+        char value[256];
+        int bad = vlen >= sizeof value;
+        if (!bad) {
+            memcpy(value, v, vlen);
+            value[vlen] = '\0';
+        }
+        int used = 0, got = 0;
+        switch (k) {
+        case 0:
+            bad = bad || get_escaped(v, vlen, m.type, sizeof m.type) < 0;
+            break;
+        case 1:
+            bad = bad || get_escaped(v, vlen, m.datatype, sizeof m.datatype) < 0;
+            m.dtype = mtp_dtype_parse(m.datatype);
+            break;
+        case 2:
+            got = bad ? 0 : sscanf(value, "%d%n", &m.base_resolution, &used);
+            bad = bad || got != 1 || (size_t)used != vlen || m.base_resolution < 0 ||
+                  m.base_resolution > 9;
+            break;
+        case 3:
+            got = bad ? 0 : sscanf(value, "%d%n", &m.num_hierarchy_levels, &used);
+            bad = bad || got != 1 || (size_t)used != vlen || m.num_hierarchy_levels < 1 ||
+                  m.num_hierarchy_levels > 32;
+            break;
+        case 4:
+            bad = bad || (strcmp(value, "0") != 0 && strcmp(value, "1") != 0);
+            m.isotropic = !bad && value[0] == '1';
+            break;
+        case 5:
+            bad = bad || get_escaped(v, vlen, m.coord_frame, sizeof m.coord_frame) < 0;
+            break;
+        case 6: {
+            int64_t *f[6] = {&m.frame.x0, &m.frame.x1, &m.frame.y0,
+                             &m.frame.y1, &m.frame.z0, &m.frame.z1};
+            got = bad ? 0
+                      : sscanf(value,
+                               "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64
+                               " %" SCNd64 "%n",
+                               f[0], f[1], f[2], f[3], f[4], f[5], &used);
+            bad = bad || got != 6 || (size_t)used != vlen;
+            for (int a = 0; a < 3 && !bad; a++)
+                bad = *f[2 * a] < 0 || *f[2 * a] >= *f[2 * a + 1] ||
+                      *f[2 * a + 1] > ((int64_t)1 << 40);
+            break;
+        }
+        case 7:
+            got = bad ? 0
+                      : sscanf(value, "%lf %lf %lf%n", &m.voxel_size[0], &m.voxel_size[1],
+                               &m.voxel_size[2], &used);
+            bad = bad || got != 3 || (size_t)used != vlen;
+            for (int a = 0; a < 3 && !bad; a++)
+                bad = !(m.voxel_size[a] > 0.0) || m.voxel_size[a] > 1e300;
+            break;
+        default:
+            bad = bad || get_escaped(v, vlen, m.voxel_unit, sizeof m.voxel_unit) < 0;
+            break;
+        }
+        if (bad)
+            return mtp_error_set(err, MTP_ECORRUPT, "line %d: invalid %s", lineno, keys[k]);
+    }
+    if (nl[1] != '\0')
+        return mtp_error_set(err, MTP_ECORRUPT, "line %zu: unexpected text after voxel_unit",
+                             sizeof keys / sizeof keys[0] + 2);
+    *out = m;
+    return 0;
+}
+
+static mtp_block_key channel_key(const mtp_config *cfg, int c)
+{
+    const mtp_channel *ch = &cfg->channels[c];
+    mtp_block_key key = {.server = cfg->source.url,
+                         .collection = ch->collection,
+                         .experiment = ch->experiment,
+                         .channel = ch->channel,
+                         .resolution = cfg->source.resolution};
+    return key;
+}
+
+int mtp_fetch_save_metadata(mtp_cache *cache, const mtp_config *cfg, const mtp_plan *plan,
+                            const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err)
+{
+    for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++) {
+        if (!plan->used[c])
+            continue;
+        char text[MTP_CACHE_RECORD_MAX];
+        int len = mtp_fetch_meta_encode(&meta[c], text, sizeof text);
+        if (len < 0)
+            return mtp_error_set(err, len, "channel %s: metadata longer than %zu bytes",
+                                 cfg->channels[c].name, sizeof text);
+        mtp_block_key key = channel_key(cfg, c);
+        int rc = mtp_cache_put_record(cache, &key, META_RECORD, text, (size_t)len, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int mtp_fetch_load_metadata(mtp_cache *cache, const mtp_config *cfg, const mtp_plan *plan,
+                            mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err)
+{
+    memset(meta, 0, sizeof(mtp_channel_meta) * MTP_MAX_CHANNELS);
+    for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++) {
+        if (!plan->used[c])
+            continue;
+        const mtp_channel *ch = &cfg->channels[c];
+        char text[MTP_CACHE_RECORD_MAX + 1];
+        size_t len = 0;
+        mtp_block_key key = channel_key(cfg, c);
+        mtp_error rerr = MTP_ERROR_INIT;
+        int rc = mtp_cache_get_record(cache, &key, META_RECORD, text, sizeof text, &len, &rerr);
+        if (rc == MTP_ENOTFOUND)
+            return mtp_error_set(err, rc,
+                                 "channel %s (%s): metadata missing from the cache (%s): run "
+                                 "fetch first",
+                                 ch->name, ch->uri, rerr.msg);
+        if (rc < 0)
+            return mtp_error_set(err, rc, "%s", rerr.msg);
+        if (strlen(text) != len)
+            return mtp_error_set(err, MTP_ECORRUPT, "channel %s: cached metadata holds a NUL",
+                                 ch->name);
+        rc = mtp_fetch_meta_decode(text, &meta[c], &rerr);
+        if (rc < 0)
+            return mtp_error_set(err, rc, "cached metadata of channel %s (%s): %s", ch->name,
+                                 ch->uri, rerr.msg);
+        rc = check_channel(cfg, c, &meta[c], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- run ------------------------------------------------------------------------------ */
 
 void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,

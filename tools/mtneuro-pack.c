@@ -49,6 +49,9 @@ static const struct opt_spec option_table[] = {
     OPT("--deposition", OPT_STRING, deposition),
     OPT("--new-version-of", OPT_STRING, new_version_of),
     OPT("--publish", OPT_FLAG, publish),
+    OPT("--shard", OPT_STRING, shard),
+    OPT("--shards", OPT_INT, shards),
+    OPT("--offline", OPT_FLAG, offline),
 };
 
 struct command {
@@ -66,13 +69,13 @@ static int run_inspect(const struct cli_options *opt)
 static const struct command commands[] = {
     {"build",
      "build CONFIG [--out DIR] [--cache DIR] [--jobs N] [--threads N] [--source-url URL] "
-     "[--token-env VAR] [--archive] [--quiet] [--verbose]",
+     "[--token-env VAR] [--archive] [--offline [--shards N]] [--quiet] [--verbose]",
      "download what the release needs (through the cache) and write it", cli_build},
     {"fetch",
      "fetch CONFIG [--cache DIR] [--jobs N] [--source-url URL] [--token-env VAR] "
-     "[--quiet] [--verbose]",
+     "[--shard I/N|auto [--shards N]] [--quiet] [--verbose]",
      "download every block the release needs into the cache only", cli_fetch},
-    {"plan", "plan CONFIG [--verbose]",
+    {"plan", "plan CONFIG [--shards N] [--verbose]",
      "print the blocks, requests and bytes a fetch would need; no network", cli_plan},
     {"verify", "verify DIR|ARCHIVE.tar.gz [--quiet]",
      "check a release: checksums, format, counts; exit 0 only if all hold", cli_verify},
@@ -97,7 +100,9 @@ static const char *command_details(const char *name)
                "images must be uint8, so their bytes are exact; other channels may be uint8,\n"
                "uint16 or uint64 (the server's metadata decides), so plan shows the uint64\n"
                "upper bound, marked '<='. --verbose lists every block in the order fetch\n"
-               "requests them: 'CHANNEL x[x0,x1) y[y0,y1) z[z0,z1)'.\n";
+               "requests them: 'CHANNEL x[x0,x1) y[y0,y1) z[z0,z1)'.\n"
+               "  --shards N   also print how fetch --shard I/N splits the blocks: each\n"
+               "               shard's blocks and bytes (with --verbose, its blocks)\n";
     if (strcmp(name, "fetch") == 0)
         return "Checks the server's metadata (channels exist, dtypes, resolution, boxes inside\n"
                "the frame), then downloads every block the plan lists that is not already in\n"
@@ -109,6 +114,16 @@ static const char *command_details(const char *name)
                "  --token-env VAR    read the token from environment variable VAR\n"
                "  --quiet            print nothing but errors\n"
                "  --verbose          also print each channel's metadata\n"
+               "  --shard I/N        fetch only shard I (0 <= I < N) of a partition of the\n"
+               "                     plan's blocks into N byte-balanced shards, the same on\n"
+               "                     every machine (see plan --shards N); N fetchers may share\n"
+               "                     one cache directory, also on a shared file system\n"
+               "  --shard auto       I and N from the scheduler: a SLURM job array\n"
+               "                     (SLURM_ARRAY_TASK_ID, _MIN/_MAX or _COUNT), a Kubernetes\n"
+               "                     Indexed Job (JOB_COMPLETION_INDEX; N from --shards N), MPI\n"
+               "                     (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/PMI_SIZE)\n"
+               "  --shards N         the shard count for --shard auto (checked if the\n"
+               "                     scheduler gives one)\n"
                "Progress goes to stderr: a live bar on a terminal, else a line every 5 s.\n"
                "Ctrl-C stops cleanly; every finished block stays cached for the next run.\n";
     if (strcmp(name, "build") == 0)
@@ -129,6 +144,12 @@ static const char *command_details(const char *name)
                "  --source-url URL   server instead of source.url\n"
                "  --token-env VAR    read the token from environment variable VAR\n"
                "  --archive          also write OUT/<name>-<version>.tar.gz\n"
+               "  --offline          use only the cache (the final job after sharded fetches):\n"
+               "                     the channels' metadata and every block must be there;\n"
+               "                     if blocks are missing, exit 1 naming how many (and with\n"
+               "                     --shards N, which shards to fetch again); no cutout\n"
+               "                     request is made\n"
+               "  --shards N         with --offline: the shard count of the fetch\n"
                "  --quiet            print nothing but errors\n"
                "Files are written under temporary names and renamed when complete; an\n"
                "interrupted build leaves no file that looks finished and loses no download.\n";

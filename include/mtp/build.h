@@ -24,11 +24,20 @@ typedef struct mtp_build_options {
     const volatile sig_atomic_t *cancel; /* optional: nonzero stops at the next step */
     bool archive;                        /* also write <out>/<name>-<version>.tar.gz */
     int threads; /* pool workers (compression, cache reads); 0 = one per core */
+    /* Only the cache (the final job after sharded fetches, DESIGN §10): the channels'
+     * metadata and every block are read from it, no request is made. Blocks missing make
+     * the run fail before anything is written, with MTP_ENOTFOUND naming how many and —
+     * when `shards` is the fetch's N — which shards lack them (mtp_shard_report_missing);
+     * a block found damaged while writing is an error (the cache discards it), not a
+     * refetch. */
+    bool offline;
+    int shards; /* with offline: the fetch's shard count, 0 if unknown */
 } mtp_build_options;
 
 #define MTP_BUILD_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        .out_dir = NULL, .cache_dir = NULL, .jobs = 0, .archive = false, .threads = 0              \
+        .out_dir = NULL, .cache_dir = NULL, .jobs = 0, .archive = false, .threads = 0,             \
+        .offline = false, .shards = 0                                                              \
     }
 
 typedef struct mtp_build_stats {

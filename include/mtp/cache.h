@@ -98,6 +98,21 @@ int mtp_cache_get_u8(mtp_cache *cache, const mtp_block_key *key, uint8_t *dst, s
 int mtp_cache_put(mtp_cache *cache, const mtp_block_key *key, const void *data, size_t nbytes,
                   mtp_error *err);
 
+/*
+ * A small per-channel record beside the blocks (the channel's metadata, so that `build
+ * --offline` needs no server): <dir>/v1/<server hash>/<coll>/<exp>/<chan>/<name>, where
+ * only the key's server, collection, experiment and channel count and `name` is a plain
+ * file name ending in ".txt". put writes `len` <= MTP_CACHE_RECORD_MAX bytes atomically (as
+ * blocks are: concurrent writers of the same bytes are fine). get reads it into buf (cap
+ * bytes, NUL-terminated, *len without the NUL): MTP_ENOTFOUND if absent, MTP_ERANGE if it
+ * is longer than cap - 1, MTP_EIO naming the path.
+ */
+#define MTP_CACHE_RECORD_MAX 4096
+int mtp_cache_put_record(mtp_cache *cache, const mtp_block_key *key, const char *name,
+                         const void *data, size_t len, mtp_error *err);
+int mtp_cache_get_record(mtp_cache *cache, const mtp_block_key *key, const char *name, char *buf,
+                         size_t cap, size_t *len, mtp_error *err);
+
 /* The path a key maps to (for messages and tests); MTP_ERANGE if buf is too small. */
 int mtp_cache_path(mtp_cache *cache, const mtp_block_key *key, char *buf, size_t n, mtp_error *err);
 

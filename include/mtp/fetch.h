@@ -85,6 +85,26 @@ int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, m
                   const mtp_channel_meta meta[MTP_MAX_CHANNELS], const mtp_fetch_options *opt,
                   mtp_fetch_stats *stats, mtp_error *err);
 
+/*
+ * The channels' metadata kept in the cache (FORMAT.md §5.3 `channel-meta.txt`), so that a
+ * build can run with no server (`build --offline`, after sharded fetches).
+ * mtp_fetch_save_metadata writes meta[c] of every channel the plan uses (fetch and build
+ * call it after mtp_fetch_metadata); errors are the cache's. mtp_fetch_load_metadata reads
+ * them back and checks them against the config as mtp_fetch_metadata does: MTP_ENOTFOUND
+ * "channel-meta.txt of channel labels (c/e/ch) is not in the cache <path>: run fetch
+ * first"; MTP_ECORRUPT naming the path and line if the file is not version 1.
+ */
+int mtp_fetch_save_metadata(mtp_cache *cache, const mtp_config *cfg, const mtp_plan *plan,
+                            const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err);
+int mtp_fetch_load_metadata(mtp_cache *cache, const mtp_config *cfg, const mtp_plan *plan,
+                            mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err);
+
+/* The record's text for one channel and back (what the two above write and read):
+ * encode returns the length (< n) or MTP_ERANGE; decode fills *out or returns MTP_ECORRUPT
+ * with "line N: <what>". */
+int mtp_fetch_meta_encode(const mtp_channel_meta *meta, char *buf, size_t n);
+int mtp_fetch_meta_decode(const char *text, mtp_channel_meta *out, mtp_error *err);
+
 /* The cache key of block `b` (pointers borrow from cfg). */
 void mtp_fetch_block_key(const mtp_config *cfg, const mtp_block *b,
                          const mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_block_key *out);

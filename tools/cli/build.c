@@ -14,7 +14,11 @@ int cli_build(const struct cli_options *opt)
     char cache_dir[4096];
     memset(&stats, 0, sizeof stats);
 
-    int rc = cli_load_config(opt, &cfg, &err);
+    int rc = 0;
+    if (opt->shards != 0 && !opt->offline)
+        rc = mtp_error_set(&err, MTP_ECONFIG, "--shards %d: only with --offline", opt->shards);
+    if (rc == 0)
+        rc = cli_load_config(opt, &cfg, &err);
     if (rc == 0)
         rc = cli_cache_dir(opt, cache_dir, sizeof cache_dir, &err);
     if (rc < 0)
@@ -30,6 +34,8 @@ int cli_build(const struct cli_options *opt)
     bopt.cancel = &cli_interrupted;
     bopt.archive = opt->archive;
     bopt.threads = opt->threads;
+    bopt.offline = opt->offline;
+    bopt.shards = opt->shards;
     cli_install_signal_handlers();
     rc = mtp_build_run(cfg, &bopt, &stats, &err);
     cli_progress_clear(&view);

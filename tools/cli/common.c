@@ -4,11 +4,13 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <unistd.h>
 
 #include "mtp/cache.h"
+#include "mtp/shard.h"
 
 /* ---- shared helpers ------------------------------------------------------------------- */
 
@@ -172,4 +174,25 @@ int cli_cache_dir(const struct cli_options *opt, char *buf, size_t n, mtp_error 
     if (len < 0 || (size_t)len >= n)
         return mtp_error_set(err, MTP_ECONFIG, "--cache: path too long");
     return 0;
+}
+
+/* ---- shards --------------------------------------------------------------------------- */
+
+static const char *process_getenv(void *userdata, const char *name)
+{
+    (void)userdata;
+    return getenv(name);
+}
+
+int cli_shard(const struct cli_options *opt, mtp_shard *out, char *source, size_t n, mtp_error *err)
+{
+    if (strcmp(opt->shard, "auto") == 0)
+        return mtp_shard_from_env(process_getenv, NULL, opt->shards, out, source, n, err);
+    int rc = mtp_shard_parse(opt->shard, out, err);
+    if (rc == 0 && opt->shards != 0 && opt->shards != out->count)
+        rc = mtp_error_set(err, MTP_ECONFIG, "--shard %s disagrees with --shards %d", opt->shard,
+                           opt->shards);
+    if (rc == 0)
+        snprintf(source, n, "--shard %s", opt->shard);
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include "mtp/config.h"
 #include "mtp/error.h"
 #include "mtp/progress.h"
+#include "mtp/shard.h"
 
 #define PROG "mtneuro-pack"
 
@@ -24,8 +25,11 @@ struct cli_options {
     const char *cache;
     const char *source_url;
     const char *token_env;
-    int jobs;    /* 0 = the config's value */
-    int threads; /* pool workers (compression, cache reads); 0 = one per core */
+    int jobs;          /* 0 = the config's value */
+    int threads;       /* pool workers (compression, cache reads); 0 = one per core */
+    const char *shard; /* --shard I/N or auto (fetch) */
+    int shards;        /* --shards N (plan, fetch --shard auto, build --offline); 0 = none */
+    bool offline;      /* build --offline: only the cache, no cutout requests */
     bool quiet;
     bool verbose;
     bool help;
@@ -52,6 +56,11 @@ int cli_fail(int code, const mtp_error *err);
 
 /* Load opt->target with --source-url, --token-env and --jobs applied. */
 int cli_load_config(const struct cli_options *opt, mtp_config **cfg, mtp_error *err);
+
+/* The shard this process fetches: from --shard I/N, or the scheduler's environment for
+ * --shard auto (checked against --shards); `source` says where it came from. */
+int cli_shard(const struct cli_options *opt, mtp_shard *out, char *source, size_t n,
+              mtp_error *err);
 
 /* --cache DIR, else the default cache directory. */
 int cli_cache_dir(const struct cli_options *opt, char *buf, size_t n, mtp_error *err);

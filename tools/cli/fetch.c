@@ -1,6 +1,8 @@
 /* fetch.c — `mtneuro-pack plan` (what a fetch would do, offline) and `fetch` (fill the cache). */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include "common.h"
 #include "mtp/fetch.h"
 #include "mtp/plan.h"
+#include "mtp/shard.h"
 
 static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
 {
@@ -20,6 +23,40 @@ static void block_line(FILE *f, const mtp_config *cfg, const mtp_block *b)
 }
 
 /* ---- plan ----------------------------------------------------------------------------- */
+
+/* plan --shards N: each shard's blocks and plan bytes (and with verbose, the blocks). */
+static int print_shards(const mtp_config *cfg, const mtp_plan *plan, int count, bool verbose,
+                        mtp_error *err)
+{
+    uint32_t *shard_of = NULL;
+    int rc = mtp_shard_partition(cfg, plan, count, &shard_of, err);
+    if (rc < 0)
+        return rc;
+    printf("\n%d shards (fetch --shard I/%d), balanced by plan bytes (uint8 image channels, "
+           "the uint64 bound for others):\n",
+           count, count);
+    printf("%-8s %8s %20s\n", "shard", "blocks", "bytes");
+    for (int s = 0; s < count; s++) {
+        uint64_t nblocks = 0, bytes = 0;
+        for (size_t i = 0; i < plan->nblocks; i++) {
+            if (shard_of[i] != (uint32_t)s)
+                continue;
+            nblocks++;
+            bytes += mtp_shard_block_bytes(cfg, plan, i);
+        }
+        char g[40];
+        printf("%-8d %8" PRIu64 " %20s\n", s, nblocks, cli_grouped(bytes, g, sizeof g));
+        if (!verbose)
+            continue;
+        for (size_t i = 0; i < plan->nblocks; i++)
+            if (shard_of[i] == (uint32_t)s) {
+                printf("  ");
+                block_line(stdout, cfg, &plan->blocks[i]);
+            }
+    }
+    free(shard_of);
+    return 0;
+}
 
 int cli_plan(const struct cli_options *opt)
 {
@@ -67,7 +104,11 @@ int cli_plan(const struct cli_options *opt)
     if (bound)
         printf("(image channels must be uint8; label channels are uint8, uint16 or uint64 as "
                "the server says: fetch reports the exact bytes)\n");
-    if (opt->verbose) {
+    if (opt->shards > 0) {
+        rc = print_shards(cfg, plan, opt->shards, opt->verbose, &err);
+        if (rc < 0)
+            goto out;
+    } else if (opt->verbose) {
         printf("\nblocks in the order fetch requests them:\n");
         for (size_t i = 0; i < plan->nblocks; i++)
             block_line(stdout, cfg, &plan->blocks[i]);
@@ -97,6 +138,33 @@ static void print_meta(const mtp_config *cfg, const mtp_plan *plan,
     }
 }
 
+/* Replace *plan by its shard's blocks, and say which they are. */
+static int restrict_to_shard(const mtp_config *cfg, mtp_plan **plan, const mtp_shard *shard,
+                             const char *source, bool quiet, mtp_error *err)
+{
+    uint32_t *shard_of = NULL;
+    mtp_plan *sub = NULL;
+    int rc = mtp_shard_partition(cfg, *plan, shard->count, &shard_of, err);
+    if (rc == 0)
+        rc = mtp_shard_subplan(&sub, *plan, shard_of, shard->index, err);
+    if (rc == 0 && !quiet) {
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < (*plan)->nblocks; i++)
+            if (shard_of[i] == (uint32_t)shard->index)
+                bytes += mtp_shard_block_bytes(cfg, *plan, i);
+        char g[40];
+        fprintf(stderr, "shard %d/%d (%s): %zu of %zu blocks, %s plan bytes\n", shard->index,
+                shard->count, source, sub->nblocks, (*plan)->nblocks,
+                cli_grouped(bytes, g, sizeof g));
+    }
+    if (rc == 0) {
+        mtp_plan_free(*plan);
+        *plan = sub;
+    }
+    free(shard_of);
+    return rc;
+}
+
 int cli_fetch(const struct cli_options *opt)
 {
     mtp_error err = MTP_ERROR_INIT;
@@ -109,9 +177,20 @@ int cli_fetch(const struct cli_options *opt)
     char cache_dir[4096];
     memset(&stats, 0, sizeof stats);
 
-    int rc = cli_load_config(opt, &cfg, &err);
+    mtp_shard shard = {0, 1};
+    char shard_source[256] = "";
+    int rc = 0;
+    if (opt->shard != NULL)
+        rc = cli_shard(opt, &shard, shard_source, sizeof shard_source, &err);
+    else if (opt->shards != 0)
+        rc = mtp_error_set(&err, MTP_ECONFIG, "--shards %d needs --shard I/N or --shard auto",
+                           opt->shards);
+    if (rc == 0)
+        rc = cli_load_config(opt, &cfg, &err);
     if (rc == 0)
         rc = mtp_plan_new(&plan, cfg, &err);
+    if (rc == 0 && opt->shard != NULL)
+        rc = restrict_to_shard(cfg, &plan, &shard, shard_source, opt->quiet, &err);
     if (rc < 0)
         goto out;
     rc = cli_cache_dir(opt, cache_dir, sizeof cache_dir, &err);
@@ -130,6 +209,8 @@ int cli_fetch(const struct cli_options *opt)
 
     cli_install_signal_handlers();
     rc = mtp_fetch_metadata(boss, cfg, plan, meta, &err);
+    if (rc == 0)
+        rc = mtp_fetch_save_metadata(cache, cfg, plan, meta, &err);
     if (rc < 0)
         goto out;
     if (opt->verbose && !opt->quiet)

@@ -15,7 +15,11 @@ int cli_build(const struct cli_options *opt)
     memset(&stats, 0, sizeof stats);
 
     int rc = 0;
-    if (opt->shards != 0 && !opt->offline)
+    if (opt->shard != NULL)
+        rc = mtp_error_set(
+            &err, MTP_ECONFIG,
+            "build: --shard is an option of fetch (build --offline takes --shards N)");
+    else if (opt->shards != 0 && !opt->offline)
         rc = mtp_error_set(&err, MTP_ECONFIG, "--shards %d: only with --offline", opt->shards);
     if (rc == 0)
         rc = cli_load_config(opt, &cfg, &err);

@@ -64,7 +64,13 @@ int cli_plan(const struct cli_options *opt)
     mtp_config *cfg = NULL;
     mtp_plan *plan = NULL;
     char g[40];
-    int rc = cli_load_config(opt, &cfg, &err);
+    int rc = 0;
+    if (opt->shard != NULL || opt->offline)
+        rc = mtp_error_set(&err, MTP_ECONFIG, "plan: %s is an option of %s",
+                           opt->offline ? "--offline" : "--shard",
+                           opt->offline ? "build" : "fetch (plan takes --shards N)");
+    if (rc == 0)
+        rc = cli_load_config(opt, &cfg, &err);
     if (rc == 0)
         rc = mtp_plan_new(&plan, cfg, &err);
     if (rc < 0)
@@ -180,7 +186,9 @@ int cli_fetch(const struct cli_options *opt)
     mtp_shard shard = {0, 1};
     char shard_source[256] = "";
     int rc = 0;
-    if (opt->shard != NULL)
+    if (opt->offline)
+        rc = mtp_error_set(&err, MTP_ECONFIG, "fetch: --offline is an option of build");
+    else if (opt->shard != NULL)
         rc = cli_shard(opt, &shard, shard_source, sizeof shard_source, &err);
     else if (opt->shards != 0)
         rc = mtp_error_set(&err, MTP_ECONFIG, "--shards %d needs --shard I/N or --shard auto",

@@ -29,7 +29,6 @@
 #define URL_MAX 2048
 #define TICK_MS 100
 #define DESCR_MAX 512
-#define MAX_RETRY_AFTER_S 600             /* the longest Retry-After honoured */
 #define META_ANSWERS 32                   /* metadata answers a client remembers */
 #define KEEP_BODY_BYTES ((size_t)1 << 20) /* a transfer slot keeps a body buffer up to this */
 /* Adaptive concurrency (mtp_boss_cutouts): the throughput is measured over windows of
@@ -168,13 +167,9 @@ static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     h->bytes += n;
-    if (n > 12 && n < 64 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-        char num[64];
-        memcpy(num, ptr + 12, n - 12);
-        num[n - 12] = '\0';
-        double s = strtod(num, NULL);
-        h->retry_after_s = s > 0 && s <= MAX_RETRY_AFTER_S ? s : 0;
-    }
+    double s = mtp_net_retry_after(ptr, n);
+    if (s > 0)
+        h->retry_after_s = s;
     return n;
 }
 

@@ -4,7 +4,9 @@
  */
 #include "mtp/net.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -36,6 +38,18 @@ bool mtp_net_token_may_travel(const char *url, const char *token)
         if (!(host[i] == '.' || (host[i] >= '0' && host[i] <= '9')))
             return false;
     return true;
+}
+
+double mtp_net_retry_after(const char *line, size_t n)
+{
+    if (n <= 12 || strncasecmp(line, "Retry-After:", 12) != 0)
+        return 0;
+    char num[32];
+    size_t k = n - 12 < sizeof num - 1 ? n - 12 : sizeof num - 1;
+    memcpy(num, line + 12, k);
+    num[k] = '\0';
+    double s = strtod(num, NULL);
+    return s > 0 && s <= MTP_NET_RETRY_AFTER_MAX_S ? s : 0;
 }
 
 void mtp_net_mask(char *text, size_t len, const char *secret)

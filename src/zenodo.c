@@ -21,7 +21,6 @@
 
 #define STALL_BYTES_PER_S 1024
 #define STALL_S 30
-#define MAX_WAIT_MS 600000 /* the longest Retry-After honoured */
 
 struct mtp_zenodo {
     mtp_zenodo_options opt;
@@ -98,14 +97,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 {
     answer *a = userdata;
     size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        char buf[32];
-        size_t k = n - 12 < sizeof buf - 1 ? n - 12 : sizeof buf - 1;
-        memcpy(buf, data + 12, k);
-        buf[k] = '\0';
-        double s = strtod(buf, NULL);
-        a->retry_after_s = s > 0 && s < MAX_WAIT_MS / 1000.0 ? s : 0;
-    }
+    double s = mtp_net_retry_after(data, n);
+    if (s > 0)
+        a->retry_after_s = s;
     return n;
 }
 

@@ -27,6 +27,13 @@ void mtp_net_cleanup(void);
  */
 bool mtp_net_token_may_travel(const char *url, const char *token);
 
+/* The longest wait a Retry-After header may ask for that the clients honour, in seconds. */
+#define MTP_NET_RETRY_AFTER_MAX_S 600
+
+/* If the raw header line `line` (n bytes, as libcurl's header callback gets it) is
+ * "Retry-After: <seconds>", the seconds (0 < s <= MTP_NET_RETRY_AFTER_MAX_S); else 0. */
+double mtp_net_retry_after(const char *line, size_t n);
+
 /* Replace every copy of `secret` in text[0..len) with '*' (a server may echo it). An empty
  * or NULL secret changes nothing. */
 void mtp_net_mask(char *text, size_t len, const char *secret);

@@ -25,31 +25,6 @@ mtp_block_key mtp_assemble_block_key(const mtp_config *cfg, const mtp_block *blo
     return key;
 }
 
-/* Copy the part `part` of a uint8 block into the cube: one memcpy per row. */
-static void copy_part(mtp_volume *vol, const mtp_box *block_box, const uint8_t *block,
-                      const mtp_box *part)
-{
-    size_t bx = (size_t)(block_box->x1 - block_box->x0);
-    size_t by = (size_t)(block_box->y1 - block_box->y0);
-    size_t row = (size_t)(part->x1 - part->x0);
-    size_t rows = (size_t)(part->y1 - part->y0);
-    size_t src_plane = bx * by, dst_plane = vol->nx * vol->ny;
-    const uint8_t *src =
-        block +
-        ((size_t)(part->z0 - block_box->z0) * by + (size_t)(part->y0 - block_box->y0)) * bx +
-        (size_t)(part->x0 - block_box->x0);
-    uint8_t *dst =
-        vol->data +
-        ((size_t)(part->z0 - vol->box.z0) * vol->ny + (size_t)(part->y0 - vol->box.y0)) * vol->nx +
-        (size_t)(part->x0 - vol->box.x0);
-    for (int64_t z = part->z0; z < part->z1; z++, src += src_plane, dst += dst_plane) {
-        const uint8_t *s = src;
-        uint8_t *d = dst;
-        for (size_t y = 0; y < rows; y++, s += bx, d += vol->nx)
-            memcpy(d, s, row);
-    }
-}
-
 static int overflow_error(mtp_error *err, const char *channel_name, uint64_t value, int64_t x,
                           int64_t y, int64_t z)
 {
@@ -181,7 +156,7 @@ int mtp_assemble_load_block(mtp_volume *vol, const mtp_config *cfg, const mtp_pl
     mtp_block_key key = mtp_assemble_block_key(cfg, b, dtype);
     int rc = load_block(cache, &key, block_data, &part, cfg->channels[b->channel].name, err);
     if (rc == 0)
-        copy_part(vol, &b->box, block_data, &part);
+        mtp_box_copy(vol->data, &vol->box, block_data, &b->box, &part, 1);
     free(block_data);
     return rc;
 }

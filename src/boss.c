@@ -48,9 +48,13 @@ struct mtp_boss {
     CURLM *multi;
     CURL *meta_easy;
     CURL **easy; /* opt.max_jobs cutout handles */
-    /* Learned from 413s, per element size (1, 2, 4, 8 bytes: the server weighs by dtype):
-     * parts are cut below it; 0 = no limit known. */
-    uint64_t max_part_voxels[4];
+    /* The server's cutout cap as this client learned it, in the bytes the server counts
+     * (mtp_cutout_weight), for every dtype at once: parts are cut to at most max_weight
+     * (half the lightest refused part; 0 = no 413 seen yet), and no part heavier than ok_weight (the heaviest answered 200)
+     * goes out while another such "probe" is in flight, once a 413 was seen or for parts
+     * over a quarter of the documented cap. So a lower cap costs one refused request per
+     * halving, not one per transfer in flight. */
+    uint64_t max_weight, ok_weight;
     int limit; /* the adaptive concurrency, carried from one run to the next */
     /* Metadata answers already received, by URL: channels of one experiment share its
      * experiment and coordinate-frame answers (on a distant server each GET is a round trip). */
@@ -526,6 +530,7 @@ struct transfer {
     size_t len, alloc;
     size_t limit;    /* body cap for this response, set on the first bytes */
     size_t expected; /* decoded bytes of the part */
+    bool probe;      /* heavier than any part answered 200 so far (boss.max_weight) */
     bool limit_set, too_large, oom;
     struct header_count headers;
     char url[URL_MAX];
@@ -541,6 +546,7 @@ struct run {
     struct transfer *xfers; /* opt.max_jobs slots */
     struct part *queue;     /* waiting parts, FIFO */
     int active_jobs;
+    int probes; /* transfers in flight with t->probe */
     /* Adaptive concurrency: at most `limit` transfers and blocks at once. */
     int limit;
     size_t inflight_bytes; /* decoded sizes of the blocks in flight (MTP_BOSS_INFLIGHT_MAX) */
@@ -618,50 +624,57 @@ static void queue_push(struct run *r, struct part *p)
     *tail = p;
 }
 
-/* The first part whose backoff has passed, unlinked from the queue; NULL if none. */
-static struct part *queue_pop_ready(struct run *r, double now)
+static uint64_t part_weight(const struct part *p)
 {
-    for (struct part **pp = &r->queue; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->not_before <= now) {
-            struct part *p = *pp;
-            *pp = p->next;
-            p->next = NULL;
-            return p;
-        }
-    }
-    return NULL;
+    return mtp_cutout_weight(mtp_box_voxels(&p->box), mtp_dtype_size(p->job->cutout->dtype));
 }
 
-/* The learned-limit slot of a dtype: by its element size 1, 2, 4, 8. */
-static int dtype_slot(mtp_dtype dtype)
+/* A part that must go alone: heavier than any answered 200, when the cap is in doubt. */
+static bool is_probe(const mtp_boss *b, const struct part *p)
 {
-    size_t es = mtp_dtype_size(dtype);
-    return es >= 8 ? 3 : es >= 4 ? 2 : es >= 2 ? 1 : 0;
+    uint64_t w = part_weight(p);
+    return w > b->ok_weight && (b->max_weight > 0 || w > MTP_SERVER_CUTOUT_CAP / 4);
 }
 
-/* Queue part p, cut in halves (mtp_boss_split_box) until each is below the cutout limit a
- * 413 taught this client, so a known limit costs no refused request. */
-static int pre_split(struct run *r, struct part *p, mtp_error *err)
+/* Cut part p in halves (mtp_boss_split_box) until it is within the cap a 413 taught this
+ * client; the other halves go into the queue right after it. A known cap costs no refused
+ * request, whenever it was learned. */
+static int fit_part(struct run *r, struct part *p, mtp_error *err)
 {
-    uint64_t max = r->b->max_part_voxels[dtype_slot(p->job->cutout->dtype)];
+    uint64_t max = r->b->max_weight;
     mtp_box a, bb;
-    while (max > 0 && mtp_box_voxels(&p->box) > max && mtp_boss_split_box(&p->box, &a, &bb) == 0) {
+    while (max > 0 && part_weight(p) > max && mtp_boss_split_box(&p->box, &a, &bb) == 0) {
         struct part *q = calloc(1, sizeof *q);
-        if (q == NULL) {
-            free(p);
+        if (q == NULL)
             return mtp_error_set(err, MTP_ENOMEM, "out of memory");
-        }
         *q = *p;
         q->box = bb;
         p->box = a;
+        p->next = q;
         p->job->parts_pending++;
-        int rc = pre_split(r, q, err);
-        if (rc < 0) {
-            free(p);
-            return rc;
-        }
     }
-    queue_push(r, p);
+    return 0;
+}
+
+/* The first part whose backoff has passed and that may start (one probe at a time), cut to
+ * the learned cap and unlinked from the queue; *out NULL if none. */
+static int queue_pop_ready(struct run *r, double now, struct part **out, mtp_error *err)
+{
+    *out = NULL;
+    for (struct part **pp = &r->queue; *pp != NULL; pp = &(*pp)->next) {
+        struct part *p = *pp;
+        if (p->not_before > now)
+            continue;
+        int rc = fit_part(r, p, err);
+        if (rc < 0)
+            return rc;
+        if (r->probes > 0 && is_probe(r->b, p))
+            continue;
+        *pp = p->next;
+        p->next = NULL;
+        *out = p;
+        return 0;
+    }
     return 0;
 }
 
@@ -698,7 +711,8 @@ static int start_job(struct run *r, mtp_error *err)
     p->job = job;
     p->box = c->box;
     p->not_before = 0;
-    return pre_split(r, p, err);
+    queue_push(r, p);
+    return 0;
 }
 
 static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp_error *err)
@@ -710,6 +724,8 @@ static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp
     if (rc < 0)
         return rc;
     t->part = p;
+    t->probe = is_probe(r->b, p);
+    r->probes += t->probe;
     t->len = 0;
     t->limit = 0;
     t->limit_set = t->too_large = t->oom = false;
@@ -727,28 +743,11 @@ static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(r->b->multi, t->easy) != CURLM_OK) {
         t->part = NULL;
+        r->probes -= t->probe;
         return mtp_error_set(err, MTP_ENET, "cannot add a transfer to the multi handle");
     }
     r->b->stats.requests++;
     return 0;
-}
-
-/* Copy a decoded part into its place in the block (both z, y, x C order). */
-static void place_part(struct job *job, const mtp_box *pb, const uint8_t *src)
-{
-    const mtp_box *jb = &job->cutout->box;
-    size_t es = mtp_dtype_size(job->cutout->dtype);
-    size_t jnx = (size_t)(jb->x1 - jb->x0), jny = (size_t)(jb->y1 - jb->y0);
-    size_t pnx = (size_t)(pb->x1 - pb->x0), pny = (size_t)(pb->y1 - pb->y0);
-    size_t row = pnx * es;
-    for (int64_t z = pb->z0; z < pb->z1; z++) {
-        for (int64_t y = pb->y0; y < pb->y1; y++) {
-            size_t dz = (size_t)(z - jb->z0), dy = (size_t)(y - jb->y0);
-            size_t sz = (size_t)(z - pb->z0), sy = (size_t)(y - pb->y0);
-            uint8_t *dst = job->data + ((dz * jny + dy) * jnx + (size_t)(pb->x0 - jb->x0)) * es;
-            memcpy(dst, src + (sz * pny + sy) * row, row);
-        }
-    }
 }
 
 /* Decode a 200 body into the job. Returns 0, MTP_ECORRUPT (retryable) or MTP_ENOMEM. */
@@ -789,7 +788,7 @@ static int accept_body(struct run *r, struct transfer *t, struct part *p, mtp_er
             return mtp_error_set(perr, MTP_ENOMEM, "out of memory (%zu bytes)", t->expected);
         rc = mtp_codec_decode(t->body, t->len, tmp, t->expected, perr);
         if (rc == 0)
-            place_part(job, &p->box, tmp);
+            mtp_box_copy(job->data, &job->cutout->box, tmp, &p->box, &p->box, es);
         free(tmp);
     }
     if (rc == 0)
@@ -822,6 +821,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
 
     curl_multi_remove_handle(b->multi, t->easy);
     t->part = NULL;
+    if (t->probe)
+        r->probes--;
     mtp_boss_describe_block(what, sizeof what, c->channel, &p->box);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->oom) {
@@ -858,6 +859,8 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
 
     if (act == MTP_BOSS_DONE) {
         r->win_bytes += t->len;
+        if (part_weight(p) > b->ok_weight)
+            b->ok_weight = part_weight(p);
         free(p);
         p = NULL;
         if (--job->parts_pending == 0) {
@@ -870,36 +873,27 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
         goto out;
     }
     if (act == MTP_BOSS_SPLIT) {
-        struct part *q = calloc(1, sizeof *q);
         mtp_box a, bb;
-        if (q == NULL) {
-            rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
-            goto out;
-        }
         if (mtp_boss_split_box(&p->box, &a, &bb) < 0) {
-            free(q);
             rc = mtp_error_set(err, MTP_ESERVER, "%s: %s (cannot split further)", what, last);
             goto out;
         }
         b->stats.splits++;
-        /* The server's cutout limit is below this part's size: every later part of the
-         * run is cut below it before it is asked for (pre_split), not refused again. */
-        uint64_t refused = mtp_box_voxels(&p->box);
-        uint64_t *known = &b->max_part_voxels[dtype_slot(c->dtype)];
-        if (*known == 0 || refused - 1 < *known)
-            *known = refused - 1;
+        /* The server's cap is below this part's weight: from now on every part, this one
+         * first, is cut to half of it before it is asked for (fit_part). Halving (not just
+         * "below") makes every further 413 halve the bound, so a cap far below the parts'
+         * size costs one refusal per halving; parts may end up to 2x smaller than the cap
+         * would allow. */
+        uint64_t half = part_weight(p) / 2;
+        if (b->max_weight == 0 || half < b->max_weight)
+            b->max_weight = half > 0 ? half : 1;
         if (r->h->note != NULL) {
             char line[DESCR_MAX * 2];
             snprintf(line, sizeof line, "split %.500s: %.500s", what, last);
             r->h->note(r->h->userdata, line);
         }
-        p->box = a;
         p->not_before = 0;
-        *q = *p;
-        q->box = bb;
-        job->parts_pending++;
         queue_push(r, p);
-        queue_push(r, q);
         p = NULL;
         goto out;
     }
@@ -996,14 +990,18 @@ static int fill_transfers(struct run *r, double now, mtp_error *err)
         struct transfer *t = &r->xfers[i];
         if (t->part != NULL)
             continue;
-        struct part *p = queue_pop_ready(r, now);
+        struct part *p = NULL;
+        rc = queue_pop_ready(r, now, &p, err);
+        if (rc < 0)
+            break;
         if (p == NULL && r->next < r->n && r->active_jobs < r->b->opt.max_jobs &&
             (r->active_jobs == 0 ||
              r->inflight_bytes + held_bytes(r, &r->cutouts[r->next]) <= MTP_BOSS_INFLIGHT_MAX)) {
             rc = start_job(r, err);
+            if (rc == 0)
+                rc = queue_pop_ready(r, now, &p, err);
             if (rc < 0)
                 break;
-            p = queue_pop_ready(r, now);
         }
         if (p == NULL)
             break;
@@ -1132,6 +1130,8 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
         if (running_transfers(&r) < r.limit) {
             double t_now = now_s();
             for (struct part *p = r.queue; p != NULL; p = p->next) {
+                if (r.probes > 0 && is_probe(b, p))
+                    continue; /* waits for the probe's answer: socket activity */
                 double d = (p->not_before - t_now) * 1000.0;
                 if (d < wait_ms)
                     wait_ms = d;

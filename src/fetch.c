@@ -370,7 +370,11 @@ struct fetch_state {
     const mtp_fetch_options *opt;
     mtp_fetch_stats *stats;
     mtp_boss_stats boss_base; /* counters when the run started */
-    size_t *block_of;         /* cutout index -> plan block index */
+    size_t *block_of;         /* the missing blocks (plan indices), in fetch order */
+    mtp_request *requests;    /* cutout index -> its blocks in members[] */
+    size_t *members;
+    uint8_t *scratch; /* one block cut out of a request's box */
+    size_t scratch_len;
     const char *what;
     uint64_t done;
     uint64_t bytes_done;
@@ -421,10 +425,23 @@ static bool cancelled(const struct fetch_state *s)
     return s->opt->cancel != NULL && *s->opt->cancel != 0;
 }
 
-static int on_done(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err)
+/* Store block b, cut out of the decoded request q (data: elem_size bytes per voxel). */
+static int store_block(struct fetch_state *s, const mtp_request *q, size_t block, const void *data,
+                       size_t elem_size, mtp_error *err)
 {
-    struct fetch_state *s = userdata;
-    const mtp_block *b = &s->plan->blocks[s->block_of[index]];
+    const mtp_block *b = &s->plan->blocks[block];
+    size_t nbytes = (size_t)mtp_box_voxels(&b->box) * elem_size;
+    if (q->count > 1) {
+        if (nbytes > s->scratch_len) {
+            uint8_t *p = realloc(s->scratch, nbytes);
+            if (p == NULL)
+                return mtp_error_set(err, MTP_ENOMEM, "out of memory (%zu bytes)", nbytes);
+            s->scratch = p;
+            s->scratch_len = nbytes;
+        }
+        mtp_box_copy(s->scratch, &b->box, data, &q->box, &b->box, elem_size);
+        data = s->scratch;
+    }
     mtp_block_key key;
     mtp_fetch_block_key(s->cfg, b, s->meta, &key);
     int rc = mtp_cache_put(s->cache, &key, data, nbytes, err);
@@ -437,8 +454,24 @@ static int on_done(void *userdata, size_t index, const void *data, size_t nbytes
     s->done++;
     s->bytes_done += wide;
     if (s->opt->stored != NULL)
-        s->opt->stored(s->opt->stored_userdata, s->block_of[index]);
+        s->opt->stored(s->opt->stored_userdata, block);
     return 0;
+}
+
+/* Request `index` arrived decoded (a byte per voxel when narrowed, else the dtype's
+ * width): store each of its blocks. */
+static int on_done(void *userdata, size_t index, const void *data, size_t nbytes, mtp_error *err)
+{
+    struct fetch_state *s = userdata;
+    const mtp_request *q = &s->requests[index];
+    uint64_t voxels = mtp_box_voxels(&q->box);
+    if (voxels == 0 || nbytes % voxels != 0)
+        return mtp_error_set(err, MTP_EINVAL, "fetch: request %zu: %zu bytes for %llu voxels",
+                             index, nbytes, (unsigned long long)voxels);
+    int rc = 0;
+    for (size_t k = 0; k < q->count && rc == 0; k++)
+        rc = store_block(s, q, s->members[q->first + k], data, nbytes / voxels, err);
+    return rc;
 }
 
 static void on_note(void *userdata, const char *line)
@@ -577,18 +610,26 @@ int mtp_fetch_run(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *plan, m
     s.what = "fetch";
     report(&s, NULL);
     if (nmissing > 0) {
-        cutouts = calloc(nmissing, sizeof *cutouts);
+        uint64_t max_voxels[MTP_MAX_CHANNELS] = {0};
+        for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++)
+            max_voxels[c] = mtp_plan_request_voxels(cfg, mtp_dtype_size(meta[c].dtype));
+        size_t nrequests = 0;
+        rc = mtp_plan_requests(plan, s.block_of, nmissing, max_voxels, &s.requests, &nrequests,
+                               &s.members, err);
+        if (rc < 0)
+            goto out;
+        cutouts = calloc(nrequests, sizeof *cutouts);
         if (cutouts == NULL) {
             rc = mtp_error_set(err, MTP_ENOMEM, "out of memory");
             goto out;
         }
-        for (size_t k = 0; k < nmissing; k++) {
-            const mtp_block *b = &plan->blocks[s.block_of[k]];
-            cutouts[k] = (mtp_cutout){&cfg->channels[b->channel], cfg->source.resolution,
-                                      meta[b->channel].dtype, b->box};
+        for (size_t k = 0; k < nrequests; k++) {
+            const mtp_request *q = &s.requests[k];
+            cutouts[k] = (mtp_cutout){&cfg->channels[q->channel], cfg->source.resolution,
+                                      meta[q->channel].dtype, q->box};
         }
         mtp_cutout_handler h = {on_done, on_note, on_tick, &s, 1};
-        rc = mtp_boss_cutouts(boss, cutouts, nmissing, &h, err);
+        rc = mtp_boss_cutouts(boss, cutouts, nrequests, &h, err);
     }
     report(&s, NULL);
 out:
@@ -596,5 +637,8 @@ out:
         update_stats(&s);
     free(cutouts);
     free(s.block_of);
+    free(s.requests);
+    free(s.members);
+    free(s.scratch);
     return rc;
 }

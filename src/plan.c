@@ -462,3 +462,167 @@ void mtp_plan_free(mtp_plan *plan)
     free(plan->blocks);
     free(plan);
 }
+
+/* ---- requests: blocks grouped into fewer cutouts ---------------------------------------- */
+
+uint64_t mtp_plan_request_voxels(const mtp_config *cfg, size_t elem_size)
+{
+    uint64_t cell = 1;
+    for (int a = 0; a < 3; a++)
+        cell *= cfg->source.block[a] > 0 ? (uint64_t)cfg->source.block[a] : 1;
+    uint64_t cap = MTP_SERVER_CUTOUT_CAP / mtp_cutout_weight(1, elem_size);
+    return cell < cap ? cell : cap;
+}
+
+/* A request being formed: a box exactly tiled by its blocks, which are a linked list of
+ * positions in the caller's block list (next[]). */
+typedef struct group {
+    int channel;
+    mtp_box box;
+    size_t head, tail, first; /* first: the smallest position */
+    bool live;
+} group;
+
+/* The sort key of a group for merging along one axis: the two other axes' extents, then
+ * the start on the axis. */
+typedef struct group_key {
+    int channel;
+    int64_t other[4];
+    int64_t lo;
+    size_t id;
+} group_key;
+
+static int64_t *box_axis(mtp_box *b, int axis, int end)
+{
+    int64_t *v[3][2] = {{&b->x0, &b->x1}, {&b->y0, &b->y1}, {&b->z0, &b->z1}};
+    return v[axis][end];
+}
+
+static int cmp_group_key(const void *pa, const void *pb)
+{
+    const group_key *a = pa, *b = pb;
+    int c = (a->channel > b->channel) - (a->channel < b->channel);
+    for (int i = 0; i < 4 && c == 0; i++)
+        c = cmp_i64(a->other[i], b->other[i]);
+    return c != 0 ? c : cmp_i64(a->lo, b->lo);
+}
+
+static int cmp_group_first(const void *pa, const void *pb)
+{
+    const group *a = pa, *b = pb;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+static int cmp_size(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* One pass: merge runs of touching groups along `axis` while the union stays in bounds. */
+static void merge_along(group *g, size_t ng, group_key *keys, size_t *next, int axis,
+                        const uint64_t max_voxels[MTP_MAX_CHANNELS])
+{
+    size_t nk = 0;
+    for (size_t i = 0; i < ng; i++) {
+        if (!g[i].live)
+            continue;
+        group_key *k = &keys[nk++];
+        k->channel = g[i].channel;
+        for (int a = 0, o = 0; a < 3; a++) {
+            if (a == axis)
+                continue;
+            k->other[o++] = *box_axis(&g[i].box, a, 0);
+            k->other[o++] = *box_axis(&g[i].box, a, 1);
+        }
+        k->lo = *box_axis(&g[i].box, axis, 0);
+        k->id = i;
+    }
+    qsort(keys, nk, sizeof *keys, cmp_group_key);
+    for (size_t i = 0; i < nk;) {
+        group *cur = &g[keys[i].id];
+        size_t j = i + 1;
+        for (; j < nk && memcmp(keys[j].other, keys[i].other, sizeof keys[i].other) == 0 &&
+               keys[j].channel == keys[i].channel;
+             j++) {
+            group *nb = &g[keys[j].id];
+            uint64_t limit = max_voxels[cur->channel];
+            if (*box_axis(&cur->box, axis, 1) != *box_axis(&nb->box, axis, 0) ||
+                mtp_box_voxels(&cur->box) + mtp_box_voxels(&nb->box) > limit)
+                break;
+            *box_axis(&cur->box, axis, 1) = *box_axis(&nb->box, axis, 1);
+            next[cur->tail] = nb->head;
+            cur->tail = nb->tail;
+            if (nb->first < cur->first)
+                cur->first = nb->first;
+            nb->live = false;
+        }
+        i = j;
+    }
+}
+
+int mtp_plan_requests(const mtp_plan *plan, const size_t *blocks, size_t n,
+                      const uint64_t max_voxels[MTP_MAX_CHANNELS], mtp_request **requests,
+                      size_t *nrequests, size_t **members, mtp_error *err)
+{
+    *requests = NULL;
+    *nrequests = 0;
+    *members = NULL;
+    int rc = 0;
+    group *g = calloc(n > 0 ? n : 1, sizeof *g);
+    group_key *keys = calloc(n > 0 ? n : 1, sizeof *keys);
+    size_t *next = calloc(n > 0 ? n : 1, sizeof *next);
+    size_t *pos = calloc(n > 0 ? n : 1, sizeof *pos);
+    mtp_request *req = calloc(n > 0 ? n : 1, sizeof *req);
+    size_t *mem = calloc(n > 0 ? n : 1, sizeof *mem);
+    if (g == NULL || keys == NULL || next == NULL || pos == NULL || req == NULL || mem == NULL) {
+        rc = mtp_error_set(err, MTP_ENOMEM, "plan: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (blocks[i] >= plan->nblocks) {
+            rc = mtp_error_set(err, MTP_EINVAL, "plan: block %zu of %zu", blocks[i],
+                               plan->nblocks);
+            goto out;
+        }
+        const mtp_block *b = &plan->blocks[blocks[i]];
+        if (b->channel < 0 || b->channel >= MTP_MAX_CHANNELS) {
+            rc = mtp_error_set(err, MTP_EINVAL, "plan: block %zu: channel %d", blocks[i],
+                               b->channel);
+            goto out;
+        }
+        g[i] = (group){b->channel, b->box, i, i, i, true};
+        next[i] = SIZE_MAX;
+    }
+    for (int axis = 0; axis < 3; axis++)
+        merge_along(g, n, keys, next, axis, max_voxels);
+
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].live)
+            g[nr++] = g[i];
+    qsort(g, nr, sizeof *g, cmp_group_first);
+    size_t m = 0;
+    for (size_t r = 0; r < nr; r++) {
+        size_t count = 0;
+        for (size_t p = g[r].head; p != SIZE_MAX; p = next[p])
+            pos[count++] = p;
+        qsort(pos, count, sizeof *pos, cmp_size);
+        req[r] = (mtp_request){g[r].channel, g[r].box, m, count};
+        for (size_t k = 0; k < count; k++)
+            mem[m++] = blocks[pos[k]];
+    }
+    *requests = req;
+    *nrequests = nr;
+    *members = mem;
+    req = NULL;
+    mem = NULL;
+out:
+    free(g);
+    free(keys);
+    free(next);
+    free(pos);
+    free(req);
+    free(mem);
+    return rc;
+}

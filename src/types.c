@@ -43,6 +43,11 @@ mtp_dtype mtp_dtype_parse(const char *name)
     return MTP_DTYPE_UNKNOWN;
 }
 
+uint64_t mtp_cutout_weight(uint64_t voxels, size_t elem_size)
+{
+    return voxels * (elem_size == 1 ? 1 : 2);
+}
+
 uint64_t mtp_box_voxels(const mtp_box *box)
 {
     if (box->x1 <= box->x0 || box->y1 <= box->y0 || box->z1 <= box->z0)
@@ -81,4 +86,21 @@ int mtp_box_intersects(const mtp_box *a, const mtp_box *b)
 {
     mtp_box r;
     return mtp_box_intersect(a, b, &r);
+}
+
+/* Offset in voxels of (x, y, z) in an array over box. */
+static size_t box_offset(const mtp_box *box, int64_t x, int64_t y, int64_t z)
+{
+    size_t nx = (size_t)(box->x1 - box->x0), ny = (size_t)(box->y1 - box->y0);
+    return ((size_t)(z - box->z0) * ny + (size_t)(y - box->y0)) * nx + (size_t)(x - box->x0);
+}
+
+void mtp_box_copy(void *dst, const mtp_box *dst_box, const void *src, const mtp_box *src_box,
+                  const mtp_box *part, size_t elem_size)
+{
+    size_t row = (size_t)(part->x1 - part->x0) * elem_size;
+    for (int64_t z = part->z0; z < part->z1; z++)
+        for (int64_t y = part->y0; y < part->y1; y++)
+            memcpy((uint8_t *)dst + box_offset(dst_box, part->x0, y, z) * elem_size,
+                   (const uint8_t *)src + box_offset(src_box, part->x0, y, z) * elem_size, row);
 }

@@ -411,6 +411,135 @@ START_TEST(mtneuro_77_blocks_per_channel)
 }
 END_TEST
 
+
+/* Requests: each is exactly tiled by its members (disjoint blocks whose voxels add up to
+ * the box, all inside it), within the limit unless a single block, every block in exactly
+ * one request, requests ordered by their first member's position. Returns the count. */
+static size_t requests_ok(const mtp_plan *plan, const size_t *blocks, size_t n,
+                          const uint64_t max_voxels[MTP_MAX_CHANNELS], mtp_request **req,
+                          size_t **members)
+{
+    size_t nreq = 0;
+    mtp_error err = MTP_ERROR_INIT;
+    int rc = mtp_plan_requests(plan, blocks, n, max_voxels, req, &nreq, members, &err);
+    ck_assert_msg(rc == 0, "mtp_plan_requests: %d %s", rc, err.msg);
+    size_t *pos_of = calloc(plan->nblocks, sizeof *pos_of);
+    ck_assert_ptr_nonnull(pos_of);
+    for (size_t i = 0; i < n; i++)
+        pos_of[blocks[i]] = i + 1;
+    size_t seen = 0, last_first = 0;
+    for (size_t r = 0; r < nreq; r++) {
+        const mtp_request *q = &(*req)[r];
+        ck_assert_uint_eq(q->first, seen);
+        ck_assert_uint_gt(q->count, 0);
+        uint64_t voxels = 0;
+        for (size_t k = 0; k < q->count; k++) {
+            size_t b = (*members)[q->first + k];
+            ck_assert_uint_ne(pos_of[b], 0); /* given, and not yet in another request */
+            if (k == 0) {
+                ck_assert(r == 0 || pos_of[b] > last_first);
+                last_first = pos_of[b];
+            } else {
+                ck_assert_uint_gt(pos_of[b], pos_of[(*members)[q->first + k - 1]]);
+            }
+            pos_of[b] = 0;
+            const mtp_block *blk = &plan->blocks[b];
+            mtp_box in;
+            ck_assert_int_eq(blk->channel, q->channel);
+            ck_assert(mtp_box_intersect(&blk->box, &q->box, &in) && mtp_box_equal(&in, &blk->box));
+            voxels += mtp_box_voxels(&blk->box);
+        }
+        ck_assert_uint_eq(voxels, mtp_box_voxels(&q->box));
+        ck_assert(q->count == 1 || voxels <= max_voxels[q->channel]);
+        seen += q->count;
+    }
+    ck_assert_uint_eq(seen, n);
+    free(pos_of);
+    return nreq;
+}
+
+START_TEST(requests_group_neighbours)
+{
+    mtp_config *cfg = mtneuro_config(true);
+    mtp_plan *plan = plan_ok(cfg);
+    size_t *all = calloc(plan->nblocks, sizeof *all);
+    ck_assert_ptr_nonnull(all);
+    for (size_t i = 0; i < plan->nblocks; i++)
+        all[i] = i;
+    /* One 512 x 512 x 64 cell per request: a region's 256 x 256 column of 360 slices
+     * takes two (z 110..320 = 13,762,560 voxels, then z 320..470). */
+    uint64_t cell = mtp_plan_request_voxels(cfg, 1);
+    ck_assert_uint_eq(cell, 512ull * 512 * 64);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), cell);
+    uint64_t max[MTP_MAX_CHANNELS] = {cell, cell, cell};
+    mtp_request *req = NULL;
+    size_t *members = NULL;
+    ck_assert_uint_eq(requests_ok(plan, all, plan->nblocks, max, &req, &members), 24);
+    /* The first request: striatum's two y pieces over z [110, 320). */
+    ck_assert_int_eq(req[0].channel, 0);
+    ck_assert(mtp_box_equal(&req[0].box, &(mtp_box){3700, 3956, 500, 756, 110, 320}));
+    ck_assert_uint_eq(req[0].count, 8);
+    ck_assert_uint_eq(members[0], 0);
+    ck_assert_uint_eq(members[1], 1);
+    ck_assert_uint_eq(members[2], 11);
+    /* vp's four xy pieces over z [110, 320): 16 blocks in one request. */
+    ck_assert(mtp_box_equal(&req[2].box, &(mtp_box){3063, 3319, 850, 1106, 110, 320}));
+    ck_assert_uint_eq(req[2].count, 16);
+    free(req);
+    free(members);
+
+    /* A limit of one slab (256 x 256 x 64 voxels): xy pieces still merge, z slabs do not. */
+    for (int c = 0; c < 3; c++)
+        max[c] = 256 * 256 * 64;
+    ck_assert_uint_eq(requests_ok(plan, all, plan->nblocks, max, &req, &members), 3 * 4 * 7);
+    free(req);
+    free(members);
+    /* No limit known (0): every block alone. */
+    uint64_t none[MTP_MAX_CHANNELS] = {0};
+    ck_assert_uint_eq(requests_ok(plan, all, plan->nblocks, none, &req, &members), 231);
+    free(req);
+    free(members);
+
+    /* Only some blocks missing, in another order: the image channel backwards without
+     * every third block. The gaps break runs, the rest still merge. */
+    size_t some[51], n = 0;
+    for (size_t i = 77; i-- > 0;)
+        if (i % 3 != 0)
+            some[n++] = i;
+    ck_assert_uint_eq(n, 51);
+    size_t got = requests_ok(plan, some, n, (uint64_t[MTP_MAX_CHANNELS]){cell}, &req, &members);
+    ck_assert_uint_eq(got, 38);
+    ck_assert_uint_eq(members[req[0].first], 76); /* the first given block leads */
+    free(req);
+    free(members);
+
+    /* A block index outside the plan. */
+    size_t bad = plan->nblocks;
+    mtp_error err = MTP_ERROR_INIT;
+    size_t nreq = 7;
+    ck_assert_int_eq(mtp_plan_requests(plan, &bad, 1, max, &req, &nreq, &members, &err),
+                     MTP_EINVAL);
+    ck_assert_ptr_null(req);
+    ck_assert_uint_eq(nreq, 0);
+    ck_assert_str_eq(err.msg, "plan: block 231 of 231");
+    free(all);
+    mtp_plan_free(plan);
+    free(cfg);
+}
+END_TEST
+
+START_TEST(request_voxels_follow_cell_and_server_cap)
+{
+    mtp_config *cfg = new_config(4096, 4096, 4096);
+    /* The cell (2^36 voxels) is over the cap: uint8 545,259,520 voxels, 16/64-bit half. */
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 1), 545259520ull);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 2), 272629760ull);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), 272629760ull);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 0), 272629760ull);
+    free(cfg);
+}
+END_TEST
+
 START_TEST(errors_are_reported)
 {
     mtp_error err = MTP_ERROR_INIT;
@@ -473,6 +602,8 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, volumes_use_every_region_over_z);
     tcase_add_test(tc, mtneuro_77_blocks_per_channel);
     tcase_add_test(tc, errors_are_reported);
+    tcase_add_test(tc, requests_group_neighbours);
+    tcase_add_test(tc, request_voxels_follow_cell_and_server_cap);
     suite_add_tcase(s, tc);
     return s;
 }

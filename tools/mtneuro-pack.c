@@ -95,12 +95,17 @@ static const struct command commands[] = {
 static const char *command_details(const char *name)
 {
     if (strcmp(name, "plan") == 0)
-        return "Reads CONFIG only (no network). For each channel: its blocks (one cutout\n"
-               "request each), voxels, and uncompressed bytes. Channels that tasks use as\n"
-               "images must be uint8, so their bytes are exact; other channels may be uint8,\n"
-               "uint16 or uint64 (the server's metadata decides), so plan shows the uint64\n"
-               "upper bound, marked '<='. --verbose lists every block in the order fetch\n"
-               "requests them: 'CHANNEL x[x0,x1) y[y0,y1) z[z0,z1)'.\n"
+        return "Reads CONFIG only (no network). For each channel: its blocks (the cache's\n"
+               "units), the cutout requests that fetch them, voxels, and uncompressed bytes.\n"
+               "A request is a box of neighbouring blocks of at most one source.block cell's\n"
+               "voxels (and under the server's cutout cap), so small pieces of regions\n"
+               "travel together; a fetch groups the blocks it misses the same way.\n"
+               "Channels that tasks use as images must be uint8, so their bytes are exact;\n"
+               "other channels may be uint8, uint16 or uint64 (the server's metadata\n"
+               "decides), so plan shows the uint64 upper bound, marked '<=', and groups them\n"
+               "as uint64. --verbose lists every request in the order fetch sends them to an\n"
+               "empty cache, 'CHANNEL x[x0,x1) y[y0,y1) z[z0,z1)', each followed by its\n"
+               "blocks, indented by two spaces.\n"
                "  --shards N   also print how fetch --shard I/N splits the blocks: each\n"
                "               shard's blocks and bytes (with --verbose, its blocks)\n";
     if (strcmp(name, "fetch") == 0)

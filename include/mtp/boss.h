@@ -200,7 +200,7 @@ typedef struct mtp_cutout_handler {
 typedef struct mtp_boss_stats {
     uint64_t requests;      /* HTTP requests started (metadata and cutouts) */
     uint64_t retries;       /* requests repeated after a retryable failure */
-    uint64_t splits;        /* blocks cut in two after a 413 */
+    uint64_t splits;        /* 413s answered (each tightens the learned cap) */
     uint64_t bytes_body;    /* bytes of successful cutout bodies received */
     uint64_t bytes_decoded; /* decoded bytes delivered to done() */
     /* Adaptive concurrency (mtp_boss_cutouts): the current and the highest limit on
@@ -225,9 +225,12 @@ void mtp_boss_get_stats(const mtp_boss *boss, mtp_boss_stats *out);
  * The output does not depend on any of it (blocks are delivered whole, in any order).
  * Each body is checked with mtp_codec_decode before it is used; a body longer than that cap
  * is corrupt and aborted, whatever its Content-Length says. Retries wait their backoff
- * without holding up other transfers. A 413 cuts the block (mtp_boss_split_box) and
- * assembles the halves, and the client remembers the size that was refused: every later
- * part (of this and later calls) is cut below it before it is asked for.
+ * without holding up other transfers. A 413 teaches the client the server's cap, in the
+ * bytes the server counts (mtp_cutout_weight), for every dtype: from then on (this and later
+ * calls) every part is cut in halves (mtp_boss_split_box, the halves assembled into the
+ * block) to at most half the lightest refused weight before it is asked for, and a part
+ * heavier than any answered 200 goes out alone, so each further 413 halves the bound.
+ * Parts over a quarter of MTP_SERVER_CUTOUT_CAP go out alone from the start.
  * done() is called once per cutout as soon as it is complete, in completion order.
  * Returns 0 when all are done; on the first fatal error stops every transfer and returns
  * it (MTP_ESERVER, MTP_ENET, MTP_ECANCEL, or done()'s code) naming the block.

@@ -74,9 +74,10 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
 
 /*
  * Bring every block of `plan` into `cache`. Blocks already there (verified when
- * opt->verify_cached) are skipped; the others are downloaded through `boss`
- * (mtp_boss_cutouts) and each is stored with mtp_cache_put as soon as it is complete,
- * so an interruption at any moment loses only the blocks in flight. `meta` comes from
+ * opt->verify_cached) are skipped; the others are grouped into cutout requests
+ * (mtp_plan_requests, at most mtp_plan_request_voxels each), downloaded through `boss`
+ * (mtp_boss_cutouts), and each block is stored with mtp_cache_put as soon as its request is
+ * complete, so an interruption at any moment loses only the requests in flight. `meta` comes from
  * mtp_fetch_metadata. The progress callback runs about every 100 ms and on each event
  * (retry, split, damaged cache file). `opt` and `stats` may be NULL. Errors: those of
  * mtp_boss_cutouts and the cache (MTP_EIO), MTP_ECANCEL; stats are filled either way.

@@ -23,9 +23,6 @@
 #include "mtp/error.h"
 #include "mtp/types.h"
 
-/* The server's cap on one cutout: x·y·z·bits/8 (÷4 for 64-bit channels). */
-#define MTP_SERVER_CUTOUT_CAP 545259520ull
-
 typedef struct mtp_block {
     int channel; /* index into config.channels */
     mtp_box box; /* voxel box at source.resolution */
@@ -43,6 +40,17 @@ typedef struct mtp_plan {
 } mtp_plan;
 
 /*
+ * A cutout request (DESIGN §5 "Fewer round trips"): `count` blocks of one channel whose
+ * union is exactly `box`. Its blocks are members[first .. first + count) of
+ * mtp_plan_requests' member list.
+ */
+typedef struct mtp_request {
+    int channel;
+    mtp_box box;
+    size_t first, count;
+} mtp_request;
+
+/*
  * Build the plan for `cfg`. Bytes per voxel are not known here (they come from the
  * server's metadata); callers multiply voxels by the channel's dtype size.
  * On success *out is owned by the caller (mtp_plan_free); on failure NULL.
@@ -50,5 +58,27 @@ typedef struct mtp_plan {
 int mtp_plan_new(mtp_plan **out, const mtp_config *cfg, mtp_error *err);
 
 void mtp_plan_free(mtp_plan *plan);
+
+/*
+ * The most voxels one cutout request may hold for a channel whose voxels are `elem_size`
+ * bytes (0 = unknown: the worst case, 8): the voxels of one source.block cell (the request
+ * size the config asks for), and never over the server's cap (MTP_SERVER_CUTOUT_CAP, which
+ * weighs 64-bit voxels as 2 bytes), whichever is smaller.
+ */
+uint64_t mtp_plan_request_voxels(const mtp_config *cfg, size_t elem_size);
+
+/*
+ * Group blocks into as few cutout requests as the sizes allow. `blocks` holds n plan block
+ * indices in the order the caller will fetch them. Neighbours are merged when their union
+ * is a box of at most max_voxels[channel] voxels: first along x (same y and z extents,
+ * touching), then along y, then along z; a block over the limit is a request of its own.
+ * Requests come in the order of their first block in `blocks`, and each request's members
+ * in that order too. The result depends only on the inputs. On success *requests (*nrequests
+ * of them) and *members (n indices) are owned by the caller (free); MTP_ENOMEM or MTP_EINVAL
+ * (an index out of range) otherwise.
+ */
+int mtp_plan_requests(const mtp_plan *plan, const size_t *blocks, size_t n,
+                      const uint64_t max_voxels[MTP_MAX_CHANNELS], mtp_request **requests,
+                      size_t *nrequests, size_t **members, mtp_error *err);
 
 #endif

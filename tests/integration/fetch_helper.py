@@ -4,6 +4,8 @@ Usage: fetch_helper.py COMMAND ARGS...   (run with /usr/bin/python3: needs numpy
   cutouts LOG [FROM]          cutout requests in LOG from line FROM (0-based) on
   distinct LOG [FROM]         distinct cutout paths among them
   log-boxes LOG [FROM]        the boxes requested, one 'chan x[a,b) y[a,b) z[a,b)' per line, sorted
+  voxels LOG [FROM]           voxels of the cutouts answered 200, summed; fails if two of
+                              them share a voxel (a voxel downloaded twice)
   lines LOG                   lines in LOG
   cache-boxes DIR             the boxes in a cache, same format, sorted
   check-data DIR URL N        N blocks of the cache (spread over channels) equal the mock's voxels
@@ -49,6 +51,24 @@ def log_boxes(log, start=0):
         assert m, p
         out.append(box_text(m.group(3), *m.groups()[4:]))
     return sorted(out)
+
+
+def answered_voxels(log, start=0):
+    boxes = []
+    for e in log_entries(log, start):
+        m = CUTOUT.match(e["path"])
+        if m is None or e["status"] != 200:
+            continue
+        v = [int(g) for g in m.groups()[4:]]
+        boxes.append((m.group(1, 2, 3), v))
+    total = 0
+    for i, (chan, v) in enumerate(boxes):
+        for other, w in boxes[:i]:
+            if other == chan and all(max(v[2 * a], w[2 * a]) < min(v[2 * a + 1], w[2 * a + 1])
+                                     for a in range(3)):
+                sys.exit(f"fetch_helper: {'/'.join(chan)} {v} and {w} overlap")
+        total += (v[1] - v[0]) * (v[3] - v[2]) * (v[5] - v[4])
+    return total
 
 
 def block_files(cache):
@@ -185,13 +205,15 @@ def flip_byte(path, offset):
 
 def main(argv):
     cmd, args = argv[1], argv[2:]
-    start = int(args[1]) if len(args) > 1 and cmd in ("cutouts", "distinct", "log-boxes") else 0
+    start = int(args[1]) if len(args) > 1 and cmd in ("cutouts", "distinct", "log-boxes", "voxels") else 0
     if cmd == "cutouts":
         print(len(cutout_paths(args[0], start)))
     elif cmd == "distinct":
         print(len(set(cutout_paths(args[0], start))))
     elif cmd == "log-boxes":
         print("\n".join(log_boxes(args[0], start)))
+    elif cmd == "voxels":
+        print(answered_voxels(args[0], start))
     elif cmd == "lines":
         with open(args[0]) as f:
             print(sum(1 for _ in f))

@@ -1,21 +1,25 @@
 """The BossDB client adapts its concurrency to a distant, loaded server ([5/6]).
 
 configs/demo.yaml cut to z [110, 270) (about half the demo's blocks) is fetched from
-bossdb-mock playing:
+bossdb-mock playing (with source.block [256, 256, 32] for the first two, so that there are
+~200 requests to adapt over instead of 12):
 - a busy server (--max-inflight 6 --delay-ms 50): the client settles at <= 6 transfers (the
   mock's log shows the peak of accepted cutouts), waits the 503's Retry-After: 1 before it
   asks for the same block again, finishes, and the cache is byte-identical to a fetch
   from a fault-free server;
 - a distant server (--delay-ms 100), with source.jobs 4 and source.max_jobs 10: the
   concurrency grows above 4 and never above 10 (client summary and mock log agree);
-- a server with a small cutout limit (--cutout-cap-mb 3): after the first 413s the client
-  cuts every later block below the learned size; the 413s are counted in the log and stay
-  a handful, not one per block, and the cache is again byte-identical;
+- a server with a small cutout limit (--cutout-cap-mb 3): the first requests (source.jobs 4
+  of them, in flight together) are refused; from then on every part is cut to half the
+  lightest refused weight and heavier parts go one at a time, so each further 413 halves
+  the bound: the log's 413s are at most 4 + the halvings from the heaviest request to the
+  cap, and the cache is again byte-identical;
 - --bandwidth-mbps: two cutouts at once take the time their bytes need at the shared rate.
 """
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -61,6 +65,15 @@ def fetch(cfg, url, cache):
     return proc.stdout, [int(g) for g in m.groups()]
 
 
+def weight(entry):
+    """The bytes the server counts for a cutout (bits/8, a quarter for 64-bit channels)."""
+    m = re.search(r"/cutout/[^/]+/[^/]+/([^/]+)/\d+/(\d+):(\d+)/(\d+):(\d+)/(\d+):(\d+)",
+                  entry["path"])
+    v = [int(g) for g in m.groups()[1:]]
+    voxels = (v[1] - v[0]) * (v[3] - v[2]) * (v[5] - v[4])
+    return voxels * (1 if m.group(1) == "image" else 2)
+
+
 def cutouts(log):
     return [e for e in (json.loads(line) for line in open(log)) if "/cutout/" in e["path"]]
 
@@ -78,17 +91,23 @@ def main():
             text = text.replace(old, new)
         cfg = os.path.join(tmp, "half.yaml")
         open(cfg, "w").write(text)
+        assert text.count("  block: [512, 512, 64]\n") == 1
+        text = text.replace("  block: [512, 512, 64]\n", "  block: [256, 256, 32]\n")
+        small = os.path.join(tmp, "small.yaml")
+        open(small, "w").write(text)
         capped = os.path.join(tmp, "capped.yaml")
         open(capped, "w").write(text.replace("  max_jobs: 16\n", "  max_jobs: 10\n"))
 
-        with mock_server() as (url, _):
+        with mock_server() as (url, log):
             fetch(cfg, url, os.path.join(tmp, "ref"))
+            fetch(small, url, os.path.join(tmp, "ref-small"))
         ref = cache_digest(os.path.join(tmp, "ref"))
-        print(f"ok: reference fetch, {len(ref)} cache files")
+        ref_small = cache_digest(os.path.join(tmp, "ref-small"))
+        print(f"ok: reference fetches, {len(ref)} and {len(ref_small)} cache files")
 
         # A busy server.
         with mock_server("--max-inflight", "6", "--delay-ms", "50") as (url, log):
-            out, (start, peak, end, cap, busy) = fetch(cfg, url, os.path.join(tmp, "busy"))
+            out, (start, peak, end, cap, busy) = fetch(small, url, os.path.join(tmp, "busy"))
             entries = cutouts(log)
         accepted = [e.get("inflight", 0) for e in entries if e["status"] == 200]
         rejected = [e for e in entries if e["status"] == 503]
@@ -103,7 +122,7 @@ def main():
             if not later or later[0]["t_ms"] - e["t_ms"] < 1000:
                 fail(f"{e['path']}: asked again {later[0]['t_ms'] - e['t_ms'] if later else '-'} "
                      "ms after a 503 with Retry-After: 1")
-        if cache_digest(os.path.join(tmp, "busy")) != ref:
+        if cache_digest(os.path.join(tmp, "busy")) != ref_small:
             fail("the cache after the busy server differs from the reference")
         print(f"ok: busy server: peak {max(accepted)} accepted at once, {len(rejected)} of "
               f"{len(entries)} refused, each retried >= 1 s later, limit {start} -> peak {peak} "
@@ -121,16 +140,22 @@ def main():
 
         # A small cutout limit, learned once.
         with mock_server("--cutout-cap-mb", "3") as (url, log):
-            out, _ = fetch(cfg, url, os.path.join(tmp, "small"))
+            out, _ = fetch(cfg, url, os.path.join(tmp, "cap"))
             entries = cutouts(log)
         refused = [e for e in entries if e["status"] == 413]
         big = [e for e in entries if e["status"] == 200]
-        if not refused or len(refused) > 12:
-            fail(f"{len(refused)} 413s for {len(big)} answered parts: the limit was not learned")
-        if cache_digest(os.path.join(tmp, "small")) != ref:
+        heaviest = max(weight(e) for e in refused) if refused else 0
+        bound = 4 + math.ceil(math.log2(heaviest / 3e6)) if refused else 0
+        if not refused or len(refused) > bound:
+            fail(f"{len(refused)} 413s (bound {bound}) for {len(big)} answered parts: "
+                 "the limit was not learned")
+        if any(weight(e) > 3e6 for e in big):
+            fail("a part over the cap was answered: the mock does not weigh like the server")
+        if cache_digest(os.path.join(tmp, "cap")) != ref:
             fail("the cache after the 413s differs from the reference")
-        print(f"ok: cutout limit 3 MB: {len(refused)} refused requests in all, then every part "
-              f"cut below the learned size ({len(big)} parts answered); cache identical")
+        print(f"ok: cutout limit 3 MB: {len(refused)} refused requests in all (at most 4 at "
+              f"the start + the halvings from {heaviest} bytes = {bound}), then every part cut "
+              f"to the learned size ({len(big)} parts answered); cache identical")
         # The bandwidth cap is shared: two cutouts at once take their bytes' time at the rate.
         boxes = ["4600:4856/900:1156/110:126", "3700:3956/500:756/110:126"]
         with mock_server("--bandwidth-mbps", "16") as (url, log):

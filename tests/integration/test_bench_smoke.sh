@@ -23,7 +23,7 @@ for old, new in (("z: [110, 470]", "z: [110, 126]"), ("train: [110, 379]", "trai
 open(sys.argv[2], "w").write(text)
 PY
 "$PACK" plan "$TINY" >"$TMP/plan.out" || fail "plan of the tiny config: $(cat "$TMP/plan.out")"
-grep -q '^total: 33 blocks = 33 cutout requests, 12,582,912 voxels' "$TMP/plan.out" ||
+grep -q '^total: 33 blocks in 12 cutout requests, 12,582,912 voxels' "$TMP/plan.out" ||
     fail "tiny plan totals: $(cat "$TMP/plan.out")"
 
 start_mock "$LOG"
@@ -104,12 +104,13 @@ expect_error 2 "compress-floor: $TMP/none.yaml: output.compression is not gzip; 
     "$TMP/none.yaml" --cache "$CACHE"
 "$FLOOR" --help | grep -q '^usage: compress-floor CONFIG' || fail "--help"
 
-# fetch-floor: benchlib's curl config lists exactly the planned blocks, all fetchable.
+# fetch-floor: benchlib's curl config lists exactly the planned requests (each region's
+# pieces grouped: 4 regions x 3 channels), all fetchable.
 "$PACK" plan "$TINY" --verbose | $PY "$LIB" curlcfg "$TINY" "$MOCK_URL" >"$TMP/tiny.curl" ||
     fail "benchlib curlcfg"
-assert_eq "url lines" 33 "$(grep -c '^url = "http://127.0.0.1:[0-9]*/v1/cutout/prasad/' "$TMP/tiny.curl")"
-assert_eq "output lines" 33 "$(grep -c '^output = "/dev/null"$' "$TMP/tiny.curl")"
-grep -q '^url = ".*/v1/cutout/prasad/prasad_analysis/roi_labels/0/4608:4856/1024:1156/110:126/?access-mode=no-cache"$' \
+assert_eq "url lines" 12 "$(grep -c '^url = "http://127.0.0.1:[0-9]*/v1/cutout/prasad/' "$TMP/tiny.curl")"
+assert_eq "output lines" 12 "$(grep -c '^output = "/dev/null"$' "$TMP/tiny.curl")"
+grep -q '^url = ".*/v1/cutout/prasad/prasad_analysis/roi_labels/0/4600:4856/900:1156/110:126/?access-mode=no-cache"$' \
     "$TMP/tiny.curl" || fail "the cortex roi_labels block URL"
 lines_before=$($PY "$HELPER" lines "$LOG")
 curl --parallel --parallel-max 4 -s --no-progress-meter -H "Authorization: Token public" \
@@ -117,7 +118,7 @@ curl --parallel --parallel-max 4 -s --no-progress-meter -H "Authorization: Token
 $PY - "$LOG" "$lines_before" <<'PY' || fail "curl requests in the mock log"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
-assert len(lines) == 33, len(lines)
+assert len(lines) == 12, len(lines)
 for line in lines:
     e = json.loads(line)
     assert e["status"] == 200 and e["auth"] and e["accept"] == "application/blosc", e

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# SIGKILL in the middle of a fetch loses only the blocks in flight: the next run requests
-# exactly the blocks that are not in the cache, and then the cache is complete.
+# SIGKILL in the middle of a fetch loses only the requests in flight: the next run requests
+# exactly the voxels of the blocks that are not in the cache, and then the cache is complete.
 source "$(dirname "$0")/fetchlib.sh"
 
 LOG="$TMP/mock.log"
@@ -28,13 +28,36 @@ before=$($PY "$HELPER" lines "$LOG")
     fail "rerun exited $?: $(cat "$TMP/err")"
 cat "$TMP/out"
 missing=$((231 - cached))
-assert_eq "cutout requests of the rerun" "$missing" "$($PY "$HELPER" cutouts "$LOG" "$before")"
-assert_eq "distinct cutout requests of the rerun" "$missing" \
+# The rerun asks for the missing blocks' voxels, each once (the blocks are grouped into
+# requests, so requests and blocks differ in number), and for no voxel of a cached block.
+cached_voxels=$($PY - "$TMP/cached.before" <<'PY'
+import re, sys
+total = 0
+for line in open(sys.argv[1]):
+    v = [int(g) for g in re.findall(r"\d+", line.split(" ", 1)[1])]
+    total += (v[1] - v[0]) * (v[3] - v[2]) * (v[5] - v[4])
+print(total)
+PY
+)
+assert_eq "voxels requested by the rerun" "$((283115520 - cached_voxels))" \
+    "$($PY "$HELPER" voxels "$LOG" "$before")"
+assert_eq "distinct cutout requests of the rerun" "$($PY "$HELPER" cutouts "$LOG" "$before")" \
     "$($PY "$HELPER" distinct "$LOG" "$before")"
-# None of them was already cached.
 $PY "$HELPER" log-boxes "$LOG" "$before" >"$TMP/refetched"
-assert_eq "refetched blocks that were cached" "" \
-    "$(comm -12 "$TMP/cached.before" "$TMP/refetched")"
+$PY - "$TMP/cached.before" "$TMP/refetched" <<'PY' || fail "the rerun asked for cached voxels"
+import re, sys
+def boxes(path):
+    out = []
+    for line in open(path):
+        chan, rest = line.split(" ", 1)
+        out.append((chan, [int(g) for g in re.findall(r"\d+", rest)]))
+    return out
+for chan, v in boxes(sys.argv[2]):
+    for other, w in boxes(sys.argv[1]):
+        if chan == other and all(max(v[2 * a], w[2 * a]) < min(v[2 * a + 1], w[2 * a + 1])
+                                 for a in range(3)):
+            sys.exit(f"{chan} {v} overlaps the cached block {w}")
+PY
 grep -qE "^fetched $missing blocks \\($cached cached\\)" "$TMP/out" || fail "summary: $(cat "$TMP/out")"
 assert_eq "blocks in the cache" 231 "$(count_blocks "$CACHE")"
 echo "ok"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fetch --shard auto under a simulated Kubernetes Indexed Job and an mpirun-style launch: four
 # fetchers at once on one cache directory, each taking its shard from the environment. Every
-# block of the plan is requested exactly once, the cache ends complete, and build --offline
+# voxel of the plan is requested exactly once, the cache ends complete, and build --offline
 # writes the release from it with no cutout request. Without scheduler variables, or with
 # launchers that disagree, --shard auto is a usage error (exit 2).
 source "$(dirname "$0")/fetchlib.sh"
@@ -30,8 +30,10 @@ run_four() {
 check_run() { # check_run WHAT CACHE FROM-LINE SOURCE-TEXT-OF-SHARD-I...
     local what=$1 cache=$2 from=$3
     shift 3
-    assert_eq "$what: cutout requests" "$nplan" "$($PY "$HELPER" cutouts "$LOG" "$from")"
-    assert_eq "$what: distinct cutout requests" "$nplan" "$($PY "$HELPER" distinct "$LOG" "$from")"
+    # Every voxel requested once (each fetcher groups its shard's blocks into requests).
+    assert_eq "$what: voxels requested" 283115520 "$($PY "$HELPER" voxels "$LOG" "$from")"
+    assert_eq "$what: distinct cutout requests" "$($PY "$HELPER" cutouts "$LOG" "$from")" \
+        "$($PY "$HELPER" distinct "$LOG" "$from")"
     assert_eq "$what: blocks in the cache" "$nplan" "$(count_blocks "$cache")"
     local i=0
     for source in "$@"; do
@@ -41,7 +43,7 @@ check_run() { # check_run WHAT CACHE FROM-LINE SOURCE-TEXT-OF-SHARD-I...
         grep -q "^fetched $n blocks (0 cached)" "$TMP/out.$i" || fail "$what: fetcher $i: $(cat "$TMP/out.$i")"
         i=$((i + 1))
     done
-    echo "$what: 4 fetchers, $nplan blocks, each requested once"
+    echo "$what: 4 fetchers, $nplan blocks in $($PY "$HELPER" cutouts "$LOG" "$from" ) requests, each voxel requested once"
 }
 
 # Kubernetes Indexed Job: JOB_COMPLETION_INDEX, the count from --shards.

@@ -155,10 +155,12 @@ for i in 0 1 2 3; do
         "$S/jobs/fetch-$i.out" || fail "task $i: $(head -3 "$S/jobs/fetch-$i.out")"
     grep -q "^fetched $n blocks (0 cached)" "$S/jobs/fetch-$i.out" || fail "task $i: $(tail -2 "$S/jobs/fetch-$i.out")"
 done
-assert_eq "cutout requests of the 4 tasks" "$nplan" "$($PY "$HELPER" cutouts "$LOG")"
-assert_eq "distinct cutout requests of the 4 tasks" "$nplan" "$($PY "$HELPER" distinct "$LOG")"
+# Each task groups its blocks into requests: every voxel is asked for once, no request twice.
+assert_eq "voxels requested by the 4 tasks" 283115520 "$($PY "$HELPER" voxels "$LOG")"
+ncut=$($PY "$HELPER" cutouts "$LOG")
+assert_eq "distinct cutout requests of the 4 tasks" "$ncut" "$($PY "$HELPER" distinct "$LOG")"
 assert_eq "blocks in the shared cache" "$nplan" "$(count_blocks "$CACHE")"
-echo "mock log: $nplan cutout requests, $nplan distinct: every block fetched exactly once"
+echo "mock log: $ncut cutout requests for $nplan blocks, all distinct: every voxel fetched exactly once"
 
 # The same release from one process, with a cache of its own.
 "$PACK" build "$DEMO" --cache "$TMP/cache1" --source-url "$MOCK_URL" --out "$TMP/single" --quiet ||
@@ -195,7 +197,19 @@ rerun=$(MTP_SHARDS=4 sbatch --parsable --array=2 --output="$S/jobs/rerun-%a.out"
 assert_eq "state of the rerun of task 2" "2 COMPLETED" "$(wait_job "$rerun")"
 grep -q "^shard 2/4 (--shard 2/4): $missing of $nplan blocks" "$S/jobs/rerun-2.out" ||
     fail "rerun: $(head -2 "$S/jobs/rerun-2.out")"
-assert_eq "cutout requests of the rerun" "$missing" "$($PY "$HELPER" cutouts "$LOG" "$before")"
+shard2_voxels=$("$PACK" plan "$DEMO" --shards 4 --verbose | $PY -c '
+import re, sys
+shard, total = None, 0
+for line in sys.stdin:
+    m = re.match(r"^(\d+) +\d+ ", line)
+    if m:
+        shard = int(m.group(1))
+    elif shard == 2 and line.startswith("  "):
+        v = [int(g) for g in re.findall(r"\d+", line.split(" x", 1)[1])]
+        total += (v[1] - v[0]) * (v[3] - v[2]) * (v[5] - v[4])
+print(total)')
+assert_eq "voxels requested by the rerun (shard 2's)" "$shard2_voxels" \
+    "$($PY "$HELPER" voxels "$LOG" "$before")"
 assert_eq "blocks in the cache after the rerun" "$nplan" "$(count_blocks "$CACHE2")"
 "$PACK" build "$DEMO" --offline --shards 4 --cache "$CACHE2" --source-url "$MOCK_URL" \
     --out "$TMP/rerun" --quiet || fail "build --offline after the rerun failed"

@@ -2,8 +2,8 @@
 """Helpers of scripts/bench.sh (Debian's /usr/bin/python3; standard library plus yaml).
 
   benchlib.py curlcfg CONFIG BASEURL < plan-verbose-output
-      the cutout URLs of every block `mtneuro-pack plan CONFIG --verbose` lists, as a curl
-      -K file (url = "..." / output = "/dev/null"); channel URIs come from CONFIG.
+      the cutout URLs of every request `mtneuro-pack plan CONFIG --verbose` lists (its
+      unindented lines; the indented ones are the blocks of each request), as a curl -K file (url = "..." / output = "/dev/null"); channel URIs come from CONFIG.
   benchlib.py record RUNS NAME RUN TIMEFILE LOG OFFSET [FLOOR_LINE]
       append one run to RUNS (JSON lines): /usr/bin/time output (-f "%e %U %S %M"), the
       mock's log lines from byte OFFSET on, and for compress-floor its output line.
@@ -17,7 +17,7 @@ import sys
 
 import yaml
 
-BLOCK = re.compile(r"^(\S+) x\[(\d+),(\d+)\) y\[(\d+),(\d+)\) z\[(\d+),(\d+)\)$")
+REQUEST = re.compile(r"^(\S+) x\[(\d+),(\d+)\) y\[(\d+),(\d+)\) z\[(\d+),(\d+)\)$")
 ROWS = ["cold", "warm", "fetch-floor", "compress-floor", "libdeflate-floor", "x4", "cold-wan",
         "cold-wan-busy"]
 
@@ -34,7 +34,7 @@ def curlcfg(config, base):
         paths[name] = "/".join(m.groups())
     n = 0
     for line in sys.stdin:
-        m = BLOCK.match(line.strip())
+        m = REQUEST.match(line.rstrip("\n"))
         if m is None:
             continue
         chan, x0, x1, y0, y1, z0, z1 = m.groups()
@@ -45,7 +45,7 @@ def curlcfg(config, base):
         print('url = "%s"\noutput = "/dev/null"' % url)
         n += 1
     if n == 0:
-        sys.exit("benchlib: no block lines in the plan output")
+        sys.exit("benchlib: no request lines in the plan output")
 
 
 def log_since(log, offset, detail=None):

@@ -63,6 +63,8 @@ int cli_plan(const struct cli_options *opt)
     mtp_error err = MTP_ERROR_INIT;
     mtp_config *cfg = NULL;
     mtp_plan *plan = NULL;
+    mtp_request *requests = NULL;
+    size_t nrequests = 0, *members = NULL;
     char g[40];
     int rc = 0;
     if (opt->shard != NULL || opt->offline)
@@ -80,14 +82,36 @@ int cli_plan(const struct cli_options *opt)
            " x %" PRId64 " (x, y, z)\n",
            cfg->release.name, cfg->release.version, opt->target, cfg->source.resolution,
            cfg->source.block[0], cfg->source.block[1], cfg->source.block[2]);
-    printf("%-16s %-48s %8s %16s  %s\n", "channel", "uri", "blocks", "voxels",
+    /* The requests fetch sends into an empty cache: label channels' dtype is not known
+     * without the server, so they are grouped as if uint64 (the smallest server cap). */
+    size_t *all = calloc(plan->nblocks > 0 ? plan->nblocks : 1, sizeof *all);
+    if (all == NULL) {
+        rc = mtp_error_set(&err, MTP_ENOMEM, "plan: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < plan->nblocks; i++)
+        all[i] = i;
+    uint64_t max_voxels[MTP_MAX_CHANNELS] = {0};
+    for (int c = 0; c < cfg->nchannels; c++)
+        max_voxels[c] = mtp_plan_request_voxels(cfg, mtp_config_channel_is_image(cfg, c) ? 1 : 0);
+    rc = mtp_plan_requests(plan, all, plan->nblocks, max_voxels, &requests, &nrequests, &members,
+                           &err);
+    free(all);
+    if (rc < 0)
+        goto out;
+    size_t requests_of[MTP_MAX_CHANNELS] = {0};
+    for (size_t r = 0; r < nrequests; r++)
+        requests_of[requests[r].channel]++;
+
+    printf("%-16s %-48s %8s %8s %16s  %s\n", "channel", "uri", "blocks", "requests", "voxels",
            "bytes (uncompressed)");
     uint64_t voxels = 0, bytes = 0, nblocks = 0;
     bool bound = false;
     for (int c = 0; c < cfg->nchannels; c++) {
         const mtp_channel *ch = &cfg->channels[c];
         if (!plan->used[c]) {
-            printf("%-16s %-48s %8s %16s  unused by every task\n", ch->name, ch->uri, "-", "-");
+            printf("%-16s %-48s %8s %8s %16s  unused by every task\n", ch->name, ch->uri, "-",
+                   "-", "-");
             continue;
         }
         uint64_t v = plan->voxels_of[c];
@@ -99,14 +123,14 @@ int cli_plan(const struct cli_options *opt)
         else
             snprintf(bytes_text, sizeof bytes_text, "<= %.1f MB (at most uint64)", cli_mb(b));
         bound = bound || !image;
-        printf("%-16s %-48s %8zu %16s  %s\n", ch->name, ch->uri, plan->nblocks_of[c],
-               cli_grouped(v, g, sizeof g), bytes_text);
+        printf("%-16s %-48s %8zu %8zu %16s  %s\n", ch->name, ch->uri, plan->nblocks_of[c],
+               requests_of[c], cli_grouped(v, g, sizeof g), bytes_text);
         voxels += v;
         bytes += b;
         nblocks += plan->nblocks_of[c];
     }
-    printf("total: %" PRIu64 " blocks = %" PRIu64 " cutout requests, %s voxels, %s%.1f MB\n",
-           nblocks, nblocks, cli_grouped(voxels, g, sizeof g), bound ? "<= " : "", cli_mb(bytes));
+    printf("total: %" PRIu64 " blocks in %zu cutout requests, %s voxels, %s%.1f MB\n", nblocks,
+           nrequests, cli_grouped(voxels, g, sizeof g), bound ? "<= " : "", cli_mb(bytes));
     if (bound)
         printf("(image channels must be uint8; label channels are uint8, uint16 or uint64 as "
                "the server says: fetch reports the exact bytes)\n");
@@ -115,11 +139,20 @@ int cli_plan(const struct cli_options *opt)
         if (rc < 0)
             goto out;
     } else if (opt->verbose) {
-        printf("\nblocks in the order fetch requests them:\n");
-        for (size_t i = 0; i < plan->nblocks; i++)
-            block_line(stdout, cfg, &plan->blocks[i]);
+        printf("\nrequests in the order fetch sends them to an empty cache, each followed by "
+               "its blocks:\n");
+        for (size_t r = 0; r < nrequests; r++) {
+            mtp_block whole = {requests[r].channel, requests[r].box};
+            block_line(stdout, cfg, &whole);
+            for (size_t k = 0; k < requests[r].count; k++) {
+                printf("  ");
+                block_line(stdout, cfg, &plan->blocks[members[requests[r].first + k]]);
+            }
+        }
     }
 out:
+    free(requests);
+    free(members);
     mtp_plan_free(plan);
     mtp_config_free(cfg);
     return rc < 0 ? cli_fail(rc, &err) : 0;

@@ -449,6 +449,27 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
     return rc;
 }
 
+/* Remember a metadata answer by URL (the body moves into the client); false if full. */
+static bool remember_answer(mtp_boss *b, const char *url, char **body, size_t len)
+{
+    if (b->nanswers >= META_ANSWERS || *body == NULL)
+        return false;
+    char *copy = strdup(url);
+    if (copy == NULL)
+        return false;
+    b->answers[b->nanswers++] = (struct meta_answer){copy, *body, len};
+    *body = NULL;
+    return true;
+}
+
+static bool has_answer(const mtp_boss *b, const char *url)
+{
+    for (int i = 0; i < b->nanswers; i++)
+        if (strcmp(b->answers[i].url, url) == 0)
+            return true;
+    return false;
+}
+
 typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *);
 
 /* GET url and parse it into out; with `shared` (experiment and coordinate-frame answers,
@@ -471,16 +492,105 @@ static int fetch_meta(mtp_boss *b, const char *url, meta_parser parse, mtp_chann
     rc = parse(body.data != NULL ? body.data : "", body.len, out, err);
     if (rc < 0) {
         mtp_error_prefix(err, "GET %s", url);
-    } else if (shared && b->nanswers < META_ANSWERS && body.data != NULL) {
-        char *copy = strdup(url);
-        if (copy != NULL) { /* remembered: the body moves into the client */
-            b->answers[b->nanswers++] = (struct meta_answer){copy, body.data, body.len};
-            body.data = NULL;
-        }
+    } else if (shared) {
+        remember_answer(b, url, &body.data, body.len);
     }
 out:
     free(body.data);
     return rc;
+}
+
+/* One round of mtp_boss_prefetch_meta: GET the distinct urls not yet answered, all at once
+ * on the multi handle, one attempt each; remember every 200. */
+static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
+{
+    struct {
+        CURL *easy;
+        struct membuf body;
+    } get[3 * MTP_MAX_CHANNELS];
+    int k = 0;
+    for (int i = 0; i < n && k < (int)(sizeof get / sizeof get[0]); i++) {
+        bool dup = has_answer(b, urls[i]);
+        for (int j = 0; j < i && !dup; j++)
+            dup = strcmp(urls[j], urls[i]) == 0;
+        if (dup)
+            continue;
+        CURL *e = curl_easy_duphandle(b->meta_easy);
+        if (e == NULL)
+            break;
+        get[k].easy = e;
+        get[k].body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
+        curl_easy_setopt(e, CURLOPT_URL, urls[i]);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &get[k].body);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, NULL);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, urls[i]);
+        if (curl_multi_add_handle(b->multi, e) != CURLM_OK) {
+            curl_easy_cleanup(e);
+            break;
+        }
+        b->stats.requests++;
+        k++;
+    }
+    double deadline = now_s() + b->opt.timeout_s;
+    for (int running = k; running > 0 && now_s() < deadline;) {
+        if (curl_multi_perform(b->multi, &running) != CURLM_OK)
+            break;
+        if (running > 0)
+            curl_multi_poll(b->multi, NULL, 0, TICK_MS, NULL);
+    }
+    for (int i = 0; i < k; i++) {
+        long status = 0;
+        char *url = NULL;
+        curl_easy_getinfo(get[i].easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(get[i].easy, CURLINFO_PRIVATE, &url);
+        curl_multi_remove_handle(b->multi, get[i].easy);
+        curl_easy_cleanup(get[i].easy);
+        /* A complete 200 only (a transfer cut by the deadline has no status yet); the token
+         * is masked before the body is kept, as get_meta does. */
+        if (status == 200 && !get[i].body.too_large && get[i].body.data != NULL) {
+            scrub_token(b, get[i].body.data, get[i].body.len);
+            remember_answer(b, url, &get[i].body.data, get[i].body.len);
+        }
+        free(get[i].body.data);
+    }
+}
+
+void mtp_boss_prefetch_meta(mtp_boss *b, const mtp_channel *const *chs, int n)
+{
+    char urls[2 * MTP_MAX_CHANNELS][URL_MAX];
+    int k = 0;
+    mtp_error ignored = MTP_ERROR_INIT;
+    if (n > MTP_MAX_CHANNELS)
+        n = MTP_MAX_CHANNELS;
+    for (int i = 0; i < n; i++) {
+        const mtp_channel *ch = chs[i];
+        if (mtp_boss_experiment_url(urls[k], URL_MAX, b->url, ch->collection, ch->experiment,
+                                    &ignored) == 0)
+            k++;
+        if (mtp_boss_channel_url(urls[k], URL_MAX, b->url, ch->collection, ch->experiment,
+                                 ch->channel, &ignored) == 0)
+            k++;
+    }
+    prefetch_round(b, urls, k);
+    /* The coordinate frames the experiments name (when their answers parse). */
+    int ncoord = 0;
+    for (int i = 0; i < n; i++) {
+        char url[URL_MAX];
+        mtp_channel_meta m;
+        memset(&m, 0, sizeof m);
+        if (mtp_boss_experiment_url(url, sizeof url, b->url, chs[i]->collection,
+                                    chs[i]->experiment, &ignored) != 0)
+            continue;
+        for (int a = 0; a < b->nanswers; a++)
+            if (strcmp(b->answers[a].url, url) == 0 &&
+                mtp_boss_parse_experiment_json(b->answers[a].body, b->answers[a].len, &m,
+                                               &ignored) == 0 &&
+                mtp_boss_coord_url(urls[ncoord], URL_MAX, b->url, m.coord_frame, &ignored) == 0)
+                ncoord++;
+    }
+    prefetch_round(b, urls, ncoord);
 }
 
 int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *out, mtp_error *err)

@@ -86,6 +86,12 @@ int mtp_fetch_metadata(mtp_boss *boss, const mtp_config *cfg, const mtp_plan *pl
                        mtp_channel_meta meta[MTP_MAX_CHANNELS], mtp_error *err)
 {
     memset(meta, 0, sizeof(mtp_channel_meta) * MTP_MAX_CHANNELS);
+    const mtp_channel *used[MTP_MAX_CHANNELS];
+    int nused = 0;
+    for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++)
+        if (plan->used[c])
+            used[nused++] = &cfg->channels[c];
+    mtp_boss_prefetch_meta(boss, used, nused);
     for (int c = 0; c < cfg->nchannels && c < MTP_MAX_CHANNELS; c++) {
         if (!plan->used[c])
             continue;

@@ -471,7 +471,8 @@ uint64_t mtp_plan_request_voxels(const mtp_config *cfg, size_t elem_size)
     for (int a = 0; a < 3; a++)
         cell *= cfg->source.block[a] > 0 ? (uint64_t)cfg->source.block[a] : 1;
     uint64_t cap = MTP_SERVER_CUTOUT_CAP / mtp_cutout_weight(1, elem_size);
-    return cell < cap ? cell : cap;
+    uint64_t most = cell < MTP_PLAN_REQUEST_VOXELS ? cell : MTP_PLAN_REQUEST_VOXELS;
+    return most < cap ? most : cap;
 }
 
 /* A request being formed: a box exactly tiled by its blocks, which are a linked list of

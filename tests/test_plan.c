@@ -466,11 +466,12 @@ START_TEST(requests_group_neighbours)
     ck_assert_ptr_nonnull(all);
     for (size_t i = 0; i < plan->nblocks; i++)
         all[i] = i;
+    /* What fetch uses: 4 Mi voxels, a 256 x 256 x 64 slab, for every dtype here. */
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 1), 4ull << 20);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), 4ull << 20);
     /* One 512 x 512 x 64 cell per request: a region's 256 x 256 column of 360 slices
      * takes two (z 110..320 = 13,762,560 voxels, then z 320..470). */
-    uint64_t cell = mtp_plan_request_voxels(cfg, 1);
-    ck_assert_uint_eq(cell, 512ull * 512 * 64);
-    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), cell);
+    uint64_t cell = 512ull * 512 * 64;
     uint64_t max[MTP_MAX_CHANNELS] = {cell, cell, cell};
     mtp_request *req = NULL;
     size_t *members = NULL;
@@ -488,9 +489,10 @@ START_TEST(requests_group_neighbours)
     free(req);
     free(members);
 
-    /* A limit of one slab (256 x 256 x 64 voxels): xy pieces still merge, z slabs do not. */
+    /* fetch's limit, one slab (256 x 256 x 64 voxels): xy pieces still merge, z slabs do
+     * not (the first, 18 slices, plus a full one is over it). */
     for (int c = 0; c < 3; c++)
-        max[c] = 256 * 256 * 64;
+        max[c] = mtp_plan_request_voxels(cfg, c == 0 ? 1 : 8);
     ck_assert_uint_eq(requests_ok(plan, all, plan->nblocks, max, &req, &members), 3 * 4 * 7);
     free(req);
     free(members);
@@ -528,14 +530,17 @@ START_TEST(requests_group_neighbours)
 }
 END_TEST
 
-START_TEST(request_voxels_follow_cell_and_server_cap)
+START_TEST(request_voxels_follow_budget_and_cell)
 {
     mtp_config *cfg = new_config(4096, 4096, 4096);
-    /* The cell (2^36 voxels) is over the cap: uint8 545,259,520 voxels, 16/64-bit half. */
-    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 1), 545259520ull);
-    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 2), 272629760ull);
-    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), 272629760ull);
-    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 0), 272629760ull);
+    /* A large cell: the request budget (4 Mi voxels) binds. */
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 1), 4ull << 20);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 8), 4ull << 20);
+    /* A small cell binds (64 x 64 x 16). */
+    cfg->source.block[0] = cfg->source.block[1] = 64;
+    cfg->source.block[2] = 16;
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 1), 65536);
+    ck_assert_uint_eq(mtp_plan_request_voxels(cfg, 0), 65536);
     free(cfg);
 }
 END_TEST
@@ -603,7 +608,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, mtneuro_77_blocks_per_channel);
     tcase_add_test(tc, errors_are_reported);
     tcase_add_test(tc, requests_group_neighbours);
-    tcase_add_test(tc, request_voxels_follow_cell_and_server_cap);
+    tcase_add_test(tc, request_voxels_follow_budget_and_cell);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -97,9 +97,9 @@ static const char *command_details(const char *name)
     if (strcmp(name, "plan") == 0)
         return "Reads CONFIG only (no network). For each channel: its blocks (the cache's\n"
                "units), the cutout requests that fetch them, voxels, and uncompressed bytes.\n"
-               "A request is a box of neighbouring blocks of at most one source.block cell's\n"
-               "voxels (and under the server's cutout cap), so small pieces of regions\n"
-               "travel together; a fetch groups the blocks it misses the same way.\n"
+               "A request is a box of neighbouring blocks of at most 4 Mi voxels (256 x 256\n"
+               "x 64), one source.block cell and the server's cutout cap, so small pieces of\n"
+               "regions travel together; a fetch groups the blocks it misses the same way.\n"
                "Channels that tasks use as images must be uint8, so their bytes are exact;\n"
                "other channels may be uint8, uint16 or uint64 (the server's metadata\n"
                "decides), so plan shows the uint64 upper bound, marked '<=', and groups them\n"

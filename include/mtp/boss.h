@@ -119,6 +119,17 @@ int mtp_boss_channel_meta(mtp_boss *boss, const mtp_channel *ch, mtp_channel_met
                           mtp_error *err);
 
 /*
+ * Ask for the metadata of channels chs[0..n) all at once, so that the mtp_boss_channel_meta
+ * calls that follow find the answers already there instead of making one round trip each
+ * (on a distant server, 6 sequential GETs for the demo's 3 channels become 2 rounds): the
+ * experiments and channels in one parallel round, then the coordinate frames the
+ * experiments name. One attempt per URL; every 200 is remembered by URL (token masked).
+ * Failures are not reported here: mtp_boss_channel_meta asks again, with the retry policy,
+ * and reports them.
+ */
+void mtp_boss_prefetch_meta(mtp_boss *boss, const mtp_channel *const *chs, int n);
+
+/*
  * The parsers behind mtp_boss_channel_meta, each filling its part of *out from one JSON
  * body (text, len bytes; len <= MTP_BOSS_META_MAX). Unknown keys are ignored; required
  * keys: experiment coord_frame, num_hierarchy_levels (1..32); coord x/y/z_start/stop

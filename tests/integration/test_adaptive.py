@@ -8,7 +8,8 @@ bossdb-mock playing (with source.block [256, 256, 32] for the first two, so that
   asks for the same block again, finishes, and the cache is byte-identical to a fetch
   from a fault-free server;
 - a distant server (--delay-ms 100), with source.jobs 4 and source.max_jobs 10: the
-  concurrency grows above 4 and never above 10 (client summary and mock log agree);
+  channels' metadata comes in two parallel rounds, and the concurrency grows above 4 and
+  never above 10 (client summary and mock log agree);
 - a server with a small cutout limit (--cutout-cap-mb 3): the first requests (source.jobs 4
   of them, in flight together) are refused; from then on every part is cut to half the
   lightest refused weight and heavier parts go one at a time, so each further 413 halves
@@ -132,6 +133,18 @@ def main():
         with mock_server("--delay-ms", "100", "--max-inflight", "1000") as (url, log):
             out, (start, peak, end, cap, busy) = fetch(capped, url, os.path.join(tmp, "far"))
             entries = cutouts(log)
+            meta = [e for e in (json.loads(line) for line in open(log))
+                    if "/cutout/" not in e["path"]]
+        # The metadata in two parallel rounds: the 2 experiments and 3 channels answered
+        # together (not 100 ms apart each), then the one coordinate frame they name.
+        first = [e for e in meta if "/coord/" not in e["path"]]
+        coord = [e for e in meta if "/coord/" in e["path"]]
+        span = max(e["t_ms"] for e in first) - min(e["t_ms"] for e in first)
+        if len(first) != 5 or len(coord) != 1 or span >= 100 or \
+                coord[0]["t_ms"] < max(e["t_ms"] for e in first):
+            fail(f"metadata not in two rounds: {[(e['path'], e['t_ms']) for e in meta]}")
+        print(f"ok: distant server: 6 metadata answers in two rounds (the first 5 within "
+              f"{span} ms)")
         seen = max(e.get("inflight", 0) for e in entries)
         if not (start == 4 and cap == 10 and 4 < peak <= 10 and 4 < seen <= 10):
             fail(f"distant server: start {start}, peak {peak} (log {seen}), cap {cap}")

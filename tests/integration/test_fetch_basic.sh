@@ -9,28 +9,28 @@ CACHE="$TMP/cache"
 start_mock "$LOG"
 
 # plan: offline, the exact totals of the demo release (3 channels x 77 blocks, grouped
-# into 2 requests per region: one 512 x 512 x 64 cell of voxels at most).
+# into 7 requests per region and channel: one 256 x 256 slab of up to 64 slices each).
 "$PACK" plan "$DEMO" >"$TMP/plan.out"
-grep -q '^total: 231 blocks in 24 cutout requests, 283,115,520 voxels, <= 1604.3 MB$' \
+grep -q '^total: 231 blocks in 84 cutout requests, 283,115,520 voxels, <= 1604.3 MB$' \
     "$TMP/plan.out" || fail "plan totals: $(cat "$TMP/plan.out")"
-grep -qE '^image +bossdb://prasad/prasad2020/image +77 +8 +94,371,840  94\.4 MB \(uint8\)$' \
+grep -qE '^image +bossdb://prasad/prasad2020/image +77 +28 +94,371,840  94\.4 MB \(uint8\)$' \
     "$TMP/plan.out" || fail "plan image row: $(cat "$TMP/plan.out")"
 "$PACK" plan "$DEMO" --verbose >"$TMP/plan.verbose"
 grep -E '^[a-z_]+ x\[' "$TMP/plan.verbose" | sort >"$TMP/plan.requests"
 grep -E '^  [a-z_]+ x\[' "$TMP/plan.verbose" | sed 's/^  //' | sort >"$TMP/plan.blocks"
-assert_eq "plan --verbose request lines" 24 "$(wc -l <"$TMP/plan.requests")"
+assert_eq "plan --verbose request lines" 84 "$(wc -l <"$TMP/plan.requests")"
 assert_eq "plan --verbose block lines" 231 "$(wc -l <"$TMP/plan.blocks")"
 
 # Cold fetch.
 "$PACK" fetch "$DEMO" --cache "$CACHE" --source-url "$MOCK_URL" >"$TMP/out1" 2>"$TMP/err1" ||
     fail "fetch exited $?: $(cat "$TMP/err1")"
 cat "$TMP/out1"
-grep -qE '^fetched 231 blocks \(0 cached\), 30 requests, 1604\.3 MB \([0-9.]+ MB transferred\) in [0-9.]+ s$' \
+grep -qE '^fetched 231 blocks \(0 cached\), 90 requests, 1604\.3 MB \([0-9.]+ MB transferred\) in [0-9.]+ s$' \
     "$TMP/out1" || fail "cold summary: $(cat "$TMP/out1")"
 assert_eq "blocks in the cache" 231 "$(count_blocks "$CACHE")"
-assert_eq "cutout requests" 24 "$($PY "$HELPER" cutouts "$LOG")"
-assert_eq "distinct cutout requests" 24 "$($PY "$HELPER" distinct "$LOG")"
-assert_eq "requests in the mock log" 30 "$($PY "$HELPER" lines "$LOG")"
+assert_eq "cutout requests" 84 "$($PY "$HELPER" cutouts "$LOG")"
+assert_eq "distinct cutout requests" 84 "$($PY "$HELPER" distinct "$LOG")"
+assert_eq "requests in the mock log" 90 "$($PY "$HELPER" lines "$LOG")"
 assert_eq "voxels requested" 283115520 "$($PY "$HELPER" voxels "$LOG")"
 # Exactly the requests plan listed, and the blocks it listed in the cache.
 $PY "$HELPER" log-boxes "$LOG" >"$TMP/log.requests"

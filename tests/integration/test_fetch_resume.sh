@@ -9,7 +9,7 @@ start_mock "$LOG" --delay-ms 200
 
 "$PACK" fetch "$DEMO" --cache "$CACHE" --source-url "$MOCK_URL" --quiet &
 pid=$!
-# Kill it once some blocks are stored (the metadata alone takes 9 x 200 ms).
+# Kill it once some blocks are stored (the metadata alone takes 2 rounds of 200 ms).
 for _ in $(seq 400); do
     [ "$(count_blocks "$CACHE")" -ge 12 ] && break
     sleep 0.05

@@ -50,10 +50,10 @@ struct mtp_boss {
     CURL **easy; /* opt.max_jobs cutout handles */
     /* The server's cutout cap as this client learned it, in the bytes the server counts
      * (mtp_cutout_weight), for every dtype at once: parts are cut to at most max_weight
-     * (half the lightest refused part; 0 = no 413 seen yet), and no part heavier than ok_weight (the heaviest answered 200)
-     * goes out while another such "probe" is in flight, once a 413 was seen or for parts
-     * over a quarter of the documented cap. So a lower cap costs one refused request per
-     * halving, not one per transfer in flight. */
+     * (half the lightest refused part; 0 = no 413 seen yet), and no part heavier than ok_weight
+     * (the heaviest answered 200) goes out while another such "probe" is in flight, once a 413 was
+     * seen or for parts over a quarter of the documented cap. So a lower cap costs one refused
+     * request per halving, not one per transfer in flight. */
     uint64_t max_weight, ok_weight;
     int limit; /* the adaptive concurrency, carried from one run to the next */
     /* Metadata answers already received, by URL: channels of one experiment share its
@@ -131,17 +131,25 @@ static const char *status_name(long status)
 
 /* The reason an answer of `status` is not used, for messages: the server's own error text,
  * a redirect with its target (without the query, which may hold a signature or a token),
- * or the name of an unexpected status. The token never survives into `buf`. */
-static void describe_answer(const mtp_boss *b, CURL *easy, long status, const char *body,
-                            size_t len, char *buf, size_t n)
+ * or the name of an unexpected status. The token never survives into `buf`: `body` (the
+ * whole error body, which this masks in place) and the target are masked before anything
+ * is cut to length, so no part of a token at a cut survives either. */
+static void describe_answer(const mtp_boss *b, CURL *easy, long status, char *body, size_t len,
+                            char *buf, size_t n)
 {
+    if (body != NULL)
+        scrub_token(b, body, len);
     if (status >= 300 && status < 400) {
         char *location = NULL;
         char target[MTP_TEXT_MAX] = "an unnamed location";
         if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
             location != NULL) {
+            char whole[2 * MTP_TEXT_MAX];
             size_t keep = strcspn(location, "?#");
-            snprintf(target, sizeof target, "%.*s", (int)(keep < 400 ? keep : 400), location);
+            snprintf(whole, sizeof whole, "%.*s",
+                     (int)(keep < sizeof whole - 1 ? keep : sizeof whole - 1), location);
+            scrub_token(b, whole, strlen(whole));
+            snprintf(target, sizeof target, "%.400s", whole);
             mtp_boss_clean_text(target, sizeof target, target);
         }
         snprintf(buf, n, "the server redirected (%ld) to %s; redirects are not followed", status,
@@ -580,8 +588,8 @@ void mtp_boss_prefetch_meta(mtp_boss *b, const mtp_channel *const *chs, int n)
         char url[URL_MAX];
         mtp_channel_meta m;
         memset(&m, 0, sizeof m);
-        if (mtp_boss_experiment_url(url, sizeof url, b->url, chs[i]->collection,
-                                    chs[i]->experiment, &ignored) != 0)
+        if (mtp_boss_experiment_url(url, sizeof url, b->url, chs[i]->collection, chs[i]->experiment,
+                                    &ignored) != 0)
             continue;
         for (int a = 0; a < b->nanswers; a++)
             if (strcmp(b->answers[a].url, url) == 0 &&
@@ -962,7 +970,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                 snprintf(last, sizeof last, "corrupt body: %.400s", perr.msg);
             }
         } else {
-            describe_answer(b, t->easy, status, (const char *)t->body,
+            describe_answer(b, t->easy, status, (char *)t->body,
                             t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0, last, sizeof last);
         }
     }

@@ -582,8 +582,7 @@ int mtp_plan_requests(const mtp_plan *plan, const size_t *blocks, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         if (blocks[i] >= plan->nblocks) {
-            rc = mtp_error_set(err, MTP_EINVAL, "plan: block %zu of %zu", blocks[i],
-                               plan->nblocks);
+            rc = mtp_error_set(err, MTP_EINVAL, "plan: block %zu of %zu", blocks[i], plan->nblocks);
             goto out;
         }
         const mtp_block *b = &plan->blocks[blocks[i]];

@@ -189,31 +189,58 @@ static CURLcode attempt(mtp_zenodo *z, const request *r, answer *a, long *status
 
 /* ---- the server's words ------------------------------------------------------------------ */
 
-/* "message" and each "errors[i]: field: message" of a JSON error body, masked, one line. */
-static void describe_refusal(const mtp_zenodo *z, const answer *a, char *out, size_t n)
+void mtp_zenodo_describe_refusal(const char *body, size_t len, const char *token, char *out,
+                                 size_t n)
 {
+    if (n == 0)
+        return;
     out[0] = '\0';
-    json_t *j = a->data != NULL ? json_loadb(a->data, a->len, 0, NULL) : NULL;
+    /* The token is masked in the body first and in the line before it is cut to n, so no
+     * part of it survives a cut either. */
+    const char *secret = token != NULL ? token : "";
+    size_t room = n + strlen(secret);
+    char *masked = body != NULL ? malloc(len + 1) : NULL;
+    char *line = malloc(room);
+    if (line == NULL || (body != NULL && masked == NULL)) {
+        free(masked);
+        free(line);
+        return;
+    }
+    line[0] = '\0';
+    if (masked != NULL) {
+        memcpy(masked, body, len);
+        masked[len] = '\0';
+        mtp_net_mask(masked, len, secret);
+    }
+    json_t *j = masked != NULL ? json_loadb(masked, len, 0, NULL) : NULL;
     const char *message = json_string_value(json_object_get(j, "message"));
-    size_t len = 0;
+    size_t used = 0;
     if (message != NULL)
-        len += (size_t)snprintf(out, n, "%s", message);
+        used += (size_t)snprintf(line, room, "%s", message);
     json_t *errors = json_object_get(j, "errors");
-    for (size_t i = 0; json_is_array(errors) && i < json_array_size(errors) && len < n; i++) {
+    for (size_t i = 0; json_is_array(errors) && i < json_array_size(errors) && used < room; i++) {
         json_t *e = json_array_get(errors, i);
         const char *field = json_string_value(json_object_get(e, "field"));
         json_t *m = json_object_get(e, "messages");
         const char *msg = json_string_value(json_object_get(e, "message"));
         if (msg == NULL && json_is_array(m))
             msg = json_string_value(json_array_get(m, 0));
-        len += (size_t)snprintf(out + len, n - len, "%s%s: %s", len > 0 ? "; " : "",
-                                field != NULL ? field : "(no field)", msg != NULL ? msg : "?");
+        used += (size_t)snprintf(line + used, room - used, "%s%s: %s", used > 0 ? "; " : "",
+                                 field != NULL ? field : "(no field)", msg != NULL ? msg : "?");
     }
-    if (out[0] == '\0' && a->data != NULL)
-        snprintf(out, n, "%.200s", a->data);
+    if (line[0] == '\0' && masked != NULL)
+        snprintf(line, room, "%.*s", (int)(len < 200 ? len : 200), masked);
     json_decref(j);
-    mtp_net_mask(out, strlen(out), z->token);
+    mtp_net_mask(line, strlen(line), secret);
+    snprintf(out, n, "%s", line);
     mtp_text_printable(out);
+    free(masked);
+    free(line);
+}
+
+static void describe_refusal(const mtp_zenodo *z, const answer *a, char *out, size_t n)
+{
+    mtp_zenodo_describe_refusal(a->data, a->len, z->token, out, n);
 }
 
 /* ---- a request with retries --------------------------------------------------------------- */
@@ -316,6 +343,76 @@ static int parse_deposit(const json_t *j, mtp_zenodo_deposit *dep, const char *w
     copy_json_string(dep->prereserved_doi, sizeof dep->prereserved_doi,
                      json_object_get(pre, "doi"));
     return 0;
+}
+
+/* The file list of a deposition (GET .../files) into *files (caller frees), *n entries. */
+static int files_from_json(const json_t *j, const char *what, mtp_zenodo_file **files, int *n,
+                           mtp_error *err)
+{
+    *files = NULL;
+    *n = 0;
+    size_t count = json_array_size(j);
+    if (!json_is_array(j) || count > 1000)
+        return mtp_error_set(err, MTP_EFORMAT, "%s: not a list of at most 1000 files", what);
+    mtp_zenodo_file *out = calloc(count > 0 ? count : 1, sizeof *out);
+    if (out == NULL)
+        return mtp_error_set(err, MTP_ENOMEM, "zenodo: out of memory");
+    for (size_t i = 0; i < count; i++) {
+        json_t *f = json_array_get(j, i);
+        const char *name = json_string_value(json_object_get(f, "filename"));
+        const char *md5 = json_string_value(json_object_get(f, "checksum"));
+        json_t *size = json_object_get(f, "filesize");
+        if (md5 != NULL && strncmp(md5, "md5:", 4) == 0)
+            md5 += 4;
+        if (name == NULL || strlen(name) >= sizeof out[i].name || md5 == NULL ||
+            strlen(md5) != 32 || !json_is_number(size) || json_number_value(size) < 0 ||
+            json_number_value(size) > 9.0e18) {
+            free(out);
+            return mtp_error_set(err, MTP_EFORMAT, "%s: file %zu is malformed", what, i);
+        }
+        snprintf(out[i].name, sizeof out[i].name, "%s", name);
+        snprintf(out[i].md5, sizeof out[i].md5, "%s", md5);
+        out[i].size = (int64_t)json_number_value(size);
+    }
+    *files = out;
+    *n = (int)count;
+    return 0;
+}
+
+/* The text forms of the two parsers, for the fuzz targets and tests (see zenodo.h). */
+static int load_answer(const char *body, size_t len, const char *what, json_t **j, mtp_error *err)
+{
+    json_error_t jerr;
+    *j = len <= MTP_ZENODO_ANSWER_MAX ? json_loadb(body, len, 0, &jerr) : NULL;
+    if (*j == NULL)
+        return mtp_error_set(err, MTP_EFORMAT, "%s: answer is not JSON of at most %u bytes", what,
+                             MTP_ZENODO_ANSWER_MAX);
+    return 0;
+}
+
+int mtp_zenodo_parse_deposit(const char *body, size_t len, const char *what,
+                             mtp_zenodo_deposit *dep, mtp_error *err)
+{
+    json_t *j = NULL;
+    memset(dep, 0, sizeof *dep);
+    int rc = load_answer(body, len, what, &j, err);
+    if (rc == 0)
+        rc = parse_deposit(j, dep, what, err);
+    json_decref(j);
+    return rc;
+}
+
+int mtp_zenodo_parse_files(const char *body, size_t len, const char *what, mtp_zenodo_file **files,
+                           int *n, mtp_error *err)
+{
+    json_t *j = NULL;
+    *files = NULL;
+    *n = 0;
+    int rc = load_answer(body, len, what, &j, err);
+    if (rc == 0)
+        rc = files_from_json(j, what, files, n, err);
+    json_decref(j);
+    return rc;
 }
 
 /* ---- the API ------------------------------------------------------------------------------- */
@@ -457,39 +554,11 @@ int mtp_zenodo_list_files(mtp_zenodo *z, int64_t id, mtp_zenodo_file **files, in
     int rc = perform(z, &r, &j, err);
     if (rc < 0)
         return rc;
-    size_t count = json_array_size(j);
-    if (!json_is_array(j) || count > 1000) {
-        json_decref(j);
-        return mtp_error_set(err, MTP_EFORMAT, "GET %s: not a list of at most 1000 files",
-                             shown_path(z, url));
-    }
-    mtp_zenodo_file *out = calloc(count > 0 ? count : 1, sizeof *out);
-    if (out == NULL) {
-        json_decref(j);
-        return mtp_error_set(err, MTP_ENOMEM, "zenodo: out of memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        json_t *f = json_array_get(j, i);
-        const char *name = json_string_value(json_object_get(f, "filename"));
-        const char *md5 = json_string_value(json_object_get(f, "checksum"));
-        json_t *size = json_object_get(f, "filesize");
-        if (md5 != NULL && strncmp(md5, "md5:", 4) == 0)
-            md5 += 4;
-        if (name == NULL || strlen(name) >= sizeof out[i].name || md5 == NULL ||
-            strlen(md5) != 32 || !json_is_number(size) || json_number_value(size) < 0) {
-            free(out);
-            json_decref(j);
-            return mtp_error_set(err, MTP_EFORMAT, "GET %s: file %zu is malformed",
-                                 shown_path(z, url), i);
-        }
-        snprintf(out[i].name, sizeof out[i].name, "%s", name);
-        snprintf(out[i].md5, sizeof out[i].md5, "%s", md5);
-        out[i].size = (int64_t)json_number_value(size);
-    }
+    char what[MTP_ZENODO_URL_MAX + 8];
+    snprintf(what, sizeof what, "GET %s", shown_path(z, url));
+    rc = files_from_json(j, what, files, n, err);
     json_decref(j);
-    *files = out;
-    *n = (int)count;
-    return 0;
+    return rc;
 }
 
 static void bucket_url(const char *bucket, const char *name, char *buf, size_t n)

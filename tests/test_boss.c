@@ -337,6 +337,7 @@ enum script {
     SERVE_OVERSIZE, /* 200 with a body 100 bytes longer than a stored chunk of the box */
     SERVE_FLAKY,    /* odd-numbered requests 500, even ones data */
     SERVE_BYTES,    /* 200 with voxels f(x, y, z) % 256 (label-like: all fit in a byte) */
+    SERVE_ECHO_CUT, /* 404 whose message echoes the token where it is cut (300) */
 };
 
 struct server {
@@ -432,6 +433,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     } else if (s->script == SERVE_503 || (s->script == SERVE_FLAKY && n % 2 == 1)) {
         status = s->script == SERVE_503 ? 503 : 500;
         resp = json_response("{\"status\": 503, \"code\": 5000, \"message\": \"Busy\"}");
+    } else if (s->script == SERVE_ECHO_CUT) {
+        static char body[700];
+        snprintf(body, sizeof body,
+                 "{\"status\": 404, \"code\": 4000, \"message\": \"%0297d"
+                 "s3cret\"}",
+                 0);
+        status = 404;
+        resp = json_response(body);
     } else if (s->script == SERVE_404) {
         status = 404;
         resp = json_response(
@@ -696,6 +705,16 @@ START_TEST(not_found_is_fatal_with_the_server_message)
     ck_assert_str_eq(err.msg, want);
     ck_assert_int_eq(s.requests, 1);
     ck_assert_ptr_null(strstr(err.msg, "s3cret"));
+    mtp_boss_free(boss);
+    server_stop(&s);
+
+    /* The server's message is cut to 300 bytes inside the echoed token: it
+     * was masked before the cut, so not even its start ("s3c") survives. */
+    server_start(&s, SERVE_ECHO_CUT);
+    boss = client(&s, 2, 5);
+    ck_assert_int_eq(run_cutouts(boss, &cut, 1, &c, &err), MTP_ESERVER);
+    ck_assert_ptr_null(strstr(err.msg, "s3c"));
+    ck_assert_msg(strstr(err.msg, "0000***") != NULL, "%s", err.msg);
     mtp_boss_free(boss);
     server_stop(&s);
 }

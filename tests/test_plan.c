@@ -411,7 +411,6 @@ START_TEST(mtneuro_77_blocks_per_channel)
 }
 END_TEST
 
-
 /* Requests: each is exactly tiled by its members (disjoint blocks whose voxels add up to
  * the box, all inside it), within the limit unless a single block, every block in exactly
  * one request, requests ordered by their first member's position. Returns the count. */

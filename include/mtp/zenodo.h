@@ -107,6 +107,24 @@ int mtp_zenodo_delete_file(mtp_zenodo *z, const char *bucket, const char *name, 
 /* POST .../{id}/actions/publish; *dep is the published deposition (doi, record_html). */
 int mtp_zenodo_publish(mtp_zenodo *z, int64_t id, mtp_zenodo_deposit *dep, mtp_error *err);
 
+/*
+ * The parsers behind the calls above, on an answer's text (what = "<METHOD> <path>" for
+ * messages). mtp_zenodo_parse_deposit: a deposition (id > 0 and links required; strings
+ * truncated to their fields and made printable), MTP_EFORMAT otherwise.
+ * mtp_zenodo_parse_files: a list of at most 1000 files, each with a filename that fits (kept
+ * byte for byte: it names the file in later requests), an
+ * "md5:"-prefixed (or bare) 32-character checksum and a size in [0, 9e18]; *files is freed
+ * by the caller. mtp_zenodo_describe_refusal: an error body as one printable line, the
+ * "message" then "field: message" per entry of "errors" (joined with "; "), or the body's
+ * first 200 bytes if it is not that JSON; every copy of `token` masked.
+ */
+int mtp_zenodo_parse_deposit(const char *body, size_t len, const char *what,
+                             mtp_zenodo_deposit *dep, mtp_error *err);
+int mtp_zenodo_parse_files(const char *body, size_t len, const char *what, mtp_zenodo_file **files,
+                           int *n, mtp_error *err);
+void mtp_zenodo_describe_refusal(const char *body, size_t len, const char *token, char *out,
+                                 size_t n);
+
 /* Requests made, retried, and bytes uploaded so far (for the progress line and the tests). */
 typedef struct mtp_zenodo_stats {
     int64_t requests, retries, uploaded_bytes, uploads;

@@ -110,8 +110,8 @@ int cli_plan(const struct cli_options *opt)
     for (int c = 0; c < cfg->nchannels; c++) {
         const mtp_channel *ch = &cfg->channels[c];
         if (!plan->used[c]) {
-            printf("%-16s %-48s %8s %8s %16s  unused by every task\n", ch->name, ch->uri, "-",
-                   "-", "-");
+            printf("%-16s %-48s %8s %8s %16s  unused by every task\n", ch->name, ch->uri, "-", "-",
+                   "-");
             continue;
         }
         uint64_t v = plan->voxels_of[c];

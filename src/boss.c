@@ -515,6 +515,7 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
     struct {
         CURL *easy;
         struct membuf body;
+        struct header_count headers;
     } get[3 * MTP_MAX_CHANNELS];
     int k = 0;
     for (int i = 0; i < n && k < (int)(sizeof get / sizeof get[0]); i++) {
@@ -531,8 +532,13 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         curl_easy_setopt(e, CURLOPT_URL, urls[i]);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &get[k].body);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, NULL);
+        /* Every pointer option is set afresh: the duplicate copies meta_easy's, which may
+         * point at a finished get_meta's stack. */
+        get[k].headers = (struct header_count){0, false, 0};
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, count_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &get[k].headers);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->opt.timeout_s * 1000L);
         curl_easy_setopt(e, CURLOPT_PRIVATE, urls[i]);
         if (curl_multi_add_handle(b->multi, e) != CURLM_OK) {
             curl_easy_cleanup(e);

@@ -43,6 +43,19 @@ static bool is_sums_name(const char *name)
     return strcmp(name, MTP_RELEASE_SHA256SUMS) == 0 || strcmp(name, MTP_RELEASE_MD5SUMS) == 0;
 }
 
+const char *mtp_release_sums_name(const char *line, size_t len, size_t hexlen)
+{
+    if (len <= hexlen + 2 || line[hexlen] != ' ' ||
+        (line[hexlen + 1] != ' ' && line[hexlen + 1] != '*'))
+        return NULL;
+    for (size_t i = 0; i < hexlen; i++) {
+        char c = line[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return NULL;
+    }
+    return line + hexlen + 2;
+}
+
 int mtp_release_check_limits(const char *dir, int64_t nfiles, int64_t nbytes, mtp_error *err)
 {
     if (nfiles > MTP_RELEASE_MAX_FILES)

@@ -441,17 +441,10 @@ static void check_sums(verifier *v, const char *name, bool md5)
             end = text + len;
         *end = '\0';
         lineno++;
-        size_t n = (size_t)(end - line);
-        bool ok = n > hexlen + 2 && line[hexlen] == ' ' &&
-                  (line[hexlen + 1] == ' ' || line[hexlen + 1] == '*');
-        for (size_t i = 0; ok && i < hexlen; i++) {
-            char c = line[i];
-            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        }
-        if (!ok) {
+        const char *file = mtp_release_sums_name(line, (size_t)(end - line), hexlen);
+        if (file == NULL) {
             report(v, "%s:%d: malformed line", name, lineno);
         } else {
-            const char *file = line + hexlen + 2;
             file_rec *r = find_file(v, file);
             if (r == NULL) {
                 report(v, "%s: %s: missing", name, file);

@@ -782,11 +782,32 @@ START_TEST(test_errors)
 }
 END_TEST
 
+START_TEST(sums_lines_are_read_one_way)
+{
+    const char *md5 = "0123456789abcdefABCDEF0123456789  task1.h5";
+    ck_assert_str_eq(mtp_release_sums_name(md5, strlen(md5), 32), "task1.h5");
+    const char *bin = "0123456789abcdef0123456789abcdef *a b";
+    ck_assert_str_eq(mtp_release_sums_name(bin, strlen(bin), 32), "a b");
+    static const char *bad[] = {
+        "0123456789abcdef0123456789abcdef  ",         /* no name */
+        "0123456789abcdef0123456789abcdef task1.h5",  /* one space */
+        "0123456789abcdef0123456789abcdeg  task1.h5", /* not hex */
+        "0123456789abcdef0123456789abcde  task1.h5",  /* 31 digits */
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_ptr_null(mtp_release_sums_name(bad[i], strlen(bad[i]), 32));
+    /* Only `len` bytes count: the name must lie within them. */
+    ck_assert_ptr_null(mtp_release_sums_name(md5, 34, 32));
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("release");
     TCase *tc = tcase_create("release");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sums_lines_are_read_one_way);
     tcase_add_test(tc, test_manifest);
     tcase_add_test(tc, test_sums);
     tcase_add_test(tc, test_citation_cff);

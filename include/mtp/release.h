@@ -67,7 +67,8 @@ typedef struct mtp_release_info {
  * (MTP_EINVAL otherwise), and its file is "<task>.h5". The file list is found by walking
  * `dir` (mtp_release_list_files); with the metadata files it must fit the record limits
  * (mtp_release_check_limits, checked before anything is written). Errors: MTP_EINVAL (NULL
- * arguments, unknown task), MTP_EFORMAT, MTP_EIO and MTP_ERANGE from the walk, the limits, digests and writes (naming the path), MTP_ENOMEM.
+ * arguments, unknown task), MTP_EFORMAT, MTP_EIO and MTP_ERANGE from the walk, the limits, digests
+ * and writes (naming the path), MTP_ENOMEM.
  */
 int mtp_release_write(const char *dir, const mtp_config *cfg, const mtp_bundle_summary *summaries,
                       int nsummaries, const mtp_release_info *info, mtp_error *err);
@@ -89,6 +90,14 @@ int mtp_release_list_files(const char *dir, char ***out, int *n, mtp_error *err)
  * holds at most 100" or "<dir>: 51.20 GB; a release (one Zenodo record) holds at most 50 GB".
  */
 int mtp_release_check_limits(const char *dir, int64_t nfiles, int64_t nbytes, mtp_error *err);
+
+/*
+ * One line of SHA256SUMS or MD5SUMS (len bytes, no newline), the format the release writes
+ * and `sha256sum -c` / `md5sum -c` read: `hexlen` hex digits, a space, a space or '*' (binary
+ * mode), then a name of at least one byte. Returns the name (inside `line`), or NULL if the
+ * line is not that. The one reader of the format: verify and publish both use it.
+ */
+const char *mtp_release_sums_name(const char *line, size_t len, size_t hexlen);
 
 /* Free a list from mtp_release_list_files(); NULL is fine. */
 void mtp_release_files_free(char **files, int n);

@@ -99,13 +99,13 @@ static int release_files(const char *dir, release_file *files, int *n, mtp_error
     while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
         size_t len = strcspn(line, "\n");
         line[len] = '\0';
-        if (*n >= MAX_FILES - 2 || len < 35 || line[32] != ' ' ||
-            (line[33] != ' ' && line[33] != '*')) {
+        const char *name = mtp_release_sums_name(line, len, 32);
+        if (*n >= MAX_FILES - 2 || name == NULL) {
             rc =
                 mtp_error_set(err, MTP_EFORMAT, "%s: line %d is not '<md5>  <name>'", path, *n + 1);
             break;
         }
-        if (len - 34 >= sizeof files[0].name) {
+        if (strlen(name) >= sizeof files[0].name) {
             rc = mtp_error_set(err, MTP_EFORMAT, "%s: line %d: a name longer than %zu bytes", path,
                                *n + 1, sizeof files[0].name - 1);
             break;
@@ -113,7 +113,7 @@ static int release_files(const char *dir, release_file *files, int *n, mtp_error
         release_file *r = &files[(*n)++];
         memcpy(r->md5, line, 32);
         r->md5[32] = '\0';
-        memcpy(r->name, line + 34, len - 34 + 1);
+        memcpy(r->name, name, strlen(name) + 1);
     }
     fclose(f);
     const char *sums[] = {MTP_RELEASE_SHA256SUMS, MTP_RELEASE_MD5SUMS};

@@ -20,7 +20,6 @@
 #include "mtp/net.h"
 
 #define STALL_BYTES_PER_S 1024
-#define STALL_S 30
 
 struct mtp_zenodo {
     mtp_zenodo_options opt;
@@ -148,7 +147,7 @@ static CURLcode attempt(mtp_zenodo *z, const request *r, answer *a, long *status
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)STALL_BYTES_PER_S);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)STALL_S);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)z->opt.stall_s);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (r->upload_path != NULL) {
         struct stat st;
@@ -437,8 +436,8 @@ int mtp_zenodo_new(mtp_zenodo **out, const mtp_zenodo_options *opt, mtp_error *e
                              "%.200s: a token is never sent over plain http to a host that is "
                              "not this machine; use https",
                              url);
-    if (opt->retries < 0 || opt->retries > 100 || opt->timeout_s < 1 || opt->backoff_ms < 0 ||
-        opt->backoff_max_ms < opt->backoff_ms)
+    if (opt->retries < 0 || opt->retries > 100 || opt->timeout_s < 1 || opt->stall_s < 1 ||
+        opt->stall_s > 3600 || opt->backoff_ms < 0 || opt->backoff_max_ms < opt->backoff_ms)
         return mtp_error_set(err, MTP_EINVAL, "zenodo: retry options out of range");
     mtp_zenodo *z = calloc(1, sizeof *z);
     if (z == NULL)

@@ -1,8 +1,14 @@
-/* The Zenodo client's parsers of what a server answers (no network: test_publish and
- * test_zenodo_mock drive the requests against zenodo-mock). */
+/* The Zenodo client's parsers of what a server answers, and one request path the
+ * integration tests cannot reach through `publish`: a stalled upload, retried (zenodo-mock
+ * --stall-upload, with a 1 s stall rule). test_publish and test_zenodo_mock drive the rest. */
 #include "mtp_test.h"
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mtp/zenodo.h"
 
@@ -97,6 +103,88 @@ START_TEST(refusals_are_one_masked_line)
 }
 END_TEST
 
+/* zenodo-mock from this build on a free port, in a temporary directory; its URL in url. */
+static pid_t start_mock(char *dir, char *url, size_t n, const char *stall_name)
+{
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char state[300], log[300];
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(log, sizeof log, "%s/out", dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (freopen(log, "w", stdout) == NULL)
+            _exit(127);
+        execl(MTP_BUILD_DIR "/zenodo-mock", "zenodo-mock", "--dir", state, "--token", "tok123",
+              "--stall-upload", stall_name, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(log, "r");
+        char line[256] = "";
+        if (f != NULL) {
+            if (fgets(line, sizeof line, f) == NULL)
+                line[0] = '\0';
+            fclose(f);
+        }
+        if (sscanf(line, "listening on %255s", url) == 1 && strlen(url) < n)
+            return pid;
+        nanosleep(&(struct timespec){0, 50000000L}, NULL);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    ck_abort_msg("zenodo-mock did not start");
+    return -1;
+}
+
+START_TEST(stalled_upload_is_retried)
+{
+    char dir[] = "/tmp/mtp-zenodo-XXXXXX", url[256];
+    pid_t pid = start_mock(dir, url, sizeof url, "a.bin");
+    char path[300];
+    snprintf(path, sizeof path, "%s/a.bin", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("0123456789", f);
+    fclose(f);
+
+    mtp_zenodo_options opt = MTP_ZENODO_OPTIONS_INIT;
+    opt.url = url;
+    opt.token = "tok123";
+    opt.stall_s = 1;
+    /* The retry waits 4.5-9 s (jittered backoff): after the mock's 5 s stall. */
+    opt.backoff_ms = 9000;
+    opt.backoff_max_ms = 9000;
+    mtp_zenodo *z = NULL;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_zenodo_new(&z, &opt, &err), 0);
+    mtp_zenodo_deposit dep;
+    ck_assert_msg(mtp_zenodo_create(z, &dep, &err) == 0, "%s", err.msg);
+    /* md5 of "0123456789". The first attempt gets no answer for 5 s: abandoned after ~1 s
+     * without progress, then asked again (answered once the mock wakes up). */
+    ck_assert_msg(mtp_zenodo_upload(z, dep.bucket, "a.bin", path,
+                                    "781e5e245d69b566979b86e28d23f2c7", &err) == 0,
+                  "%s", err.msg);
+    mtp_zenodo_stats st = mtp_zenodo_get_stats(z);
+    ck_assert_int_eq(st.retries, 1);
+    ck_assert_int_eq(st.uploads, 1);
+    mtp_zenodo_file *files = NULL;
+    int n = 0;
+    ck_assert_int_eq(mtp_zenodo_list_files(z, dep.id, &files, &n, &err), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(files[0].name, "a.bin");
+    ck_assert_int_eq(files[0].size, 10);
+    free(files);
+    mtp_zenodo_free(z);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *mtp_test_suite(void)
 {
     Suite *s = suite_create("zenodo");
@@ -105,5 +193,9 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, file_lists_are_checked);
     tcase_add_test(tc, refusals_are_one_masked_line);
     suite_add_tcase(s, tc);
+    TCase *io = tcase_create("zenodo-mock");
+    tcase_set_timeout(io, 60);
+    tcase_add_test(io, stalled_upload_is_retried);
+    suite_add_tcase(s, io);
     return s;
 }

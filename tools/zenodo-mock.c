@@ -48,7 +48,8 @@
 
 static const char USAGE[] =
     "usage: zenodo-mock --dir DIR [--port N] [--token T] [--fail-rate P] [--seed S]\n"
-    "                   [--max-bytes N] [--delay-ms N] [--corrupt-md5 NAME] [--log FILE]\n"
+    "                   [--max-bytes N] [--delay-ms N] [--corrupt-md5 NAME]\n"
+    "                   [--stall-upload NAME] [--log FILE]\n"
     "\n"
     "A local Zenodo deposit API on 127.0.0.1 for tests and the demo. Prints\n"
     "'listening on http://127.0.0.1:PORT' when ready; stops on SIGINT/SIGTERM.\n"
@@ -64,6 +65,8 @@ static const char USAGE[] =
     "  --delay-ms N     answer each file upload N ms late (a slow link; default 0)\n"
     "  --corrupt-md5 NAME  answer the first upload of file NAME with a wrong checksum (as if\n"
     "                   the bytes were damaged on the way)\n"
+    "  --stall-upload NAME  leave the first upload of file NAME without an answer for 5 s\n"
+    "                   (a stalled transfer; the server serves nothing else meanwhile)\n"
     "  --log FILE       append one JSON line per request: method, path, status, bytes\n";
 
 typedef struct zfile {
@@ -91,6 +94,7 @@ typedef struct server {
     int64_t max_bytes;
     int delay_ms;
     const char *corrupt_name; /* the first upload of this name gets a wrong checksum */
+    const char *stall_name;   /* the first upload of this name stalls 5 s before its answer */
     FILE *log;
     unsigned port;
     int ndeposits;
@@ -520,6 +524,10 @@ static enum MHD_Result upload_finish(server *s, struct MHD_Connection *c, reques
     }
     if (s->delay_ms > 0)
         nanosleep(&(struct timespec){s->delay_ms / 1000, (s->delay_ms % 1000) * 1000000L}, NULL);
+    if (s->stall_name != NULL && strcmp(s->stall_name, rq->name) == 0) {
+        s->stall_name = NULL; /* once */
+        nanosleep(&(struct timespec){5, 0}, NULL);
+    }
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
     bool ok = fclose(rq->out) == 0;
@@ -738,8 +746,8 @@ int main(int argc, char **argv)
             return 0;
         }
         static const char *const with_value[] = {
-            "--dir",       "--port", "--token",    "--fail-rate",   "--seed",
-            "--max-bytes", "--log",  "--delay-ms", "--corrupt-md5", NULL};
+            "--dir", "--port",     "--token",       "--fail-rate",    "--seed", "--max-bytes",
+            "--log", "--delay-ms", "--corrupt-md5", "--stall-upload", NULL};
         int k = 0;
         while (with_value[k] != NULL && strcmp(a, with_value[k]) != 0)
             k++;
@@ -769,8 +777,10 @@ int main(int argc, char **argv)
             log_path = v;
         else if (k == 7)
             rc = parse_number(a, v, 0, 60000, &delay_ms);
-        else
+        else if (k == 8)
             s.corrupt_name = v;
+        else
+            s.stall_name = v;
         if (rc < 0)
             return 2;
     }

@@ -9,9 +9,10 @@
  * message (mtp_net_mask), so the token appears in no output.
  *
  * Retries: answers 429 and 5xx, transport failures (resets, timeouts) and stalls (less than
- * 1 KB/s for 30 s) are retried with the BossDB client's backoff (mtp_boss_backoff_ms: the
- * delay doubles from backoff_ms up to backoff_max_ms, jittered), waiting at least what a
- * Retry-After header asks, at most `retries` times. Other 4xx answers are not retried.
+ * 1 KB/s for stall_s seconds, default 30) are retried with the BossDB client's backoff
+ * (mtp_boss_backoff_ms: the delay doubles from backoff_ms up to backoff_max_ms, jittered), waiting
+ * at least what a Retry-After header asks, at most `retries` times. Other 4xx answers are not
+ * retried.
  *
  * Errors: MTP_ECONFIG (a bad URL, or a token that may not travel there), MTP_ESERVER (the
  * server refused: 4xx; err->msg "<METHOD> <path>: 401: <message>", a 400 validation error
@@ -44,6 +45,7 @@ typedef struct mtp_zenodo_options {
     const char *token; /* personal access token (deposit:write, deposit:actions) */
     int retries;       /* retries of one request (default 8) */
     int timeout_s;     /* one attempt of a JSON request (default 120; uploads: stall rule) */
+    int stall_s;       /* a transfer below 1 KB/s this long is a stall, retried (default 30) */
     int backoff_ms, backoff_max_ms;
     uint64_t seed; /* of the backoff jitter */
     mtp_zenodo_progress_fn progress;
@@ -53,9 +55,9 @@ typedef struct mtp_zenodo_options {
 
 #define MTP_ZENODO_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        .url = MTP_ZENODO_URL, .token = "", .retries = 8, .timeout_s = 120, .backoff_ms = 500,     \
-        .backoff_max_ms = 30000, .seed = 1, .progress = NULL, .progress_data = NULL,               \
-        .cancel = NULL                                                                             \
+        .url = MTP_ZENODO_URL, .token = "", .retries = 8, .timeout_s = 120, .stall_s = 30,         \
+        .backoff_ms = 500, .backoff_max_ms = 30000, .seed = 1, .progress = NULL,                   \
+        .progress_data = NULL, .cancel = NULL                                                      \
     }
 
 typedef struct mtp_zenodo mtp_zenodo;

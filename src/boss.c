@@ -1,6 +1,7 @@
 /*
- * boss.c — the BossDB client transport (the protocol without I/O is boss_proto.c). See boss.h
- * for the contract.
+ * boss.c — the BossDB client: the handle, the cutout engine, and what makes a server's words
+ * safe to show (the metadata requests are boss_meta.c, the protocol without I/O boss_proto.c,
+ * what they share boss_transport.h). See boss.h for the contract.
  *
  * Cutouts run on one libcurl multi handle with a fixed pool of easy handles (one per
  * job) that are reused, so libcurl keeps their connections alive. Work is a queue of
@@ -8,7 +9,7 @@
  * with a time before which it must not start (its retry backoff). Waiting parts hold no
  * easy handle, so a backoff never stalls the other transfers.
  */
-#include "boss_internal.h"
+#include "boss_transport.h"
 #include "mtp/net.h"
 
 #include <ctype.h>
@@ -21,15 +22,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
-
 #include "mtp/codec.h"
 
-#define URL_MAX 2048
-#define TICK_MS 100
-#define DESCR_MAX 512
-#define META_ANSWERS 32                   /* metadata answers a client remembers */
 #define KEEP_BODY_BYTES ((size_t)1 << 20) /* a transfer slot keeps a body buffer up to this */
 /* Adaptive concurrency (mtp_boss_cutouts): the throughput is measured over windows of
  * WINDOW_S. Until the first sign of load the limit doubles while the throughput rises by
@@ -39,45 +33,16 @@
 #define GROWTH 1.10
 #define CUT_HOLD_S 1.0
 
-struct mtp_boss {
-    mtp_boss_options opt;
-    char url[MTP_TEXT_MAX];
-    char auth_header[MTP_TEXT_MAX + 32];
-    struct curl_slist *cutout_headers;
-    struct curl_slist *meta_headers;
-    CURLM *multi;
-    CURL *meta_easy;
-    CURL **easy; /* opt.max_jobs cutout handles */
-    /* The server's cutout cap as this client learned it, in the bytes the server counts
-     * (mtp_cutout_weight), for every dtype at once: parts are cut to at most max_weight
-     * (half the lightest refused part; 0 = no 413 seen yet), and no part heavier than ok_weight
-     * (the heaviest answered 200) goes out while another such "probe" is in flight, once a 413 was
-     * seen or for parts over a quarter of the documented cap. So a lower cap costs one refused
-     * request per halving, not one per transfer in flight. */
-    uint64_t max_weight, ok_weight;
-    int limit; /* the adaptive concurrency, carried from one run to the next */
-    /* Metadata answers already received, by URL: channels of one experiment share its
-     * experiment and coordinate-frame answers (on a distant server each GET is a round trip). */
-    struct meta_answer {
-        char *url, *body;
-        size_t len;
-    } answers[META_ANSWERS];
-    int nanswers;
-    bool grown; /* a sign of load was seen: probing by one from now on */
-    uint64_t rng;
-    mtp_boss_stats stats;
-};
-
 /* ---- small helpers -------------------------------------------------------------------- */
 
-static double now_s(void)
+double mtp_boss_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void sleep_ms(int64_t ms)
+void mtp_boss_sleep_ms(int64_t ms)
 {
     if (ms <= 0)
         return;
@@ -104,7 +69,7 @@ static const char *secret_token(const mtp_boss *b)
 }
 
 /* Mask every copy of the token in `text` (which came from the server) with '*'. */
-static void scrub_token(const mtp_boss *b, char *text, size_t len)
+void mtp_boss_scrub(const mtp_boss *b, char *text, size_t len)
 {
     mtp_net_mask(text, len, secret_token(b));
 }
@@ -134,11 +99,11 @@ static const char *status_name(long status)
  * or the name of an unexpected status. The token never survives into `buf`: `body` (the
  * whole error body, which this masks in place) and the target are masked before anything
  * is cut to length, so no part of a token at a cut survives either. */
-static void describe_answer(const mtp_boss *b, CURL *easy, long status, char *body, size_t len,
-                            char *buf, size_t n)
+void mtp_boss_describe_answer(const mtp_boss *b, CURL *easy, long status, char *body, size_t len,
+                              char *buf, size_t n)
 {
     if (body != NULL)
-        scrub_token(b, body, len);
+        mtp_boss_scrub(b, body, len);
     if (status >= 300 && status < 400) {
         char *location = NULL;
         char target[MTP_TEXT_MAX] = "an unnamed location";
@@ -148,7 +113,7 @@ static void describe_answer(const mtp_boss *b, CURL *easy, long status, char *bo
             size_t keep = strcspn(location, "?#");
             snprintf(whole, sizeof whole, "%.*s",
                      (int)(keep < sizeof whole - 1 ? keep : sizeof whole - 1), location);
-            scrub_token(b, whole, strlen(whole));
+            mtp_boss_scrub(b, whole, strlen(whole));
             snprintf(target, sizeof target, "%.400s", whole);
             mtp_boss_clean_text(target, sizeof target, target);
         }
@@ -159,18 +124,10 @@ static void describe_answer(const mtp_boss *b, CURL *easy, long status, char *bo
     } else {
         mtp_boss_describe_error(buf, n, status, body, len);
     }
-    scrub_token(b, buf, strlen(buf));
+    mtp_boss_scrub(b, buf, strlen(buf));
 }
 
-/* Counts response header bytes (CURLOPT_HEADERFUNCTION): over MTP_BOSS_HEADER_MAX is no
- * server this client talks to. */
-struct header_count {
-    size_t bytes;
-    bool too_large;
-    double retry_after_s; /* a Retry-After header's seconds, 0 if none */
-};
-
-static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+size_t mtp_boss_count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct header_count *h = userdata;
     size_t n = size * nmemb;
@@ -186,8 +143,8 @@ static size_t count_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /* A transport failure in words; the reasons libcurl names vaguely are said plainly. */
-static void describe_failure(const mtp_boss *b, CURLcode cc, const char *errbuf,
-                             const struct header_count *headers, char *buf, size_t n)
+void mtp_boss_describe_failure(const mtp_boss *b, CURLcode cc, const char *errbuf,
+                               const struct header_count *headers, char *buf, size_t n)
 {
     if (headers->too_large || cc == CURLE_OUT_OF_MEMORY)
         snprintf(buf, n,
@@ -198,13 +155,13 @@ static void describe_failure(const mtp_boss *b, CURLcode cc, const char *errbuf,
         snprintf(buf, n, "timed out: %s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
     else
         snprintf(buf, n, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-    scrub_token(b, buf, strlen(buf));
+    mtp_boss_scrub(b, buf, strlen(buf));
 }
 
 /* Milliseconds left until `deadline` (monotonic seconds), at least 1. */
-static long ms_until(double deadline)
+long mtp_boss_ms_until(double deadline)
 {
-    double left = (deadline - now_s()) * 1000.0;
+    double left = (deadline - mtp_boss_now_s()) * 1000.0;
     return left < 1.0 ? 1L : left > 2e9 ? 2000000000L : (long)left;
 }
 
@@ -354,276 +311,6 @@ void mtp_boss_free(mtp_boss *b)
 void mtp_boss_get_stats(const mtp_boss *b, mtp_boss_stats *out)
 {
     *out = b->stats;
-}
-
-/* ---- metadata requests ---------------------------------------------------------------- */
-
-struct membuf {
-    char *data;
-    size_t len, alloc, cap;
-    bool too_large;
-};
-
-static size_t membuf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct membuf *m = userdata;
-    size_t n = size * nmemb;
-    if (n > m->cap - m->len) {
-        m->too_large = true;
-        return 0;
-    }
-    if (m->len + n + 1 > m->alloc) {
-        size_t want = m->alloc ? m->alloc : 4096;
-        while (want < m->len + n + 1)
-            want *= 2;
-        if (want > m->cap + 1)
-            want = m->cap + 1;
-        char *p = realloc(m->data, want);
-        if (p == NULL)
-            return 0;
-        m->data = p;
-        m->alloc = want;
-    }
-    memcpy(m->data + m->len, ptr, n);
-    m->len += n;
-    m->data[m->len] = '\0';
-    return n;
-}
-
-/*
- * GET a JSON metadata URL with the retry policy (the only request in flight, so waiting
- * with a plain sleep is fine). On success body holds the bytes (caller frees body->data).
- */
-static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error *err)
-{
-    int rc = 0;
-    char errbuf[CURL_ERROR_SIZE];
-    char last[DESCR_MAX] = "";
-    CURL *e = b->meta_easy;
-    /* source.timeout_s bounds the whole sequence of attempts, backoffs included. */
-    double deadline = now_s() + b->opt.timeout_s;
-    for (int attempt = 0;; attempt++) {
-        free(body->data);
-        *body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
-        struct header_count headers = {0, false, 0};
-        errbuf[0] = '\0';
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, count_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, &headers);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_until(deadline));
-        b->stats.requests++;
-        CURLcode cc = curl_easy_perform(e);
-        long status = 0;
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-        /* Whatever the server sent goes no further with the token in it. */
-        scrub_token(b, body->data, body->len);
-        mtp_boss_action act = MTP_BOSS_RETRY;
-        if (cc != CURLE_OK) {
-            if (body->too_large)
-                snprintf(last, sizeof last, "response larger than %d bytes", MTP_BOSS_META_MAX);
-            else
-                describe_failure(b, cc, errbuf, &headers, last, sizeof last);
-        } else {
-            act = mtp_boss_classify(status);
-            if (act == MTP_BOSS_DONE)
-                return 0;
-            describe_answer(b, e, status, body->data, body->len, last, sizeof last);
-        }
-        if (act != MTP_BOSS_RETRY) {
-            rc = mtp_error_set(err, MTP_ESERVER, "GET %s: %s", url, last);
-            break;
-        }
-        if (attempt >= b->opt.retries) {
-            rc = mtp_error_set(err, MTP_ENET, "GET %s: giving up after %d retries: %s", url,
-                               b->opt.retries, last);
-            break;
-        }
-        int64_t delay =
-            mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, attempt, &b->rng);
-        if (now_s() + (double)delay / 1000.0 >= deadline) {
-            rc = mtp_error_set(err, MTP_ENET,
-                               "GET %s: no answer within source.timeout_s = %d s (%d attempts): %s",
-                               url, b->opt.timeout_s, attempt + 1, last);
-            break;
-        }
-        b->stats.retries++;
-        sleep_ms(delay);
-    }
-    free(body->data);
-    body->data = NULL;
-    return rc;
-}
-
-/* Remember a metadata answer by URL (the body moves into the client); false if full. */
-static bool remember_answer(mtp_boss *b, const char *url, char **body, size_t len)
-{
-    if (b->nanswers >= META_ANSWERS || *body == NULL)
-        return false;
-    char *copy = strdup(url);
-    if (copy == NULL)
-        return false;
-    b->answers[b->nanswers++] = (struct meta_answer){copy, *body, len};
-    *body = NULL;
-    return true;
-}
-
-static bool has_answer(const mtp_boss *b, const char *url)
-{
-    for (int i = 0; i < b->nanswers; i++)
-        if (strcmp(b->answers[i].url, url) == 0)
-            return true;
-    return false;
-}
-
-typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *);
-
-/* GET url and parse it into out; with `shared` (experiment and coordinate-frame answers,
- * which every channel of an experiment asks for) the answer is remembered by URL. */
-static int fetch_meta(mtp_boss *b, const char *url, meta_parser parse, mtp_channel_meta *out,
-                      bool shared, mtp_error *err)
-{
-    for (int i = 0; i < b->nanswers; i++) {
-        if (strcmp(b->answers[i].url, url) == 0) {
-            int rc = parse(b->answers[i].body, b->answers[i].len, out, err);
-            if (rc < 0)
-                mtp_error_prefix(err, "GET %s", url);
-            return rc;
-        }
-    }
-    struct membuf body = {NULL, 0, 0, MTP_BOSS_META_MAX, false};
-    int rc = get_meta(b, url, &body, err);
-    if (rc < 0)
-        goto out;
-    rc = parse(body.data != NULL ? body.data : "", body.len, out, err);
-    if (rc < 0) {
-        mtp_error_prefix(err, "GET %s", url);
-    } else if (shared) {
-        remember_answer(b, url, &body.data, body.len);
-    }
-out:
-    free(body.data);
-    return rc;
-}
-
-/* One round of mtp_boss_prefetch_meta: GET the distinct urls not yet answered, all at once
- * on the multi handle, one attempt each; remember every 200. */
-static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
-{
-    struct {
-        CURL *easy;
-        struct membuf body;
-        struct header_count headers;
-    } get[3 * MTP_MAX_CHANNELS];
-    int k = 0;
-    for (int i = 0; i < n && k < (int)(sizeof get / sizeof get[0]); i++) {
-        bool dup = has_answer(b, urls[i]);
-        for (int j = 0; j < i && !dup; j++)
-            dup = strcmp(urls[j], urls[i]) == 0;
-        if (dup)
-            continue;
-        CURL *e = curl_easy_duphandle(b->meta_easy);
-        if (e == NULL)
-            break;
-        get[k].easy = e;
-        get[k].body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
-        curl_easy_setopt(e, CURLOPT_URL, urls[i]);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &get[k].body);
-        /* Every pointer option is set afresh: the duplicate copies meta_easy's, which may
-         * point at a finished get_meta's stack. */
-        get[k].headers = (struct header_count){0, false, 0};
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, count_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, &get[k].headers);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->opt.timeout_s * 1000L);
-        curl_easy_setopt(e, CURLOPT_PRIVATE, urls[i]);
-        if (curl_multi_add_handle(b->multi, e) != CURLM_OK) {
-            curl_easy_cleanup(e);
-            break;
-        }
-        b->stats.requests++;
-        k++;
-    }
-    double deadline = now_s() + b->opt.timeout_s;
-    for (int running = k; running > 0 && now_s() < deadline;) {
-        if (curl_multi_perform(b->multi, &running) != CURLM_OK)
-            break;
-        if (running > 0)
-            curl_multi_poll(b->multi, NULL, 0, TICK_MS, NULL);
-    }
-    for (int i = 0; i < k; i++) {
-        long status = 0;
-        char *url = NULL;
-        curl_easy_getinfo(get[i].easy, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(get[i].easy, CURLINFO_PRIVATE, &url);
-        curl_multi_remove_handle(b->multi, get[i].easy);
-        curl_easy_cleanup(get[i].easy);
-        /* A complete 200 only (a transfer cut by the deadline has no status yet); the token
-         * is masked before the body is kept, as get_meta does. */
-        if (status == 200 && !get[i].body.too_large && get[i].body.data != NULL) {
-            scrub_token(b, get[i].body.data, get[i].body.len);
-            remember_answer(b, url, &get[i].body.data, get[i].body.len);
-        }
-        free(get[i].body.data);
-    }
-}
-
-void mtp_boss_prefetch_meta(mtp_boss *b, const mtp_channel *const *chs, int n)
-{
-    char urls[2 * MTP_MAX_CHANNELS][URL_MAX];
-    int k = 0;
-    mtp_error ignored = MTP_ERROR_INIT;
-    if (n > MTP_MAX_CHANNELS)
-        n = MTP_MAX_CHANNELS;
-    for (int i = 0; i < n; i++) {
-        const mtp_channel *ch = chs[i];
-        if (mtp_boss_experiment_url(urls[k], URL_MAX, b->url, ch->collection, ch->experiment,
-                                    &ignored) == 0)
-            k++;
-        if (mtp_boss_channel_url(urls[k], URL_MAX, b->url, ch->collection, ch->experiment,
-                                 ch->channel, &ignored) == 0)
-            k++;
-    }
-    prefetch_round(b, urls, k);
-    /* The coordinate frames the experiments name (when their answers parse). */
-    int ncoord = 0;
-    for (int i = 0; i < n; i++) {
-        char url[URL_MAX];
-        mtp_channel_meta m;
-        memset(&m, 0, sizeof m);
-        if (mtp_boss_experiment_url(url, sizeof url, b->url, chs[i]->collection, chs[i]->experiment,
-                                    &ignored) != 0)
-            continue;
-        for (int a = 0; a < b->nanswers; a++)
-            if (strcmp(b->answers[a].url, url) == 0 &&
-                mtp_boss_parse_experiment_json(b->answers[a].body, b->answers[a].len, &m,
-                                               &ignored) == 0 &&
-                mtp_boss_coord_url(urls[ncoord], URL_MAX, b->url, m.coord_frame, &ignored) == 0)
-                ncoord++;
-    }
-    prefetch_round(b, urls, ncoord);
-}
-
-int mtp_boss_channel_meta(mtp_boss *b, const mtp_channel *ch, mtp_channel_meta *out, mtp_error *err)
-{
-    char url[URL_MAX];
-    memset(out, 0, sizeof *out);
-    int rc = mtp_boss_experiment_url(url, sizeof url, b->url, ch->collection, ch->experiment, err);
-    if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_experiment_json, out, true, err);
-    if (rc == 0)
-        rc = mtp_boss_coord_url(url, sizeof url, b->url, out->coord_frame, err);
-    if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_coord_json, out, true, err);
-    if (rc == 0)
-        rc = mtp_boss_channel_url(url, sizeof url, b->url, ch->collection, ch->experiment,
-                                  ch->channel, err);
-    if (rc == 0)
-        rc = fetch_meta(b, url, mtp_boss_parse_channel_json, out, false, err);
-    return rc;
 }
 
 /* ---- cutouts -------------------------------------------------------------------------- */
@@ -827,7 +514,7 @@ static int start_job(struct run *r, mtp_error *err)
                         .cutout = c,
                         .nbytes = (size_t)voxels * es,
                         .parts_pending = 1,
-                        .deadline = now_s() + r->b->opt.timeout_s,
+                        .deadline = mtp_boss_now_s() + r->b->opt.timeout_s,
                         .active = true};
     r->next++;
     r->active_jobs++;
@@ -859,10 +546,10 @@ static int start_transfer(struct run *r, struct transfer *t, struct part *p, mtp
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, transfer_write);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, count_header);
+    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, mtp_boss_count_header);
     curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, &t->headers);
     /* This attempt may use what is left of the block's deadline, no more. */
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, ms_until(p->job->deadline));
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, mtp_boss_ms_until(p->job->deadline));
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(r->b->multi, t->easy) != CURLM_OK) {
@@ -958,12 +645,12 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
             snprintf(last, sizeof last, "corrupt body: longer than the %zu bytes asked for",
                      t->limit);
         else
-            describe_failure(b, cc, t->errbuf, &t->headers, last, sizeof last);
+            mtp_boss_describe_failure(b, cc, t->errbuf, &t->headers, last, sizeof last);
         if (cc == CURLE_OPERATION_TIMEDOUT)
-            cut(r, now_s()); /* a stall or timeout: the server or the path is loaded */
+            cut(r, mtp_boss_now_s()); /* a stall or timeout: the server or the path is loaded */
     } else {
         if (status == 429 || status == 503)
-            cut(r, now_s());
+            cut(r, mtp_boss_now_s());
         act = mtp_boss_classify(status);
         if (act == MTP_BOSS_DONE) {
             int drc = accept_body(r, t, p, &perr);
@@ -976,8 +663,9 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                 snprintf(last, sizeof last, "corrupt body: %.400s", perr.msg);
             }
         } else {
-            describe_answer(b, t->easy, status, (char *)t->body,
-                            t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0, last, sizeof last);
+            mtp_boss_describe_answer(b, t->easy, status, (char *)t->body,
+                                     t->len < MTP_BOSS_ERROR_BODY_MAX ? t->len : 0, last,
+                                     sizeof last);
         }
     }
 
@@ -1035,7 +723,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
         mtp_boss_backoff_ms(b->opt.backoff_ms, b->opt.backoff_max_ms, job->retries, &b->rng);
     if (t->headers.retry_after_s * 1000.0 > (double)delay)
         delay = (int64_t)(t->headers.retry_after_s * 1000.0); /* the server asked for it */
-    if (now_s() + (double)delay / 1000.0 >= job->deadline) {
+    if (mtp_boss_now_s() + (double)delay / 1000.0 >= job->deadline) {
         rc = mtp_error_set(err, MTP_ENET,
                            "%s: no answer within source.timeout_s = %d s (%d attempts): %s", what,
                            b->opt.timeout_s, job->retries + 1, last);
@@ -1049,7 +737,7 @@ static int finish_transfer(struct run *r, struct transfer *t, CURLcode cc, mtp_e
                  what, last);
         r->h->note(r->h->userdata, line);
     }
-    p->not_before = now_s() + (double)delay / 1000.0;
+    p->not_before = mtp_boss_now_s() + (double)delay / 1000.0;
     queue_push(r, p);
     p = NULL;
 out:
@@ -1193,7 +881,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
 {
     struct run r = {.b = b, .cutouts = cutouts, .n = n, .h = handler};
     int rc = 0;
-    double last_tick = now_s();
+    double last_tick = mtp_boss_now_s();
     r.limit = b->limit > 0 ? b->limit : b->opt.jobs;
     r.slow_start = b->limit == 0;
     r.win_start = last_tick;
@@ -1212,7 +900,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
         r.xfers[i].easy = b->easy[i];
 
     for (;;) {
-        double now = now_s();
+        double now = mtp_boss_now_s();
         if (handler->tick != NULL && now - last_tick >= TICK_MS / 1000.0) {
             last_tick = now;
             if (handler->tick(handler->userdata) != 0) {
@@ -1252,7 +940,7 @@ int mtp_boss_cutouts(mtp_boss *b, const mtp_cutout *cutouts, size_t n,
          * is free) the end of the earliest backoff. */
         double wait_ms = TICK_MS;
         if (running_transfers(&r) < r.limit) {
-            double t_now = now_s();
+            double t_now = mtp_boss_now_s();
             for (struct part *p = r.queue; p != NULL; p = p->next) {
                 if (r.probes > 0 && is_probe(b, p))
                     continue; /* waits for the probe's answer: socket activity */

@@ -2,7 +2,7 @@
 # src/README.md maps every module of src/ (and of include/mtp/), the public headers live only
 # under include/mtp/ (src/ keeps only the private h5util.h), and the foreign libraries stay
 # behind their boundaries: HDF5 in h5util, h5write, h5bundle, h5volumes, h5read, h5check and
-# preview; libcurl in boss, zenodo and net;
+# preview; libcurl in boss_transport.h (included by boss and boss_meta), zenodo and net;
 # tools/ neither.
 set -euo pipefail
 SOURCE_DIR=${MTP_SOURCE_DIR:?MTP_SOURCE_DIR must be set}
@@ -43,8 +43,9 @@ only_in() { # only_in PATTERN ALLOWED-FILES...: the files of src/ and tools/ tha
 only_in '#include <hdf5(_hl)?\.h>' src/h5bundle.c src/h5check.c src/h5read.c src/h5read_internal.h \
     src/h5util.h src/h5volumes.c src/h5write.c src/h5write.h src/preview.c
 only_in '#include "h5util\.h"' src/h5check.c src/h5read.c src/h5util.c src/h5write.h src/preview.c
-only_in '#include <curl/curl\.h>' src/boss.c src/net.c src/zenodo.c
-echo "boundaries: HDF5 in h5util/h5write/h5bundle/h5volumes/h5read/h5check/preview, libcurl in boss, zenodo and net"
+only_in '#include <curl/curl\.h>' src/boss_transport.h src/net.c src/zenodo.c
+only_in '#include "boss_transport\.h"' src/boss.c src/boss_meta.c
+echo "boundaries: HDF5 in h5util/h5write/h5bundle/h5volumes/h5read/h5check/preview, libcurl in boss_transport.h (boss, boss_meta), zenodo and net"
 
 # src/FORMAT.md states the format names, versions and the block layout the code uses.
 fmt=src/FORMAT.md

@@ -4,6 +4,7 @@
  * parallel prefetch. The cutout engine is boss.c; the JSON parsers are boss_proto.c.
  */
 #include "boss_transport.h"
+#include "mtp/net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,7 +102,7 @@ static int get_meta(mtp_boss *b, const char *url, struct membuf *body, mtp_error
             break;
         }
         b->stats.retries++;
-        mtp_boss_sleep_ms(delay);
+        mtp_net_sleep_ms(delay);
     }
     free(body->data);
     body->data = NULL;

@@ -57,10 +57,8 @@ struct header_count {
     double retry_after_s; /* a Retry-After header's seconds, 0 if none */
 };
 
-/* Monotonic seconds; sleep (restarting after signals); milliseconds left until a monotonic
- * deadline, at least 1. */
+/* Monotonic seconds; milliseconds left until a monotonic deadline, at least 1. */
 double mtp_boss_now_s(void);
-void mtp_boss_sleep_ms(int64_t ms);
 long mtp_boss_ms_until(double deadline);
 
 /* Mask every copy of the client's token in `text` (which came from the server) with '*'. */

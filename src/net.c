@@ -4,9 +4,11 @@
  */
 #include "mtp/net.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -60,4 +62,13 @@ void mtp_net_mask(char *text, size_t len, const char *secret)
     for (size_t i = 0; i + slen <= len; i++)
         if (memcmp(text + i, secret, slen) == 0)
             memset(text + i, '*', slen);
+}
+
+void mtp_net_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

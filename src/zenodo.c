@@ -55,13 +55,6 @@ typedef struct upload_state {
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static bool cancelled(const mtp_zenodo *z)
 {
     return z->opt.cancel != NULL && *z->opt.cancel;
@@ -283,7 +276,7 @@ static int perform(mtp_zenodo *z, const request *r, json_t **out, mtp_error *err
         if (a.retry_after_s * 1000.0 > (double)wait)
             wait = (int64_t)(a.retry_after_s * 1000.0);
         for (int64_t waited = 0; waited < wait && !cancelled(z); waited += 100)
-            sleep_ms(wait - waited < 100 ? wait - waited : 100);
+            mtp_net_sleep_ms(wait - waited < 100 ? wait - waited : 100);
     }
     int rc = 0;
     if (a.too_big) {

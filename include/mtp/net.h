@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mtp/error.h"
 
@@ -33,6 +34,10 @@ bool mtp_net_token_may_travel(const char *url, const char *token);
 /* If the raw header line `line` (n bytes, as libcurl's header callback gets it) is
  * "Retry-After: <seconds>", the seconds (0 < s <= MTP_NET_RETRY_AFTER_MAX_S); else 0. */
 double mtp_net_retry_after(const char *line, size_t n);
+
+/* Sleep `ms` milliseconds (nothing if ms <= 0), resumed after a signal: the clients' backoff
+ * waits. */
+void mtp_net_sleep_ms(int64_t ms);
 
 /* Replace every copy of `secret` in text[0..len) with '*' (a server may echo it). An empty
  * or NULL secret changes nothing. */

@@ -10,8 +10,8 @@ bossdb-mock playing (with source.block [256, 256, 32] for the first two, so that
 - a distant server (--delay-ms 100), with source.jobs 4 and source.max_jobs 10: the
   channels' metadata comes in two parallel rounds, and the concurrency grows above 4 and
   never above 10 (client summary and mock log agree);
-- a server with a small cutout limit (--cutout-cap-mb 3): the first requests (source.jobs 4
-  of them, in flight together) are refused; from then on every part is cut to half the
+- a server with a small cutout limit (--cutout-cap-mb 3), with source.jobs = max_jobs = 4:
+  the first requests (4 of them, in flight together) are refused; from then on every part is cut to half the
   lightest refused weight and heavier parts go one at a time, so each further 413 halves
   the bound: the log's 413s are at most 4 + the halvings from the heaviest request to the
   cap, and the cache is again byte-identical;
@@ -152,8 +152,12 @@ def main():
               "never above max_jobs 10")
 
         # A small cutout limit, learned once.
+        # max_jobs 4 = jobs: the first wave of refusals is at most the 4 transfers in flight,
+        # however slow the machine (no window can double the limit before the first 413).
+        one_limit = os.path.join(tmp, "four.yaml")
+        open(one_limit, "w").write(open(cfg).read().replace("  max_jobs: 16\n", "  max_jobs: 4\n"))
         with mock_server("--cutout-cap-mb", "3") as (url, log):
-            out, _ = fetch(cfg, url, os.path.join(tmp, "cap"))
+            out, _ = fetch(one_limit, url, os.path.join(tmp, "cap"))
             entries = cutouts(log)
         refused = [e for e in entries if e["status"] == 413]
         big = [e for e in entries if e["status"] == 200]

@@ -529,6 +529,84 @@ START_TEST(requests_group_neighbours)
 }
 END_TEST
 
+static uint32_t lcg_next(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*state >> 33);
+}
+
+/* Random disjoint blocks: per channel a lattice of cells of random sizes (some cells merged
+ * with their x neighbour, so not every block is a lattice cell), a random subset of them in
+ * a random order, random limits. Every result must pass requests_ok and be the same when
+ * asked twice. */
+START_TEST(requests_hold_for_random_block_sets)
+{
+    uint64_t rng = 20260405;
+    for (int iter = 0; iter < 200; iter++) {
+        mtp_plan *plan = calloc(1, sizeof *plan);
+        ck_assert_ptr_nonnull(plan);
+        plan->blocks = calloc(3 * 6 * 6 * 6, sizeof *plan->blocks);
+        ck_assert_ptr_nonnull(plan->blocks);
+        for (int c = 0; c < 3; c++) {
+            int64_t cut[3][7];
+            int ncell[3];
+            for (int a = 0; a < 3; a++) {
+                ncell[a] = 1 + (int)(lcg_next(&rng) % 6);
+                cut[a][0] = (int64_t)(lcg_next(&rng) % 50);
+                for (int i = 1; i <= ncell[a]; i++)
+                    cut[a][i] = cut[a][i - 1] + 1 + (int64_t)(lcg_next(&rng) % 5);
+            }
+            for (int z = 0; z < ncell[2]; z++)
+                for (int y = 0; y < ncell[1]; y++)
+                    for (int x = 0; x < ncell[0]; x++) {
+                        int x1 = x + 1;
+                        if (x1 < ncell[0] && lcg_next(&rng) % 4 == 0)
+                            x1++; /* this cell and its x neighbour: one block */
+                        plan->blocks[plan->nblocks++] =
+                            (mtp_block){c,
+                                        {cut[0][x], cut[0][x1], cut[1][y], cut[1][y + 1], cut[2][z],
+                                         cut[2][z + 1]}};
+                        x = x1 - 1;
+                    }
+        }
+        size_t *blocks = calloc(plan->nblocks, sizeof *blocks);
+        ck_assert_ptr_nonnull(blocks);
+        size_t n = 0;
+        for (size_t i = 0; i < plan->nblocks; i++)
+            if (lcg_next(&rng) % 5 != 0)
+                blocks[n++] = i;
+        for (size_t i = n; i > 1; i--) { /* shuffle */
+            size_t j = lcg_next(&rng) % i, t = blocks[i - 1];
+            blocks[i - 1] = blocks[j];
+            blocks[j] = t;
+        }
+        uint64_t max[MTP_MAX_CHANNELS] = {0};
+        for (int c = 0; c < 3; c++)
+            max[c] = lcg_next(&rng) % 3 == 0 ? 0 : lcg_next(&rng) % 400;
+        mtp_request *req = NULL, *req2 = NULL;
+        size_t *members = NULL, *members2 = NULL;
+        size_t nreq = requests_ok(plan, blocks, n, max, &req, &members);
+        ck_assert_uint_le(nreq, n);
+        ck_assert_uint_eq(requests_ok(plan, blocks, n, max, &req2, &members2), nreq);
+        ck_assert(n == 0 || memcmp(req, req2, nreq * sizeof *req) == 0);
+        ck_assert(n == 0 || memcmp(members, members2, n * sizeof *members) == 0);
+        /* No limit known: every block alone, in the given order. */
+        uint64_t none[MTP_MAX_CHANNELS] = {0};
+        free(req2);
+        free(members2);
+        ck_assert_uint_eq(requests_ok(plan, blocks, n, none, &req2, &members2), n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_uint_eq(members2[i], blocks[i]);
+        free(req);
+        free(members);
+        free(req2);
+        free(members2);
+        free(blocks);
+        mtp_plan_free(plan);
+    }
+}
+END_TEST
+
 START_TEST(request_voxels_follow_budget_and_cell)
 {
     mtp_config *cfg = new_config(4096, 4096, 4096);
@@ -607,6 +685,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(tc, mtneuro_77_blocks_per_channel);
     tcase_add_test(tc, errors_are_reported);
     tcase_add_test(tc, requests_group_neighbours);
+    tcase_add_test(tc, requests_hold_for_random_block_sets);
     tcase_add_test(tc, request_voxels_follow_budget_and_cell);
     suite_add_tcase(s, tc);
     return s;

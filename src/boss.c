@@ -171,13 +171,17 @@ void mtp_boss_options_from_source(mtp_boss_options *opt, const mtp_source *src)
     opt->backoff_max_ms = src->backoff_max_ms;
 }
 
+long mtp_boss_stall_s(const mtp_boss *b)
+{
+    /* A stall is retried within the block's deadline: leave room for a few attempts. */
+    long s = b->opt.timeout_s / 4 < 30 ? b->opt.timeout_s / 4 : 30;
+    return s < 1 ? 1 : s;
+}
+
 static int setup_easy(mtp_boss *b, CURL *easy, struct curl_slist *headers)
 {
     const mtp_boss_options *o = &b->opt;
-    /* A stall is retried within the block's deadline: leave room for a few attempts. */
-    long low_time = o->timeout_s / 4 < 30 ? o->timeout_s / 4 : 30;
-    if (low_time < 1)
-        low_time = 1;
+    long low_time = mtp_boss_stall_s(b);
     CURLcode c = CURLE_OK;
     c |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     c |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);

@@ -168,6 +168,7 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         CURL *easy;
         struct membuf body;
         struct header_count headers;
+        bool complete; /* the transfer ended with CURLE_OK */
     } get[3 * MTP_MAX_CHANNELS];
     int k = 0;
     for (int i = 0; i < n && k < (int)(sizeof get / sizeof get[0]); i++) {
@@ -180,6 +181,7 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         if (e == NULL)
             break;
         get[k].easy = e;
+        get[k].complete = false;
         get[k].body = (struct membuf){NULL, 0, 0, MTP_BOSS_META_MAX, false};
         curl_easy_setopt(e, CURLOPT_URL, urls[i]);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
@@ -190,7 +192,9 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, mtp_boss_count_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, &get[k].headers);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->opt.timeout_s * 1000L);
+        /* A stalled or slow answer is left to the sequential pass, so the prefetch costs
+         * at most one stall time (not a whole timeout) before that pass asks again. */
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, mtp_boss_stall_s(b) * 1000L);
         curl_easy_setopt(e, CURLOPT_PRIVATE, urls[i]);
         if (curl_multi_add_handle(b->multi, e) != CURLM_OK) {
             curl_easy_cleanup(e);
@@ -199,10 +203,17 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         b->stats.requests++;
         k++;
     }
-    double deadline = mtp_boss_now_s() + b->opt.timeout_s;
+    double deadline = mtp_boss_now_s() + (double)mtp_boss_stall_s(b);
     for (int running = k; running > 0 && mtp_boss_now_s() < deadline;) {
         if (curl_multi_perform(b->multi, &running) != CURLM_OK)
             break;
+        CURLMsg *msg;
+        int left = 0;
+        while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+            for (int i = 0; i < k && msg->msg == CURLMSG_DONE; i++)
+                if (get[i].easy == msg->easy_handle)
+                    get[i].complete = msg->data.result == CURLE_OK;
+        }
         if (running > 0)
             curl_multi_poll(b->multi, NULL, 0, TICK_MS, NULL);
     }
@@ -213,9 +224,11 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
         curl_easy_getinfo(get[i].easy, CURLINFO_PRIVATE, &url);
         curl_multi_remove_handle(b->multi, get[i].easy);
         curl_easy_cleanup(get[i].easy);
-        /* A complete 200 only (a transfer cut by the deadline has no status yet); the token
-         * is masked before the body is kept, as get_meta does. */
-        if (status == 200 && !get[i].body.too_large && get[i].body.data != NULL) {
+        /* A complete 200 only: a transfer cut short (a reset, a truncated body, the
+         * deadline) may already have its 200 status. The token is masked before the body is
+         * kept, as get_meta does. */
+        if (get[i].complete && status == 200 && !get[i].body.too_large &&
+            get[i].body.data != NULL) {
             mtp_boss_scrub(b, get[i].body.data, get[i].body.len);
             remember_answer(b, url, &get[i].body.data, get[i].body.len);
         }

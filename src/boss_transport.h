@@ -61,6 +61,10 @@ struct header_count {
 double mtp_boss_now_s(void);
 long mtp_boss_ms_until(double deadline);
 
+/* Seconds below MTP_BOSS_STALL_BYTES per second that make a transfer a stall:
+ * source.timeout_s / 4, at most 30, at least 1. */
+long mtp_boss_stall_s(const mtp_boss *b);
+
 /* Mask every copy of the client's token in `text` (which came from the server) with '*'. */
 void mtp_boss_scrub(const mtp_boss *b, char *text, size_t len);
 

@@ -763,6 +763,61 @@ static enum MHD_Result handle_meta(void *cls, struct MHD_Connection *conn, const
     return r;
 }
 
+/* The first channel GET is a 200 cut after 20 bytes (the connection closes), later ones whole. */
+static int cut_channel_gets;
+
+static ssize_t cut_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    const char *json = cls;
+    if (pos >= 20)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = 20 - (size_t)pos < max ? 20 - (size_t)pos : max;
+    memcpy(buf, json + pos, n);
+    return (ssize_t)n;
+}
+
+static enum MHD_Result handle_meta_cut(void *cls, struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *version, const char *upload,
+                                       size_t *upload_size, void **con_cls)
+{
+    if (strstr(url, "/channel/") != NULL &&
+        __atomic_fetch_add(&cut_channel_gets, 1, __ATOMIC_SEQ_CST) == 0) {
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+            strlen(channel_json), 64, cut_reader, (void *)channel_json, NULL);
+        enum MHD_Result r = MHD_queue_response(conn, 200, resp);
+        MHD_destroy_response(resp);
+        return r;
+    }
+    return handle_meta(cls, conn, url, method, version, upload, upload_size, con_cls);
+}
+
+START_TEST(prefetch_keeps_no_cut_answer)
+{
+    meta_channel_json = channel_json;
+    cut_channel_gets = 0;
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                            handle_meta_cut, NULL, MHD_OPTION_END);
+    ck_assert_ptr_nonnull(d);
+    int port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    struct server fake = {.port = port};
+    mtp_boss *boss = client(&fake, 1, 0);
+    mtp_channel ch = {"pixel_labels", "bossdb://prasad/prasad_analysis/pixel_labels", "prasad",
+                      "prasad_analysis", "pixel_labels"};
+    const mtp_channel *chs[1] = {&ch};
+    mtp_boss_prefetch_meta(boss, chs, 1);
+    ck_assert_int_eq(cut_channel_gets, 1);
+    /* The cut answer was not remembered: the channel is asked for again, whole. */
+    mtp_channel_meta m;
+    mtp_error err = MTP_ERROR_INIT;
+    ck_assert_int_eq(mtp_boss_channel_meta(boss, &ch, &m, &err), 0);
+    ck_assert_int_eq(cut_channel_gets, 2);
+    ck_assert_int_eq(m.dtype, MTP_DTYPE_UINT64);
+    ck_assert_int_eq(m.frame.x1, 5805);
+    mtp_boss_free(boss);
+    MHD_stop_daemon(d);
+}
+END_TEST
+
 START_TEST(channel_metadata_over_http)
 {
     meta_channel_json = channel_json;
@@ -828,6 +883,7 @@ Suite *mtp_test_suite(void)
     tcase_add_test(http, not_found_is_fatal_with_the_server_message);
     tcase_add_test(http, oversize_body_is_corrupt);
     tcase_add_test(http, channel_metadata_over_http);
+    tcase_add_test(http, prefetch_keeps_no_cut_answer);
     suite_add_tcase(s, http);
     return s;
 }

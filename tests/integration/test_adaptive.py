@@ -116,7 +116,9 @@ def main():
             fail(f"the mock accepted {max(accepted)} cutouts at once")
         if not rejected or busy != len(rejected):
             fail(f"{len(rejected)} 503s in the log, the client counted {busy}")
-        if len(rejected) > 0.15 * len(entries):
+        # After the first cut the limit probes upward by one per 0.5 s window and is refused
+        # again at 7: about one refusal per 2 s of run, so a slow (loaded) machine sees more.
+        if len(rejected) > 0.25 * len(entries):
             fail(f"{len(rejected)} of {len(entries)} cutouts refused: the client did not settle")
         for e in rejected:
             later = [x for x in entries if x["path"] == e["path"] and x["t_ms"] > e["t_ms"]]

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mtp/fsutil.h"
@@ -48,9 +49,16 @@ static int lock_once(mtp_stage *s, const char *path, mtp_error *err)
         int saved = errno;
         if (saved != EWOULDBLOCK)
             return mtp_error_set(err, MTP_EIO, "%s: cannot lock: %s", path, strerror(saved));
-        char text[32] = {0};
-        ssize_t got = pread(s->lock_fd, text, sizeof text - 1, 0);
-        long pid = got > 0 ? strtol(text, NULL, 10) : 0;
+        /* The holder writes its pid right after it takes the lock: give it up to ~100 ms
+         * to do so, so the message names it even when both builds started together. */
+        long pid = 0;
+        for (int tries = 0; tries < 100 && pid <= 0; tries++) {
+            char text[32] = {0};
+            ssize_t got = pread(s->lock_fd, text, sizeof text - 1, 0);
+            pid = got > 0 ? strtol(text, NULL, 10) : 0;
+            if (pid <= 0)
+                nanosleep(&(struct timespec){0, 1000000L}, NULL);
+        }
         if (pid > 0)
             return mtp_error_set(err, MTP_EBUSY,
                                  "%s: another build (pid %ld) is writing this release; wait for "

@@ -122,12 +122,13 @@ static bool remember_answer(mtp_boss *b, const char *url, char **body, size_t le
     return true;
 }
 
-static bool has_answer(const mtp_boss *b, const char *url)
+/* The remembered answer of `url`, or NULL. */
+static const struct meta_answer *find_answer(const mtp_boss *b, const char *url)
 {
     for (int i = 0; i < b->nanswers; i++)
         if (strcmp(b->answers[i].url, url) == 0)
-            return true;
-    return false;
+            return &b->answers[i];
+    return NULL;
 }
 
 typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *);
@@ -137,13 +138,12 @@ typedef int (*meta_parser)(const char *, size_t, mtp_channel_meta *, mtp_error *
 static int fetch_meta(mtp_boss *b, const char *url, meta_parser parse, mtp_channel_meta *out,
                       bool shared, mtp_error *err)
 {
-    for (int i = 0; i < b->nanswers; i++) {
-        if (strcmp(b->answers[i].url, url) == 0) {
-            int rc = parse(b->answers[i].body, b->answers[i].len, out, err);
-            if (rc < 0)
-                mtp_error_prefix(err, "GET %s", url);
-            return rc;
-        }
+    const struct meta_answer *known = find_answer(b, url);
+    if (known != NULL) {
+        int rc = parse(known->body, known->len, out, err);
+        if (rc < 0)
+            mtp_error_prefix(err, "GET %s", url);
+        return rc;
     }
     struct membuf body = {NULL, 0, 0, MTP_BOSS_META_MAX, false};
     int rc = get_meta(b, url, &body, err);
@@ -172,7 +172,7 @@ static void prefetch_round(mtp_boss *b, char (*urls)[URL_MAX], int n)
     } get[3 * MTP_MAX_CHANNELS];
     int k = 0;
     for (int i = 0; i < n && k < (int)(sizeof get / sizeof get[0]); i++) {
-        bool dup = has_answer(b, urls[i]);
+        bool dup = find_answer(b, urls[i]) != NULL;
         for (int j = 0; j < i && !dup; j++)
             dup = strcmp(urls[j], urls[i]) == 0;
         if (dup)
@@ -262,12 +262,10 @@ void mtp_boss_prefetch_meta(mtp_boss *b, const mtp_channel *const *chs, int n)
         if (mtp_boss_experiment_url(url, sizeof url, b->url, chs[i]->collection, chs[i]->experiment,
                                     &ignored) != 0)
             continue;
-        for (int a = 0; a < b->nanswers; a++)
-            if (strcmp(b->answers[a].url, url) == 0 &&
-                mtp_boss_parse_experiment_json(b->answers[a].body, b->answers[a].len, &m,
-                                               &ignored) == 0 &&
-                mtp_boss_coord_url(urls[ncoord], URL_MAX, b->url, m.coord_frame, &ignored) == 0)
-                ncoord++;
+        const struct meta_answer *exp = find_answer(b, url);
+        if (exp != NULL && mtp_boss_parse_experiment_json(exp->body, exp->len, &m, &ignored) == 0 &&
+            mtp_boss_coord_url(urls[ncoord], URL_MAX, b->url, m.coord_frame, &ignored) == 0)
+            ncoord++;
     }
     prefetch_round(b, urls, ncoord);
 }

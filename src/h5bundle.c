@@ -219,11 +219,7 @@ int mtp_bundle_create(mtp_bundle **out, const char *path, const mtp_config *cfg,
     if (out == NULL || cfg == NULL)
         return mtp_error_set(err, MTP_EINVAL, "bundle: out and cfg are required");
     *out = NULL;
-    rc = mtp_h5w_check_meta(meta, err);
-    if (rc == 0)
-        rc = mtp_h5w_check_output(cfg, err);
-    if (rc == 0)
-        rc = mtp_h5w_check_regions(cfg, err);
+    rc = mtp_h5w_check_inputs(meta, cfg, err);
     if (rc < 0)
         return rc;
     b = calloc(1, sizeof *b);

@@ -131,11 +131,7 @@ int mtp_volumes_create(mtp_volumes **out, const char *path, const mtp_config *cf
     if (out == NULL || cfg == NULL)
         return mtp_error_set(err, MTP_EINVAL, "volumes: out and cfg are required");
     *out = NULL;
-    int rc = mtp_h5w_check_meta(meta, err);
-    if (rc == 0)
-        rc = mtp_h5w_check_output(cfg, err);
-    if (rc == 0)
-        rc = mtp_h5w_check_regions(cfg, err);
+    int rc = mtp_h5w_check_inputs(meta, cfg, err);
     if (rc < 0)
         return rc;
     int64_t nz = cfg->z.stop - cfg->z.start;

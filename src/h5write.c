@@ -65,7 +65,7 @@ bool mtp_h5w_link_name_ok(const char *name)
            strcmp(name, "..") != 0;
 }
 
-int mtp_h5w_check_meta(const mtp_bundle_meta *meta, mtp_error *err)
+static int check_meta(const mtp_bundle_meta *meta, mtp_error *err)
 {
     if (meta == NULL || meta->builder == NULL || meta->voxel_unit == NULL)
         return mtp_error_set(err, MTP_EINVAL,
@@ -74,7 +74,7 @@ int mtp_h5w_check_meta(const mtp_bundle_meta *meta, mtp_error *err)
     return 0;
 }
 
-int mtp_h5w_check_output(const mtp_config *cfg, mtp_error *err)
+static int check_output(const mtp_config *cfg, mtp_error *err)
 {
     if (cfg->output.compression != MTP_COMPRESS_GZIP &&
         cfg->output.compression != MTP_COMPRESS_NONE)
@@ -86,7 +86,7 @@ int mtp_h5w_check_output(const mtp_config *cfg, mtp_error *err)
     return 0;
 }
 
-int mtp_h5w_check_regions(const mtp_config *cfg, mtp_error *err)
+static int check_regions(const mtp_config *cfg, mtp_error *err)
 {
     if (cfg->nregions < 1 || cfg->nregions > MTP_MAX_REGIONS)
         return mtp_error_set(err, MTP_EINVAL, "bundle: %d regions (need 1..%d)", cfg->nregions,
@@ -111,6 +111,16 @@ int mtp_h5w_check_regions(const mtp_config *cfg, mtp_error *err)
                                  reg->name, h, w, MTP_BUNDLE_MAX_EDGE, MTP_BUNDLE_MAX_CHUNK_BYTES);
     }
     return 0;
+}
+
+int mtp_h5w_check_inputs(const mtp_bundle_meta *meta, const mtp_config *cfg, mtp_error *err)
+{
+    int rc = check_meta(meta, err);
+    if (rc == 0)
+        rc = check_output(cfg, err);
+    if (rc == 0)
+        rc = check_regions(cfg, err);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------

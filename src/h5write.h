@@ -39,14 +39,10 @@ int mtp_h5w_fail(mtp_error *err, const char *path, const char *fmt, ...)
 /* A config name used as an HDF5 link name: non-empty, no '/', not "." or "..". */
 bool mtp_h5w_link_name_ok(const char *name);
 
-/* The caller's bundle metadata is complete (MTP_EINVAL otherwise). */
-int mtp_h5w_check_meta(const mtp_bundle_meta *meta, mtp_error *err);
-
-/* The config's output settings are ones this writer implements. */
-int mtp_h5w_check_output(const mtp_config *cfg, mtp_error *err);
-
-/* The config's region and channel names can be link names, and their counts fit. */
-int mtp_h5w_check_regions(const mtp_config *cfg, mtp_error *err);
+/* What a file writer checks before it creates anything: the caller's bundle metadata is
+ * complete (MTP_EINVAL otherwise), the config's output settings are ones this writer
+ * implements, and its region and channel names can be link names and their counts fit. */
+int mtp_h5w_check_inputs(const mtp_bundle_meta *meta, const mtp_config *cfg, mtp_error *err);
 
 /* Creation properties shared by groups, datasets and the file: no timestamps, and links
  * and attributes kept (and listed by h5py) in the order they were written. */
